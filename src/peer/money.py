@@ -1,0 +1,60 @@
+"""Exact money.
+
+Amounts are integers in minor units (``SCALE`` units per whole unit), on the
+wire, in the ledger and in every comparison.  Decimals appear only at the edges:
+parsing a scenario and printing a result.  A binary float never holds money.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+#: Minor units per whole unit: six decimal places, enough for the paper's
+#: continuous values (sampled on a micro grid) and for any real currency.
+SCALE = 10**6
+_QUANTUM = Decimal(1).scaleb(-6)
+
+Money = int
+
+
+class MoneyError(ValueError):
+    """A value that cannot be an exact amount of money."""
+
+
+def parse_money(raw: object) -> Money:
+    """Turn a scenario value (int, decimal string, or a float literal) into minor units.
+
+    Floats from TOML are converted through their shortest repr, so ``0.7``
+    means exactly 0.7; more than six decimal places is an error, not a rounding.
+    """
+    if isinstance(raw, bool):
+        raise MoneyError(f"expected a number, got {raw!r}")
+    if isinstance(raw, int):
+        dec = Decimal(raw)
+    elif isinstance(raw, float):
+        dec = Decimal(repr(raw))
+    elif isinstance(raw, (str, Decimal)):
+        try:
+            dec = Decimal(raw)
+        except InvalidOperation:
+            raise MoneyError(f"not a number: {raw!r}") from None
+    else:
+        raise MoneyError(f"expected a number, got {type(raw).__name__}")
+    if not dec.is_finite():
+        raise MoneyError(f"not a finite number: {raw!r}")
+    if dec < 0:
+        raise MoneyError(f"negative amount: {raw!r}")
+    units = dec * SCALE
+    if units != units.to_integral_value():
+        raise MoneyError(f"more than 6 decimal places: {raw!r}")
+    return int(units)
+
+
+def to_decimal(units: int) -> Decimal:
+    """Minor units as an exact Decimal in whole units (trailing zeros dropped)."""
+    dec = Decimal(units).scaleb(-6)
+    return dec.quantize(Decimal(1)) if dec == dec.to_integral_value() else dec.normalize()
+
+
+def format_money(units: int | None) -> str:
+    return "" if units is None else str(to_decimal(units))

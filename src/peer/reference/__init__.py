@@ -1,0 +1,1 @@
+"""Centralized references the distributed run is checked against."""

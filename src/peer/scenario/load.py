@@ -1,0 +1,254 @@
+"""Load and validate a scenario file.
+
+Every problem becomes one :class:`ScenarioError` naming the file and the key,
+so the CLI can print a single clear line and exit 2.  The format::
+
+    name = "small-tree"
+    seller = "s"              # a node id, or "max_degree", or "random"
+    seed = 1
+    [values]                  # node id = value (exact; the seller's is its reserve)
+    s = 0
+    a = 8
+    [graph]
+    edges = [["s", "a"]]      # explicit; or generator = "...", or dataset = "..."
+    [value_model]             # optional: draw the values not given in [values]
+    kind = "uniform"          # or "depth" (the paper's Sec. 5.2 model)
+    low = 0
+    high = 1
+    [behaviours.a]            # optional deviations from the intended strategy
+    bid = 3
+"""
+
+from __future__ import annotations
+
+import random
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from peer.errors import ScenarioError
+from peer.money import MoneyError, parse_money
+from peer.scenario.graphs import DATASETS, GENERATORS, as_string_graph
+from peer.scenario.model import Scenario
+from peer.scenario.values import draw_values
+from peer.sra.machine import Behaviour
+
+_TOP_KEYS = {"name", "seller", "seed", "values", "graph", "value_model", "behaviours", "description"}
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate ``path``.  Raises ScenarioError on any problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(source, "file", f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(source, "file", "not UTF-8 text") from None
+    return parse_scenario(text, source=source)
+
+
+def parse_scenario(text: str, *, source: str = "<string>") -> Scenario:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(source, "toml", f"not valid TOML: {exc}") from None
+    return _Builder(source, data).build()
+
+
+class _Builder:
+    def __init__(self, source: str, data: dict[str, Any]) -> None:
+        self.source = source
+        self.data = data
+
+    def fail(self, key: str, reason: str) -> ScenarioError:
+        return ScenarioError(self.source, key, reason)
+
+    def _table(self, key: str) -> dict[str, Any]:
+        value = self.data.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, "must be a table")
+        return value
+
+    def _int(self, table: dict[str, Any], key: str, label: str, *, minimum: int | None = None) -> int:
+        value = table.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(label, f"must be an integer, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise self.fail(label, f"must be at least {minimum}, got {value}")
+        return value
+
+    def build(self) -> Scenario:
+        unknown = sorted(set(self.data) - _TOP_KEYS)
+        if unknown:
+            raise self.fail(unknown[0], "unknown key")
+        name = self.data.get("name", Path(self.source).stem)
+        if not isinstance(name, str) or not name:
+            raise self.fail("name", "must be a non-empty string")
+        seed = self._int(self.data, "seed", "seed") if "seed" in self.data else 0
+        graph = self._graph(seed)
+        values = self._explicit_values(graph)
+        seller = self._seller(graph, seed)
+        if graph.degree(seller) == 0:
+            raise self.fail("seller", f"seller {seller!r} has no neighbours: nobody can hear of the sale")
+        values = self._model_values(graph, seller, seed, values)
+        missing = sorted(n for n in graph.nodes if n not in values)
+        if missing:
+            raise self.fail(f"values.{missing[0]}", "no value for this node (give one or a [value_model])")
+        values.setdefault(seller, 0)
+        behaviours = self._behaviours(graph)
+        return Scenario(
+            name=name, seed=seed, seller=seller, graph=graph, values=values,
+            behaviours=behaviours, source=self.source,
+        )
+
+    # ----------------------------------------------------------------- graph
+
+    def _graph(self, seed: int) -> nx.Graph:
+        spec = self._table("graph")
+        if not spec:
+            raise self.fail("graph", "missing: give edges, a generator or a dataset")
+        forms = [k for k in ("edges", "generator", "dataset") if k in spec]
+        if len(forms) != 1:
+            raise self.fail("graph", "give exactly one of edges, generator, dataset")
+        form = forms[0]
+        if form == "edges":
+            return self._explicit_graph(spec)
+        if form == "dataset":
+            name = spec["dataset"]
+            if name not in DATASETS:
+                raise self.fail("graph.dataset", f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
+            return as_string_graph(DATASETS[name]())
+        name = spec["generator"]
+        if name not in GENERATORS:
+            raise self.fail(
+                "graph.generator", f"unknown generator {name!r}; known: {', '.join(sorted(GENERATORS))}"
+            )
+        builder, required = GENERATORS[name]
+        params: dict[str, Any] = {}
+        for key in required:
+            if key not in spec:
+                raise self.fail(f"graph.{key}", f"required by generator {name!r}")
+            value = spec[key]
+            if key == "p":
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                    raise self.fail("graph.p", f"must be a probability in [0, 1], got {value!r}")
+            else:
+                value = self._int(spec, key, f"graph.{key}", minimum=1)
+            params[key] = value
+        if params.get("n", 1) > 200_000:
+            raise self.fail("graph.n", "at most 200000 nodes")
+        graph_seed = self._int(spec, "seed", "graph.seed") if "seed" in spec else seed
+        try:
+            return as_string_graph(builder(params, graph_seed))
+        except (nx.NetworkXError, ValueError) as exc:
+            raise self.fail("graph", f"generator {name!r} failed: {exc}") from None
+
+    def _explicit_graph(self, spec: dict[str, Any]) -> nx.Graph:
+        edges = spec["edges"]
+        if not isinstance(edges, list):
+            raise self.fail("graph.edges", "must be a list of [u, v] pairs")
+        nodes = self._node_names(spec)
+        graph = nx.Graph()
+        graph.add_nodes_from(nodes)
+        for index, edge in enumerate(edges):
+            label = f"graph.edges[{index}]"
+            if not (isinstance(edge, list) and len(edge) == 2 and all(isinstance(x, str) for x in edge)):
+                raise self.fail(label, f"must be a pair of node ids, got {edge!r}")
+            u, v = edge
+            for end in (u, v):
+                if end not in nodes:
+                    raise self.fail(label, f"names unknown node {end!r} (nodes come from [values] or graph.nodes)")
+            if u == v:
+                raise self.fail(label, f"self-loop on {u!r}")
+            graph.add_edge(u, v)
+        return graph
+
+    def _node_names(self, spec: dict[str, Any]) -> set[str]:
+        names = set(self._table("values"))
+        extra = spec.get("nodes", [])
+        if not isinstance(extra, list) or not all(isinstance(x, str) and x for x in extra):
+            raise self.fail("graph.nodes", "must be a list of node ids")
+        return names | set(extra)
+
+    # ---------------------------------------------------------------- values
+
+    def _explicit_values(self, graph: nx.Graph) -> dict[str, int]:
+        values: dict[str, int] = {}
+        for node, raw in self._table("values").items():
+            if node not in graph:
+                raise self.fail(f"values.{node}", "not a node of the graph")
+            try:
+                values[node] = parse_money(raw)
+            except MoneyError as exc:
+                raise self.fail(f"values.{node}", str(exc)) from None
+        return values
+
+    def _model_values(self, graph: nx.Graph, seller: str, seed: int, given: dict[str, int]) -> dict[str, int]:
+        model = self._table("value_model")
+        if not model:
+            return given
+        kind = model.get("kind")
+        if kind not in ("uniform", "depth"):
+            raise self.fail("value_model.kind", f"must be 'uniform' or 'depth', got {kind!r}")
+        bounds = {}
+        for key, default in (("low", 0), ("high", 1)):
+            try:
+                bounds[key] = parse_money(model.get(key, default))
+            except MoneyError as exc:
+                raise self.fail(f"value_model.{key}", str(exc)) from None
+        if bounds["low"] > bounds["high"]:
+            raise self.fail("value_model.low", "must not exceed high")
+        model_seed = self._int(model, "seed", "value_model.seed") if "seed" in model else seed
+        depths = dict(nx.single_source_shortest_path_length(graph, seller))
+        drawn = draw_values(
+            kind, sorted(graph.nodes), depths, seller, seed=model_seed, low=bounds["low"], high=bounds["high"]
+        )
+        drawn.update(given)
+        return drawn
+
+    # ------------------------------------------------------- seller, deviations
+
+    def _seller(self, graph: nx.Graph, seed: int) -> str:
+        seller = self.data.get("seller")
+        if not isinstance(seller, str) or not seller:
+            raise self.fail("seller", "must name a node, or be 'max_degree' or 'random'")
+        if seller in graph:
+            return seller
+        if seller == "max_degree":
+            return max(sorted(graph.nodes), key=graph.degree)
+        if seller == "random":
+            return random.Random(f"seller/{seed}").choice(sorted(graph.nodes))
+        raise self.fail("seller", f"{seller!r} is not a node of the graph")
+
+    def _behaviours(self, graph: nx.Graph) -> dict[str, Behaviour]:
+        out: dict[str, Behaviour] = {}
+        for node, spec in self._table("behaviours").items():
+            label = f"behaviours.{node}"
+            if node not in graph:
+                raise self.fail(label, "not a node of the graph")
+            if not isinstance(spec, dict):
+                raise self.fail(label, "must be a table")
+            unknown = sorted(set(spec) - {"bid", "invite_only", "report_to_all", "aggregate"})
+            if unknown:
+                raise self.fail(f"{label}.{unknown[0]}", "unknown behaviour")
+            kwargs: dict[str, Any] = {}
+            for key in ("bid", "aggregate"):
+                if key in spec:
+                    try:
+                        kwargs[key] = parse_money(spec[key])
+                    except MoneyError as exc:
+                        raise self.fail(f"{label}.{key}", str(exc)) from None
+            if "invite_only" in spec:
+                only = spec["invite_only"]
+                if not isinstance(only, list) or not all(isinstance(x, str) and x in graph for x in only):
+                    raise self.fail(f"{label}.invite_only", "must be a list of node ids")
+                kwargs["invite_only"] = frozenset(only)
+            if "report_to_all" in spec:
+                if not isinstance(spec["report_to_all"], bool):
+                    raise self.fail(f"{label}.report_to_all", "must be true or false")
+                kwargs["report_to_all"] = spec["report_to_all"]
+            out[node] = Behaviour(**kwargs)
+        return out

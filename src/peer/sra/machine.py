@@ -1,0 +1,522 @@
+"""One node's side of one Sequential Resale Auction, as a sans-I/O state machine.
+
+Theory of operation
+-------------------
+The machine is fed ``receive(sender, msg, now)`` and ``on_timer(now)`` and
+returns a list of effects (:mod:`peer.sra.effects`).  It never reads a clock,
+never sleeps and never touches a socket, so the same code runs in the in-memory
+simulator, in tests and behind real websockets.
+
+Stage 1 (diffusion).  The first Invite informs the node; further Invites that
+arrive within the gather window add their senders as *inviters*.  When the
+window closes the node forwards the Invite to every other neighbour: those are
+its *invitees*.  An Invite that arrives from an invitee after forwarding is a
+crossing invitation: the edge is void and the Invite counts as that
+neighbour's reply.
+
+Stage 2 (aggregation).  The node waits for each invitee's Bid (it is the
+invitee's parent), Decline (it is not) or crossing Invite (void), treating
+silence as Decline after ``reply_timeout``.  Then b = max(own bid, bids
+received); it picks one inviter uniformly at random as parent, sends it Bid(b)
+and Decline to the other inviters.
+
+Stage 3 (allocation).  The seller hosts hop 1 with reserve 0.  A host opens its
+local auction to every invitee that answered in stage 2 (Bid or Decline).  A
+participant computes its *context bid* by a convergecast down its tree
+children: a child that is itself an invitee of the host answers "cut" (it bids
+to the host directly), any other child answers with its own context bid.  The
+host runs :func:`run_local_auction`: it keeps the item (and floods Settled) or
+Awards it to the best participant, who becomes host of the next hop with the
+price as its reserve.
+
+Rejected input raises :class:`RemoteProtocolError` and leaves the machine as it
+was: every check happens before any mutation.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from enum import Enum
+
+from peer.errors import LocalProtocolError, RemoteProtocolError
+from peer.sra.effects import Effect, Outcome, Record, Send, StageChanged, Wake
+from peer.sra.ledger_entry import HopEntry, genesis_hash
+from peer.sra.local_auction import run_local_auction, tie_break_rng
+from peer.sra.messages import (
+    Award,
+    Bid,
+    ContextBid,
+    ContextReply,
+    ContextRequest,
+    Decline,
+    Invite,
+    Message,
+    Open,
+    Settled,
+)
+
+
+class NodeStage(str, Enum):
+    IDLE = "idle"
+    GATHERING = "gathering"  # informed, inside the gather window
+    AGGREGATING = "aggregating"  # forwarded, waiting for invitees' replies
+    REPORTED = "reported"  # bid sent to the parent, waiting for stage 3
+    HOSTING = "hosting"  # running a local auction as its seller
+    SETTLED = "settled"  # the auction is over
+
+
+@dataclass(frozen=True, slots=True)
+class SraConfig:
+    """Timing of one auction.  Times are in the shell's clock units (seconds on real nodes)."""
+
+    gather_window: float = 0.5
+    reply_timeout: float = 30.0
+    context_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """How a node departs from the intended strategy (the default is honest).
+
+    These are the deviations of the paper's proof of Thm 5.3: a declared bid
+    other than the value, inviting only some neighbours, reporting the
+    aggregate to several inviters, and reporting a wrong aggregate.
+    """
+
+    bid: int | None = None  # declared value; None: the true value
+    invite_only: frozenset[str] | None = None  # None: invite every neighbour
+    report_to_all: bool = False  # Bid to every inviter instead of one
+    aggregate: int | None = None  # report this aggregate instead of the max
+
+    @property
+    def honest(self) -> bool:
+        return self == HONEST
+
+
+HONEST = Behaviour()
+
+
+@dataclass(slots=True)
+class _Context:
+    """One convergecast this node takes part in (at most one per hop)."""
+
+    host: str
+    requesters: list[str]  # parents that asked (several only under deviation)
+    direct: bool  # this node is a participant of the host's auction
+    pending: set[str]
+    best: int
+    deadline: float
+
+
+@dataclass(slots=True)
+class _Hosting:
+    hop: int
+    reserve: int
+    prev: str
+    pending: set[str]
+    bids: dict[str, int] = field(default_factory=dict)
+    deadline: float = 0.0
+
+
+class SraNode:
+    """One node's state in one auction."""
+
+    def __init__(
+        self,
+        node_id: str,
+        neighbours: list[str] | tuple[str, ...],
+        value: int,
+        *,
+        auction: str,
+        seed: int,
+        seller: str,
+        item: str = "item",
+        config: SraConfig | None = None,
+        behaviour: Behaviour = HONEST,
+    ) -> None:
+        if value < 0:
+            raise LocalProtocolError(f"{node_id}: negative value")
+        self.id = node_id
+        self.neighbours: tuple[str, ...] = tuple(sorted(neighbours))
+        self._neighbour_set = frozenset(self.neighbours)
+        self.value = value
+        self.auction = auction
+        self.seed = seed
+        self.seller = seller
+        self.item = item
+        self.config = config or SraConfig()
+        self.behaviour = behaviour
+        self.is_seller = node_id == seller
+        self.genesis = genesis_hash(auction, item, seller)
+
+        self.stage = NodeStage.IDLE
+        self.inviters: list[str] = []
+        self.invitees: list[str] = []  # neighbours invited that did not void
+        self.void: set[str] = set()
+        self.children: dict[str, int] = {}  # invitees that chose us: their bids
+        self.declined: set[str] = set()
+        self.silent: set[str] = set()  # invitees that timed out in stage 2
+        self.parents: list[str] = []
+        self.aggregate: int | None = None
+        self.bought_at: int | None = None
+        self.sold_at: int | None = None
+        self.bought_entry: str | None = None
+        self.result: Settled | None = None
+        self.entries: list[HopEntry] = []
+        self.rejected = 0
+
+        self._gather_deadline: float | None = None
+        self._pending: set[str] = set()
+        self._reply_deadline: float | None = None
+        self._contexts: dict[int, _Context] = {}
+        self._opened: dict[int, Open] = {}  # hop -> the Open we received
+        self._opened_by: dict[int, str] = {}  # hop -> the host that sent it
+        self._hosting: _Hosting | None = None
+
+    # ------------------------------------------------------------------ API
+
+    @property
+    def bid(self) -> int:
+        """The value this node declares (its true value unless it deviates)."""
+        return self.value if self.behaviour.bid is None else self.behaviour.bid
+
+    def start(self, now: float) -> list[Effect]:
+        """The seller announces the sale: stage 1 begins."""
+        if not self.is_seller:
+            raise LocalProtocolError(f"{self.id} is not the seller")
+        if self.stage is not NodeStage.IDLE:
+            raise LocalProtocolError("the auction has already started")
+        return self._forward(now)
+
+    def next_deadline(self) -> float | None:
+        """The earliest time at which ``on_timer`` has something to do."""
+        times = [t for t in (self._gather_deadline, self._reply_deadline) if t is not None]
+        times.extend(c.deadline for c in self._contexts.values() if c.pending)
+        if self._hosting is not None and self._hosting.pending:
+            times.append(self._hosting.deadline)
+        return min(times) if times else None
+
+    def receive(self, sender: str, msg: Message, now: float) -> list[Effect]:
+        """Apply one message from a neighbour.
+
+        Raises:
+            RemoteProtocolError: the message is illegal here; nothing changed.
+        """
+        if sender not in self._neighbour_set:
+            raise RemoteProtocolError(sender, "not a neighbour")
+        if msg.auction != self.auction:
+            raise RemoteProtocolError(sender, f"unknown auction {msg.auction!r}")
+        match msg:
+            case Invite():
+                return self._on_invite(sender, msg, now)
+            case Bid():
+                return self._on_reply(sender, msg.amount, now)
+            case Decline():
+                return self._on_reply(sender, None, now)
+            case Open():
+                return self._on_open(sender, msg, now)
+            case ContextRequest():
+                return self._on_context_request(sender, msg, now)
+            case ContextReply():
+                return self._on_context_reply(sender, msg, now)
+            case ContextBid():
+                return self._on_context_bid(sender, msg, now)
+            case Award():
+                return self._on_award(sender, msg, now)
+            case Settled():
+                return self._on_settled(sender, msg)
+        raise RemoteProtocolError(sender, f"unexpected message {type(msg).__name__}")
+
+    def on_timer(self, now: float) -> list[Effect]:
+        """Act on every deadline that has passed."""
+        effects: list[Effect] = []
+        if self._gather_deadline is not None and now >= self._gather_deadline:
+            effects += self._forward(now)
+        if self._reply_deadline is not None and now >= self._reply_deadline and self._pending:
+            self.silent |= self._pending
+            self._pending = set()
+            effects += self._finish_aggregation(now)
+        for hop, ctx in list(self._contexts.items()):
+            if ctx.pending and now >= ctx.deadline:
+                ctx.pending = set()
+                effects += self._finish_context(hop, ctx, now)
+        hosting = self._hosting
+        if hosting is not None and hosting.pending and now >= hosting.deadline:
+            hosting.pending = set()
+            effects += self._close_hop(now)
+        return effects
+
+    # -------------------------------------------------------- stage 1 and 2
+
+    def _on_invite(self, sender: str, msg: Invite, now: float) -> list[Effect]:
+        if msg.seller != self.seller or msg.genesis != self.genesis:
+            raise RemoteProtocolError(sender, "invitation does not match this auction")
+        if self.is_seller or self.stage not in (NodeStage.IDLE, NodeStage.GATHERING):
+            # Already forwarded: a late invite from an invitee is a crossing invitation.
+            if sender in self.inviters:
+                return []  # a duplicate of an invite we already counted
+            if sender in self._pending:
+                self._pending.discard(sender)
+                self.invitees.remove(sender)
+                self.void.add(sender)
+                return self._maybe_finish_aggregation(now)
+            if sender in self.void:
+                return []  # duplicate crossing invite
+            raise RemoteProtocolError(sender, "invitation after replying")
+        if sender in self.inviters:
+            return []
+        self.inviters.append(sender)
+        if self.stage is NodeStage.IDLE:
+            self.stage = NodeStage.GATHERING
+            if self.config.gather_window <= 0:
+                return [StageChanged(self.stage.value), *self._forward(now)]
+            self._gather_deadline = now + self.config.gather_window
+            return [StageChanged(self.stage.value), Wake(self._gather_deadline)]
+        return []
+
+    def _forward(self, now: float) -> list[Effect]:
+        self._gather_deadline = None
+        targets = [n for n in self.neighbours if n not in self.inviters]
+        if self.behaviour.invite_only is not None:
+            targets = [n for n in targets if n in self.behaviour.invite_only]
+        self.stage = NodeStage.AGGREGATING
+        self.invitees = list(targets)
+        self._pending = set(targets)
+        invite = Invite(auction=self.auction, item=self.item, seller=self.seller, genesis=self.genesis)
+        effects: list[Effect] = [StageChanged(self.stage.value)]
+        effects.extend(Send(n, invite) for n in targets)
+        if self._pending:
+            self._reply_deadline = now + self.config.reply_timeout
+            effects.append(Wake(self._reply_deadline))
+            return effects
+        return effects + self._finish_aggregation(now)
+
+    def _on_reply(self, sender: str, amount: int | None, now: float) -> list[Effect]:
+        if sender not in self._pending:
+            if sender in self.children or sender in self.declined:
+                raise RemoteProtocolError(sender, "second reply in stage 2")
+            if sender in self.silent:
+                raise RemoteProtocolError(sender, "reply after its timeout")
+            raise RemoteProtocolError(sender, "reply from a neighbour this node did not invite")
+        if amount is not None and amount < 0:
+            raise RemoteProtocolError(sender, "negative bid")
+        self._pending.discard(sender)
+        if amount is None:
+            self.declined.add(sender)
+        else:
+            self.children[sender] = amount
+        return self._maybe_finish_aggregation(now)
+
+    def _maybe_finish_aggregation(self, now: float) -> list[Effect]:
+        if self._pending or self.stage is not NodeStage.AGGREGATING:
+            return []
+        return self._finish_aggregation(now)
+
+    def _finish_aggregation(self, now: float) -> list[Effect]:
+        self._reply_deadline = None
+        aggregate = max([self.bid, *self.children.values()])
+        if self.behaviour.aggregate is not None:
+            aggregate = self.behaviour.aggregate
+        self.aggregate = aggregate
+        if self.is_seller:
+            self.bought_at = 0
+            self.bought_entry = self.genesis
+            return self._host(1, 0, self.genesis, now)
+        self.stage = NodeStage.REPORTED
+        effects: list[Effect] = [StageChanged(self.stage.value)]
+        if not self.inviters:
+            return effects
+        inviters = sorted(self.inviters)
+        if self.behaviour.report_to_all:
+            self.parents = inviters
+        else:
+            rng = random.Random(f"sra/parent/{self.seed}/{self.id}")
+            self.parents = [rng.choice(inviters)]
+        for inviter in inviters:
+            if inviter in self.parents:
+                effects.append(Send(inviter, Bid(auction=self.auction, amount=aggregate)))
+            else:
+                effects.append(Send(inviter, Decline(auction=self.auction)))
+        return effects
+
+    # -------------------------------------------------- stage 3: participant
+
+    def _on_open(self, sender: str, msg: Open, now: float) -> list[Effect]:
+        if sender not in self.inviters:
+            raise RemoteProtocolError(sender, "opened a local auction to a node it did not invite")
+        if msg.hop < 1 or msg.reserve < 0:
+            raise RemoteProtocolError(sender, "malformed Open")
+        if msg.hop in self._opened:
+            if self._opened_by[msg.hop] == sender and self._opened[msg.hop] == msg:
+                return []  # duplicate
+            raise RemoteProtocolError(sender, f"hop {msg.hop} was already opened")
+        if self.stage is not NodeStage.REPORTED:
+            raise RemoteProtocolError(sender, f"Open while {self.stage.value}")
+        self._opened[msg.hop] = msg
+        self._opened_by[msg.hop] = sender
+        ctx = self._contexts.get(msg.hop)
+        if ctx is not None:
+            # Our parent asked first; we are a participant, so that request was answered "cut".
+            ctx.direct = True
+            ctx.host = sender
+            if not ctx.pending:
+                return [Send(sender, ContextBid(auction=self.auction, hop=msg.hop, amount=ctx.best))]
+            return []
+        return self._begin_context(msg.hop, sender, None, direct=True, now=now)
+
+    def _on_context_request(self, sender: str, msg: ContextRequest, now: float) -> list[Effect]:
+        if sender not in self.parents:
+            raise RemoteProtocolError(sender, "context request from a node that is not our parent")
+        if msg.hop < 1:
+            raise RemoteProtocolError(sender, "malformed context request")
+        if msg.host in self.inviters:
+            # We are an invitee of the host: we join its auction directly.
+            return [Send(sender, ContextReply(auction=self.auction, hop=msg.hop, amount=None))]
+        ctx = self._contexts.get(msg.hop)
+        if ctx is not None:
+            if sender in ctx.requesters:
+                return []
+            ctx.requesters.append(sender)
+            if not ctx.pending:
+                return [Send(sender, ContextReply(auction=self.auction, hop=msg.hop, amount=ctx.best))]
+            return []
+        return self._begin_context(msg.hop, msg.host, sender, direct=False, now=now)
+
+    def _begin_context(
+        self, hop: int, host: str, requester: str | None, *, direct: bool, now: float
+    ) -> list[Effect]:
+        children = sorted(self.children)
+        ctx = _Context(
+            host=host,
+            requesters=[] if requester is None else [requester],
+            direct=direct,
+            pending=set(children),
+            best=self.bid,
+            deadline=now + self.config.context_timeout,
+        )
+        self._contexts[hop] = ctx
+        if not children:
+            return self._finish_context(hop, ctx, now)
+        request = ContextRequest(auction=self.auction, hop=hop, host=host)
+        effects: list[Effect] = [Send(c, request) for c in children]
+        effects.append(Wake(ctx.deadline))
+        return effects
+
+    def _on_context_reply(self, sender: str, msg: ContextReply, now: float) -> list[Effect]:
+        ctx = self._contexts.get(msg.hop)
+        if ctx is None or sender not in ctx.pending:
+            raise RemoteProtocolError(sender, f"unexpected context reply for hop {msg.hop}")
+        if msg.amount is not None and msg.amount < 0:
+            raise RemoteProtocolError(sender, "negative context bid")
+        ctx.pending.discard(sender)
+        if msg.amount is not None and msg.amount > ctx.best:
+            ctx.best = msg.amount
+        if ctx.pending:
+            return []
+        return self._finish_context(msg.hop, ctx, now)
+
+    def _finish_context(self, hop: int, ctx: _Context, now: float) -> list[Effect]:
+        effects: list[Effect] = [
+            Send(r, ContextReply(auction=self.auction, hop=hop, amount=ctx.best)) for r in ctx.requesters
+        ]
+        if ctx.direct:
+            effects.append(Send(ctx.host, ContextBid(auction=self.auction, hop=hop, amount=ctx.best)))
+        return effects
+
+    def _on_award(self, sender: str, msg: Award, now: float) -> list[Effect]:
+        opened = self._opened.get(msg.hop)
+        if opened is None or self._opened_by[msg.hop] != sender:
+            raise RemoteProtocolError(sender, f"award for hop {msg.hop} it did not open to us")
+        if self.bought_at is not None:
+            raise RemoteProtocolError(sender, "award to a node that already bought")
+        if msg.price < opened.reserve:
+            raise RemoteProtocolError(sender, "price below the reserve the host announced")
+        entry = HopEntry(
+            auction=self.auction, hop=msg.hop, seller=sender, buyer=self.id, price=msg.price,
+            prev=opened.prev,
+        )
+        if entry.hash != msg.entry:
+            raise RemoteProtocolError(sender, "award does not match the ledger entry it names")
+        self.bought_at = msg.price
+        self.bought_entry = entry.hash
+        self.entries.append(entry)
+        effects: list[Effect] = [Record(entry)]
+        return effects + self._host(msg.hop + 1, msg.price, entry.hash, now)
+
+    # ------------------------------------------------------ stage 3: host
+
+    def _host(self, hop: int, reserve: int, prev: str, now: float) -> list[Effect]:
+        participants = sorted(self.children.keys() | self.declined)
+        self.stage = NodeStage.HOSTING
+        hosting = _Hosting(hop=hop, reserve=reserve, prev=prev, pending=set(participants))
+        hosting.deadline = now + self.config.context_timeout
+        self._hosting = hosting
+        effects: list[Effect] = [StageChanged(self.stage.value)]
+        if not participants:
+            return effects + self._close_hop(now)
+        opener = Open(auction=self.auction, hop=hop, reserve=reserve, prev=prev)
+        effects.extend(Send(p, opener) for p in participants)
+        effects.append(Wake(hosting.deadline))
+        return effects
+
+    def _on_context_bid(self, sender: str, msg: ContextBid, now: float) -> list[Effect]:
+        hosting = self._hosting
+        if hosting is None or msg.hop != hosting.hop or sender not in hosting.pending:
+            raise RemoteProtocolError(sender, f"unexpected context bid for hop {msg.hop}")
+        if msg.amount < 0:
+            raise RemoteProtocolError(sender, "negative context bid")
+        hosting.pending.discard(sender)
+        hosting.bids[sender] = msg.amount
+        if hosting.pending:
+            return []
+        return self._close_hop(now)
+
+    def _close_hop(self, now: float) -> list[Effect]:
+        hosting = self._hosting
+        assert hosting is not None  # only reached while hosting
+        result = run_local_auction(
+            self.bid, hosting.reserve, hosting.bids, tie_break_rng(self.seed, self.id, hosting.hop),
+            origin=self.is_seller,
+        )
+        if result.winner is None:
+            settled = Settled(auction=self.auction, winner=self.id, hops=hosting.hop - 1, price=hosting.reserve)
+            return self._settle(settled, exclude=None)
+        entry = HopEntry(
+            auction=self.auction, hop=hosting.hop, seller=self.id, buyer=result.winner,
+            price=result.price, prev=hosting.prev,
+        )
+        self.sold_at = result.price
+        self.entries.append(entry)
+        self._hosting = None
+        self.stage = NodeStage.REPORTED
+        return [
+            StageChanged(self.stage.value),
+            Record(entry),
+            Send(result.winner, Award(auction=self.auction, hop=hosting.hop, price=result.price, entry=entry.hash)),
+        ]
+
+    # ------------------------------------------------------------ the end
+
+    def _on_settled(self, sender: str, msg: Settled) -> list[Effect]:
+        if self.result is not None:
+            if msg != self.result:
+                raise RemoteProtocolError(sender, "a different settlement for a settled auction")
+            return []
+        if msg.hops < 0 or msg.price < 0:
+            raise RemoteProtocolError(sender, "malformed settlement")
+        return self._settle(msg, exclude=sender)
+
+    def _settle(self, settled: Settled, exclude: str | None) -> list[Effect]:
+        self.result = settled
+        self.stage = NodeStage.SETTLED
+        self._hosting = None
+        self._gather_deadline = None
+        self._reply_deadline = None
+        self._contexts.clear()
+        effects: list[Effect] = [
+            StageChanged(self.stage.value),
+            Outcome(settled.winner, settled.price, settled.hops),
+        ]
+        effects.extend(Send(n, settled) for n in self.neighbours if n != exclude)
+        return effects
