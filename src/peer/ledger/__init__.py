@@ -1,0 +1,48 @@
+"""The signed, hash-chained, persisted and replicated SRA ledger.
+
+- :mod:`peer.ledger.keys`: the tiny sign/verify interface over PyNaCl.
+- :mod:`peer.ledger.entries`: announcements, signed hops, chains, fraud proofs
+  and the pure checks (``verify_hop``, ``verify_chain``, ``check_reserve``).
+- :mod:`peer.ledger.codec`: msgspec wire/disk payloads; one ``DecodeError``.
+- :mod:`peer.ledger.replicate`: summaries, what to send, the pure merge.
+- :mod:`peer.ledger.store`: one append-only, fsync'd file per auction.
+- :mod:`peer.ledger.cli`: ``ledger_app`` (``show`` and ``verify``).
+
+See ``docs/ledger.md`` for the byte layouts and the recovery rules.
+"""
+
+from __future__ import annotations
+
+from peer.ledger.entries import (
+    Announcement,
+    Chain,
+    Entry,
+    FraudProof,
+    InvalidEntry,
+    LedgerError,
+    ReserveError,
+    SignedHop,
+    check_reserve,
+    find_culprits,
+    sign_hop,
+    verify_chain,
+    verify_fraud_proof,
+    verify_hop,
+)
+
+__all__ = [
+    "Announcement",
+    "Chain",
+    "Entry",
+    "FraudProof",
+    "InvalidEntry",
+    "LedgerError",
+    "ReserveError",
+    "SignedHop",
+    "check_reserve",
+    "find_culprits",
+    "sign_hop",
+    "verify_chain",
+    "verify_fraud_proof",
+    "verify_hop",
+]

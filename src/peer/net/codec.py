@@ -1,0 +1,268 @@
+"""The typed wire codec: msgspec structs encoded as MessagePack.
+
+Why MessagePack (not JSON): keys, nonces, signatures and gossip payloads are raw
+bytes, which msgpack carries natively where JSON would need base64 (a third
+bigger and one more parser); msgspec's msgpack decoder is strict about types
+(an int field never accepts a float, a string or a bool) and checks the
+``Meta`` constraints below while decoding, so validation happens in one pass in
+C.  Canonical form does not matter: nothing here is signed as msgpack.  Frames
+are signed over the exact bytes received (``frames.py``), handshakes and gossip
+over fixed binary layouts (``handshake.py``, ``gossip.py``).
+
+Every struct is tagged (field ``"t"``) so one decoder handles a union, and
+forbids unknown fields, so a peer cannot smuggle data past the validator.  The
+SRA structs mirror :mod:`peer.sra.messages` field by field; the node shell never
+sees them: :func:`encode_message` takes and :func:`decode_message` returns the
+SRA dataclasses themselves.
+
+:func:`decode_message` and :func:`decode_handshake` raise :class:`DecodeError`
+and nothing else, whatever the bytes: receive paths need a single ``except``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any, TypeAlias
+
+import msgspec
+from msgspec import Meta
+
+from peer.errors import LocalProtocolError, PeerError
+from peer.sra import messages as sra
+
+MAX_U63 = 2**63 - 1  # msgpack ints are 64-bit; one sign bit of headroom for every consumer
+MAX_TEXT = 128  # auction ids, item names, node names (a 64-char hex key fits)
+MAX_TOPIC = 64
+MAX_GOSSIP_PAYLOAD = 60 * 1024  # leaves room for the envelope and frame header in a 64 KiB frame
+PROTOCOL_VERSION = 1
+
+U63 = Annotated[int, Meta(ge=0, le=MAX_U63)]
+Seq = Annotated[int, Meta(ge=1, le=MAX_U63)]
+U16 = Annotated[int, Meta(ge=0, le=0xFFFF)]
+Text = Annotated[str, Meta(max_length=MAX_TEXT)]
+Topic = Annotated[str, Meta(min_length=1, max_length=MAX_TOPIC)]
+Hash = Annotated[str, Meta(pattern="^[0-9a-f]{64}$")]  # sha256 hex: one spelling per hash
+Key32 = Annotated[bytes, Meta(min_length=32, max_length=32)]
+Sig64 = Annotated[bytes, Meta(min_length=64, max_length=64)]
+Payload = Annotated[bytes, Meta(max_length=MAX_GOSSIP_PAYLOAD)]
+
+
+class DecodeError(PeerError):
+    """Bytes from the network are not a valid message.  ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class EncodeError(LocalProtocolError):
+    """This node tried to send something its peers would reject (our bug, not theirs)."""
+
+
+class _Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="t"):
+    pass
+
+
+# --- SRA messages (mirror peer.sra.messages) --------------------------------
+
+
+class InviteWire(_Wire, tag="invite"):
+    auction: Text
+    item: Text
+    seller: Text
+    genesis: Hash
+
+
+class BidWire(_Wire, tag="bid"):
+    auction: Text
+    amount: U63
+
+
+class DeclineWire(_Wire, tag="decline"):
+    auction: Text
+
+
+class OpenWire(_Wire, tag="open"):
+    auction: Text
+    hop: U63
+    reserve: U63
+    prev: Hash
+
+
+class ContextRequestWire(_Wire, tag="ctx_req"):
+    auction: Text
+    hop: U63
+    host: Text
+
+
+class ContextReplyWire(_Wire, tag="ctx_reply"):
+    auction: Text
+    hop: U63
+    amount: U63 | None
+
+
+class ContextBidWire(_Wire, tag="ctx_bid"):
+    auction: Text
+    hop: U63
+    amount: U63
+
+
+class AwardWire(_Wire, tag="award"):
+    auction: Text
+    hop: U63
+    price: U63
+    entry: Hash
+
+
+class SettledWire(_Wire, tag="settled"):
+    auction: Text
+    winner: Text
+    hops: U63
+    price: U63
+
+
+# --- link-level messages -----------------------------------------------------
+
+
+class Heartbeat(_Wire, tag="hb"):
+    """Keep-alive: proves the peer is alive and reading (see link.py)."""
+
+    n: U63
+
+
+class GossipEnvelope(_Wire, tag="gossip"):
+    """An origin-signed flooded message.  See gossip.py for what ``sig`` covers."""
+
+    origin: Key32
+    seq: Seq
+    expires_ms: U63  # unix time in milliseconds
+    topic: Topic
+    payload: Payload
+    sig: Sig64
+
+
+# --- handshake ---------------------------------------------------------------
+
+
+class Hello(_Wire, tag="hello"):
+    """Dialer -> listener: who I am, whom I expect, my fresh nonce."""
+
+    v: U16
+    pk: Key32
+    to: Key32
+    nonce: Key32
+
+
+class HelloAck(_Wire, tag="hello_ack"):
+    """Listener -> dialer: who I am, my fresh nonce, my signature over the transcript."""
+
+    v: U16
+    pk: Key32
+    nonce: Key32
+    sig: Sig64
+
+
+class Confirm(_Wire, tag="confirm"):
+    """Dialer -> listener: the dialer's signature over the transcript."""
+
+    sig: Sig64
+
+
+SraMessage: TypeAlias = sra.Message
+LinkMessage: TypeAlias = SraMessage | GossipEnvelope | Heartbeat
+HandshakeMessage: TypeAlias = Hello | HelloAck | Confirm
+
+_SRA_WIRE: dict[type, type[_Wire]] = {
+    sra.Invite: InviteWire,
+    sra.Bid: BidWire,
+    sra.Decline: DeclineWire,
+    sra.Open: OpenWire,
+    sra.ContextRequest: ContextRequestWire,
+    sra.ContextReply: ContextReplyWire,
+    sra.ContextBid: ContextBidWire,
+    sra.Award: AwardWire,
+    sra.Settled: SettledWire,
+}
+_SRA_FROM_WIRE: dict[type[_Wire], type] = {w: d for d, w in _SRA_WIRE.items()}
+
+_LinkWire = (
+    InviteWire | BidWire | DeclineWire | OpenWire | ContextRequestWire | ContextReplyWire
+    | ContextBidWire | AwardWire | SettledWire | Heartbeat | GossipEnvelope
+)
+_encoder = msgspec.msgpack.Encoder()
+_link_decoder = msgspec.msgpack.Decoder(_LinkWire)
+_handshake_decoder = msgspec.msgpack.Decoder(HandshakeMessage)
+
+
+def to_wire(msg: LinkMessage) -> _Wire:
+    """The wire struct for ``msg`` (SRA dataclasses are converted field by field)."""
+    if isinstance(msg, (GossipEnvelope, Heartbeat)):
+        return msg
+    wire_type = _SRA_WIRE.get(type(msg))
+    if wire_type is None:
+        raise EncodeError(f"not a link message: {type(msg).__name__}")
+    return wire_type(**{f.name: getattr(msg, f.name) for f in dataclasses.fields(msg)})
+
+
+def from_wire(wire: Any) -> LinkMessage:
+    """The inverse of :func:`to_wire`."""
+    sra_type = _SRA_FROM_WIRE.get(type(wire))
+    if sra_type is None:
+        return wire  # type: ignore[no-any-return]  # GossipEnvelope / Heartbeat are their own form
+    return sra_type(**{name: getattr(wire, name) for name in wire.__struct_fields__})  # type: ignore[no-any-return]
+
+
+def _encode_checked(wire: _Wire, decoder: msgspec.msgpack.Decoder[Any]) -> bytes:
+    # msgspec checks Meta constraints only when decoding, so decode what we
+    # encoded: this node never sends anything its peers would refuse.
+    try:
+        data = _encoder.encode(wire)
+        decoder.decode(data)
+    except (msgspec.MsgspecError, OverflowError, TypeError, ValueError) as exc:
+        raise EncodeError(f"cannot send {type(wire).__name__}: {exc}") from None
+    return data
+
+
+def encode_message(msg: LinkMessage) -> bytes:
+    """Encode an SRA message, a gossip envelope or a heartbeat as a frame body.
+
+    Raises:
+        EncodeError: the message breaks a wire limit (negative amount, text too long, ...).
+    """
+    return _encode_checked(to_wire(msg), _link_decoder)
+
+
+def _decode(data: object, decoder: msgspec.msgpack.Decoder[Any]) -> Any:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DecodeError(f"expected bytes, got {type(data).__name__}")
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise DecodeError(f"invalid message: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise DecodeError(f"malformed msgpack: {exc}") from None
+    except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
+        # Not expected from msgspec, but the contract is "DecodeError and nothing else".
+        raise DecodeError(f"undecodable: {type(exc).__name__}: {exc}") from None
+
+
+def decode_message(data: object) -> LinkMessage:
+    """Decode a frame body into an SRA dataclass, a :class:`GossipEnvelope` or a :class:`Heartbeat`.
+
+    Raises:
+        DecodeError: anything else (the only exception this function raises).
+    """
+    return from_wire(_decode(data, _link_decoder))
+
+
+def encode_handshake(msg: HandshakeMessage) -> bytes:
+    return _encode_checked(msg, _handshake_decoder)
+
+
+def decode_handshake(data: object) -> HandshakeMessage:
+    """Decode one handshake message.
+
+    Raises:
+        DecodeError: anything else (the only exception this function raises).
+    """
+    return _decode(data, _handshake_decoder)  # type: ignore[no-any-return]

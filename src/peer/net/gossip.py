@@ -1,0 +1,233 @@
+"""Origin-signed flooding with de-duplication: a sans-I/O machine.
+
+Theory of operation
+-------------------
+An origin signs each message once::
+
+    signed_bytes = lp(DOMAIN) || origin (32) || seq (u64 BE) || expires_ms (u64 BE)
+                   || lp(topic, UTF-8) || lp(payload)
+    sig = Sign(origin_sk, signed_bytes)
+
+and every node that accepts it hands it to the application (``Deliver``) and
+floods it unchanged to every neighbour except the one it came from and the
+origin (``Forward``).  Relays add nothing inside the signature, so a relay that
+alters a byte of topic, payload, seq or expiry is caught by the next honest
+node; hop metadata belongs to the link frame, not here.
+
+Why each rule:
+
+* ``(origin, seq)`` is the message id; the origin's ``seq`` is strictly
+  increasing and persisted (:mod:`peer.net.seqstore`), so ids are never reused.
+* The seen cache is checked *before* the signature (duplicates are the common
+  case and cost nothing) but an id is marked seen only *after* the signature
+  verifies, so a forger cannot "squat" an id and suppress the real message
+  (go-libp2p-pubsub#406).
+* Every message carries a signed expiry and the seen cache keeps an id until
+  that expiry: a message can never outlive its cache entry and loop back in
+  (lotus#12389).  Expiries further ahead than ``max_ttl`` (+ clock skew) are
+  dropped, which bounds how long an entry must be kept.
+* The cache is also bounded in size.  When full it evicts the entry closest to
+  expiry and raises that origin's *floor* to its seq: anything at or below a
+  floor counts as seen, so an eviction can never re-admit a message.  (The cost:
+  under that pressure a late, unseen, lower-numbered message from the same
+  origin is dropped too.)
+
+Time is an input: ``now`` is *wall-clock* unix seconds (``time.time()``), not
+trio's monotonic clock, because expiries are compared across machines.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from peer.errors import RemoteProtocolError
+from peer.net.codec import MAX_GOSSIP_PAYLOAD, MAX_TOPIC, GossipEnvelope
+from peer.net.handshake import lp
+from peer.net.identity import Identity, verify
+from peer.net.seqstore import SeqCounter
+
+DOMAIN = b"peer/net/gossip/v1"
+DEFAULT_TTL = 30.0
+DEFAULT_MAX_TTL = 300.0
+DEFAULT_MAX_SKEW = 5.0
+
+MessageId = tuple[bytes, int]
+
+
+def signed_bytes(origin: bytes, seq: int, expires_ms: int, topic: str, payload: bytes) -> bytes:
+    return (
+        lp(DOMAIN) + origin + seq.to_bytes(8, "big") + expires_ms.to_bytes(8, "big")
+        + lp(topic.encode("utf-8")) + lp(payload)
+    )
+
+
+def sign_envelope(identity: Identity, seq: int, expires_ms: int, topic: str, payload: bytes) -> GossipEnvelope:
+    sig = identity.sign(signed_bytes(identity.public_key, seq, expires_ms, topic, payload))
+    return GossipEnvelope(
+        origin=identity.public_key, seq=seq, expires_ms=expires_ms, topic=topic, payload=payload, sig=sig
+    )
+
+
+def verify_envelope(env: GossipEnvelope) -> bool:
+    return verify(env.origin, signed_bytes(env.origin, env.seq, env.expires_ms, env.topic, env.payload), env.sig)
+
+
+def to_ms(now: float) -> int:
+    return int(now * 1000)
+
+
+class GossipError(RemoteProtocolError):
+    """A neighbour forwarded an envelope whose origin signature fails: it forged or altered it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Hand this message to the local application (exactly once per message id)."""
+
+    envelope: GossipEnvelope
+    via: str | None  # the neighbour it came from; None for our own publish
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """Send this envelope, unchanged, to each neighbour in ``to``."""
+
+    to: frozenset[str]
+    envelope: GossipEnvelope
+
+
+Effect = Deliver | Forward
+
+
+@dataclass(slots=True)
+class GossipStats:
+    published: int = 0
+    delivered: int = 0
+    duplicates: int = 0
+    expired: int = 0
+    too_far_ahead: int = 0
+    stale: int = 0  # at or below an origin's floor
+    echoes: int = 0  # our own messages coming back
+    invalid: int = 0  # bad origin signature
+
+
+class SeenCache:
+    """Message ids seen recently: bounded, expiring, with per-origin floors (see module doc)."""
+
+    def __init__(self, capacity: int = 4096, *, max_origins: int = 1024) -> None:
+        if capacity < 1 or max_origins < 1:
+            raise ValueError("capacity and max_origins must be positive")
+        self.capacity = capacity
+        self.max_origins = max_origins
+        self._expires: dict[MessageId, int] = {}
+        self._heap: list[tuple[int, bytes, int]] = []  # (expires_ms, origin, seq); lazy deletion
+        self._floors: OrderedDict[bytes, int] = OrderedDict()  # LRU, bounded by max_origins
+
+    def __len__(self) -> int:
+        return len(self._expires)
+
+    def __contains__(self, msg_id: MessageId) -> bool:
+        origin, seq = msg_id
+        return msg_id in self._expires or seq <= self._floors.get(origin, 0)
+
+    def floor(self, origin: bytes) -> int:
+        return self._floors.get(origin, 0)
+
+    def add(self, msg_id: MessageId, expires_ms: int, now_ms: int) -> None:
+        self.sweep(now_ms)
+        if msg_id in self._expires:
+            return
+        while len(self._expires) >= self.capacity:
+            self._evict_soonest()
+        self._expires[msg_id] = expires_ms
+        heapq.heappush(self._heap, (expires_ms, msg_id[0], msg_id[1]))
+
+    def sweep(self, now_ms: int) -> None:
+        """Forget ids whose message has expired: a copy arriving later is dropped as expired anyway."""
+        while self._heap and self._heap[0][0] <= now_ms:
+            expires_ms, origin, seq = heapq.heappop(self._heap)
+            if self._expires.get((origin, seq)) == expires_ms:
+                del self._expires[(origin, seq)]
+
+    def _evict_soonest(self) -> None:
+        while self._heap:
+            expires_ms, origin, seq = heapq.heappop(self._heap)
+            if self._expires.get((origin, seq)) != expires_ms:
+                continue  # stale heap entry
+            del self._expires[(origin, seq)]
+            self._floors[origin] = max(seq, self._floors.get(origin, 0))
+            self._floors.move_to_end(origin)
+            if len(self._floors) > self.max_origins:
+                self._floors.popitem(last=False)
+            return
+
+
+@dataclass
+class Gossip:
+    """One node's flooding state.  Neighbours and origins are public keys; neighbours as hex."""
+
+    identity: Identity
+    counter: SeqCounter
+    neighbours: frozenset[str] = frozenset()
+    max_ttl: float = DEFAULT_MAX_TTL
+    max_skew: float = DEFAULT_MAX_SKEW
+    seen: SeenCache = field(default_factory=SeenCache)
+    stats: GossipStats = field(default_factory=GossipStats)
+
+    def set_neighbours(self, neighbours: Iterable[str]) -> None:
+        self.neighbours = frozenset(neighbours)
+
+    def publish(
+        self, topic: str, payload: bytes, now: float, *, ttl: float = DEFAULT_TTL
+    ) -> tuple[GossipEnvelope, list[Effect]]:
+        """Sign a new message and flood it.  Raises ValueError on our own bad input."""
+        if not 0 < ttl <= self.max_ttl:
+            raise ValueError(f"ttl must be in (0, {self.max_ttl}]")
+        if not 0 < len(topic) <= MAX_TOPIC or len(payload) > MAX_GOSSIP_PAYLOAD:
+            raise ValueError("topic or payload exceeds the wire limits")
+        now_ms = to_ms(now)
+        env = sign_envelope(self.identity, self.counter.next(), now_ms + to_ms(ttl), topic, bytes(payload))
+        self.seen.add((env.origin, env.seq), env.expires_ms, now_ms)
+        self.stats.published += 1
+        return env, self._forward(env, exclude=None)
+
+    def receive(self, from_neighbour: str, env: GossipEnvelope, now: float) -> list[Effect]:
+        """Handle an envelope from a neighbour.
+
+        Returns ``[]`` for duplicates, expired, stale and echoed messages,
+        otherwise ``[Deliver, Forward?]``.
+
+        Raises:
+            GossipError: the origin signature does not verify; the machine is
+                unchanged and the sending link deserves an abuse point.
+        """
+        now_ms = to_ms(now)
+        msg_id = (env.origin, env.seq)
+        if env.origin == self.identity.public_key:
+            self.stats.echoes += 1
+            return []
+        if env.expires_ms <= now_ms:
+            self.stats.expired += 1
+            return []
+        if env.expires_ms > now_ms + to_ms(self.max_ttl + self.max_skew):
+            self.stats.too_far_ahead += 1
+            return []
+        if msg_id in self.seen:
+            if env.seq <= self.seen.floor(env.origin):
+                self.stats.stale += 1
+            else:
+                self.stats.duplicates += 1
+            return []
+        if not verify_envelope(env):
+            self.stats.invalid += 1
+            raise GossipError(from_neighbour, f"bad origin signature on seq {env.seq} from {env.origin.hex()[:16]}…")
+        self.seen.add(msg_id, env.expires_ms, now_ms)
+        self.stats.delivered += 1
+        return [Deliver(env, from_neighbour), *self._forward(env, exclude=from_neighbour)]
+
+    def _forward(self, env: GossipEnvelope, *, exclude: str | None) -> list[Effect]:
+        to = self.neighbours - {exclude, env.origin.hex()}
+        return [Forward(frozenset(to), env)] if to else []

@@ -1,0 +1,78 @@
+"""NDJSON event log (``peer run --log-json FILE``) and its reader.
+
+One JSON object per line: ``{"t": seconds since the node started, "node":
+name, "kind": ..., ...}``.  Kinds: ``started``, ``link`` (up/down),
+``stage``, ``send``/``recv`` (one per protocol message), ``bad`` (a rejected
+frame or message, with the neighbour's name and the reason), ``ledger`` (an
+entry appended), ``fraud``, ``settled``, ``final`` (the node's end state, what
+``tools/launch`` assembles the run from), ``error``.  Amounts are decimal
+strings in whole units, never floats.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+
+class EventLog:
+    """Appends events to a file, line-buffered so a reader sees whole lines."""
+
+    def __init__(self, path: str | Path | None, node: str, clock_origin: float) -> None:
+        self.node = node
+        self.origin = clock_origin
+        self._file: TextIO | None = open(path, "a", buffering=1, encoding="utf-8") if path else None  # noqa: SIM115
+        self.listeners: list[Any] = []
+
+    def emit(self, now: float, kind: str, **fields: Any) -> None:
+        event = {"t": round(now - self.origin, 6), "node": self.node, "kind": kind, **fields}
+        for listener in self.listeners:
+            listener(event)
+        if self._file is not None:
+            self._file.write(json.dumps(event, separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+@dataclass
+class Tail:
+    """Incrementally reads complete lines appended to an NDJSON file."""
+
+    path: Path
+    offset: int = 0
+    partial: bytes = b""
+    bad_lines: int = field(default=0)
+
+    def read_new(self) -> list[dict[str, Any]]:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(chunk)
+        data = self.partial + chunk
+        lines = data.split(b"\n")
+        self.partial = lines.pop()  # an incomplete last line waits for the rest
+        events = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                self.bad_lines += 1
+                continue
+            if isinstance(event, dict):
+                events.append(event)
+        return events
+
+
+def read_all(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    return Tail(Path(path)).read_new()

@@ -1,0 +1,1 @@
+"""Terminal views: pure functions from snapshots to rich renderables."""

@@ -1,0 +1,129 @@
+"""Pure views: snapshots in, rich renderables out.  No I/O, no clocks, no trio.
+
+The dashboards refresh these from a trio task with ``Live(auto_refresh=False)``
+(rich's own refresh thread would read our state from another OS thread).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from peer.money import format_money
+from peer.tui.snapshot import STAGES, LedgerRow, NodeSnapshot
+
+_STAGE_STYLE = {
+    "idle": "dim",
+    "gathering": "cyan",
+    "aggregating": "yellow",
+    "reported": "blue",
+    "hosting": "magenta",
+    "settled": "green",
+}
+_STAGE_OF_PROTOCOL = {  # which of the paper's three stages a node state belongs to
+    "gathering": "1 diffusion",
+    "aggregating": "2 aggregation",
+    "reported": "3 allocation",
+    "hosting": "3 allocation",
+    "settled": "done",
+}
+
+
+def _names(items: list[str], limit: int = 4) -> str:
+    if len(items) <= limit:
+        return ",".join(items)
+    return ",".join(items[:limit]) + f",+{len(items) - limit}"
+
+
+def node_view(node: NodeSnapshot, *, events: list[str] | None = None) -> Panel:
+    """The compact live view of one node (``peer run``)."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    stage = Text(node.stage, style=_STAGE_STYLE.get(node.stage, ""))
+    stage.append(f"  ({_STAGE_OF_PROTOCOL.get(node.stage, 'waiting')})", style="dim")
+    table.add_row("stage", stage)
+    table.add_row("role", node.role)
+    table.add_row("value", format_money(node.value))
+    table.add_row("links", f"{node.links_up}/{node.links_total} up")
+    table.add_row("inviters", _names(node.inviters, 8) or "-")
+    table.add_row("invitees", _names(node.invitees, 8) or "-")
+    table.add_row("parent", node.parent or "-")
+    table.add_row("bought at", format_money(node.bought_at) or "-")
+    table.add_row("sold at", format_money(node.sold_at) or "-")
+    table.add_row("messages", f"in {node.messages_in}  out {node.messages_out}  bad {node.bad_frames}")
+    table.add_row("ledger", f"{node.ledger_entries} entries")
+    if node.winner:
+        table.add_row("winner", node.winner)
+    body: list[Table | Text] = [table]
+    for line in (events or [])[-6:]:
+        body.append(Text(line, style="dim", overflow="ellipsis", no_wrap=True))
+    return Panel(Group(*body), title=f"peer node {node.name} [{node.key}]", title_align="left")
+
+
+def _interest(node: NodeSnapshot) -> tuple[int, str]:
+    order = {"seller": 0, "local seller": 1, "winner": 2}
+    return order.get(node.role, 3), node.name
+
+
+def network_view(
+    nodes: list[NodeSnapshot],
+    ledger: list[LedgerRow],
+    *,
+    title: str,
+    elapsed: float,
+    message_rate: float,
+    max_rows: int = 24,
+) -> Group:
+    """The whole-network dashboard of ``tools/launch``."""
+    counts = Counter(n.stage for n in nodes)
+    linked = sum(1 for n in nodes if n.links_total and n.links_up == n.links_total)
+    settled = counts.get("settled", 0)
+    header = Text()
+    header.append(f"{title}  ", style="bold")
+    header.append(f"{len(nodes)} nodes  linked {linked}/{len(nodes)}  settled {settled}/{len(nodes)}  ")
+    header.append(f"{message_rate:,.0f} msg/s  t={elapsed:5.1f}s")
+    stages = Text()
+    for stage in STAGES:
+        if counts.get(stage):
+            stages.append(f" {stage} {counts[stage]} ", style=_STAGE_STYLE.get(stage, ""))
+    progress = ProgressBar(total=max(len(nodes), 1), completed=settled, width=40)
+
+    table = Table(expand=False, box=None, pad_edge=False)
+    for col, justify in (
+        ("node", "left"), ("stage", "left"), ("role", "left"), ("inviters", "left"),
+        ("invitees", "left"), ("bought", "right"), ("sold", "right"), ("in/out", "right"), ("bad", "right"),
+    ):
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    shown = sorted(nodes, key=_interest)[:max_rows]
+    for n in shown:
+        table.add_row(
+            n.name if n.alive else f"{n.name} ✗",
+            Text(n.stage, style=_STAGE_STYLE.get(n.stage, "")),
+            n.role,
+            _names(n.inviters),
+            _names(n.invitees),
+            format_money(n.bought_at),
+            format_money(n.sold_at),
+            f"{n.messages_in}/{n.messages_out}",
+            str(n.bad_frames) if n.bad_frames else "",
+        )
+    parts: list[object] = [header, Group(stages, progress), table]
+    if len(nodes) > max_rows:
+        parts.append(Text(f"… {len(nodes) - max_rows} more nodes", style="dim"))
+    ledger_table = Table(title="ledger", title_justify="left", box=None, pad_edge=False)
+    for col in ("hop", "seller", "buyer", "price", "entry", "copies"):
+        ledger_table.add_column(col, no_wrap=True)
+    for row in ledger:
+        ledger_table.add_row(
+            str(row.hop), row.seller, row.buyer, format_money(row.price), row.digest[:12], f"{row.copies}/{len(nodes)}"
+        )
+    if not ledger:
+        ledger_table.add_row("-", "", "", "", "", "")
+    parts.append(ledger_table)
+    return Group(*parts)  # type: ignore[arg-type]
