@@ -257,6 +257,16 @@ def test_crossing_invitations_make_a_void_edge_on_both_sides() -> None:
     assert a.receive("b", INVITE, 3.0) == []
 
 
+def test_seller_voids_a_neighbour_whose_own_invitation_crossed_hers() -> None:
+    # a heard of the sale from b first and invited s before s's invitation reached it.
+    s = make("s", ["a", "b"])
+    s.start(0.0)
+    assert s.receive("a", INVITE, 0.5) == []
+    assert s.void == {"a"} and s.invitees == ["b"]
+    effects = s.receive("b", bid(3), 1.0)
+    assert sends(effects) == [Send("b", opener(1, 0, GENESIS))]  # a is no participant of hop 1
+
+
 def test_invite_forwarding_respects_invite_only_behaviour() -> None:
     a = make("a", ["s", "b", "c"], 5, behaviour=Behaviour(invite_only=frozenset({"c"})))
     a.receive("s", INVITE, 1.0)

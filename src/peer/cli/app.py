@@ -16,6 +16,7 @@ from rich.console import Console
 from peer import __version__
 from peer.cli.experiment_cmd import experiment_app
 from peer.errors import ScenarioError
+from peer.ledger.cli import ledger_app
 from peer.mechanisms import MECHANISMS, run_mechanism
 from peer.result import dumps
 from peer.scenario.load import load_scenario
@@ -28,6 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(experiment_app, name="experiment")
+app.add_typer(ledger_app, name="ledger", help="Show and verify a node's ledger, offline.")
 
 EXIT_BAD_INPUT = 2
 

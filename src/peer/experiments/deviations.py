@@ -262,8 +262,12 @@ class Play:
 
     result: RunResult
     parents: dict[str, tuple[str, ...]]
-    rejected: int
+    rejections: tuple[str, ...]  # the receiver of every rejected message
     timeouts: int
+
+    def rejected_by_others(self, node: str | None) -> int:
+        """Messages rejected by nodes other than ``node`` (the deviator): a deviation others can see."""
+        return sum(r != node for r in self.rejections)
 
 
 def play(instance: Instance, node: str | None = None, deviation: Deviation | None = None, *, nested: bool = False) -> Play:
@@ -283,7 +287,7 @@ def play(instance: Instance, node: str | None = None, deviation: Deviation | Non
         result, network = _simulate_deviant(scenario, instance.seed, node, deviation, nested)
     parents = {n: tuple(m.parents) for n, m in network.machines.items()}
     timeouts = sum(len(m.silent) for m in network.machines.values())
-    return Play(result, parents, len(network.stats.rejected), timeouts)
+    return Play(result, parents, tuple(r for r, _ in network.stats.rejected), timeouts)
 
 
 def play_nested(instance: Instance, node: str | None = None, deviation: Deviation | None = None) -> Play:
@@ -413,6 +417,7 @@ class Finding:
     rejected: int  # protocol messages the honest nodes rejected (a detectable deviation)
     timeouts: int = 0
     nested_gain: int | None = None
+    timing: str = "plain"  # "nested": both runs used nested timeouts (see play_nested)
 
     @property
     def gain(self) -> int:
@@ -424,7 +429,7 @@ class Finding:
         ``artefact``: the run disagrees with its replay (a simulator bug)."""
         if not self.replay_agrees:
             return "artefact"
-        if self.timeouts and (self.nested_gain is None or self.nested_gain <= 0):
+        if self.timing == "plain" and self.timeouts and (self.nested_gain is None or self.nested_gain <= 0):
             return "timeout"
         return "mechanism"
 
@@ -450,9 +455,11 @@ class KindStats:
     max_gain: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
     aborted: int = 0  # runs that did not reach a consistent end (SimulationError)
     rejected_runs: int = 0  # runs in which some honest node rejected a message
+    changed: int = 0  # runs whose resale path or winner differ from honest play
 
     def add(self, other: KindStats) -> None:
         self.tried += other.tried
+        self.changed += other.changed
         self.aborted += other.aborted
         self.rejected_runs += other.rejected_runs
         for c in CATEGORIES:
@@ -474,35 +481,56 @@ class InstanceReport:
 
 
 def evaluate(
-    instance: Instance, node: str, deviation: Deviation, honest: Play, deviant: Play, *, verify: bool = True
+    instance: Instance,
+    node: str,
+    deviation: Deviation,
+    honest: Play,
+    deviant: Play,
+    *,
+    verify: bool = True,
+    timing: str = "plain",
 ) -> Finding | None:
-    """The comparator: a :class:`Finding` if ``deviant`` gives ``node`` more than ``honest`` did, else None."""
+    """The comparator: a :class:`Finding` if ``deviant`` gives ``node`` more than ``honest`` did, else None.
+
+    With ``verify``, a finding is replayed centrally on the deviant run's
+    realised tree and, if some node timed out, re-measured with nested timeouts.
+    """
     g = gain(honest, deviant, node)
     if g <= 0:
         return None
     agrees = replay_agrees(instance, deviant, node, deviation) if verify else True
     timeouts = honest.timeouts + deviant.timeouts
     nested: int | None = None
-    if verify and timeouts:
+    if verify and timeouts and timing == "plain":
         try:
             nested = gain(play_nested(instance), play_nested(instance, node, deviation), node)
         except SimulationError:
             nested = None
     return Finding(instance, node, deviation, Outcome.of(honest, node), Outcome.of(deviant, node), agrees,
-                   deviant.rejected, timeouts, nested)
+                   deviant.rejected_by_others(node), timeouts, nested, timing)
+
+
+NESTED_KINDS = frozenset({"invite-subset"})  # kinds that make honest nodes wait: also tried with nested timeouts
 
 
 def check_instance(
     instance: Instance,
     *,
     runner: Runner = play,
+    nested_runner: Runner | None = play_nested,
     max_degree: int = 5,
     kinds: Iterable[str] | None = None,
     verify: bool = True,
 ) -> InstanceReport:
-    """Try every deviation of every buyer of ``instance``; collect the profitable ones."""
+    """Try every deviation of every buyer of ``instance``; collect the profitable ones.
+
+    A deviation of a kind in :data:`NESTED_KINDS` that is not profitable as run
+    is run again with nested timeouts (``nested_runner``), so that a timeout
+    cascade can neither create nor mask a profitable deviation.
+    """
     report = InstanceReport()
     honest = runner(instance, None, None)
+    honest_nested: Play | None = None
     if verify and not replay_agrees(instance, honest, None, None):
         report.honest_replay_mismatches.append(instance)
     for node in instance.nodes:
@@ -516,8 +544,18 @@ def check_instance(
             except SimulationError:
                 stats.aborted += 1
                 continue
-            stats.rejected_runs += deviant.rejected > 0
+            stats.rejected_runs += deviant.rejected_by_others(node) > 0
+            stats.changed += (deviant.result.hops, deviant.result.winner) != (honest.result.hops, honest.result.winner)
             finding = evaluate(instance, node, deviation, honest, deviant, verify=verify)
+            if finding is None and nested_runner is not None and deviation.kind in NESTED_KINDS:
+                try:
+                    honest_nested = honest_nested or nested_runner(instance, None, None)
+                    deviant_nested = nested_runner(instance, node, deviation)
+                except SimulationError:
+                    stats.aborted += 1
+                    continue
+                finding = evaluate(instance, node, deviation, honest_nested, deviant_nested, verify=verify,
+                                   timing="nested")
             if finding is not None:
                 stats.profitable[finding.category] += 1
                 stats.max_gain[finding.category] = max(stats.max_gain[finding.category], finding.gain)
@@ -645,6 +683,8 @@ def _retry(finding: Finding, instance: Instance, runner: Runner) -> Finding | No
     if only is not None:
         only = only & set(instance.graph().neighbors(finding.node))
         deviation = replace(deviation, behaviour=replace(deviation.behaviour, invite_only=only))
+    if finding.timing == "nested":
+        runner = play_nested
     try:
         honest = runner(instance, None, None)
         report = honest.result.nodes[finding.node]
@@ -655,7 +695,7 @@ def _retry(finding: Finding, instance: Instance, runner: Runner) -> Finding | No
         deviant = runner(instance, finding.node, deviation)
     except (SimulationError, KeyError):
         return None
-    smaller = evaluate(instance, finding.node, deviation, honest, deviant)
+    smaller = evaluate(instance, finding.node, deviation, honest, deviant, timing=finding.timing)
     if smaller is None or smaller.category != finding.category:
         return None
     return smaller
@@ -757,15 +797,15 @@ def render(report: SweepReport) -> list[object]:
     from rich.text import Text
 
     table = Table(title=f"SRA unilateral deviations ({report.instances} instances, {report.seconds:.1f} s)")
-    columns = ("kind", "Thm 5.3 proof", "tried", "profitable: mechanism", "max gain", "smallest (n, m)",
-               "timeout cascade", "max gain", "artefact", "aborted", "rejected")
+    columns = ("kind", "Thm 5.3 proof", "tried", "changed outcome", "profitable: mechanism", "max gain",
+               "smallest (n, m)", "timeout cascade", "max gain", "artefact", "aborted", "detectable")
     for col in columns:
         table.add_column(col, justify="left" if col == "kind" else "right")
     for kind, in_proof in KINDS.items():
         s = report.stats[kind]
         small = report.smallest.get((kind, "mechanism"))
         table.add_row(
-            kind, "yes" if in_proof else "extra", str(s.tried),
+            kind, "yes" if in_proof else "extra", str(s.tried), str(s.changed),
             str(s.profitable["mechanism"]), str(s.max_gain["mechanism"]),
             "-" if small is None else str(small.instance.size),
             str(s.profitable["timeout"]), str(s.max_gain["timeout"]),
@@ -781,6 +821,8 @@ def render(report: SweepReport) -> list[object]:
 
 def describe_finding(f: Finding) -> str:
     nested = "" if f.nested_gain is None else f"; gain with nested timeouts: {f.nested_gain}"
+    if f.timing == "nested":
+        nested += " (both runs with nested timeouts)"
     return (
         f"[{f.deviation.kind}] {f.instance.describe()}\n"
         f"  node {f.node} (value {f.instance.value_map[f.node]}) deviates: {f.deviation.describe()}\n"
@@ -788,7 +830,8 @@ def describe_finding(f: Finding) -> str:
         f"  deviant: {f.deviant.path()}  -> u_{f.node} = {f.deviant.utility}  (gain {f.gain})\n"
         f"  honest parents : {_parents(f.honest)}\n"
         f"  deviant parents: {_parents(f.deviant)}\n"
-        f"  replay agrees: {f.replay_agrees}; rejected messages: {f.rejected}; timeouts: {f.timeouts}{nested}"
+        f"  replay agrees: {f.replay_agrees}; messages rejected by others: {f.rejected}; "
+        f"timeouts: {f.timeouts}{nested}"
     )
 
 

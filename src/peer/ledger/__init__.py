@@ -13,6 +13,15 @@ See ``docs/ledger.md`` for the byte layouts and the recovery rules.
 
 from __future__ import annotations
 
+from peer.ledger.codec import (
+    DecodeError,
+    Entries,
+    FraudProofs,
+    Summaries,
+    Summary,
+    decode_payload,
+    encode_payload,
+)
 from peer.ledger.entries import (
     Announcement,
     Chain,
@@ -29,17 +38,33 @@ from peer.ledger.entries import (
     verify_fraud_proof,
     verify_hop,
 )
+from peer.ledger.replicate import MergeResult, Rejection
+from peer.ledger.store import FraudDetected, IntegrityError, LedgerStore, StoreError, VerifyReport
 
 __all__ = [
     "Announcement",
     "Chain",
+    "DecodeError",
+    "Entries",
     "Entry",
+    "FraudDetected",
     "FraudProof",
+    "FraudProofs",
+    "IntegrityError",
     "InvalidEntry",
     "LedgerError",
+    "LedgerStore",
+    "MergeResult",
+    "Rejection",
     "ReserveError",
     "SignedHop",
+    "StoreError",
+    "Summaries",
+    "Summary",
+    "VerifyReport",
     "check_reserve",
+    "decode_payload",
+    "encode_payload",
     "find_culprits",
     "sign_hop",
     "verify_chain",

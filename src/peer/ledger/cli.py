@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -52,7 +53,7 @@ def _open(data_dir: Path, console: Console) -> LedgerStore:
             raise StoreError(f"{data_dir}: not a directory")
         return LedgerStore(_ledger_path(data_dir), read_only=True)
     except (StoreError, OSError) as exc:
-        console.print(f"[red]error:[/red] cannot read a ledger: {exc}")
+        console.print(f"[red]error:[/red] cannot read a ledger: {escape(str(exc))}")
         raise typer.Exit(EXIT_UNREADABLE) from None
 
 
@@ -73,7 +74,7 @@ def _load_names(store: LedgerStore, names_file: Path | None, console: Console) -
                 raise ValueError("not a JSON object")
             known.update({str(k): str(v) for k, v in extra.items()})
         except (OSError, ValueError) as exc:
-            console.print(f"[red]error:[/red] --names {names_file}: {exc}")
+            console.print(f"[red]error:[/red] --names {escape(str(names_file))}: {escape(str(exc))}")
             raise typer.Exit(EXIT_UNREADABLE) from None
     return _Names(known)
 
@@ -84,8 +85,12 @@ def _tick(ok: bool) -> str:
 
 def _chain_table(chain: Chain, name: _Names, fraud_at: set[int], damage: list[str]) -> Table:
     ann = chain.announcement
-    when = datetime.fromtimestamp(ann.created_at_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    table = Table(title=f"auction {ann.auction} — item {ann.item!r}, {ann.mechanism}, announced {when}",
+    try:
+        when = datetime.fromtimestamp(ann.created_at_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, ValueError, OSError):  # a valid but absurd timestamp
+        when = f"at {ann.created_at_ms} ms"
+    # Text, not markup: ids, items and names come from other nodes.
+    table = Table(title=Text(f"auction {ann.auction} — item {ann.item!r}, {ann.mechanism}, announced {when}"),
                   title_justify="left")
     for col, justify in (("hop", "right"), ("seller", "left"), ("buyer", "left"), ("price", "right"),
                          ("hash", "left"), ("signatures ok", "left")):
@@ -100,7 +105,7 @@ def _chain_table(chain: Chain, name: _Names, fraud_at: set[int], damage: list[st
     for cells, fraud in rows:
         if fraud:
             cells[-1] += "  FRAUD PROOF"
-        table.add_row(*cells, style="bold red" if fraud else None)
+        table.add_row(*(Text(c) for c in cells), style="bold red" if fraud else None)
     if damage:
         table.caption = Text("DAMAGED: " + "; ".join(damage), style="bold red")
         table.caption_justify = "left"
@@ -128,8 +133,12 @@ def _fraud_table(proofs: list[FraudProof], name: _Names) -> Table:
         table.add_column(col)
     for proof in proofs:
         culprits = ", ".join(sorted(name(k) for k in find_culprits(proof.first, proof.second)))
-        table.add_row(proof.auction, str(proof.position), culprits, proof.first.digest[:16],
-                      proof.second.digest[:16], _difference(proof.first, proof.second, name))
+        # Chain hashes match the chain tables; two announcements share one, so use digests there.
+        same = proof.first.hash == proof.second.hash
+        kept, other = ((e.digest if same else e.hash)[:16] for e in (proof.first, proof.second))
+        cells = (proof.auction, str(proof.position), culprits, kept, other,
+                 _difference(proof.first, proof.second, name))
+        table.add_row(*(Text(c) for c in cells))
     return table
 
 
@@ -142,16 +151,17 @@ def show(data_dir: DataDir, names: NamesOpt = None) -> None:
     proofs = store.fraud_proofs()
     chains = store.chains()
     if not chains and not store.issues:
-        console.print(f"no auctions in {store.path}")
+        console.print(f"no auctions in {store.path}", markup=False)
     for chain in chains:
         fraud_at = {p.position for p in proofs if p.auction == chain.auction}
         damage = [i.reason for i in store.issues if not i.torn and i.auction == chain.auction]
         console.print(_chain_table(chain, name, fraud_at, damage))
     for issue in store.issues:
         if issue.torn:
-            console.print(f"[yellow]note:[/yellow] {issue.file}: {issue.reason} (a crash mid-append)")
+            console.print(f"[yellow]note:[/yellow] {issue.file}: {escape(issue.reason)} (a crash mid-append)")
         elif issue.auction is None:
-            console.print(f"[bold red]DAMAGED[/bold red] {issue.file} at offset {issue.offset}: {issue.reason}")
+            console.print(f"[bold red]DAMAGED[/bold red] {issue.file} at offset {issue.offset}: "
+                          f"{escape(issue.reason)}")
     if proofs:
         console.print(_fraud_table(proofs, name))
 

@@ -12,11 +12,12 @@ is recognised as damage: without it a flipped bit could make a length point
 past the end of the file, which looks exactly like a torn tail and would have
 recovery "truncate" good, acknowledged records.
 
-Recovery rules (``scan``):
-- a torn tail (the file ends inside a header or inside a body, a last record
-  whose checksum fails, or only zero bytes after the last good record: what a
-  crash mid-append can leave) is cut off; it was never acknowledged, because
-  ``append`` returns only after fsync;
+Recovery rules (``scan``).  A crash mid-append leaves a prefix of the record,
+possibly followed by zeros (a file system may extend the size before the data
+lands).  So a torn tail is: the file ends inside a header or a body; a header
+that fails its CRC with only zeros after it; or a record whose checksum fails
+and that is last in the file or followed only by zeros.  It is cut off; it was
+never acknowledged, because ``append`` returns only after fsync;
 - anything else that does not check out, followed by more data, is damage:
   reported with file and offset, never dropped.
 """
@@ -81,7 +82,9 @@ def scan(data: bytes) -> Scan:
             return Scan(records, pos, size - pos)
         n, crc, digest = HEADER.unpack_from(data, pos)
         if zlib.crc32(n.to_bytes(4, "big")) != crc:
-            if _zeros(data, pos):
+            # A header cut short and then zero-filled (the file size was extended
+            # before the data landed) has nothing but zeros after it.
+            if _zeros(data, pos + HEADER.size):
                 return Scan(records, pos, size - pos)
             return Scan(records, pos, 0, f"offset {pos}: record header is damaged")
         if not 0 < n <= MAX_RECORD:

@@ -56,7 +56,8 @@ class LinkStats:
     dial_failures: int = 0
     duplicates: int = 0  # links closed by the one-link-per-pair rule
     outbox_drops: int = 0  # send_nowait refused because the outbox was full
-    last_down: str = ""
+    last_down: str = ""  # why the last link went down
+    last_error: str = ""  # the last failed dial or handshake
 
     @property
     def reconnects(self) -> int:
@@ -68,7 +69,7 @@ class LinkStats:
             bad_frames=sum(self.bad_frames.values()), bad_by_kind=dict(self.bad_frames),
             reconnects=self.reconnects, handshake_failures=self.handshake_failures,
             dial_failures=self.dial_failures, duplicates=self.duplicates,
-            outbox_drops=self.outbox_drops, last_down=self.last_down,
+            outbox_drops=self.outbox_drops, last_down=self.last_down, last_error=self.last_error,
         )
 
 
@@ -89,6 +90,7 @@ class LinkSnapshot:
     duplicates: int
     outbox_drops: int
     last_down: str
+    last_error: str
 
 
 # --- reconnect backoff ---------------------------------------------------------

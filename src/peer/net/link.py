@@ -1,0 +1,286 @@
+"""One authenticated link to one neighbour over a trio-websocket connection.
+
+Theory of operation
+-------------------
+After :func:`run_handshake` a :class:`Link` runs three tasks in one nursery:
+
+* the **reader** does nothing but ``get_message()`` -> verify the frame ->
+  hand the message on.  trio-websocket's own reader stops answering control
+  frames while its queue is full (pitfall 1), so ours never stops draining it
+  for long;
+* the **writer** drains a bounded outbox (a trio memory channel) and sends each
+  frame under ``fail_after(send_timeout)``.  The node shell only ever calls
+  :meth:`Link.send_nowait`, so one slow neighbour can never stall the fan-out
+  to the others (pitfalls 1-2, recommendation 4);
+* the **heartbeat** sends a signed ``Heartbeat`` frame every
+  ``heartbeat_interval`` and closes the link when nothing at all has arrived for
+  ``idle_timeout``: trio-websocket has no keepalive (pitfall 15).  It is an
+  app-level frame rather than a websocket ping, so it also proves the peer's
+  *application* is reading, and we never put a Ping on the wire that a closing
+  peer would have to answer (pitfall 4, trio-websocket#184).
+
+Any task that ends, for whatever reason, records why and cancels the others;
+:meth:`Link.run` then closes the websocket under a shielded
+``move_on_after(close_timeout)`` and returns the reason.  Every trio-websocket,
+wsproto and trio stream exception is caught here and becomes "link down"
+(pitfalls 3, 9, 11): one bad peer never takes the node down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import IntEnum
+
+import trio
+import wsproto.utilities
+from trio_websocket import ConnectionClosed, WebSocketConnection
+from trio_websocket import HandshakeError as WsHandshakeError
+
+from peer.net.codec import Heartbeat, LinkMessage, encode_message
+from peer.net.frames import (
+    DEFAULT_ABUSE_THRESHOLD,
+    DEFAULT_MAX_FRAME,
+    HEADER_BYTES,
+    AbuseCounter,
+    FrameError,
+    FrameErrorKind,
+    FrameOpener,
+    FrameSealer,
+    FrameTooLarge,
+)
+from peer.net.handshake import DialerHandshake, HandshakeError, ListenerHandshake, Session
+from peer.net.identity import Identity, short_name
+from peer.net.linkstate import LinkStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    """Limits and timeouts of every link (seconds, bytes).  Defaults suit a local cluster;
+    trio-websocket's own 60 s defaults are far too long for one (pitfall 13)."""
+
+    max_frame: int = DEFAULT_MAX_FRAME  # enforced on receive (websocket + frames) and on send
+    outbox_size: int = 256
+    ws_queue_size: int = 16  # trio-websocket's message_queue_size: small but > 1
+    heartbeat_interval: float = 5.0
+    idle_timeout: float = 15.0
+    send_timeout: float = 10.0
+    connect_timeout: float = 5.0  # TCP connect
+    handshake_timeout: float = 5.0  # websocket upgrade + our handshake (pitfall 12)
+    close_timeout: float = 2.0
+    abuse_threshold: int = DEFAULT_ABUSE_THRESHOLD
+    backoff_base: float = 0.25
+    backoff_cap: float = 30.0
+    stable_after: float = 10.0  # a link that lasted this long resets the dial backoff
+    defer_dial: float = 1.0  # the higher key waits this long so the lower key's dial usually wins
+
+
+class CloseCode(IntEnum):
+    """Websocket close codes we send (4000-4999 is the application range)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    TOO_BIG = 1009  # sent by trio-websocket itself on an oversized message
+    HANDSHAKE_FAILED = 4001
+    DUPLICATE = 4002
+    ABUSE = 4003
+    IDLE = 4004
+    SEND_TIMEOUT = 4005
+
+
+#: Everything the transport can throw at us.  Caught at the link boundary, never beyond.
+LINK_ERRORS: tuple[type[Exception], ...] = (
+    ConnectionClosed,
+    WsHandshakeError,
+    OSError,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+    trio.TooSlowError,
+    wsproto.utilities.LocalProtocolError,
+    wsproto.utilities.RemoteProtocolError,
+    HandshakeError,
+    FrameError,
+)
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for a transport failure (unwrapping exception groups)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(describe(e) for e in exc.exceptions)
+    if isinstance(exc, ConnectionClosed):
+        reason = exc.reason
+        if reason is None:
+            return "connection closed"
+        return f"closed by peer ({reason.code} {reason.name}{': ' + reason.reason if reason.reason else ''})"
+    if isinstance(exc, trio.TooSlowError):
+        return "timed out"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def close_ws(ws: WebSocketConnection, code: int, reason: str, timeout: float) -> None:
+    """Close ``ws`` politely but boundedly, even from inside a cancelled scope."""
+    with trio.move_on_after(timeout) as scope:
+        scope.shield = True
+        try:
+            await ws.aclose(code, reason[:120])  # a close reason is at most 123 bytes
+        except LINK_ERRORS:
+            pass
+
+
+async def run_handshake(ws: WebSocketConnection, machine: DialerHandshake | ListenerHandshake) -> Session:
+    """Drive a handshake machine over ``ws``; the caller bounds it with a timeout.
+
+    Raises:
+        HandshakeError: the peer failed authentication (or sent garbage);
+        ConnectionClosed: the transport went away mid-handshake.
+    """
+    if isinstance(machine, DialerHandshake):
+        await ws.send_message(machine.start())
+    while not machine.done:
+        data = await ws.get_message()
+        reply = machine.receive(data)  # type: ignore[arg-type]  # str is refused inside as garbage
+        if reply is not None:
+            await ws.send_message(reply)
+    return machine.session
+
+
+class Link:
+    """A running link: send with :meth:`send_nowait`, received messages go to ``deliver``."""
+
+    def __init__(
+        self,
+        ws: WebSocketConnection,
+        session: Session,
+        identity: Identity,
+        config: LinkConfig,
+        stats: LinkStats | None = None,
+    ) -> None:
+        self.session = session
+        self.peer = session.peer.hex()
+        self.name = short_name(session.peer)
+        self.config = config
+        self.stats = stats if stats is not None else LinkStats()
+        self._ws = ws
+        self._sealer = FrameSealer(session, identity, max_frame=config.max_frame)
+        self._opener = FrameOpener(session, max_frame=config.max_frame)
+        self._abuse = AbuseCounter(config.abuse_threshold)
+        self._outbox_send, self._outbox_recv = trio.open_memory_channel[bytes](config.outbox_size)
+        self._scope = trio.CancelScope()
+        self._close_code = CloseCode.GOING_AWAY
+        self._last_rx = trio.current_time()
+        self.down_reason: str | None = None
+
+    @property
+    def bad_frames(self) -> int:
+        return self._opener.bad_frames
+
+    def send_nowait(self, msg: LinkMessage) -> bool:
+        """Queue ``msg`` for the writer.  False if the link is closed or its outbox is full.
+
+        Raises:
+            EncodeError, FrameTooLarge: ``msg`` could never be sent (our bug); raised
+                here, at the call site, rather than killing the writer later.
+        """
+        body = encode_message(msg)
+        if HEADER_BYTES + len(body) > self.config.max_frame:
+            raise FrameTooLarge(f"{type(msg).__name__} needs a {HEADER_BYTES + len(body)}-byte frame")
+        try:
+            self._outbox_send.send_nowait(body)
+        except trio.WouldBlock:
+            self.stats.outbox_drops += 1
+            return False
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return False
+        return True
+
+    def report_abuse(self, reason: str) -> None:
+        """Count misbehaviour found above the frame layer (e.g. a gossip envelope
+        with a bad origin signature) against this link; close it at the threshold."""
+        self.stats.bad_frames["app"] += 1
+        if self._abuse.record():
+            self.close(f"abuse: {self._abuse.count} bad frames (last: {reason})", CloseCode.ABUSE)
+
+    def close(self, reason: str, code: int = CloseCode.NORMAL) -> None:
+        """Ask the link to go down (idempotent; the first reason wins)."""
+        if self.down_reason is None:
+            self.down_reason = reason
+            self._close_code = CloseCode(code)
+        self._scope.cancel()
+
+    async def run(self, deliver: Callable[[Link, LinkMessage], Awaitable[None]]) -> str:
+        """Run until the link goes down; always closes the websocket; returns why.
+
+        Cancellation from outside (node shutdown) propagates after the close.
+        """
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._reader, deliver)
+                    nursery.start_soon(self._writer)
+                    nursery.start_soon(self._heartbeat)
+        except* LINK_ERRORS as group:  # a task let one through: still only "link down"
+            self.close(describe(group))
+        finally:
+            if self.down_reason is None:
+                self.down_reason = "shut down"
+            self._outbox_send.close()
+            await close_ws(self._ws, self._close_code, self.down_reason, self.config.close_timeout)
+        return self.down_reason
+
+    async def _reader(self, deliver: Callable[[Link, LinkMessage], Awaitable[None]]) -> None:
+        while True:
+            try:
+                data = await self._ws.get_message()
+            except ConnectionClosed as exc:
+                if exc.reason is not None and exc.reason.code == CloseCode.TOO_BIG:
+                    # trio-websocket refused an oversized message and closed the link itself.
+                    self.stats.bad_frames[FrameErrorKind.OVERSIZED.value] += 1
+                self.close(describe(exc))
+                return
+            try:
+                msg = self._opener.open(data)
+            except FrameError as exc:
+                self.stats.bad_frames[exc.kind.value] += 1
+                log.warning("link %s: %s", self.name, exc)
+                if self._abuse.record():
+                    self.close(f"abuse: {self._abuse.count} bad frames (last: {exc})", CloseCode.ABUSE)
+                    return
+                continue
+            self._last_rx = trio.current_time()
+            self.stats.frames_in += 1
+            if not isinstance(msg, Heartbeat):
+                await deliver(self, msg)
+
+    async def _writer(self) -> None:
+        async for body in self._outbox_recv:
+            frame = self._sealer.seal_body(body)
+            try:
+                with trio.fail_after(self.config.send_timeout):
+                    await self._ws.send_message(frame)
+            except trio.TooSlowError:
+                self.close("send timed out: the peer is not reading", CloseCode.SEND_TIMEOUT)
+                return
+            except ConnectionClosed as exc:
+                self.close(describe(exc))
+                return
+            self.stats.frames_out += 1
+
+    async def _heartbeat(self) -> None:
+        interval, idle = self.config.heartbeat_interval, self.config.idle_timeout
+        next_beat, n = trio.current_time() + interval, 0
+        while True:
+            await trio.sleep_until(min(next_beat, self._last_rx + idle))
+            now = trio.current_time()
+            if now >= self._last_rx + idle:
+                self.close(f"idle timeout: nothing received for {idle:g} s", CloseCode.IDLE)
+                return
+            if now >= next_beat:
+                n += 1
+                next_beat = now + interval
+                try:
+                    self._outbox_send.send_nowait(encode_message(Heartbeat(n=n)))
+                except trio.WouldBlock:
+                    pass  # data frames are queued; they keep the peer's idle timer fed

@@ -1,0 +1,192 @@
+"""Gossip: flooding delivers exactly once, relays cannot alter, expiry, and seq persistence."""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from pathlib import Path
+
+import msgspec
+import networkx as nx
+import pytest
+
+from peer.net.codec import GossipEnvelope
+from peer.net.gossip import Deliver, Forward, Gossip, GossipError, SeenCache, sign_envelope, verify_envelope
+from peer.net.identity import Identity
+from peer.net.seqstore import MemorySeqCounter, SeqFile, SeqFileError
+
+NOW = 1_700_000_000.0
+
+
+def ident(i: int) -> Identity:
+    return Identity.from_seed(i.to_bytes(32, "big"))
+
+
+def make_nodes(graph: nx.Graph) -> dict[str, Gossip]:
+    ids = {n: ident(n + 1) for n in graph.nodes}
+    return {
+        ids[n].public_hex: Gossip(ids[n], MemorySeqCounter(), frozenset(ids[m].public_hex for m in graph[n]))
+        for n in graph.nodes
+    }
+
+
+def flood(nodes: dict[str, Gossip], queue: deque[tuple[str, str, GossipEnvelope]], now: float) -> Counter[tuple[str, bytes, int]]:
+    """Run the network to quiescence in FIFO order; count deliveries per (node, msg id)."""
+    delivered: Counter[tuple[str, bytes, int]] = Counter()
+    while queue:
+        sender, receiver, env = queue.popleft()
+        for effect in nodes[receiver].receive(sender, env, now):
+            if isinstance(effect, Deliver):
+                delivered[(receiver, env.origin, env.seq)] += 1
+            else:
+                queue.extend((receiver, to, effect.envelope) for to in effect.to)
+    return delivered
+
+
+def publish(nodes: dict[str, Gossip], origin: str, queue: deque[tuple[str, str, GossipEnvelope]], payload: bytes) -> GossipEnvelope:
+    env, effects = nodes[origin].publish("auction", payload, NOW)
+    for effect in effects:
+        assert isinstance(effect, Forward)
+        queue.extend((origin, to, effect.envelope) for to in effect.to)
+    return env
+
+
+@pytest.mark.parametrize("graph", [nx.petersen_graph(), nx.cycle_graph(7), nx.connected_watts_strogatz_graph(15, 4, 0.3, seed=3)])
+def test_flood_delivers_each_message_exactly_once_to_every_other_node(graph: nx.Graph) -> None:
+    nodes = make_nodes(graph)
+    queue: deque[tuple[str, str, GossipEnvelope]] = deque()
+    origins = list(nodes)[:3]
+    envs = [publish(nodes, o, queue, f"m{i}".encode()) for i, o in enumerate(origins * 2)]
+    delivered = flood(nodes, queue, NOW + 1)
+    for env in envs:
+        for name in nodes:
+            expected = 0 if name == env.origin.hex() else 1
+            assert delivered[(name, env.origin, env.seq)] == expected
+    # Flooding cost: each node forwards each message at most once per neighbour.
+    assert sum(g.stats.duplicates + g.stats.echoes for g in nodes.values()) <= len(envs) * 2 * graph.number_of_edges()
+
+
+def test_forward_excludes_the_sender_and_the_origin() -> None:
+    a, b, c, d = ident(1), ident(2), ident(3), ident(4)
+    node = Gossip(b, MemorySeqCounter(), frozenset({a.public_hex, c.public_hex, d.public_hex}))
+    env = sign_envelope(a, 1, int((NOW + 30) * 1000), "t", b"p")
+    deliver, forward = node.receive(c.public_hex, env, NOW)
+    assert deliver == Deliver(env, c.public_hex)
+    assert isinstance(forward, Forward) and forward.to == {d.public_hex}
+    assert forward.envelope is env  # forwarded unchanged
+
+
+def test_a_relay_that_alters_the_message_is_detected() -> None:
+    a, relay, c = ident(1), ident(2), ident(3)
+    node = Gossip(c, MemorySeqCounter(), frozenset({relay.public_hex}))
+    env = sign_envelope(a, 1, int((NOW + 30) * 1000), "bids", b"amount=5")
+    for altered in (
+        msgspec.structs.replace(env, payload=b"amount=9"),
+        msgspec.structs.replace(env, topic="other"),
+        msgspec.structs.replace(env, seq=2),
+        msgspec.structs.replace(env, expires_ms=env.expires_ms + 1000),
+        msgspec.structs.replace(env, origin=relay.public_key),
+    ):
+        assert not verify_envelope(altered)
+        with pytest.raises(GossipError, match="bad origin signature") as info:
+            node.receive(relay.public_hex, altered, NOW)
+        assert info.value.sender == relay.public_hex
+    assert node.stats.invalid == 5
+    # The forgeries did not squat the id: the genuine message is still delivered.
+    assert isinstance(node.receive(relay.public_hex, env, NOW)[0], Deliver)
+
+
+def test_expired_and_far_future_messages_are_dropped() -> None:
+    a, b = ident(1), ident(2)
+    node = Gossip(b, MemorySeqCounter(), frozenset({a.public_hex}), max_ttl=60, max_skew=5)
+    expired = sign_envelope(a, 1, int(NOW * 1000), "t", b"")
+    assert node.receive(a.public_hex, expired, NOW) == []
+    far = sign_envelope(a, 2, int((NOW + 120) * 1000), "t", b"")
+    assert node.receive(a.public_hex, far, NOW) == []
+    ok = sign_envelope(a, 3, int((NOW + 10) * 1000), "t", b"")
+    assert node.receive(a.public_hex, ok, NOW)
+    assert node.receive(a.public_hex, ok, NOW + 5) == []  # duplicate while cached
+    assert node.receive(a.public_hex, ok, NOW + 11) == []  # after expiry: expired, never re-delivered
+    node.seen.sweep(int((NOW + 11) * 1000))
+    assert len(node.seen) == 0
+    assert (node.stats.expired, node.stats.too_far_ahead, node.stats.duplicates, node.stats.delivered) == (2, 1, 1, 1)
+
+
+def test_own_messages_coming_back_are_dropped() -> None:
+    a, b = ident(1), ident(2)
+    node = Gossip(a, MemorySeqCounter(), frozenset({b.public_hex}))
+    env, effects = node.publish("t", b"x", NOW)
+    assert effects == [Forward(frozenset({b.public_hex}), env)]
+    assert node.receive(b.public_hex, env, NOW) == []
+    assert node.stats.echoes == 1
+
+
+def test_publish_checks_its_arguments() -> None:
+    node = Gossip(ident(1), MemorySeqCounter())
+    with pytest.raises(ValueError):
+        node.publish("t", b"", NOW, ttl=0)
+    with pytest.raises(ValueError):
+        node.publish("t", b"", NOW, ttl=10_000)
+    with pytest.raises(ValueError):
+        node.publish("", b"", NOW)
+    env, effects = node.publish("t", b"", NOW)
+    assert effects == [] and env.seq == 1
+
+
+def test_seen_cache_is_bounded_and_eviction_never_readmits() -> None:
+    cache = SeenCache(capacity=3)
+    origin = b"o" * 32
+    now = 0
+    for seq, expires in [(1, 500), (2, 100), (3, 900)]:
+        cache.add((origin, seq), expires, now)
+    cache.add((origin, 4), 800, now)  # evicts seq 2 (closest to expiry) and raises the floor to 2
+    assert len(cache) == 3
+    assert cache.floor(origin) == 2
+    assert (origin, 2) in cache and (origin, 1) in cache  # floor covers anything at or below it
+    assert (origin, 5) not in cache
+    cache.sweep(600)
+    assert len(cache) == 2  # seq 1 expired at 500
+
+
+def test_evicted_message_is_not_delivered_again() -> None:
+    a, b = ident(1), ident(2)
+    node = Gossip(b, MemorySeqCounter(), frozenset({a.public_hex}), seen=SeenCache(capacity=2))
+    envs = [sign_envelope(a, s, int((NOW + 10 + s) * 1000), "t", b"") for s in (1, 2, 3)]
+    for env in envs:
+        assert node.receive(a.public_hex, env, NOW)
+    assert node.receive(a.public_hex, envs[0], NOW) == []
+    assert node.stats.stale == 1
+
+
+def test_seq_file_persists_across_restarts(tmp_path: Path) -> None:
+    path = tmp_path / "gossip.seq"
+    first = SeqFile(path, lease=4)
+    assert [first.next() for _ in range(6)] == [1, 2, 3, 4, 5, 6]
+    assert path.read_text() == "8\n"  # leases: reserved up to 4, then up to 8
+    assert not (tmp_path / "gossip.seq.tmp").exists()
+    second = SeqFile(path, lease=4)  # restart (or crash) after 6 numbers were used
+    assert second.next() == 9
+    third = SeqFile(path, lease=1)
+    assert [third.next(), third.next()] == [13, 14]
+    assert SeqFile(path).next() == 15
+
+
+def test_seq_file_refuses_a_corrupt_file(tmp_path: Path) -> None:
+    path = tmp_path / "gossip.seq"
+    path.write_text("garbage\n")
+    with pytest.raises(SeqFileError, match="corrupt"):
+        SeqFile(path)
+    path.write_text("-5\n")
+    with pytest.raises(SeqFileError, match="out of range"):
+        SeqFile(path)
+
+
+def test_restarted_origin_is_not_mistaken_for_a_duplicate(tmp_path: Path) -> None:
+    a, b = ident(1), ident(2)
+    path = tmp_path / "a.seq"
+    receiver = Gossip(b, MemorySeqCounter(), frozenset({a.public_hex}))
+    before, _ = Gossip(a, SeqFile(path), frozenset({b.public_hex})).publish("t", b"before", NOW)
+    after, _ = Gossip(a, SeqFile(path), frozenset({b.public_hex})).publish("t", b"after", NOW + 1)
+    assert after.seq > before.seq
+    assert receiver.receive(a.public_hex, before, NOW + 1)
+    assert receiver.receive(a.public_hex, after, NOW + 1)
+    assert receiver.stats.delivered == 2
