@@ -67,7 +67,8 @@ def test_forged_frames(pair: tuple[FrameSealer, FrameOpener, FrameSealer, FrameO
     # A third party signs a frame for the session it does not own.
     ls = l_open._session
     body = frame[HEADER_BYTES:]
-    by_mallory = (1).to_bytes(8, "big") + M.sign(signed_bytes(ls.session_id, Direction.DIALER_TO_LISTENER, 1, body)) + body
+    forged_sig = M.sign(signed_bytes(ls.session_id, Direction.DIALER_TO_LISTENER, 1, body))
+    by_mallory = (1).to_bytes(8, "big") + forged_sig + body
     with pytest.raises(ForgedFrame):
         l_open.open(by_mallory)
     assert l_open.rejected[FrameErrorKind.FORGED] == 3 and l_open.last_seq == 0

@@ -29,7 +29,10 @@ def make_nodes(graph: nx.Graph) -> dict[str, Gossip]:
     }
 
 
-def flood(nodes: dict[str, Gossip], queue: deque[tuple[str, str, GossipEnvelope]], now: float) -> Counter[tuple[str, bytes, int]]:
+Queue = deque[tuple[str, str, GossipEnvelope]]  # (sender, receiver, envelope) in flight
+
+
+def flood(nodes: dict[str, Gossip], queue: Queue, now: float) -> Counter[tuple[str, bytes, int]]:
     """Run the network to quiescence in FIFO order; count deliveries per (node, msg id)."""
     delivered: Counter[tuple[str, bytes, int]] = Counter()
     while queue:
@@ -42,7 +45,7 @@ def flood(nodes: dict[str, Gossip], queue: deque[tuple[str, str, GossipEnvelope]
     return delivered
 
 
-def publish(nodes: dict[str, Gossip], origin: str, queue: deque[tuple[str, str, GossipEnvelope]], payload: bytes) -> GossipEnvelope:
+def publish(nodes: dict[str, Gossip], origin: str, queue: Queue, payload: bytes) -> GossipEnvelope:
     env, effects = nodes[origin].publish("auction", payload, NOW)
     for effect in effects:
         assert isinstance(effect, Forward)
@@ -50,10 +53,13 @@ def publish(nodes: dict[str, Gossip], origin: str, queue: deque[tuple[str, str, 
     return env
 
 
-@pytest.mark.parametrize("graph", [nx.petersen_graph(), nx.cycle_graph(7), nx.connected_watts_strogatz_graph(15, 4, 0.3, seed=3)])
+GRAPHS = [nx.petersen_graph(), nx.cycle_graph(7), nx.connected_watts_strogatz_graph(15, 4, 0.3, seed=3)]
+
+
+@pytest.mark.parametrize("graph", GRAPHS)
 def test_flood_delivers_each_message_exactly_once_to_every_other_node(graph: nx.Graph) -> None:
     nodes = make_nodes(graph)
-    queue: deque[tuple[str, str, GossipEnvelope]] = deque()
+    queue: Queue = deque()
     origins = list(nodes)[:3]
     envs = [publish(nodes, o, queue, f"m{i}".encode()) for i, o in enumerate(origins * 2)]
     delivered = flood(nodes, queue, NOW + 1)

@@ -4,6 +4,16 @@ Every test builds one or two machines, never a network: the machine is sans-I/O,
 so each step is a plain function call with an explicit ``now``.  Rejected input
 must raise RemoteProtocolError AND leave the machine exactly as it was; the
 ``assert_rejected`` helper compares a deep snapshot of the machine's ``__dict__``.
+
+Timing rule under test (every expected time below is worked out from it by hand):
+a request (Invite, Open, ContextRequest) received at t with budget b must be
+answered by t + b, so the receiver stops waiting for its own children at
+(t + b) - MARGIN (for Invites: the earliest over its inviters, and never before
+it forwards), and hands down max(0, deadline - now - MARGIN).  Budget None
+stands for the receiver's own timeout (REPLY for Invites, CONTEXT otherwise).
+The seller waits REPLY in stage 2 and every host CONTEXT in stage 3; they hand
+down REPLY - MARGIN and CONTEXT - MARGIN.  All constants are dyadic so the
+float arithmetic is exact.
 """
 
 from __future__ import annotations
@@ -32,12 +42,23 @@ from peer.sra.messages import (
 AUCTION = "unit/1"
 ITEM = "item"
 GENESIS = genesis_hash(AUCTION, ITEM, "s")
-INVITE = Invite(auction=AUCTION, item=ITEM, seller="s", genesis=GENESIS)
+INVITE = Invite(auction=AUCTION, item=ITEM, seller="s", genesis=GENESIS)  # budget None
 DECLINE = Decline(auction=AUCTION)
 
 WINDOW = 0.5
 REPLY = 10.0
 CONTEXT = 20.0
+MARGIN = 0.5
+SELLER_BUDGET = REPLY - MARGIN  # what the seller's Invites hand down: 9.5
+HOST_BUDGET = CONTEXT - MARGIN  # what every host's Opens hand down: 19.5
+
+
+def invite(budget: float | None) -> Invite:
+    return Invite(auction=AUCTION, item=ITEM, seller="s", genesis=GENESIS, budget=budget)
+
+
+def request(hop: int, host: str, budget: float | None = None) -> ContextRequest:
+    return ContextRequest(auction=AUCTION, hop=hop, host=host, budget=budget)
 
 
 def make(
@@ -57,7 +78,7 @@ def make(
         seed=seed,
         seller="s",
         item=ITEM,
-        config=SraConfig(gather_window=window, reply_timeout=REPLY, context_timeout=CONTEXT),
+        config=SraConfig(gather_window=window, reply_timeout=REPLY, context_timeout=CONTEXT, margin=MARGIN),
         behaviour=behaviour,
     )
 
@@ -66,8 +87,8 @@ def bid(amount: int) -> Bid:
     return Bid(auction=AUCTION, amount=amount)
 
 
-def opener(hop: int, reserve: int, prev: str) -> Open:
-    return Open(auction=AUCTION, hop=hop, reserve=reserve, prev=prev)
+def opener(hop: int, reserve: int, prev: str, budget: float | None = None) -> Open:
+    return Open(auction=AUCTION, hop=hop, reserve=reserve, prev=prev, budget=budget)
 
 
 def snapshot(machine: SraNode) -> dict:

@@ -259,3 +259,24 @@ def test_a_crashed_node_is_timed_out_and_the_run_still_matches_its_replay(
     replay = replay_run(result, scenario.values)
     assert (replay.hops, replay.winner, replay.utilities) == (result.hops, result.winner, result.utilities)
     assert all(u >= 0 for u in result.utilities.values())
+
+
+# ---- BUG (not in this file's scope: src/peer/sim/run.py default_config + sra/machine.py) -------
+# Every node waits the same reply_timeout, counted from its own forwarding time.  A parent
+# forwarded before its child, so when a grandchild never answers, the parent's deadline
+# expires first: it treats the (honest, alive) child as silent, and the child's Bid, sent
+# when the child's own later deadline fires, is rejected as "reply after its timeout".
+# One crashed leaf thus removes every honest node on its path from the auction.
+# Minimal reproduction: s-a, a-x, s-b; values a 9, x 1, b 2; x crashed.  Honest run: a
+# wins and pays 2.  With x silent: s times out a, b wins at 0, and extra["rejected"] == 1.
+def test_BUG_a_crashed_leaf_does_not_exclude_its_honest_inviter() -> None:
+    scenario = explicit_scenario(
+        [("s", "a"), ("a", "x"), ("s", "b")], {"s": 0, "a": 9 * SCALE, "x": SCALE, "b": 2 * SCALE}, seller="s", seed=1
+    )
+    honest, _ = simulate(scenario)
+    assert honest.winner == "a" and honest.revenue == 2 * SCALE
+    result, network = simulate(scenario, silent=frozenset({"x"}))
+    assert network.machines["s"].silent == set(), "s gave up on a, which is alive and honest"
+    assert result.extra["rejected"] == 0
+    assert result.winner == "a"
+    assert result.revenue == 2 * SCALE

@@ -17,6 +17,7 @@ from peer import __version__
 from peer.cli.experiment_cmd import experiment_app
 from peer.errors import ScenarioError
 from peer.ledger.cli import ledger_app
+from peer.cli.node_cmd import keygen, run
 from peer.mechanisms import MECHANISMS, run_mechanism
 from peer.result import dumps
 from peer.scenario.load import load_scenario
@@ -29,6 +30,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(experiment_app, name="experiment")
+app.command()(keygen)
+app.command()(run)
 app.add_typer(ledger_app, name="ledger", help="Show and verify a node's ledger, offline.")
 
 EXIT_BAD_INPUT = 2
@@ -93,7 +96,8 @@ def sim(
 
 
 def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    # One line, verbatim: markup off (messages contain "[key]"), no wrapping.
+    Console(stderr=True, soft_wrap=True).print(f"error: {message}", markup=False, highlight=False)
     raise typer.Exit(EXIT_BAD_INPUT)
 
 

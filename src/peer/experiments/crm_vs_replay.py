@@ -90,6 +90,11 @@ class Comparison:
         return any(side == self.sra for side in self.crm.values())
 
     @property
+    def same_utilities(self) -> bool:
+        """Some tie-break of z gives every node the same utility as SRA (the paths may still differ)."""
+        return any(side.utilities == self.sra.utilities for side in self.crm.values())
+
+    @property
     def tie_only(self) -> bool:
         """They agree, but only for some of the tied choices of z."""
         return self.agrees and any(side != self.sra for side in self.crm.values())
@@ -229,15 +234,20 @@ class SweepConfig:
     atlas_max_nodes: int = 7
     prop54_max_nodes: int = 6
     seeds: tuple[int, ...] = (1, 2, 3)
+    small_nodes: int = 4  # graphs up to this size get ``small_seeds`` instead (async realisations are rare)
+    small_seeds: tuple[int, ...] = tuple(range(1, 41))
     profiles: tuple[str, ...] = ("distinct", "ties")
     modes: tuple[str, ...] = MODES
 
 
 FULL = SweepConfig()
-QUICK = SweepConfig(atlas_max_nodes=4, prop54_max_nodes=4, seeds=(1, 2))
+QUICK = SweepConfig(atlas_max_nodes=4, prop54_max_nodes=4, seeds=(1, 2), small_nodes=3, small_seeds=tuple(range(1, 21)))
 
 
-def instances(max_nodes: int, profiles: Sequence[str], seeds: Sequence[int]) -> Iterator[Instance]:
+def instances(
+    max_nodes: int, profiles: Sequence[str], seeds: Sequence[int], *, small_nodes: int = 0,
+    small_seeds: Sequence[int] = (),
+) -> Iterator[Instance]:
     """Every connected atlas graph up to ``max_nodes``, every seller, every value profile and seed."""
     for index, graph in connected_atlas(2, max_nodes):
         for seller in sorted(graph.nodes):
@@ -246,7 +256,7 @@ def instances(max_nodes: int, profiles: Sequence[str], seeds: Sequence[int]) -> 
                 buyers = sorted(n for n in graph.nodes if n != seller)
                 vals = dict(zip(buyers, value_profile(profile, len(buyers), rng)))
                 vals[seller] = 0
-                for seed in seeds:
+                for seed in small_seeds if graph.number_of_nodes() <= small_nodes else seeds:
                     yield make_instance(graph, seller, vals, seed, f"atlas G{index} {profile}")
 
 
@@ -254,12 +264,43 @@ def instances(max_nodes: int, profiles: Sequence[str], seeds: Sequence[int]) -> 
 class ModeStats:
     compared: int = 0
     agree_exactly: int = 0  # for every tie choice of z
-    tie_only: int = 0  # agree for some tie choice only
-    disagree: int = 0
+    tie_only: int = 0  # agree for some tie choice of z only
+    disagree_path: int = 0  # no z gives SRA's path, but some z gives every node SRA's utility
+    disagree_utilities: int = 0  # no z gives SRA's utilities
+    disagree_utilities_distinct: int = 0  # ... of which with all buyers' values distinct
+    tree_graph_disagreements: int = 0  # disagreements on graphs that are trees (theory: none)
+    tree_graphs: int = 0
     replay_mismatch: int = 0  # distributed != replay (a simulator bug)
     revenue_below_vcg: int = 0  # SRA runs whose revenue is below VCG among neighbours
-    smallest: Comparison | None = None
-    smallest_on_tree_graph: Comparison | None = None  # a disagreement on a graph that is a tree
+    smallest_path: Comparison | None = None
+    smallest: Comparison | None = None  # the smallest disagreement in utilities
+
+    @property
+    def disagree(self) -> int:
+        return self.disagree_path + self.disagree_utilities
+
+    def add(self, c: Comparison) -> None:
+        instance = c.instance
+        self.compared += 1
+        self.replay_mismatch += not c.replay_matches
+        self.revenue_below_vcg += c.sra.revenue < vcg_revenue(instance.graph(), instance.seller, instance.value_map)
+        is_tree = nx.is_tree(instance.graph())
+        self.tree_graphs += is_tree
+        if c.agrees:
+            self.tie_only += c.tie_only
+            self.agree_exactly += not c.tie_only
+            return
+        self.tree_graph_disagreements += is_tree
+        if c.same_utilities:
+            self.disagree_path += 1
+            if self.smallest_path is None or _size(instance) < _size(self.smallest_path.instance):
+                self.smallest_path = c
+            return
+        self.disagree_utilities += 1
+        buyers = [v for n, v in instance.values if n != instance.seller]
+        self.disagree_utilities_distinct += len(set(buyers)) == len(buyers)
+        if self.smallest is None or _size(instance) < _size(self.smallest.instance):
+            self.smallest = c
 
 
 @dataclass
@@ -280,23 +321,10 @@ def _size(instance: Instance) -> tuple[int, int, int]:
 def sweep(config: SweepConfig = FULL) -> SweepReport:
     start = time.perf_counter()
     report = SweepReport(modes={m: ModeStats() for m in config.modes})
-    for instance in instances(config.atlas_max_nodes, config.profiles, config.seeds):
+    for instance in instances(config.atlas_max_nodes, config.profiles, config.seeds,
+                              small_nodes=config.small_nodes, small_seeds=config.small_seeds):
         for mode in config.modes:
-            stats = report.modes[mode]
-            c = compare(instance, mode)
-            stats.compared += 1
-            stats.replay_mismatch += not c.replay_matches
-            stats.revenue_below_vcg += c.sra.revenue < vcg_revenue(instance.graph(), instance.seller, instance.value_map)
-            if not c.agrees:
-                stats.disagree += 1
-                if stats.smallest is None or _size(instance) < _size(stats.smallest.instance):
-                    stats.smallest = c
-                if nx.is_tree(instance.graph()) and stats.smallest_on_tree_graph is None:
-                    stats.smallest_on_tree_graph = c
-            elif c.tie_only:
-                stats.tie_only += 1
-            else:
-                stats.agree_exactly += 1
+            report.modes[mode].add(compare(instance, mode))
     seeds = config.seeds[:1]  # CRM's average does not depend on the run seed
     for instance in instances(config.prop54_max_nodes, config.profiles, seeds):
         report.prop54_checked += 1
@@ -347,17 +375,20 @@ def render(report: SweepReport) -> list[object]:
     from rich.text import Text
 
     table = Table(title=f"CRM on SRA's realised tree vs distributed SRA ({report.seconds:.1f} s)")
-    for col in ("mode", "compared", "agree", "agree up to ties", "disagree", "replay mismatch",
-                "SRA revenue < VCG", "smallest disagreement (n, m)"):
+    for col in ("mode", "compared", "agree", "agree up to ties", "path differs only", "utilities differ",
+                "(distinct values)", "on tree graphs", "replay mismatch", "SRA rev < VCG", "smallest (n, m)"):
         table.add_column(col, justify="left" if col == "mode" else "right")
     for mode, s in report.modes.items():
-        table.add_row(mode, str(s.compared), str(s.agree_exactly), str(s.tie_only), str(s.disagree),
-                      str(s.replay_mismatch), str(s.revenue_below_vcg),
-                      "-" if s.smallest is None else str(s.smallest.instance.size))
+        table.add_row(mode, str(s.compared), str(s.agree_exactly), str(s.tie_only), str(s.disagree_path),
+                      str(s.disagree_utilities), str(s.disagree_utilities_distinct),
+                      f"{s.tree_graph_disagreements}/{s.tree_graphs}", str(s.replay_mismatch),
+                      str(s.revenue_below_vcg), "-" if s.smallest is None else str(s.smallest.instance.size))
     out: list[object] = [table]
     for mode, s in report.modes.items():
         if s.smallest is not None:
-            out.append(Text(f"\nsmallest disagreement in {mode} mode:\n{explain(s.smallest)}"))
+            out.append(Text(f"\nsmallest disagreement in utilities, {mode} mode:\n{explain(s.smallest)}"))
+        if s.smallest_path is not None:
+            out.append(Text(f"\nsmallest path-only disagreement, {mode} mode:\n{explain(s.smallest_path)}"))
     out.append(Text(f"\nProp. 5.4 for CRM averaged over all spanning trees: {report.prop54_violations} violations "
                     f"in {report.prop54_checked} instances"))
     if report.prop54_smallest is not None:

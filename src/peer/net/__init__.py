@@ -14,19 +14,42 @@ from __future__ import annotations
 
 from peer.net.codec import (
     DecodeError as DecodeError,
+)
+from peer.net.codec import (
     EncodeError as EncodeError,
+)
+from peer.net.codec import (
     GossipEnvelope as GossipEnvelope,
+)
+from peer.net.codec import (
     Heartbeat as Heartbeat,
+)
+from peer.net.codec import (
     LinkMessage as LinkMessage,
+)
+from peer.net.codec import (
     decode_message as decode_message,
+)
+from peer.net.codec import (
     encode_message as encode_message,
 )
-from peer.net.gossip import Deliver as Deliver, Forward as Forward, Gossip as Gossip, GossipError as GossipError
-from peer.net.identity import Identity as Identity, IdentityError as IdentityError
+from peer.net.gossip import Deliver as Deliver
+from peer.net.gossip import Forward as Forward
+from peer.net.gossip import Gossip as Gossip
+from peer.net.gossip import GossipError as GossipError
+from peer.net.identity import Identity as Identity
+from peer.net.identity import IdentityError as IdentityError
 from peer.net.linkstate import (
     LinkDown as LinkDown,
+)
+from peer.net.linkstate import (
     LinkSnapshot as LinkSnapshot,
+)
+from peer.net.linkstate import (
     LinkUp as LinkUp,
+)
+from peer.net.linkstate import (
     Received as Received,
 )
-from peer.net.seqstore import MemorySeqCounter as MemorySeqCounter, SeqFile as SeqFile
+from peer.net.seqstore import MemorySeqCounter as MemorySeqCounter
+from peer.net.seqstore import SeqFile as SeqFile

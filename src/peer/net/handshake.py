@@ -229,7 +229,8 @@ class ListenerHandshake(_Machine):
         """Feed the next message: returns the HelloAck for a Hello, ``None`` after Confirm."""
         if self.state is State.START:
             return self._on_hello(data)
-        return self._on_confirm(data)
+        self._on_confirm(data)
+        return None
 
     def _on_hello(self, data: bytes) -> bytes:
         hello = self._decode(data, Hello)

@@ -114,15 +114,19 @@ def describe(exc: BaseException) -> str:
         reason = exc.reason
         if reason is None:
             return "connection closed"
-        return f"closed by peer ({reason.code} {reason.name}{': ' + reason.reason if reason.reason else ''})"
+        return f"connection closed ({reason.code} {reason.name}{': ' + reason.reason if reason.reason else ''})"
     if isinstance(exc, trio.TooSlowError):
         return "timed out"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-async def close_ws(ws: WebSocketConnection, code: int, reason: str, timeout: float) -> None:
-    """Close ``ws`` politely but boundedly, even from inside a cancelled scope."""
-    with trio.move_on_after(timeout) as scope:
+async def close_ws(ws: WebSocketConnection, code: int, reason: str, grace: float) -> None:
+    """Close ``ws`` politely within ``grace`` seconds, even from inside a cancelled scope.
+
+    trio-websocket's ``aclose`` closes the stream in a ``finally`` even when the
+    close handshake is cut short, so nothing leaks when ``grace`` runs out.
+    """
+    with trio.move_on_after(grace) as scope:
         scope.shield = True
         try:
             await ws.aclose(code, reason[:120])  # a close reason is at most 123 bytes
@@ -211,24 +215,36 @@ class Link:
         self._scope.cancel()
 
     async def run(self, deliver: Callable[[Link, LinkMessage], Awaitable[None]]) -> str:
-        """Run until the link goes down; always closes the websocket; returns why.
+        """Run until the link goes down and return why; then call :meth:`aclose`.
 
-        Cancellation from outside (node shutdown) propagates after the close.
+        The polite close is left to the caller so it can first update its
+        registry and report the link down: the close can take ``close_timeout``
+        when the peer is stuck (e.g. its message queue is full: pitfall 1), and
+        a dead link must not look up meanwhile.  If cancelled from outside
+        (node shutdown), the link closes itself before the cancellation propagates.
         """
         try:
-            with self._scope:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._reader, deliver)
-                    nursery.start_soon(self._writer)
-                    nursery.start_soon(self._heartbeat)
-        except* LINK_ERRORS as group:  # a task let one through: still only "link down"
-            self.close(describe(group))
-        finally:
-            if self.down_reason is None:
-                self.down_reason = "shut down"
-            self._outbox_send.close()
-            await close_ws(self._ws, self._close_code, self.down_reason, self.config.close_timeout)
+            try:
+                with self._scope:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._reader, deliver)
+                        nursery.start_soon(self._writer)
+                        nursery.start_soon(self._heartbeat)
+            except* LINK_ERRORS as group:  # a task let one through: still only "link down"
+                self.close(describe(group))
+        except BaseException:
+            self.close("shut down", CloseCode.GOING_AWAY)
+            await self.aclose()
+            raise
+        if self.down_reason is None:  # pragma: no cover - every task records why it ends
+            self.down_reason = "stopped"
         return self.down_reason
+
+    async def aclose(self) -> None:
+        """Close the websocket with the recorded code and reason (bounded by ``close_timeout``)."""
+        self._outbox_send.close()
+        reason = self.down_reason or "closed"
+        await close_ws(self._ws, self._close_code, reason, self.config.close_timeout)
 
     async def _reader(self, deliver: Callable[[Link, LinkMessage], Awaitable[None]]) -> None:
         while True:

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 from peer.net.codec import LinkMessage
 
-
 # --- events the node shell reads from LinkManager.events ---------------------
 
 

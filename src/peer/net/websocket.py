@@ -45,7 +45,14 @@ from peer.net.handshake import DialerHandshake, HandshakeError, ListenerHandshak
 from peer.net.identity import Identity, short_name
 from peer.net.link import LINK_ERRORS, CloseCode, Link, LinkConfig, close_ws, describe, run_handshake
 from peer.net.linkstate import (
-    Backoff, LinkDown, LinkEvent, LinkSnapshot, LinkStats, LinkUp, Received, keep_new_link,
+    Backoff,
+    LinkDown,
+    LinkEvent,
+    LinkSnapshot,
+    LinkStats,
+    LinkUp,
+    Received,
+    keep_new_link,
 )
 
 log = logging.getLogger(__name__)
@@ -66,7 +73,9 @@ class TcpTransport:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host, self.port = host, port
 
-    async def serve(self, handler: StreamHandler, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED) -> None:
+    async def serve(
+        self, handler: StreamHandler, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         listeners = await trio.open_tcp_listeners(self.port, host=self.host)
         host, port = listeners[0].socket.getsockname()[:2]
         await trio.serve_listeners(handler, listeners, task_status=_Started(task_status, (host, port)))
@@ -132,7 +141,9 @@ class MemoryTransport:
     def __init__(self, hub: MemoryHub, name: str) -> None:
         self.hub, self.name = hub, name
 
-    async def serve(self, handler: StreamHandler, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED) -> None:
+    async def serve(
+        self, handler: StreamHandler, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         if self.name in self.hub._listeners:
             raise OSError(errno.EADDRINUSE, f"memory address {self.name!r} is in use")
         async with trio.open_nursery() as nursery:
@@ -331,8 +342,11 @@ class LinkManager:
         finally:
             current = self._unregister(link)
         if current:
+            # No checkpoint between unregistering and this send, so this LinkDown
+            # is queued before the LinkUp of any link that replaces this one.
             stats.last_down = reason
             await self._events_send.send(LinkDown(link.peer, reason))
+        await link.aclose()
         return True
 
     async def _deliver(self, link: Link, msg: LinkMessage) -> None:

@@ -118,11 +118,11 @@ class _Builder:
             return self._explicit_graph(spec)
         if form == "dataset":
             name = spec["dataset"]
-            if name not in DATASETS:
+            if not isinstance(name, str) or name not in DATASETS:
                 raise self.fail("graph.dataset", f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
             return as_string_graph(DATASETS[name]())
         name = spec["generator"]
-        if name not in GENERATORS:
+        if not isinstance(name, str) or name not in GENERATORS:
             raise self.fail(
                 "graph.generator", f"unknown generator {name!r}; known: {', '.join(sorted(GENERATORS))}"
             )

@@ -30,11 +30,17 @@ def build_machines(scenario: Scenario, seed: int, config: SraConfig, auction: st
 
 
 def default_config(scenario: Scenario, mode: str, gather_window: float | None) -> SraConfig:
-    """Timeouts long enough that a correct run never hits them: any chain of waits is < n hops."""
+    """Waits long enough that a correct run never hits them.
+
+    Each tree level uses up one gather window and two margins of the budget, and
+    a tree has fewer than n levels; the margin covers one message's longest
+    transit (1 time unit in both delivery modes) with room to spare.
+    """
     n = scenario.graph.number_of_nodes()
     window = 0.5 if gather_window is None else gather_window
-    horizon = 4.0 * (n + 2) * (1.0 + window)
-    return SraConfig(gather_window=window, reply_timeout=horizon, context_timeout=horizon)
+    margin = 1.5
+    horizon = (n + 2) * (window + 2 * margin + 1.0)
+    return SraConfig(gather_window=window, reply_timeout=horizon, context_timeout=horizon, margin=margin)
 
 
 def simulate(

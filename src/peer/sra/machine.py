@@ -16,7 +16,7 @@ neighbour's reply.
 
 Stage 2 (aggregation).  The node waits for each invitee's Bid (it is the
 invitee's parent), Decline (it is not) or crossing Invite (void), treating
-silence as Decline after ``reply_timeout``.  Then b = max(own bid, bids
+silence as Decline when its wait runs out.  Then b = max(own bid, bids
 received); it picks one inviter uniformly at random as parent, sends it Bid(b)
 and Decline to the other inviters.
 
@@ -29,6 +29,14 @@ host runs :func:`run_local_auction`: it keeps the item (and floods Settled) or
 Awards it to the best participant, who becomes host of the next hop with the
 price as its reserve.
 
+Waits shrink down the tree.  Every request that expects an answer (Invite,
+Open, ContextRequest) carries a *budget*: how long the sender will still wait.
+A node that receives budget b at time t must answer by t + b; it stops waiting
+for its own children ``margin`` earlier and hands them what is left minus
+another ``margin``.  So a child always gives up on a silent grandchild before
+its parent gives up on it, and one crashed node costs only its own subtree,
+never its honest ancestors.  ``margin`` must cover one message's transit.
+
 Rejected input raises :class:`RemoteProtocolError` and leaves the machine as it
 was: every check happens before any mutation.
 """
@@ -36,6 +44,7 @@ was: every check happens before any mutation.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -68,11 +77,31 @@ class NodeStage(str, Enum):
 
 @dataclass(frozen=True, slots=True)
 class SraConfig:
-    """Timing of one auction.  Times are in the shell's clock units (seconds on real nodes)."""
+    """Timing of one auction.  Times are in the shell's clock units (seconds on real nodes).
+
+    ``reply_timeout`` is the seller's wait in stage 2 and ``context_timeout`` a
+    host's wait in stage 3; everyone else waits for what the budget it was
+    handed allows (see the module docstring).
+    """
 
     gather_window: float = 0.5
     reply_timeout: float = 30.0
     context_timeout: float = 30.0
+    margin: float = 0.5  # covers one message's transit and handling
+
+
+MAX_AMOUNT = 2**63 - 1  # amounts and hop numbers must fit the ledger's fixed-width fields
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def _amount_ok(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_AMOUNT
+
+
+def _budget_ok(value: object) -> bool:
+    if value is None:
+        return True  # the sender did not say: the receiver uses its own timeout
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1e9
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +136,7 @@ class _Context:
     pending: set[str]
     best: int
     deadline: float
+    budget: float  # what our own context requests hand down
 
 
 @dataclass(slots=True)
@@ -167,6 +197,8 @@ class SraNode:
         self.rejected = 0
 
         self._gather_deadline: float | None = None
+        self._reply_by: float | None = None  # when our inviters stop waiting for us
+        self._late_inviters: set[str] = set()  # invited us after we forwarded (deviating neighbours)
         self._pending: set[str] = set()
         self._reply_deadline: float | None = None
         self._contexts: dict[int, _Context] = {}
@@ -250,23 +282,32 @@ class SraNode:
     # -------------------------------------------------------- stage 1 and 2
 
     def _on_invite(self, sender: str, msg: Invite, now: float) -> list[Effect]:
-        if msg.seller != self.seller or msg.genesis != self.genesis:
+        if msg.seller != self.seller or msg.genesis != self.genesis or msg.item != self.item:
             raise RemoteProtocolError(sender, "invitation does not match this auction")
+        if not _budget_ok(msg.budget):
+            raise RemoteProtocolError(sender, "invitation with a malformed budget")
+        if self.is_seller and self.stage is NodeStage.IDLE:
+            raise RemoteProtocolError(sender, "invitation to the seller before the sale started")
         if self.is_seller or self.stage not in (NodeStage.IDLE, NodeStage.GATHERING):
             # Already forwarded: a late invite from an invitee is a crossing invitation.
-            if sender in self.inviters:
-                return []  # a duplicate of an invite we already counted
+            if sender in self.inviters or sender in self.void or sender in self._late_inviters:
+                return []  # a duplicate of an invite we already handled
             if sender in self._pending:
                 self._pending.discard(sender)
                 self.invitees.remove(sender)
                 self.void.add(sender)
                 return self._maybe_finish_aggregation(now)
-            if sender in self.void:
-                return []  # duplicate crossing invite
+            if sender not in self.invitees:
+                # We did not invite it (only a deviating node skips a neighbour): it
+                # is owed an answer, and it is too late to make it an inviter.
+                self._late_inviters.add(sender)
+                return [Send(sender, Decline(auction=self.auction))]
             raise RemoteProtocolError(sender, "invitation after replying")
         if sender in self.inviters:
             return []
         self.inviters.append(sender)
+        reply_by = now + (self.config.reply_timeout if msg.budget is None else msg.budget)
+        self._reply_by = reply_by if self._reply_by is None else min(self._reply_by, reply_by)
         if self.stage is NodeStage.IDLE:
             self.stage = NodeStage.GATHERING
             if self.config.gather_window <= 0:
@@ -283,11 +324,18 @@ class SraNode:
         self.stage = NodeStage.AGGREGATING
         self.invitees = list(targets)
         self._pending = set(targets)
-        invite = Invite(auction=self.auction, item=self.item, seller=self.seller, genesis=self.genesis)
+        if self.is_seller or self._reply_by is None:
+            deadline = now + self.config.reply_timeout
+        else:
+            deadline = max(now, self._reply_by - self.config.margin)
+        budget = max(0.0, deadline - now - self.config.margin)
+        invite = Invite(
+            auction=self.auction, item=self.item, seller=self.seller, genesis=self.genesis, budget=budget
+        )
         effects: list[Effect] = [StageChanged(self.stage.value)]
         effects.extend(Send(n, invite) for n in targets)
         if self._pending:
-            self._reply_deadline = now + self.config.reply_timeout
+            self._reply_deadline = deadline
             effects.append(Wake(self._reply_deadline))
             return effects
         return effects + self._finish_aggregation(now)
@@ -299,8 +347,8 @@ class SraNode:
             if sender in self.silent:
                 raise RemoteProtocolError(sender, "reply after its timeout")
             raise RemoteProtocolError(sender, "reply from a neighbour this node did not invite")
-        if amount is not None and amount < 0:
-            raise RemoteProtocolError(sender, "negative bid")
+        if amount is not None and not _amount_ok(amount):
+            raise RemoteProtocolError(sender, "bid out of range")
         self._pending.discard(sender)
         if amount is None:
             self.declined.add(sender)
@@ -345,7 +393,8 @@ class SraNode:
     def _on_open(self, sender: str, msg: Open, now: float) -> list[Effect]:
         if sender not in self.inviters:
             raise RemoteProtocolError(sender, "opened a local auction to a node it did not invite")
-        if msg.hop < 1 or msg.reserve < 0:
+        if not (_amount_ok(msg.hop) and msg.hop >= 1 and _amount_ok(msg.reserve)
+                and isinstance(msg.prev, str) and _HASH.fullmatch(msg.prev) and _budget_ok(msg.budget)):
             raise RemoteProtocolError(sender, "malformed Open")
         if msg.hop in self._opened:
             if self._opened_by[msg.hop] == sender and self._opened[msg.hop] == msg:
@@ -363,12 +412,13 @@ class SraNode:
             if not ctx.pending:
                 return [Send(sender, ContextBid(auction=self.auction, hop=msg.hop, amount=ctx.best))]
             return []
-        return self._begin_context(msg.hop, sender, None, direct=True, now=now)
+        budget = self.config.context_timeout if msg.budget is None else msg.budget
+        return self._begin_context(msg.hop, sender, None, direct=True, now=now, budget=budget)
 
     def _on_context_request(self, sender: str, msg: ContextRequest, now: float) -> list[Effect]:
         if sender not in self.parents:
             raise RemoteProtocolError(sender, "context request from a node that is not our parent")
-        if msg.hop < 1:
+        if not (_amount_ok(msg.hop) and msg.hop >= 1 and _budget_ok(msg.budget)):
             raise RemoteProtocolError(sender, "malformed context request")
         if msg.host in self.inviters:
             # We are an invitee of the host: we join its auction directly.
@@ -381,24 +431,27 @@ class SraNode:
             if not ctx.pending:
                 return [Send(sender, ContextReply(auction=self.auction, hop=msg.hop, amount=ctx.best))]
             return []
-        return self._begin_context(msg.hop, msg.host, sender, direct=False, now=now)
+        budget = self.config.context_timeout if msg.budget is None else msg.budget
+        return self._begin_context(msg.hop, msg.host, sender, direct=False, now=now, budget=budget)
 
     def _begin_context(
-        self, hop: int, host: str, requester: str | None, *, direct: bool, now: float
+        self, hop: int, host: str, requester: str | None, *, direct: bool, now: float, budget: float
     ) -> list[Effect]:
         children = sorted(self.children)
+        deadline = max(now, now + budget - self.config.margin)
         ctx = _Context(
             host=host,
             requesters=[] if requester is None else [requester],
             direct=direct,
             pending=set(children),
             best=self.bid,
-            deadline=now + self.config.context_timeout,
+            deadline=deadline,
+            budget=max(0.0, deadline - now - self.config.margin),
         )
         self._contexts[hop] = ctx
         if not children:
             return self._finish_context(hop, ctx, now)
-        request = ContextRequest(auction=self.auction, hop=hop, host=host)
+        request = ContextRequest(auction=self.auction, hop=hop, host=host, budget=ctx.budget)
         effects: list[Effect] = [Send(c, request) for c in children]
         effects.append(Wake(ctx.deadline))
         return effects
@@ -407,8 +460,8 @@ class SraNode:
         ctx = self._contexts.get(msg.hop)
         if ctx is None or sender not in ctx.pending:
             raise RemoteProtocolError(sender, f"unexpected context reply for hop {msg.hop}")
-        if msg.amount is not None and msg.amount < 0:
-            raise RemoteProtocolError(sender, "negative context bid")
+        if msg.amount is not None and not _amount_ok(msg.amount):
+            raise RemoteProtocolError(sender, "context bid out of range")
         ctx.pending.discard(sender)
         if msg.amount is not None and msg.amount > ctx.best:
             ctx.best = msg.amount
@@ -430,8 +483,8 @@ class SraNode:
             raise RemoteProtocolError(sender, f"award for hop {msg.hop} it did not open to us")
         if self.bought_at is not None:
             raise RemoteProtocolError(sender, "award to a node that already bought")
-        if msg.price < opened.reserve:
-            raise RemoteProtocolError(sender, "price below the reserve the host announced")
+        if not _amount_ok(msg.price) or msg.price < opened.reserve:
+            raise RemoteProtocolError(sender, "price out of range or below the reserve the host announced")
         entry = HopEntry(
             auction=self.auction, hop=msg.hop, seller=sender, buyer=self.id, price=msg.price,
             prev=opened.prev,
@@ -455,7 +508,8 @@ class SraNode:
         effects: list[Effect] = [StageChanged(self.stage.value)]
         if not participants:
             return effects + self._close_hop(now)
-        opener = Open(auction=self.auction, hop=hop, reserve=reserve, prev=prev)
+        budget = max(0.0, self.config.context_timeout - self.config.margin)
+        opener = Open(auction=self.auction, hop=hop, reserve=reserve, prev=prev, budget=budget)
         effects.extend(Send(p, opener) for p in participants)
         effects.append(Wake(hosting.deadline))
         return effects
@@ -464,8 +518,8 @@ class SraNode:
         hosting = self._hosting
         if hosting is None or msg.hop != hosting.hop or sender not in hosting.pending:
             raise RemoteProtocolError(sender, f"unexpected context bid for hop {msg.hop}")
-        if msg.amount < 0:
-            raise RemoteProtocolError(sender, "negative context bid")
+        if not _amount_ok(msg.amount):
+            raise RemoteProtocolError(sender, "context bid out of range")
         hosting.pending.discard(sender)
         hosting.bids[sender] = msg.amount
         if hosting.pending:
@@ -503,7 +557,7 @@ class SraNode:
             if msg != self.result:
                 raise RemoteProtocolError(sender, "a different settlement for a settled auction")
             return []
-        if msg.hops < 0 or msg.price < 0:
+        if not (_amount_ok(msg.hops) and _amount_ok(msg.price) and isinstance(msg.winner, str)):
             raise RemoteProtocolError(sender, "malformed settlement")
         return self._settle(msg, exclude=sender)
 

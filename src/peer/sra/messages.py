@@ -28,6 +28,7 @@ class Invite:
     item: str
     seller: str
     genesis: str  # hash of the seller's announcement: the ledger chain's root
+    budget: float | None = None  # seconds the inviter will still wait (None: the receiver's own timeout)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +54,7 @@ class Open:
     hop: int
     reserve: int  # the host's purchase price: the hop's reserve
     prev: str  # hash of the ledger entry that sold the item to the host (genesis for hop 1)
+    budget: float | None = None  # seconds the host will still wait (None: the receiver's own timeout)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +64,7 @@ class ContextRequest:
     auction: str
     hop: int
     host: str
+    budget: float | None = None  # seconds the requester will still wait (None: own timeout)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,6 +93,7 @@ class Award:
     hop: int
     price: int
     entry: str  # hash of the ledger entry recording this hop
+    seller_sig: bytes = b""  # the host's signature on that entry (added by the node shell)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,80 @@
+"""``peer keygen`` and ``peer run``: one real node."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from peer.errors import PeerError
+from peer.money import MoneyError, parse_money
+from peer.net.identity import Identity, IdentityError
+from peer.node.config import ConfigError, NodeConfig, parse_neighbours
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str) -> None:
+    # One line, verbatim: markup off (messages contain "[key]"), no wrapping.
+    Console(stderr=True, soft_wrap=True).print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def keygen(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the Ed25519 key (mode 0600).")],
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Create a node identity: an Ed25519 key; the node's id is its public key."""
+    identity = Identity.generate()
+    try:
+        identity.save(out, overwrite=force)
+    except (IdentityError, OSError) as exc:
+        _fail(f"{out}: {exc}")
+    typer.echo(f"{identity.public_hex}  {identity.name}  -> {out}")
+
+
+def run(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (127.0.0.1 by default).")],
+    key: Annotated[Path, typer.Option(help="This node's key file (from peer keygen).")],
+    value: Annotated[str, typer.Option(help="This node's value for the item (exact decimal).")] = "0",
+    neighbours: Annotated[str, typer.Option(help="NAME=ws://HOST:PORT#PUBKEY,... (keys are pinned).")] = "",
+    sell: Annotated[str | None, typer.Option(help="Sell ITEM: this node is the seller.")] = None,
+    name: Annotated[str | None, typer.Option(help="A readable name for logs and views.")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    seed: Annotated[int, typer.Option(help="Seed of this node's random choices (parent, tie-breaks).")] = 0,
+    auction_id: Annotated[str | None, typer.Option(help="Auction id (seller only; default from item and time).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Ledger and state directory (default ./peer-data/NAME).")] = None,
+    log_json: Annotated[Path | None, typer.Option(help="Append NDJSON events to this file.")] = None,
+    gather_window: Annotated[float, typer.Option(min=0, help="Seconds to gather inviters before forwarding.")] = 0.2,
+    reply_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for an invitee's reply.")] = 30.0,
+    context_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait in a local auction.")] = 30.0,
+    start_on_signal: Annotated[bool, typer.Option(help="Seller: start on SIGUSR1, not when all neighbours link.")] = False,
+    exit_when_done: Annotated[bool, typer.Option(help="Exit once settled and the ledger copy is complete.")] = False,
+    tui: Annotated[bool, typer.Option(help="Show the live view (default: when stdout is a terminal).")] = sys.stdout.isatty(),
+) -> None:
+    """Run one node: link to the neighbours, take part in (or start) an auction."""
+    try:
+        specs = parse_neighbours(neighbours)
+        amount = parse_money(value)
+        identity = Identity.load(key)
+    except (ConfigError, MoneyError, IdentityError) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{key}: {exc.strerror or exc}")
+    config = NodeConfig(
+        key_path=key, port=port, value=amount, neighbours=specs, name=name, host=host, sell=sell,
+        auction_id=auction_id, seed=seed, data_dir=data_dir, log_json=log_json, gather_window=gather_window,
+        reply_timeout=reply_timeout, context_timeout=context_timeout, start_on_signal=start_on_signal,
+        exit_when_done=exit_when_done,
+    )
+    from peer.node.runner import run_node_blocking
+
+    try:
+        run_node_blocking(config, identity, tui=tui)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except (PeerError, OSError) as exc:
+        _fail(str(exc))

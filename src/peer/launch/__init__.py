@@ -1,0 +1,1 @@
+"""``tools/launch``: a whole scenario as real node processes on 127.0.0.1."""

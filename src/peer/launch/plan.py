@@ -1,0 +1,109 @@
+"""Turn a scenario into per-node keys, ports, directories and ``peer run`` arguments."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from peer.money import format_money
+from peer.net.identity import Identity
+from peer.scenario.model import Scenario
+
+ITEM = "item"
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    name: str
+    identity: Identity
+    port: int
+    key_path: Path
+    data_dir: Path
+    log_path: Path
+    out_path: Path
+    argv: list[str]
+
+    @property
+    def key_hex(self) -> str:
+        return self.identity.public_hex
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct ports the OS says are free now (bound together, then released)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((host, 0))
+            sockets.append(sock)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def launch_identity(scenario: Scenario, seed: int, node: str) -> Identity:
+    """A key derived from the scenario, the seed and the node: a launch replays exactly.
+
+    Real deployments use ``peer keygen`` (OS randomness); these keys are for
+    local scenario runs only, where reproducibility matters more than secrecy.
+    """
+    material = hashlib.sha256(f"peer/launch/{scenario.name}/{seed}/{node}".encode()).digest()
+    return Identity.from_seed(material)
+
+
+def plan_nodes(
+    scenario: Scenario,
+    workdir: Path,
+    *,
+    seed: int,
+    gather_window: float,
+    reply_timeout: float,
+    context_timeout: float,
+) -> list[NodePlan]:
+    nodes = sorted(scenario.graph.nodes)
+    ports = dict(zip(nodes, free_ports(len(nodes)), strict=True))
+    identities = {n: launch_identity(scenario, seed, n) for n in nodes}
+    for sub in ("keys", "data", "logs"):
+        (workdir / sub).mkdir(parents=True, exist_ok=True)
+    plans = []
+    for node in nodes:
+        ident = identities[node]
+        key_path = workdir / "keys" / f"{_safe(node)}.key"
+        if not key_path.exists():
+            ident.save(key_path)
+        neighbours = ",".join(
+            f"{_safe(nb)}=ws://127.0.0.1:{ports[nb]}#{identities[nb].public_hex}" for nb in scenario.neighbours(node)
+        )
+        log_path = workdir / "logs" / f"{_safe(node)}.ndjson"
+        data_dir = workdir / "data" / _safe(node)
+        argv = [
+            "run",
+            "--port", str(ports[node]),
+            "--key", str(key_path),
+            "--name", _safe(node),
+            "--value", format_money(scenario.values[node]),
+            "--neighbours", neighbours,
+            "--seed", str(seed),
+            "--data-dir", str(data_dir),
+            "--log-json", str(log_path),
+            "--gather-window", repr(gather_window),
+            "--reply-timeout", repr(reply_timeout),
+            "--context-timeout", repr(context_timeout),
+            "--no-tui",
+        ]
+        if node == scenario.seller:
+            argv += ["--sell", ITEM, "--auction-id", f"{scenario.name}/{seed}", "--start-on-signal"]
+        plans.append(NodePlan(
+            name=node, identity=ident, port=ports[node], key_path=key_path, data_dir=data_dir,
+            log_path=log_path, out_path=workdir / "logs" / f"{_safe(node)}.out", argv=argv,
+        ))
+    return plans
+
+
+def _safe(name: str) -> str:
+    """Node names become file names and --neighbours keys: keep them plain."""
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return cleaned or "node"

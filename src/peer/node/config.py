@@ -1,0 +1,84 @@
+"""A node's configuration, and parsing of ``--neighbours``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from peer.errors import PeerError
+
+
+class ConfigError(PeerError):
+    """A node option is malformed; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class NeighbourSpec:
+    """A configured neighbour: a local name, its pinned public key, and where to dial it (if we do)."""
+
+    name: str
+    pubkey: bytes
+    host: str | None = None
+    port: int | None = None
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return None if self.host is None or self.port is None else (self.host, self.port)
+
+
+def parse_neighbours(text: str) -> list[NeighbourSpec]:
+    """Parse ``b=ws://127.0.0.1:9002#<pubkey hex>,c=ws://...#<hex>``.
+
+    ``name=#<hex>`` (no URL) pins a neighbour that only dials us.
+    """
+    specs: list[NeighbourSpec] = []
+    seen: set[str] = set()
+    for index, item in enumerate(filter(None, (part.strip() for part in text.split(",")))):
+        name, eq, rest = item.partition("=")
+        if not eq or not name:
+            raise ConfigError(f"--neighbours item {index + 1} {item!r}: expected NAME=ws://HOST:PORT#PUBKEY")
+        url, hash_, key_hex = rest.partition("#")
+        if not hash_:
+            raise ConfigError(f"--neighbours {name}: missing '#<public key hex>' (keys are pinned)")
+        try:
+            pubkey = bytes.fromhex(key_hex)
+        except ValueError:
+            raise ConfigError(f"--neighbours {name}: public key is not hex") from None
+        if len(pubkey) != 32:
+            raise ConfigError(f"--neighbours {name}: public key must be 32 bytes (64 hex digits)")
+        host = port = None
+        if url:
+            parts = urlsplit(url)
+            if parts.scheme != "ws" or not parts.hostname or parts.port is None:
+                raise ConfigError(f"--neighbours {name}: URL must look like ws://HOST:PORT, got {url!r}")
+            host, port = parts.hostname, parts.port
+        if name in seen:
+            raise ConfigError(f"--neighbours: {name!r} given twice")
+        seen.add(name)
+        specs.append(NeighbourSpec(name=name, pubkey=pubkey, host=host, port=port))
+    return specs
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything ``peer run`` needs (times in seconds; value in minor units)."""
+
+    key_path: Path
+    port: int
+    value: int
+    neighbours: list[NeighbourSpec] = field(default_factory=list)
+    name: str | None = None
+    host: str = "127.0.0.1"
+    sell: str | None = None  # the item, if this node sells
+    auction_id: str | None = None
+    seed: int = 0
+    data_dir: Path | None = None
+    log_json: Path | None = None
+    gather_window: float = 0.2
+    reply_timeout: float = 30.0
+    context_timeout: float = 30.0
+    start_on_signal: bool = False
+    start_timeout: float = 60.0  # the seller starts anyway once this passes with neighbours missing
+    exit_when_done: bool = False
+    done_grace: float = 1.0

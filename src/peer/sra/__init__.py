@@ -1,0 +1,1 @@
+"""The Sequential Resale Auction as pure, sans-I/O node machines."""
