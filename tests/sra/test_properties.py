@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import networkx as nx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -261,22 +262,50 @@ def test_a_crashed_node_is_timed_out_and_the_run_still_matches_its_replay(
     assert all(u >= 0 for u in result.utilities.values())
 
 
-# ---- BUG (not in this file's scope: src/peer/sim/run.py default_config + sra/machine.py) -------
-# Every node waits the same reply_timeout, counted from its own forwarding time.  A parent
-# forwarded before its child, so when a grandchild never answers, the parent's deadline
-# expires first: it treats the (honest, alive) child as silent, and the child's Bid, sent
-# when the child's own later deadline fires, is rejected as "reply after its timeout".
-# One crashed leaf thus removes every honest node on its path from the auction.
-# Minimal reproduction: s-a, a-x, s-b; values a 9, x 1, b 2; x crashed.  Honest run: a
-# wins and pays 2.  With x silent: s times out a, b wins at 0, and extra["rejected"] == 1.
-def test_BUG_a_crashed_leaf_does_not_exclude_its_honest_inviter() -> None:
+# ----------------------------------------------------------------------------- crashed nodes
+# Regression: every node used to wait the same reply_timeout from its own forwarding time,
+# so a parent gave up on an honest, alive child before the child gave up on its crashed
+# grandchild; the child's late Bid was rejected and its whole path left the auction.  Now
+# each request carries the sender's remaining wait and every level waits less.
+
+
+def test_a_crashed_leaf_does_not_exclude_its_honest_inviter() -> None:
     scenario = explicit_scenario(
-        [("s", "a"), ("a", "x"), ("s", "b")], {"s": 0, "a": 9 * SCALE, "x": SCALE, "b": 2 * SCALE}, seller="s", seed=1
+        [("s", "a"), ("a", "x"), ("s", "b")],
+        {"s": 0, "a": 9_000_000, "x": 1_000_000, "b": 2_000_000},
+        seller="s",
+        seed=1,
     )
     honest, _ = simulate(scenario)
     assert honest.winner == "a" and honest.revenue == 2 * SCALE
     result, network = simulate(scenario, silent=frozenset({"x"}))
-    assert network.machines["s"].silent == set(), "s gave up on a, which is alive and honest"
     assert result.extra["rejected"] == 0
+    assert network.machines["s"].silent == set(), "s gave up on a, which is alive and honest"
+    assert network.machines["a"].silent == {"x"}
     assert result.winner == "a"
     assert result.revenue == 2 * SCALE
+    assert result.hops == honest.hops
+
+
+PATH = ["s", *"abcdefg"]  # 8 nodes, s at one end
+
+
+@pytest.mark.parametrize("mode", ["rounds", "async"])
+def test_a_silent_node_deep_in_a_path_costs_only_its_own_subtree(mode: str) -> None:
+    values = dict(zip(PATH, [0, 1, 2, 3, 9, 20, 30, 40], strict=True))
+    scenario = explicit_scenario(
+        list(zip(PATH, PATH[1:])), {n: v * SCALE for n, v in values.items()}, seller="s", seed=3
+    )
+    result, network = run(scenario, mode, silent=frozenset({"e"}))
+    machines = network.machines
+    assert result.extra["rejected"] == 0
+    assert informed(network) == {"s", "a", "b", "c", "d"}  # e crashed: f and g never hear of the sale
+    for name in ("s", "a", "b", "c"):
+        assert machines[name].silent == set(), f"{name} gave up on an alive child"
+    assert machines["d"].silent == {"e"}
+    # d's value 9, the best before the crash, travels all the way up.
+    assert machines["s"].children == {"a": 9 * SCALE}
+    for parent, child in zip(PATH[:4], PATH[1:5], strict=True):
+        assert result.nodes[child].parent == parent
+    replay = replay_run(result, scenario.values)
+    assert (replay.hops, replay.winner, replay.utilities) == (result.hops, result.winner, result.utilities)

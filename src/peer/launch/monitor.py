@@ -39,7 +39,8 @@ class NetworkState:
         self._tails = {p.name: Tail(p.log_path) for p in self.plans}
         degree = {p.name: p.argv[p.argv.index("--neighbours") + 1].count("=ws://") for p in self.plans}
         for p in self.plans:
-            self.nodes[p.name] = NodeSnapshot(name=p.name, key=p.identity.name, links_total=degree[p.name])
+            self.nodes[p.name] = NodeSnapshot(name=p.name, key=p.identity.name, links_total=degree[p.name],
+                                              role="seller" if p.name == self.seller else "other")
         self._links: dict[str, set[str]] = {p.name: set() for p in self.plans}
 
     # ------------------------------------------------------------------ input
@@ -66,6 +67,8 @@ class NetworkState:
             snap.links_up = len(self._links[name])
         elif kind == "stage":
             snap.stage = str(event.get("stage"))
+            snap.inviters = [self.by_key.get(k, k[:8]) for k in event.get("inviters", [])]
+            snap.invitees = [self.by_key.get(k, k[:8]) for k in event.get("invitees", [])]
         elif kind == "send":
             snap.messages_out += 1
             self.sends[str(event.get("stage"))] += 1
@@ -80,6 +83,13 @@ class NetworkState:
             digest = str(event.get("entry"))
             self.ledger_copies[digest] += 1
             if position > 0 and position not in self.ledger:
+                price = parse_money(str(event.get("price")))
+                buyer = self.nodes.get(self.by_key.get(str(event.get("buyer_key")), ""))
+                seller = self.nodes.get(self.by_key.get(str(event.get("seller_key")), ""))
+                if buyer is not None:
+                    buyer.bought_at, buyer.role = price, "local seller"
+                if seller is not None:
+                    seller.sold_at = price
                 self.ledger[position] = LedgerRow(
                     hop=position,
                     seller=self.by_key.get(str(event.get("seller_key")), str(event.get("seller"))),

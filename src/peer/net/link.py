@@ -223,6 +223,7 @@ class Link:
         a dead link must not look up meanwhile.  If cancelled from outside
         (node shutdown), the link closes itself before the cancellation propagates.
         """
+        self._last_rx = trio.current_time()  # the idle clock starts when we start reading
         try:
             try:
                 with self._scope:

@@ -309,7 +309,7 @@ class LinkManager:
     async def _run_ws(self, nursery: trio.Nursery, stream: trio.abc.Stream, expected: bytes | None) -> bool:
         cfg = self.config
         opts = {"message_queue_size": cfg.ws_queue_size, "max_message_size": cfg.max_frame}
-        machine: DialerHandshake | ListenerHandshake
+        machine: DialerHandshake | ListenerHandshake | None = None
         with trio.move_on_after(cfg.handshake_timeout) as deadline:
             if expected is None:
                 request = await wrap_server_stream(nursery, stream, **opts)
@@ -325,7 +325,7 @@ class LinkManager:
                 await close_ws(ws, CloseCode.HANDSHAKE_FAILED, exc.reason, cfg.close_timeout)
                 return False
         if deadline.cancelled_caught:
-            self._note_handshake_failure(expected, None, "handshake timed out")
+            self._note_handshake_failure(expected, machine, "handshake timed out")
             return False
 
         stats = self._stats[session.peer]
@@ -335,9 +335,9 @@ class LinkManager:
             stats.duplicates += 1
             await close_ws(ws, CloseCode.DUPLICATE, "duplicate link: keeping the other one", cfg.close_timeout)
             return True
-        if first:
-            await self._events_send.send(LinkUp(link.peer))
         try:
+            if first:
+                await self._events_send.send(LinkUp(link.peer))
             reason = await link.run(self._deliver)
         finally:
             current = self._unregister(link)

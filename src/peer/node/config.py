@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from peer.errors import PeerError
@@ -21,10 +22,13 @@ class NeighbourSpec:
     pubkey: bytes
     host: str | None = None
     port: int | None = None
+    dial: Any = None  # any other transport's address (the in-memory hub's names, in tests)
 
     @property
-    def address(self) -> tuple[str, int] | None:
-        return None if self.host is None or self.port is None else (self.host, self.port)
+    def address(self) -> Any:
+        if self.host is not None and self.port is not None:
+            return (self.host, self.port)
+        return self.dial
 
 
 def parse_neighbours(text: str) -> list[NeighbourSpec]:

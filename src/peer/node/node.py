@@ -56,6 +56,7 @@ from peer.money import format_money
 from peer.net.codec import GossipEnvelope, Heartbeat
 from peer.net.gossip import Deliver, Forward, Gossip, GossipError
 from peer.net.identity import Identity, short_name, verify
+from peer.net.link import LinkConfig
 from peer.net.linkstate import LinkDown, LinkUp, Received
 from peer.net.seqstore import SeqFile
 from peer.net.websocket import LinkManager, Neighbour, TcpTransport, Transport
@@ -81,6 +82,7 @@ class Node:
         *,
         transport: Transport | None = None,
         clock: Callable[[], float] = time.time,
+        link_config: LinkConfig | None = None,
     ) -> None:
         self.config = config
         self.identity = identity
@@ -102,6 +104,7 @@ class Node:
             identity,
             [Neighbour(nb.pubkey, nb.address) for nb in config.neighbours],
             transport or TcpTransport(config.host, config.port),
+            config=link_config,
             rng=random.Random(f"links/{config.seed}/{self.me}"),
         )
         self.machine: SraNode | None = None
@@ -303,7 +306,11 @@ class Node:
             elif isinstance(effect, Record):
                 await self._record(effect.entry)
             elif isinstance(effect, StageChanged):
-                self._emit("stage", stage=effect.stage)
+                m = self.machine
+                assert m is not None
+                self._emit("stage", stage=effect.stage, inviters=sorted(m.inviters),
+                           invitees=sorted(m.children.keys() | m.declined) if m.stage.value != "aggregating"
+                           else sorted(m.invitees))
                 self.recent.append(f"stage {effect.stage}")
             elif isinstance(effect, Outcome):
                 assert self.machine is not None

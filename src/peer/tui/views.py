@@ -10,7 +10,6 @@ from collections import Counter
 
 from rich.console import Group
 from rich.panel import Panel
-from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
@@ -63,7 +62,16 @@ def node_view(node: NodeSnapshot, *, events: list[str] | None = None) -> Panel:
     body: list[Table | Text] = [table]
     for line in (events or [])[-6:]:
         body.append(Text(line, style="dim", overflow="ellipsis", no_wrap=True))
-    return Panel(Group(*body), title=f"peer node {node.name} [{node.key}]", title_align="left")
+    return Panel(Group(*body), title=Text(f"peer node {node.name} [{node.key}]"), title_align="left")
+
+
+def _bar(done: int, total: int, *, width: int) -> Text:
+    """A plain progress bar (a Text, so it always ends its own line and snapshots exactly)."""
+    filled = 0 if total <= 0 else round(width * done / total)
+    bar = Text("█" * filled, style="green")
+    bar.append("░" * (width - filled), style="dim")
+    bar.append(f" {done}/{total} settled")
+    return bar
 
 
 def _interest(node: NodeSnapshot) -> tuple[int, str]:
@@ -89,10 +97,15 @@ def network_view(
     header.append(f"{len(nodes)} nodes  linked {linked}/{len(nodes)}  settled {settled}/{len(nodes)}  ")
     header.append(f"{message_rate:,.0f} msg/s  t={elapsed:5.1f}s")
     stages = Text()
+    protocol = Counter(_STAGE_OF_PROTOCOL.get(n.stage, "0 waiting") for n in nodes)
+    for label in ("0 waiting", "1 diffusion", "2 aggregation", "3 allocation", "done"):
+        stages.append(f" {label.split(' ', 1)[-1]} {protocol.get(label, 0)} ",
+                      style="bold" if protocol.get(label) else "dim")
+    stages.append("  |")
     for stage in STAGES:
         if counts.get(stage):
             stages.append(f" {stage} {counts[stage]} ", style=_STAGE_STYLE.get(stage, ""))
-    progress = ProgressBar(total=max(len(nodes), 1), completed=settled, width=40)
+    progress = _bar(settled, len(nodes), width=40)
 
     table = Table(expand=False, box=None, pad_edge=False)
     for col, justify in (
@@ -113,7 +126,7 @@ def network_view(
             f"{n.messages_in}/{n.messages_out}",
             str(n.bad_frames) if n.bad_frames else "",
         )
-    parts: list[object] = [header, Group(stages, progress), table]
+    parts: list[object] = [header, stages, progress, table]
     if len(nodes) > max_rows:
         parts.append(Text(f"… {len(nodes) - max_rows} more nodes", style="dim"))
     ledger_table = Table(title="ledger", title_justify="left", box=None, pad_edge=False)
