@@ -155,7 +155,7 @@ BAD = {
     "unknown_top_level_key": (GOOD_HEAD + 'colour = "red"\n[values]\ns = 0\na = 1\n[graph]\nedges = [["s", "a"]]\n', "colour"),
     # Not strings (a list, a table): unhashable, they used to crash the dict lookup.
     "dataset_not_a_string": (GOOD_HEAD + '[values]\ns = 0\n[graph]\ndataset = ["karate"]\n', "graph.dataset"),
-    "generator_not_a_string": (GOOD_HEAD + '[values]\ns = 0\n[graph]\ngenerator = { name = "path" }\n', "graph.generator"),
+    "generator_not_a_string": (GOOD_HEAD + '[values]\ns = 0\n[graph]\ngenerator = {n = 3}\n', "graph.generator"),
 }
 
 

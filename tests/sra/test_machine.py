@@ -1071,13 +1071,7 @@ def _aggregating() -> SraNode:
     "amount",
     [
         *BAD_AMOUNTS[:-1],
-        pytest.param(
-            None,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="machine.py _on_reply takes Bid(amount=None) for a Decline: no range check on None",
-            ),
-        ),
+        None,  # a Bid must carry an amount; None is not a Decline
     ],
     ids=repr,
 )
@@ -1205,3 +1199,16 @@ def test_context_amounts_out_of_range_are_rejected(amount: object) -> None:
 def test_settlement_out_of_range_is_rejected(bad: Settled) -> None:
     a = reported("a", ["s", "c"], 3, inviters=["s"], bids={"c": 9})
     assert_rejected(a, "s", bad)
+
+
+@pytest.mark.parametrize("hop", [1.0, True])  # regression: these once matched hop 1 (and 1.0 crashed)
+def test_stage3_answers_name_their_hop_as_an_int(hop: object) -> None:
+    b = reported("b", ["s"], 5, inviters=["s"])
+    b.receive("s", opener(1, 0, GENESIS), 3.0)
+    entry = HopEntry(auction=AUCTION, hop=1, seller="s", buyer="b", price=2, prev=GENESIS)
+    assert_rejected(b, "s", Award(auction=AUCTION, hop=hop, price=2, entry=entry.hash))  # type: ignore[arg-type]
+    a = reported("a", ["s", "c"], 3, inviters=["s"], bids={"c": 9})
+    a.receive("s", opener(1, 0, GENESIS), 3.0)
+    assert_rejected(a, "c", ContextReply(auction=AUCTION, hop=hop, amount=9))  # type: ignore[arg-type]
+    s = seller_hosting(["a"], 0, {"a": 8})
+    assert_rejected(s, "a", ContextBid(auction=AUCTION, hop=hop, amount=8))  # type: ignore[arg-type]

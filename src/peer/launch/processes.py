@@ -97,12 +97,12 @@ class Children:
         """Resident set size of each live child (Linux /proc), for the benchmark."""
         out = {}
         for name, proc in self.procs.items():
-            try:
-                status = Path(f"/proc/{proc.pid}/status").read_text()
+            try:  # PSS: shared copy-on-write pages are split among the processes sharing them
+                status = Path(f"/proc/{proc.pid}/smaps_rollup").read_text()
             except OSError:
                 continue
             for line in status.splitlines():
-                if line.startswith(("Pss:", "VmRSS:")):
+                if line.startswith("Pss:"):
                     out[name] = int(line.split()[1])
                     break
         return out

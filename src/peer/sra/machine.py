@@ -243,6 +243,8 @@ class SraNode:
             case Invite():
                 return self._on_invite(sender, msg, now)
             case Bid():
+                if not _amount_ok(msg.amount):
+                    raise RemoteProtocolError(sender, "bid out of range")
                 return self._on_reply(sender, msg.amount, now)
             case Decline():
                 return self._on_reply(sender, None, now)
@@ -391,7 +393,8 @@ class SraNode:
     # -------------------------------------------------- stage 3: participant
 
     def _on_open(self, sender: str, msg: Open, now: float) -> list[Effect]:
-        if sender not in self.inviters:
+        # A late inviter we answered with Decline counts as a host we take part with.
+        if sender not in self.inviters and sender not in self._late_inviters:
             raise RemoteProtocolError(sender, "opened a local auction to a node it did not invite")
         if not (_amount_ok(msg.hop) and msg.hop >= 1 and _amount_ok(msg.reserve)
                 and isinstance(msg.prev, str) and _HASH.fullmatch(msg.prev) and _budget_ok(msg.budget)):
@@ -457,6 +460,8 @@ class SraNode:
         return effects
 
     def _on_context_reply(self, sender: str, msg: ContextReply, now: float) -> list[Effect]:
+        if not (_amount_ok(msg.hop) and msg.hop >= 1):
+            raise RemoteProtocolError(sender, "malformed context reply")
         ctx = self._contexts.get(msg.hop)
         if ctx is None or sender not in ctx.pending:
             raise RemoteProtocolError(sender, f"unexpected context reply for hop {msg.hop}")
@@ -478,6 +483,8 @@ class SraNode:
         return effects
 
     def _on_award(self, sender: str, msg: Award, now: float) -> list[Effect]:
+        if not (_amount_ok(msg.hop) and isinstance(msg.entry, str)):
+            raise RemoteProtocolError(sender, "malformed award")
         opened = self._opened.get(msg.hop)
         if opened is None or self._opened_by[msg.hop] != sender:
             raise RemoteProtocolError(sender, f"award for hop {msg.hop} it did not open to us")
@@ -516,7 +523,7 @@ class SraNode:
 
     def _on_context_bid(self, sender: str, msg: ContextBid, now: float) -> list[Effect]:
         hosting = self._hosting
-        if hosting is None or msg.hop != hosting.hop or sender not in hosting.pending:
+        if not _amount_ok(msg.hop) or hosting is None or msg.hop != hosting.hop or sender not in hosting.pending:
             raise RemoteProtocolError(sender, f"unexpected context bid for hop {msg.hop}")
         if not _amount_ok(msg.amount):
             raise RemoteProtocolError(sender, "context bid out of range")

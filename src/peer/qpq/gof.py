@@ -1,0 +1,101 @@
+"""The goodness-of-fit test, vectorised over the members of a level.
+
+Every member tests every other member's *history window plus the new value*
+with the one-sample Kolmogorov-Smirnov test against U[0, 1] (cluster level), or
+against Beta(n_c, 1) at the winner level, which is the same as testing
+``x ** n_c`` against U[0, 1].  The decision is scipy's: reject iff the exact
+two-sided p-value ``kstwo.sf(D, m)`` is below ``threshold``.  Because the p-value
+is decreasing in D, that is ``D > kstwo.isf(threshold, m)``; the critical values
+are computed once per (threshold, m), and D for a whole level is one numpy pass.
+``tests/qpq/test_gof.py`` checks that the decisions equal ``scipy.stats.kstest``'s.
+
+A window shorter than ``min_history`` is not tested: with a handful of points the
+KS test only rejects extreme values, which would punish honest players exactly
+when they value a resource most.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy.stats import kstwo
+
+from peer.qpq.fixed import ONE
+
+TESTS = ("ks", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class GofConfig:
+    """Which test, on how much history.  ``off`` accepts everything (the paper's perfect test for honest players)."""
+
+    test: str = "ks"
+    window: int = 100  # past declarations kept per member (and per cluster at the winner level)
+    threshold: float = 0.01  # significance level: reject when the p-value is below it
+    min_history: int = 10  # test only once this many past declarations are known
+
+    def __post_init__(self) -> None:
+        if self.test not in TESTS:
+            raise ValueError(f"unknown test {self.test!r}; known: {', '.join(TESTS)}")
+        if self.window < 1:
+            raise ValueError("window must be at least 1")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError("threshold must be in (0, 1)")
+        if self.min_history < 0:
+            raise ValueError("min_history must be >= 0")
+
+
+@lru_cache(maxsize=64)
+def critical_values(threshold: float, max_size: int) -> np.ndarray:
+    """``crit[m]`` = the KS statistic above which a sample of size m is rejected (crit[0] = inf)."""
+    sizes = np.arange(1, max_size + 1)
+    crit = np.empty(max_size + 1)
+    crit[0] = np.inf
+    crit[1:] = kstwo.isf(threshold, sizes)
+    crit.setflags(write=False)
+    return crit
+
+
+def ks_statistic(samples: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Two-sided KS statistic against U[0,1] of each row's first ``sizes[i]`` finite values.
+
+    ``samples`` is (m, S) with unused cells set to +inf (they sort to the end).
+    """
+    x = np.sort(samples, axis=1)
+    width = x.shape[1]
+    i = np.arange(1, width + 1, dtype=np.float64)[None, :]
+    s = sizes.astype(np.float64)[:, None]
+    valid = i <= s
+    d_plus = np.where(valid, i / s - x, -np.inf).max(axis=1)
+    d_minus = np.where(valid, x - (i - 1.0) / s, -np.inf).max(axis=1)
+    return np.maximum(d_plus, d_minus)
+
+
+def gof_reject(
+    windows: np.ndarray, counts: np.ndarray, new: np.ndarray, shapes: np.ndarray, cfg: GofConfig
+) -> np.ndarray:
+    """For each row, does (history window + new value) fail the test?
+
+    ``windows`` (m, W) are past fixed-point declarations; the first min(count, W)
+    cells of a row are valid (order does not matter to KS).  ``shapes`` are the
+    Beta(shape, 1) parameters the values are tested against (1: uniform).
+    """
+    m = len(new)
+    if cfg.test == "off" or m == 0:
+        return np.zeros(m, dtype=bool)
+    width = windows.shape[1]
+    held = np.minimum(counts, width)
+    x = np.full((m, width + 1), np.inf)
+    cells = np.arange(width)[None, :] < held[:, None]
+    x[:, :width] = np.where(cells, windows / ONE, np.inf)
+    x[:, width] = new / ONE
+    shapes = np.asarray(shapes)
+    if np.any(shapes != 1):
+        # Beta(n, 1) has CDF x**n: the probability integral transform makes it uniform.
+        x = np.where(np.isfinite(x), x ** shapes[:, None].astype(np.float64), np.inf)
+    sizes = held + 1
+    stat = ks_statistic(x, sizes)
+    crit = critical_values(cfg.threshold, width + 1)
+    return (counts >= cfg.min_history) & (stat > crit[sizes])
