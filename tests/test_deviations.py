@@ -16,7 +16,6 @@ from peer.experiments.deviations import (
     check_instance,
     evaluate,
     play,
-    play_nested,
     shrink,
     sweep,
 )
@@ -99,9 +98,10 @@ def test_quick_sweep_holds_where_the_proof_holds(quick_report) -> None:  # type:
 def test_quick_sweep_finds_the_documented_kinds_of_counterexample(quick_report) -> None:  # type: ignore[no-untyped-def]
     r = quick_report
     assert r.stats["parent-choice"].profitable["mechanism"] > 0
-    assert r.stats["invite-subset"].profitable["timeout"] > 0
-    timeout = r.smallest["invite-subset", "timeout"]
-    assert timeout.instance.size == (3, 3)
+    smallest = r.smallest["parent-choice", "mechanism"]
+    assert smallest.instance.size == (4, 4) and smallest.replay_agrees
+    for kind in KINDS:  # since waits shrink down the tree, no gain comes from a timeout
+        assert r.stats[kind].profitable["timeout"] == 0
 
 
 # ------------------------------------------------------------------ the counterexamples
@@ -125,20 +125,19 @@ def test_context_misreport_counterexample_reproduces() -> None:
     assert deviant.result.winner == "b" and deviant.result.utilities["b"] == 1
 
 
-def test_invite_subset_counterexample_reproduces_with_nested_timeouts() -> None:
+def test_invite_subset_counterexample_reproduces() -> None:
     """d (value 10) stops inviting b (value 8): b's only inviter is then e, so b's value competes
     against d at c's auction, the price (8) exceeds c's value (6) and c sells to d instead of keeping."""
     dev = Deviation("invite-subset", Behaviour(invite_only=frozenset()))
-    honest, deviant = play_nested(INVITE), play_nested(INVITE, "d", dev)
+    honest, deviant = play(INVITE), play(INVITE, "d", dev)
     assert honest.result.hops == [Hop(1, "s", "c", 0)] and honest.result.winner == "c"
     assert honest.parents["b"] == ("d",)
     assert deviant.result.hops == [Hop(1, "s", "c", 0), Hop(2, "c", "d", 8)] and deviant.result.winner == "d"
     assert deviant.parents["b"] == ("e",)
     assert honest.result.utilities["d"] == 0 and deviant.result.utilities["d"] == 2
-    finding = evaluate(INVITE, "d", dev, honest, deviant, timing="nested")
-    assert finding is not None and finding.category == "mechanism"
-    # With the implementation's uniform timeouts, e gives up on b first: the gain is masked.
-    assert play(INVITE, "d", dev).result.utilities["d"] == 0
+    assert deviant.timeouts == 0  # d answers b's late invitation with a Decline
+    finding = evaluate(INVITE, "d", dev, honest, deviant)
+    assert finding is not None and finding.category == "mechanism" and finding.replay_agrees
 
 
 def test_parent_choice_counterexample_reproduces() -> None:
@@ -149,22 +148,23 @@ def test_parent_choice_counterexample_reproduces() -> None:
     assert deviant.result.hops == [Hop(1, "s", "b", 2), Hop(2, "b", "a", 2)] and deviant.result.utilities["a"] == 1
 
 
-def test_timeout_cascade_reproduces_and_vanishes_with_nested_timeouts() -> None:
-    """a does not send its (crossing) invitation to b: b waits for a as long as s waits for b, so s
-    gives up on b first and sells to a alone at price 0."""
+def test_timeout_cascade_stays_fixed() -> None:
+    """At dfac3cf, a skipping its crossing invitation to b made b wait as long as s waited for b:
+    s gave up on b first and sold to a alone at 0 (gain 1).  Since waits shrink down the tree and a
+    late invitation is answered with a Decline, nobody times out and the deviation gains nothing."""
     dev = Deviation("invite-subset", Behaviour(invite_only=frozenset()))
     honest, deviant = play(TRIANGLE), play(TRIANGLE, "a", dev)
     assert honest.result.hops == [Hop(1, "s", "b", 1)]
-    assert deviant.result.hops == [Hop(1, "s", "a", 0)] and deviant.result.utilities["a"] == 1
-    assert deviant.timeouts == 2 and deviant.rejected_by_others("a") == 1
-    finding = evaluate(TRIANGLE, "a", dev, honest, deviant)
-    assert finding is not None and finding.category == "timeout" and finding.nested_gain == 0
+    assert deviant.timeouts == 0 and deviant.rejected_by_others("a") == 0
+    assert deviant.result.utilities["a"] <= honest.result.utilities["a"]
 
 
 def test_shrink_removes_what_the_counterexample_does_not_need() -> None:
-    bigger = inst("a-b a-s b-s b-c c-d", {"a": 1, "b": 1, "c": 0, "d": 0})
-    dev = Deviation("invite-subset", Behaviour(invite_only=frozenset()))
+    """The parent-choice counterexample with a pendant path and a chord added shrinks back to the 4-cycle."""
+    bigger = inst("a-b a-d b-s d-s b-c c-f d-f", {"a": 3, "b": 0, "d": 2, "c": 0, "f": 1})
+    dev = Deviation("parent-choice", parent="b")
     finding = evaluate(bigger, "a", dev, play(bigger), play(bigger, "a", dev))
     assert finding is not None
     small = shrink(finding)
-    assert small.instance.size == (3, 3) and small.gain == 1
+    assert small.instance.size == (4, 4) and small.gain == 1
+    assert small.instance.edges == PARENT.edges

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 import trio
-from net_harness import identities, open_harness, wait_until
 
 from peer.net.codec import GossipEnvelope
 from peer.net.frames import FrameTooLarge
@@ -16,6 +15,7 @@ from peer.net.gossip import Deliver, Forward, Gossip, GossipError
 from peer.net.linkstate import LinkDown, LinkUp, Received
 from peer.net.seqstore import MemorySeqCounter
 from peer.sra import messages as sra
+from tests.net.net_harness import identities, open_harness, wait_until
 
 H = "ab" * 32
 ALL_KINDS = [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import trio
-from net_harness import FAST, identities, open_harness, wait_until
 from trio_websocket import ConnectionClosed, wrap_client_stream
 
 from peer.net.handshake import Role, Session
@@ -12,6 +11,7 @@ from peer.net.link import CloseCode, Link, LinkConfig
 from peer.net.linkstate import LinkDown, LinkUp, Received
 from peer.net.websocket import RESOURCE
 from peer.sra.messages import Bid
+from tests.net.net_harness import FAST, identities, open_harness, wait_until
 
 
 async def _close_code(ws: object) -> int:

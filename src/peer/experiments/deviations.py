@@ -48,8 +48,8 @@ from peer.reference.replay import replay_run
 from peer.result import Hop, RunResult
 from peer.scenario.model import Scenario, explicit_scenario
 from peer.sim.network import RoundDelays, SimNetwork
-from peer.sim.run import SimulationError, assemble, default_config, simulate
-from peer.sra.effects import Effect, Send, Wake
+from peer.sim.run import SimulationError, assemble, build_machines, default_config, simulate
+from peer.sra.effects import Effect, Send
 from peer.sra.local_auction import run_local_auction, tie_break_rng
 from peer.sra.machine import HONEST, Behaviour, SraNode, _Context
 from peer.sra.messages import Bid, Decline
@@ -180,37 +180,19 @@ class Deviation:
 
 
 class DeviantNode(SraNode):
-    """The node machine with the deviations ``Behaviour`` cannot express, and a diagnostic timer.
+    """The node machine with the deviations ``Behaviour`` cannot express.
 
     ``context``: every stage-3 context bid this node sends (to a requesting
     parent or directly to a host) is this amount.  ``parent``: choose this
-    inviter as the parent (Bid to it, Decline to the others).
-    ``nested_timeouts``: the stage-2 reply deadline is ``base - 3 * now``
-    instead of ``now + reply_timeout``, so that a node informed later always
-    gives up on a silent invitee before its inviters give up on it.  This is
-    a diagnostic, not the protocol: it tells a timeout cascade apart from a
-    property of the mechanism.
+    inviter as the parent (Bid to it, Decline to the others).  Both hook the
+    machine's private steps (``_finish_context``, ``_finish_aggregation``) and
+    only rewrite what those steps send.
     """
 
-    def __init__(
-        self,
-        *args: object,
-        context: int | None = None,
-        parent: str | None = None,
-        nested_timeouts: float | None = None,
-        **kwargs: object,
-    ) -> None:
+    def __init__(self, *args: object, context: int | None = None, parent: str | None = None, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._context_override = context
         self._parent_override = parent
-        self._nested_base = nested_timeouts
-
-    def _forward(self, now: float) -> list[Effect]:
-        effects = super()._forward(now)
-        if self._nested_base is not None and self._reply_deadline is not None:
-            self._reply_deadline = self._nested_base - 3.0 * now
-            effects = [Wake(self._reply_deadline) if isinstance(e, Wake) else e for e in effects]
-        return effects
 
     def _finish_context(self, hop: int, ctx: _Context, now: float) -> list[Effect]:
         if self._context_override is not None:
@@ -270,50 +252,34 @@ class Play:
         return sum(r != node for r in self.rejections)
 
 
-def play(instance: Instance, node: str | None = None, deviation: Deviation | None = None, *, nested: bool = False) -> Play:
+def play(instance: Instance, node: str | None = None, deviation: Deviation | None = None) -> Play:
     """Run the distributed SRA of ``instance`` in rounds mode, ``node`` deviating by ``deviation``.
 
-    Plain Behaviour deviations go through :func:`peer.sim.run.simulate`; the
-    others (and ``nested`` timeouts) through the same network with
-    :class:`DeviantNode` machines.
+    Behaviour deviations go through :func:`peer.sim.run.simulate`; the others
+    through the same network with ``node``'s machine a :class:`DeviantNode`.
     """
     scenario = instance.scenario()
-    plain = deviation is None or (deviation.context is None and deviation.parent is None)
-    if plain and not nested:
+    if node is None or deviation is None or (deviation.context is None and deviation.parent is None):
         if node is not None and deviation is not None:
             scenario = scenario.with_behaviours({node: deviation.behaviour})
         result, network = simulate(scenario, seed=instance.seed, mode="rounds")
     else:
-        result, network = _simulate_deviant(scenario, instance.seed, node, deviation, nested)
+        result, network = _simulate_deviant(scenario, instance.seed, node, deviation)
     parents = {n: tuple(m.parents) for n, m in network.machines.items()}
     timeouts = sum(len(m.silent) for m in network.machines.values())
     return Play(result, parents, tuple(r for r, _ in network.stats.rejected), timeouts)
 
 
-def play_nested(instance: Instance, node: str | None = None, deviation: Deviation | None = None) -> Play:
-    """:func:`play` with nested stage-2 timeouts (see :class:`DeviantNode`)."""
-    return play(instance, node, deviation, nested=True)
-
-
-def _simulate_deviant(
-    scenario: Scenario, seed: int, node: str | None, deviation: Deviation | None, nested: bool
-) -> tuple[RunResult, SimNetwork]:
-    """:func:`peer.sim.run.simulate` in rounds mode, built from :class:`DeviantNode` machines."""
-    n = scenario.graph.number_of_nodes()
+def _simulate_deviant(scenario: Scenario, seed: int, node: str, deviation: Deviation) -> tuple[RunResult, SimNetwork]:
+    """:func:`peer.sim.run.simulate` in rounds mode with ``node``'s machine a :class:`DeviantNode`."""
     config = default_config(scenario, "rounds", None)
     auction = f"{scenario.name}/{seed}"
-    base = 20.0 * (n + 2) + config.reply_timeout if nested else None
-    machines: dict[str, SraNode] = {}
-    for name in sorted(scenario.graph.nodes):
-        mine = name == node and deviation is not None
-        machines[name] = DeviantNode(
-            name, scenario.neighbours(name), scenario.values[name], auction=auction, seed=seed,
-            seller=scenario.seller, config=config,
-            behaviour=deviation.behaviour if mine and deviation else HONEST,
-            context=deviation.context if mine and deviation else None,
-            parent=deviation.parent if mine and deviation else None,
-            nested_timeouts=base,
-        )
+    machines = build_machines(scenario, seed, config, auction)
+    machines[node] = DeviantNode(
+        node, scenario.neighbours(node), scenario.values[node], auction=auction, seed=seed,
+        seller=scenario.seller, config=config, behaviour=deviation.behaviour,
+        context=deviation.context, parent=deviation.parent,
+    )
     network = SimNetwork(machines, RoundDelays())
     network.start(scenario.seller)
     stats = network.run()
@@ -401,11 +367,9 @@ class Outcome:
 class Finding:
     """A profitable deviation: utilities are computed with the deviator's TRUE value.
 
-    ``timeouts``: invitees that some honest node gave up waiting for, in the
-    honest and deviant runs together.  When there are any, ``nested_gain`` is
-    the gain re-measured with nested timeouts (:func:`play_nested`): if it is
-    not positive, the gain came from a timeout cascade of the implementation,
-    not from the mechanism.
+    ``timeouts``: invitees that some node gave up waiting for, in the honest
+    and deviant runs together.  A gain with timeouts depends on the
+    implementation's timing, not only on the mechanism.
     """
 
     instance: Instance
@@ -416,8 +380,6 @@ class Finding:
     replay_agrees: bool  # the deviant run equals a central replay on its realised tree
     rejected: int  # protocol messages the honest nodes rejected (a detectable deviation)
     timeouts: int = 0
-    nested_gain: int | None = None
-    timing: str = "plain"  # "nested": both runs used nested timeouts (see play_nested)
 
     @property
     def gain(self) -> int:
@@ -425,11 +387,11 @@ class Finding:
 
     @property
     def category(self) -> str:
-        """``mechanism``: survives the replay check and nested timeouts; ``timeout``: a timeout cascade;
-        ``artefact``: the run disagrees with its replay (a simulator bug)."""
+        """``mechanism``: the deviant run equals its replay and nobody timed out; ``timeout``: some node
+        gave up waiting (the gain depends on timing); ``artefact``: the run disagrees with its replay."""
         if not self.replay_agrees:
             return "artefact"
-        if self.timing == "plain" and self.timeouts and (self.nested_gain is None or self.nested_gain <= 0):
+        if self.timeouts:
             return "timeout"
         return "mechanism"
 
@@ -481,56 +443,31 @@ class InstanceReport:
 
 
 def evaluate(
-    instance: Instance,
-    node: str,
-    deviation: Deviation,
-    honest: Play,
-    deviant: Play,
-    *,
-    verify: bool = True,
-    timing: str = "plain",
+    instance: Instance, node: str, deviation: Deviation, honest: Play, deviant: Play, *, verify: bool = True
 ) -> Finding | None:
     """The comparator: a :class:`Finding` if ``deviant`` gives ``node`` more than ``honest`` did, else None.
 
-    With ``verify``, a finding is replayed centrally on the deviant run's
-    realised tree and, if some node timed out, re-measured with nested timeouts.
+    With ``verify``, the deviant run is replayed centrally on its realised tree.
     """
     g = gain(honest, deviant, node)
     if g <= 0:
         return None
     agrees = replay_agrees(instance, deviant, node, deviation) if verify else True
-    timeouts = honest.timeouts + deviant.timeouts
-    nested: int | None = None
-    if verify and timeouts and timing == "plain":
-        try:
-            nested = gain(play_nested(instance), play_nested(instance, node, deviation), node)
-        except SimulationError:
-            nested = None
     return Finding(instance, node, deviation, Outcome.of(honest, node), Outcome.of(deviant, node), agrees,
-                   deviant.rejected_by_others(node), timeouts, nested, timing)
-
-
-NESTED_KINDS = frozenset({"invite-subset"})  # kinds that make honest nodes wait: also tried with nested timeouts
+                   deviant.rejected_by_others(node), honest.timeouts + deviant.timeouts)
 
 
 def check_instance(
     instance: Instance,
     *,
     runner: Runner = play,
-    nested_runner: Runner | None = play_nested,
     max_degree: int = 5,
     kinds: Iterable[str] | None = None,
     verify: bool = True,
 ) -> InstanceReport:
-    """Try every deviation of every buyer of ``instance``; collect the profitable ones.
-
-    A deviation of a kind in :data:`NESTED_KINDS` that is not profitable as run
-    is run again with nested timeouts (``nested_runner``), so that a timeout
-    cascade can neither create nor mask a profitable deviation.
-    """
+    """Try every deviation of every buyer of ``instance``; collect the profitable ones."""
     report = InstanceReport()
     honest = runner(instance, None, None)
-    honest_nested: Play | None = None
     if verify and not replay_agrees(instance, honest, None, None):
         report.honest_replay_mismatches.append(instance)
     for node in instance.nodes:
@@ -547,15 +484,6 @@ def check_instance(
             stats.rejected_runs += deviant.rejected_by_others(node) > 0
             stats.changed += (deviant.result.hops, deviant.result.winner) != (honest.result.hops, honest.result.winner)
             finding = evaluate(instance, node, deviation, honest, deviant, verify=verify)
-            if finding is None and nested_runner is not None and deviation.kind in NESTED_KINDS:
-                try:
-                    honest_nested = honest_nested or nested_runner(instance, None, None)
-                    deviant_nested = nested_runner(instance, node, deviation)
-                except SimulationError:
-                    stats.aborted += 1
-                    continue
-                finding = evaluate(instance, node, deviation, honest_nested, deviant_nested, verify=verify,
-                                   timing="nested")
             if finding is not None:
                 stats.profitable[finding.category] += 1
                 stats.max_gain[finding.category] = max(stats.max_gain[finding.category], finding.gain)
@@ -683,8 +611,6 @@ def _retry(finding: Finding, instance: Instance, runner: Runner) -> Finding | No
     if only is not None:
         only = only & set(instance.graph().neighbors(finding.node))
         deviation = replace(deviation, behaviour=replace(deviation.behaviour, invite_only=only))
-    if finding.timing == "nested":
-        runner = play_nested
     try:
         honest = runner(instance, None, None)
         report = honest.result.nodes[finding.node]
@@ -695,7 +621,7 @@ def _retry(finding: Finding, instance: Instance, runner: Runner) -> Finding | No
         deviant = runner(instance, finding.node, deviation)
     except (SimulationError, KeyError):
         return None
-    smaller = evaluate(instance, finding.node, deviation, honest, deviant, timing=finding.timing)
+    smaller = evaluate(instance, finding.node, deviation, honest, deviant)
     if smaller is None or smaller.category != finding.category:
         return None
     return smaller
@@ -798,7 +724,7 @@ def render(report: SweepReport) -> list[object]:
 
     table = Table(title=f"SRA unilateral deviations ({report.instances} instances, {report.seconds:.1f} s)")
     columns = ("kind", "Thm 5.3 proof", "tried", "changed outcome", "profitable: mechanism", "max gain",
-               "smallest (n, m)", "timeout cascade", "max gain", "artefact", "aborted", "detectable")
+               "smallest (n, m)", "with timeouts", "max gain", "artefact", "aborted", "detectable")
     for col in columns:
         table.add_column(col, justify="left" if col == "kind" else "right")
     for kind, in_proof in KINDS.items():
@@ -820,9 +746,6 @@ def render(report: SweepReport) -> list[object]:
 
 
 def describe_finding(f: Finding) -> str:
-    nested = "" if f.nested_gain is None else f"; gain with nested timeouts: {f.nested_gain}"
-    if f.timing == "nested":
-        nested += " (both runs with nested timeouts)"
     return (
         f"[{f.deviation.kind}] {f.instance.describe()}\n"
         f"  node {f.node} (value {f.instance.value_map[f.node]}) deviates: {f.deviation.describe()}\n"
@@ -831,7 +754,7 @@ def describe_finding(f: Finding) -> str:
         f"  honest parents : {_parents(f.honest)}\n"
         f"  deviant parents: {_parents(f.deviant)}\n"
         f"  replay agrees: {f.replay_agrees}; messages rejected by others: {f.rejected}; "
-        f"timeouts: {f.timeouts}{nested}"
+        f"timeouts: {f.timeouts}"
     )
 
 

@@ -1,0 +1,381 @@
+"""One node's side of a multilevel QPQ resource stream, as a sans-I/O state machine.
+
+Theory of operation
+-------------------
+The shell calls ``start_round(r, preference, now)`` once per resource (after
+round r-1 is done) and feeds ``receive(sender, msg, now)`` and
+``on_timer(now)``; the machine returns effects (:mod:`peer.qpq.effects`).  It
+never reads a clock or touches a socket.  ``sender`` is the message's origin
+(the shell checks origin signatures; gossip relays are invisible here).
+
+A round has four phases, each closing when everything it waits for has
+arrived or at its deadline ``t0 + (i+1) * phase`` (t0 = the round's start, the
+same on every node: the synchronous model of the paper's relay):
+
+1. cluster commit: broadcast Commit(CLUSTER, H(value, nonce)) to my cluster;
+2. cluster reveal: once every member committed (or time is up) broadcast
+   Reveal(value, nonce); then :func:`decide_level` picks the cluster winner;
+3. winner commit: the cluster winner broadcasts Commit(WINNER) of its final
+   cluster value to every player;
+4. winner reveal: every player decides the winner level alike, records the
+   allocation and reports ``RoundDone``.
+With k = 1 the round ends after phase 2: that is plain QPQ.
+
+Faults have defined outcomes, so a round always completes: a member with no
+commitment, no reveal in time, or a reveal that does not open its commitment
+forfeits the round (it cannot win, nothing enters its history) and is
+flagged; a message after its phase closed is ignored and flagged LATE.  At
+the winner level, non-members of a cluster cannot check who won it, so every
+claimant counts, several claimants for one cluster forfeit that cluster
+(EQUIVOCATION), and the cluster's own members flag a false claimant
+(FALSE_CLAIM) or a winner that declares upwards a value other than its final
+cluster value (WRONG_VALUE): the outcome stays the same on every node and the
+evidence is on record.
+
+Malformed or contradictory input (wrong stream, a round far out of range, a
+non-member, a second different commitment) raises RemoteProtocolError before
+anything is changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from peer.errors import LocalProtocolError, RemoteProtocolError
+from peer.qpq.clusters import Membership
+from peer.qpq.commit import DIGEST_BYTES, NONCE_BYTES, commit_digest, commit_ok, derive_nonce
+from peer.qpq.decide import Fault, Level, LevelResult, decide_level
+from peer.qpq.effects import Broadcast, Decided, Effect, Flag, Record, RoundDone, Wake
+from peer.qpq.fixed import value_ok
+from peer.qpq.gof import GofConfig
+from peer.qpq.history import HistoryStore
+from peer.qpq.ledger import AllocationEntry, stream_genesis
+from peer.qpq.messages import Commit, Message, Reveal
+from peer.qpq.preferences import HONEST, Profile
+
+
+@dataclass(frozen=True, slots=True)
+class QpqConfig:
+    gof: GofConfig = field(default_factory=GofConfig)
+    phase: float = 1.0  # length of each phase, in the shell's clock units; must exceed one transit
+
+
+class Phase(IntEnum):
+    COMMIT = 0
+    REVEAL = 1
+    W_COMMIT = 2
+    W_REVEAL = 3
+    DONE = 4
+
+
+@dataclass(slots=True)
+class _Level:
+    commits: dict[str, bytes] = field(default_factory=dict)  # member (claimant) -> digest
+    reveals: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # opened correctly
+    bad: set[str] = field(default_factory=set)  # revealed something that does not open
+    early: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # reveal before its commit
+
+
+@dataclass(slots=True)
+class _Round:
+    number: int
+    started: bool = False
+    t0: float = 0.0
+    phase: Phase = Phase.COMMIT
+    cluster: _Level = field(default_factory=_Level)
+    winner: _Level = field(default_factory=_Level)
+    cluster_result: LevelResult | None = None
+    flagged: set[tuple[Level, str, Fault]] = field(default_factory=set)
+
+
+class QpqNode:
+    """One node's state in one resource stream (all its rounds, one at a time)."""
+
+    def __init__(
+        self, node_id: str, membership: Membership, *, stream: str, secret: bytes,
+        config: QpqConfig | None = None, profile: Profile = HONEST,
+    ) -> None:
+        if node_id not in membership.cluster_of:
+            raise LocalProtocolError(f"{node_id} is not a member")
+        self.id = node_id
+        self.membership = membership
+        self.stream = stream
+        self.config = config or QpqConfig()
+        self.profile = profile
+        self._secret = secret
+        self.cluster = membership.cluster_of[node_id]
+        self.members = membership.clusters[self.cluster]
+        self.multilevel = membership.k > 1
+        self._cluster_peers = tuple(m for m in self.members if m != node_id)
+        self._all_peers = tuple(m for m in membership.nodes if m != node_id)
+        self._shapes = tuple(membership.size(c) for c in membership.ids)
+        window = self.config.gof.window
+        self.cluster_history = HistoryStore(self.members, window)
+        self.winner_history = HistoryStore(membership.ids, window)
+        self.finished = -1  # last round done
+        self.head = stream_genesis(stream, membership.digest)  # hash of the last allocation entry
+        self._rounds: dict[int, _Round] = {}
+        self._last: _Round | None = None
+
+    # ------------------------------------------------------------------ API
+
+    def start_round(self, round_no: int, preference: int, now: float) -> list[Effect]:
+        """Declare for resource ``round_no``; ``preference`` is my normalised value (fixed point)."""
+        if round_no != self.finished + 1:
+            raise LocalProtocolError(f"round {round_no} cannot start: round {self.finished} is the last done")
+        if not value_ok(preference):
+            raise LocalProtocolError(f"preference out of range: {preference!r}")
+        rnd = self._rounds.setdefault(round_no, _Round(round_no))
+        if rnd.started:
+            raise LocalProtocolError(f"round {round_no} already started")
+        rnd.started, rnd.t0 = True, now
+        value = self.profile.declare(preference, self._secret, self.stream, round_no)
+        effects = self._commit(rnd, Level.CLUSTER, value)
+        return effects + [Wake(now + self.config.phase)] + self._advance(rnd, now)
+
+    def next_deadline(self) -> float | None:
+        rnd = self._rounds.get(self.finished + 1)
+        if rnd is None or not rnd.started or rnd.phase is Phase.DONE:
+            return None
+        return rnd.t0 + (int(rnd.phase) + 1) * self.config.phase
+
+    def on_timer(self, now: float) -> list[Effect]:
+        rnd = self._rounds.get(self.finished + 1)
+        if rnd is None or not rnd.started:
+            return []
+        return self._advance(rnd, now)
+
+    def receive(self, sender: str, msg: Message, now: float) -> list[Effect]:
+        """Apply one message from ``sender`` (its origin).  Raises RemoteProtocolError; nothing changed then."""
+        self._check(sender, msg)
+        if msg.round <= self.finished:  # the round is over here: defined outcome, ignored
+            assert self._last is not None
+            return self._late(self._last, Level(msg.level), sender)
+        rnd = self._rounds.setdefault(msg.round, _Round(msg.round))
+        level = Level(msg.level)
+        closed = rnd.started and int(rnd.phase) > (0 if level is Level.CLUSTER else 2) + (1 if isinstance(msg, Reveal) else 0)
+        if closed:
+            return self._late(rnd, level, sender)
+        state = rnd.cluster if level is Level.CLUSTER else rnd.winner
+        if isinstance(msg, Commit):
+            state.commits[sender] = msg.digest
+            early = state.early.pop(sender, None)
+            if early is not None:
+                self._open(state, rnd.number, level, sender, *early)
+        elif sender in state.commits:
+            self._open(state, rnd.number, level, sender, msg.value, msg.nonce)
+        else:
+            state.early[sender] = (msg.value, msg.nonce)
+        effects: list[Effect] = []  # a bad reveal is flagged when the level is decided
+        if rnd.number == self.finished + 1 and rnd.started:
+            effects += self._advance(rnd, now)
+        return effects
+
+    # ------------------------------------------------------------ validation
+
+    def _check(self, sender: str, msg: Message) -> None:
+        if msg.stream != self.stream:
+            raise RemoteProtocolError(sender, f"unknown stream {msg.stream!r}")
+        if sender not in self.membership.cluster_of or sender == self.id:
+            raise RemoteProtocolError(sender, "not another member of this stream")
+        if not isinstance(msg.round, int) or not max(self.finished, 0) <= msg.round <= self.finished + 2:
+            raise RemoteProtocolError(sender, f"round {msg.round!r} is not open here")
+        if msg.level not in (Level.CLUSTER, Level.WINNER):
+            raise RemoteProtocolError(sender, f"unknown level {msg.level!r}")
+        level = Level(msg.level)
+        if level is Level.CLUSTER and self.membership.cluster_of[sender] != self.cluster:
+            raise RemoteProtocolError(sender, "cluster-level message from outside my cluster")
+        if level is Level.WINNER and not self.multilevel:
+            raise RemoteProtocolError(sender, "winner-level message in single-level QPQ")
+        if msg.round == self.finished:
+            return  # late: judged (and ignored) without touching state
+        rnd = self._rounds.get(msg.round)
+        state = None if rnd is None else (rnd.cluster if level is Level.CLUSTER else rnd.winner)
+        if isinstance(msg, Commit):
+            if not isinstance(msg.digest, bytes) or len(msg.digest) != DIGEST_BYTES:
+                raise RemoteProtocolError(sender, "commitment is not a 32-byte digest")
+            if state is not None and state.commits.get(sender, msg.digest) != msg.digest:
+                raise RemoteProtocolError(sender, "a second, different commitment")
+        elif isinstance(msg, Reveal):
+            if not value_ok(msg.value) or not isinstance(msg.nonce, bytes) or len(msg.nonce) != NONCE_BYTES:
+                raise RemoteProtocolError(sender, "malformed reveal")
+            if state is not None:
+                prior = state.reveals.get(sender) or state.early.get(sender)
+                if sender in state.bad or (prior is not None and prior != (msg.value, msg.nonce)):
+                    raise RemoteProtocolError(sender, "a second reveal")
+        else:
+            raise RemoteProtocolError(sender, f"unexpected message {type(msg).__name__}")
+
+    # --------------------------------------------------------------- phases
+
+    def _commit(self, rnd: _Round, level: Level, value: int) -> list[Effect]:
+        nonce = derive_nonce(self._secret, self.stream, rnd.number, int(level))
+        digest = commit_digest(self.stream, rnd.number, int(level), self.id, value, nonce)
+        state = rnd.cluster if level is Level.CLUSTER else rnd.winner
+        state.commits[self.id] = digest
+        state.early[self.id] = (value, nonce)  # my own opening, revealed when the phase closes
+        scope, peers = (f"cluster:{self.cluster}", self._cluster_peers) if level is Level.CLUSTER else ("all", self._all_peers)
+        return [Broadcast(scope, peers, Commit(stream=self.stream, round=rnd.number, level=level, digest=digest))]
+
+    def _reveal(self, rnd: _Round, level: Level) -> list[Effect]:
+        state = rnd.cluster if level is Level.CLUSTER else rnd.winner
+        mine = state.early.pop(self.id, None)
+        if mine is None or not self.profile.reveals:
+            return []
+        value = self.profile.reveal_value(mine[0]) if level is Level.CLUSTER else mine[0]
+        self._open(state, rnd.number, level, self.id, value, mine[1])
+        scope, peers = (f"cluster:{self.cluster}", self._cluster_peers) if level is Level.CLUSTER else ("all", self._all_peers)
+        return [Broadcast(scope, peers, Reveal(stream=self.stream, round=rnd.number, level=level, value=value, nonce=mine[1]))]
+
+    def _open(self, state: _Level, round_no: int, level: Level, member: str, value: int, nonce: bytes) -> None:
+        if commit_ok(state.commits[member], self.stream, round_no, int(level), member, value, nonce):
+            state.reveals[member] = (value, nonce)
+        else:
+            state.bad.add(member)
+
+    def _advance(self, rnd: _Round, now: float) -> list[Effect]:
+        effects: list[Effect] = []
+        deadline = lambda: rnd.t0 + (int(rnd.phase) + 1) * self.config.phase  # noqa: E731
+        while rnd.phase is not Phase.DONE:
+            due = now >= deadline()
+            if rnd.phase is Phase.COMMIT:
+                if not (due or len(rnd.cluster.commits) == len(self.members)):
+                    break
+                rnd.phase = Phase.REVEAL
+                effects += self._reveal(rnd, Level.CLUSTER)
+            elif rnd.phase is Phase.REVEAL:
+                if not (due or _all_opened(rnd.cluster)):
+                    break
+                effects += self._decide_cluster(rnd)
+            elif rnd.phase is Phase.W_COMMIT:
+                claimed = {self.membership.cluster_of[m] for m in rnd.winner.commits}
+                if not (due or len(claimed) == self.membership.k):
+                    break
+                rnd.phase = Phase.W_REVEAL
+                effects += self._reveal(rnd, Level.WINNER)
+            else:
+                if not (due or _all_opened(rnd.winner)):
+                    break
+                effects += self._decide_winners(rnd)
+            if rnd.phase is Phase.DONE:
+                break
+            effects.append(Wake(deadline()))
+        return effects
+
+    def _decide_cluster(self, rnd: _Round) -> list[Effect]:
+        state = rnd.cluster
+        values, nonces, faults = _inputs(state, self.members)
+        result = decide_level(
+            stream=self.stream, round_no=rnd.number, level=Level.CLUSTER, group=self.cluster, slots=self.members,
+            entrants=self.members, values=values, nonces=nonces, faults=faults, shapes=(1,) * len(self.members),
+            store=self.cluster_history, gof=self.config.gof,
+        )
+        rnd.cluster_result = result
+        effects: list[Effect] = [Decided(rnd.number, result)]
+        effects += [self._flag(rnd, Level.CLUSTER, m, f) for m, f in zip(self.members, result.faults) if f is not None]
+        if not self.multilevel:
+            return effects + self._finish(rnd, result, self.cluster)
+        rnd.phase = Phase.W_COMMIT
+        if result.winner_entrant == self.id:
+            effects += self._commit(rnd, Level.WINNER, result.final[result.winner])  # type: ignore[index, arg-type]
+        return effects
+
+    def _decide_winners(self, rnd: _Round) -> list[Effect]:
+        state = rnd.winner
+        by_cluster: dict[str, list[str]] = {}
+        for claimant in sorted(state.commits):  # a reveal without a commitment is no claim
+            by_cluster.setdefault(self.membership.cluster_of[claimant], []).append(claimant)
+        effects: list[Effect] = []
+        entrants, values, nonces, faults = [], [], [], []
+        for cid in self.membership.ids:
+            claimants = by_cluster.get(cid, [])
+            fault: Fault | None = None
+            value = nonce = None
+            if not claimants:
+                fault = Fault.NO_CLAIM
+            elif len(claimants) > 1:
+                fault = Fault.EQUIVOCATION
+                effects += [self._flag(rnd, Level.WINNER, c, Fault.EQUIVOCATION) for c in claimants]
+            else:
+                (value, nonce), fault = _opening(state, claimants[0])
+            entrants.append(claimants[0] if len(claimants) == 1 else "")
+            values.append(value)
+            nonces.append(nonce)
+            faults.append(fault)
+        effects += self._police_my_cluster(rnd, by_cluster.get(self.cluster, []))
+        result = decide_level(
+            stream=self.stream, round_no=rnd.number, level=Level.WINNER, group="winners", slots=self.membership.ids,
+            entrants=entrants, values=values, nonces=nonces, faults=faults, shapes=self._shapes,
+            store=self.winner_history, gof=self.config.gof,
+        )
+        effects.insert(0, Decided(rnd.number, result))
+        for cid, entrant, f in zip(self.membership.ids, entrants, result.faults):
+            if f in (Fault.NO_CLAIM,):
+                effects.append(self._flag(rnd, Level.WINNER, cid, f))  # no member to name: the cluster
+            elif f is not None and f is not Fault.EQUIVOCATION:
+                effects.append(self._flag(rnd, Level.WINNER, entrant, f))
+        return effects + self._finish(rnd, result, result.winner_slot or "")
+
+    def _police_my_cluster(self, rnd: _Round, claimants: list[str]) -> list[Effect]:
+        """Members of a cluster know its winner: flag a false claim or a changed value (outcome unchanged)."""
+        result = rnd.cluster_result
+        if result is None:
+            return []
+        effects: list[Effect] = []
+        for c in claimants:
+            if c != result.winner_entrant:
+                effects.append(self._flag(rnd, Level.WINNER, c, Fault.FALSE_CLAIM))
+            elif c in rnd.winner.reveals and rnd.winner.reveals[c][0] != result.winner_value:
+                effects.append(self._flag(rnd, Level.WINNER, c, Fault.WRONG_VALUE))
+        return effects
+
+    def _finish(self, rnd: _Round, result: LevelResult, cluster: str) -> list[Effect]:
+        winner = result.winner_entrant or ""
+        entry = AllocationEntry(
+            stream=self.stream, round=rnd.number, winner=winner, cluster=cluster if winner else "",
+            value=result.winner_value or 0, transcript=result.transcript.hex(),
+            membership=self.membership.digest, prev=self.head,
+        )
+        self.head = entry.hash
+        rnd.phase = Phase.DONE
+        self.finished = rnd.number
+        self._last = self._rounds.pop(rnd.number)
+        return [Record(entry), RoundDone(rnd.number, winner)]
+
+    # --------------------------------------------------------------- helpers
+
+    def _flag(self, rnd: _Round, level: Level, member: str, reason: Fault) -> Flag:
+        rnd.flagged.add((level, member, reason))
+        return Flag(rnd.number, level, member, reason)
+
+    def _late(self, rnd: _Round, level: Level, sender: str) -> list[Effect]:
+        if (level, sender, Fault.LATE) in rnd.flagged:
+            return []
+        return [self._flag(rnd, level, sender, Fault.LATE)]
+
+
+def _all_opened(state: _Level) -> bool:
+    return all(m in state.reveals or m in state.bad for m in state.commits)
+
+
+def _opening(state: _Level, member: str) -> tuple[tuple[int | None, bytes | None], Fault | None]:
+    if member not in state.commits:
+        return (None, None), Fault.MISSING_COMMIT
+    if member in state.bad:
+        return (None, None), Fault.BAD_REVEAL
+    if member not in state.reveals:
+        return (None, None), Fault.MISSING_REVEAL
+    return state.reveals[member], None
+
+
+def _inputs(state: _Level, members: tuple[str, ...]) -> tuple[list[int | None], list[bytes | None], list[Fault | None]]:
+    values: list[int | None] = []
+    nonces: list[bytes | None] = []
+    faults: list[Fault | None] = []
+    for m in members:
+        (value, nonce), fault = _opening(state, m)
+        values.append(value)
+        nonces.append(nonce)
+        faults.append(fault)
+    return values, nonces, faults
