@@ -56,6 +56,7 @@ class Router:
         self._seq = 0
         self._done: set[str] = set()
         self._entries: dict[str, AllocationEntry] = {}
+        self._new_flags: list[tuple[int, int, str, str]] = []
 
     def run_rounds(self, rounds: int, progress: Callable[[int], None] | None = None) -> QpqRun:
         started = time.perf_counter()
@@ -82,19 +83,15 @@ class Router:
     def _drain(self, r: int) -> None:
         heap = self._heap
         while len(self._done) < len(self.machines):
-            if not heap or heap[0][0] > self._next_deadline():
-                due = self._next_deadline()
-                if due == float("inf"):
-                    raise RuntimeError(f"round {r} is stuck: no message in flight and no deadline pending")
-                self.now = max(self.now, due)
-                for node, machine in self.machines.items():
-                    deadline = machine.next_deadline()
-                    if deadline is not None and deadline <= self.now:
-                        self._apply(node, machine.on_timer(self.now))
-                continue
+            if not heap:
+                raise RuntimeError(f"round {r} is stuck: no message in flight and no deadline pending")
             at, _, sender, recipients, msg = heapq.heappop(heap)
             self.now = max(self.now, at)
-            if msg is None:
+            if msg is None:  # a wake-up; stale ones (the phase already closed) are skipped
+                machine = self.machines[sender]
+                deadline = machine.next_deadline()
+                if deadline is not None and deadline <= self.now:
+                    self._apply(sender, machine.on_timer(self.now))
                 continue
             for target in recipients:
                 machine = self.machines.get(target)
@@ -108,10 +105,6 @@ class Router:
                 if effects:
                     self._apply(target, effects)
 
-    def _next_deadline(self) -> float:
-        times = [d for d in (mc.next_deadline() for mc in self.machines.values()) if d is not None]
-        return min(times) if times else float("inf")
-
     def _apply(self, node: str, effects: list[Effect]) -> None:
         for effect in effects:
             kind = type(effect)
@@ -124,7 +117,10 @@ class Router:
                 heapq.heappush(self._heap, (self.now + self.delay + extra, self._seq, node, effect.recipients, msg))  # type: ignore[union-attr]
             elif kind is Flag:
                 f: Flag = effect  # type: ignore[assignment]
-                self.run.flags.add((f.round, int(f.level), f.member, f.reason.value))
+                key = (f.round, int(f.level), f.member, f.reason.value)
+                if key not in self.run.flags:
+                    self.run.flags.add(key)
+                    self._new_flags.append(key)
             elif kind is Record:
                 self._entries[node] = effect.entry  # type: ignore[union-attr]
             elif kind is RoundDone:
@@ -132,7 +128,8 @@ class Router:
             elif kind is Decided:
                 self.decisions[node].append(effect)  # type: ignore[arg-type]
             elif kind is Wake:
-                pass  # deadlines are polled through next_deadline()
+                self._seq += 1
+                heapq.heappush(self._heap, (effect.at, self._seq, node, (), None))  # type: ignore[union-attr]
 
     def _collect(self, r: int, prefs_col: object, index: dict[str, int]) -> None:
         entries = set(self._entries.values())
@@ -142,7 +139,7 @@ class Router:
         run = self.run
         run.entries.append(entry)
         run.winners.append(entry.winner)
-        for _, level, member, reason in [f for f in run.flags if f[0] == r]:
+        for _, level, member, reason in self._new_flags:
             if level == int(Level.CLUSTER) and reason == Fault.FAILED_TEST.value:
                 run.replaced[member] += 1
             elif level == int(Level.WINNER) and reason == Fault.FAILED_TEST.value:
@@ -151,8 +148,7 @@ class Router:
             run.wins[entry.winner] += 1
             if r >= run.measure_from:
                 run.utility[entry.winner] += float(prefs_col[index[entry.winner]]) / ONE  # type: ignore[index]
-        if self.now < 0:
-            raise AssertionError("time ran backwards")
+        self._new_flags.clear()
 
 
 def run_machines(
