@@ -52,6 +52,7 @@ def run(
     reply_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for an invitee's reply.")] = 30.0,
     context_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait in a local auction.")] = 30.0,
     start_on_signal: Annotated[bool, typer.Option(help="Seller: start on SIGUSR1, not when all neighbours link.")] = False,
+    start_timeout: Annotated[float, typer.Option(min=0, help="Seller: start anyway after this many seconds.")] = 60.0,
     exit_when_done: Annotated[bool, typer.Option(help="Exit once settled and the ledger copy is complete.")] = False,
     tui: Annotated[bool, typer.Option(help="Show the live view (default: when stdout is a terminal).")] = sys.stdout.isatty(),
 ) -> None:
@@ -68,6 +69,7 @@ def run(
         key_path=key, port=port, value=amount, neighbours=specs, name=name, host=host, sell=sell,
         auction_id=auction_id, seed=seed, data_dir=data_dir, log_json=log_json, gather_window=gather_window,
         reply_timeout=reply_timeout, context_timeout=context_timeout, start_on_signal=start_on_signal,
+        start_timeout=start_timeout,
         exit_when_done=exit_when_done,
     )
     from peer.node.runner import run_node_blocking

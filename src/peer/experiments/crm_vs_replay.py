@@ -20,10 +20,11 @@ uniformly) and SRA run by run.
 from __future__ import annotations
 
 import argparse
+import sys
 import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import networkx as nx
@@ -33,7 +34,7 @@ from peer.reference.crm import TreeIndex, crm_on_tree, diffusion_path, tree_path
 from peer.reference.replay import context_bid, replay_run
 from peer.reference.spanning import ParentMap, enumerate_spanning_trees
 from peer.reference.vcg import vcg_neighbours
-from peer.result import Hop, RunResult, utilities_from_hops
+from peer.result import Hop, utilities_from_hops
 from peer.sim.run import simulate
 
 MODES = ("rounds", "async")
@@ -159,8 +160,10 @@ def explain(c: Comparison) -> str:
             )
             lines.append(f"  hop {hop.hop}: host {host} (value {values[host]}) context bids {shown}")
     index = TreeIndex(parents, c.instance.seller, values)
+    graph = c.instance.graph()
+    adjacency = {n: set(graph.neighbors(n)) for n in graph.nodes}
     for z, side in c.crm.items():
-        path = diffusion_path(tree_path(parents, z), {n: set(nx.Graph(c.instance.graph()).neighbors(n)) for n in values})
+        path = diffusion_path(tree_path(parents, z), adjacency)
         outside = ", ".join(f"v1st(T-{h})={index.outside_max(h)}" for h in path[1:])
         lines.append(f"CRM (z={z}): diffusion path {'-'.join(path)}; {outside}; {side.path()}; revenue {side.revenue}")
     differing = [n for (n, u), (_, w) in zip(c.sra.utilities, next(iter(c.crm.values())).utilities) if u != w]
@@ -405,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--figure2", default=None, help="a scenario file to check Prop. 5.4 on (e.g. paper-figure2)")
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 200)
     report = sweep(QUICK if args.quick else FULL)
     for item in render(report):
         console.print(item)

@@ -34,6 +34,7 @@ then fewest edges).
 from __future__ import annotations
 
 import argparse
+import sys
 import itertools
 import os
 import random
@@ -41,6 +42,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import networkx as nx
 
@@ -51,8 +53,11 @@ from peer.sim.network import RoundDelays, SimNetwork
 from peer.sim.run import SimulationError, assemble, build_machines, default_config, simulate
 from peer.sra.effects import Effect, Send
 from peer.sra.local_auction import run_local_auction, tie_break_rng
-from peer.sra.machine import HONEST, Behaviour, SraNode, _Context
+from peer.sra.machine import HONEST, Behaviour, SraNode
 from peer.sra.messages import Bid, Decline
+
+if TYPE_CHECKING:
+    from peer.sra.machine import _Context
 
 # Kinds in the order of the table; the flag says whether the paper's proof of Thm 5.3 covers it.
 KINDS: dict[str, bool] = {
@@ -66,7 +71,7 @@ KINDS: dict[str, bool] = {
     "context-high": False,
     "parent-choice": False,
 }
-LETTERS = "abcdefghijklmnopqrstuvwxyz"
+LETTERS = "abcdefghijklmnopqrtuvwxyz"  # buyers' names: every letter but the seller's "s"
 
 
 # ---------------------------------------------------------------- instances
@@ -239,7 +244,7 @@ def subsets_to_try(targets: Sequence[str], max_degree: int, rng: random.Random) 
 @dataclass(frozen=True)
 class Play:
     """One run: the result, every node's realised parents (several only under
-    report-to-all), messages honest nodes rejected, and stage-2 timeouts (invitees
+    report-to-all), who rejected which message, and stage-2 timeouts (invitees
     some node gave up waiting for)."""
 
     result: RunResult
@@ -774,7 +779,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers is not None:
         config = replace(config, workers=args.workers)
     report = sweep(config)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 200)
     for item in render(report):
         console.print(item)
     console.print(f"time: {report.seconds:.1f} s")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
+from functools import lru_cache
 
 from peer.qpq.fixed import MAX_VALUE, VALUE_BYTES, beta_quantile, value_ok
 
@@ -30,6 +31,7 @@ def lp(raw: bytes) -> bytes:
     return len(raw).to_bytes(4, "big") + raw
 
 
+@lru_cache(maxsize=1 << 16)
 def _text(s: str) -> bytes:
     return lp(s.encode())
 
@@ -37,6 +39,12 @@ def _text(s: str) -> bytes:
 def round_id(stream: str, round_no: int) -> bytes:
     """The bytes naming round ``round_no`` of resource stream ``stream``."""
     return _text(stream) + round_no.to_bytes(8, "big")
+
+
+@lru_cache(maxsize=256)
+def _commit_prefix(stream: str, round_no: int, level: int) -> bytes:
+    # The same for every member of a level: hashed once per round, not per member.
+    return lp(_COMMIT) + round_id(stream, round_no) + bytes((level,))
 
 
 def commit_digest(stream: str, round_no: int, level: int, member: str, value: int, nonce: bytes) -> bytes:
@@ -49,7 +57,7 @@ def commit_digest(stream: str, round_no: int, level: int, member: str, value: in
         raise ValueError(f"value out of range: {value!r}")
     if len(nonce) != NONCE_BYTES:
         raise ValueError(f"nonce must be {NONCE_BYTES} bytes")
-    body = lp(_COMMIT) + round_id(stream, round_no) + bytes((level,)) + _text(member)
+    body = _commit_prefix(stream, round_no, level) + _text(member)
     return hashlib.sha256(body + value.to_bytes(VALUE_BYTES, "big") + nonce).digest()
 
 
@@ -61,9 +69,9 @@ def commit_ok(digest: bytes, stream: str, round_no: int, level: int, member: str
 
 
 def derive_nonce(secret: bytes, stream: str, round_no: int, level: int) -> bytes:
-    """A node's nonce for one commitment: keyed by its private secret, so nobody can predict it."""
-    mac = hmac.new(secret, lp(_NONCE) + round_id(stream, round_no) + bytes((level,)), hashlib.sha256)
-    return mac.digest()[:NONCE_BYTES]
+    """A node's nonce for one commitment: a PRF (keyed BLAKE2b) of its private secret, so nobody can predict it."""
+    data = lp(_NONCE) + round_id(stream, round_no) + bytes((level,))
+    return hashlib.blake2b(data, key=secret, digest_size=NONCE_BYTES).digest()
 
 
 def sim_secret(seed: int, node: str) -> bytes:
@@ -73,8 +81,8 @@ def sim_secret(seed: int, node: str) -> bytes:
 
 def liar_value(secret: bytes, stream: str, round_no: int) -> int:
     """A uniform-liar's declaration: uniform, and unrelated to its preference."""
-    mac = hmac.new(secret, lp(_LIAR) + round_id(stream, round_no), hashlib.sha256).digest()
-    return int.from_bytes(mac[:VALUE_BYTES], "big")
+    mac = hashlib.blake2b(lp(_LIAR) + round_id(stream, round_no), key=secret, digest_size=VALUE_BYTES).digest()
+    return int.from_bytes(mac, "big")
 
 
 def transcript_hash(
@@ -86,20 +94,22 @@ def transcript_hash(
     entrants: Sequence[str],
     values: Sequence[int | None],
     nonces: Sequence[bytes | None],
+    supports: Sequence[int],
 ) -> bytes:
     """Hash of everything revealed at one level of one round, in canonical (slot) order.
 
     A slot with no valid reveal is encoded as a 0 marker byte; a revealed one as
-    1, value, nonce.  Every member that holds the same reveals gets the same hash.
+    1, value, nonce, support.  Every member that holds the same reveals gets the
+    same hash.
     """
     parts = [lp(_TRANSCRIPT), round_id(stream, round_no), bytes((level,)), _text(group), len(slots).to_bytes(4, "big")]
-    for slot, entrant, value, nonce in zip(slots, entrants, values, nonces, strict=True):
+    for slot, entrant, value, nonce, support in zip(slots, entrants, values, nonces, supports, strict=True):
         parts.append(_text(slot))
         parts.append(_text(entrant))
         if value is None or nonce is None:
             parts.append(b"\x00")
         else:
-            parts.append(b"\x01" + value.to_bytes(VALUE_BYTES, "big") + nonce)
+            parts.append(b"\x01" + value.to_bytes(VALUE_BYTES, "big") + nonce + support.to_bytes(4, "big"))
     return hashlib.sha256(b"".join(parts)).digest()
 
 

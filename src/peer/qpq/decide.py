@@ -9,10 +9,14 @@ hashes) or the same numpy computation on the same numbers.
 Per slot:
 - no valid reveal (``fault`` set): the slot forfeits this round, it cannot
   win, and nothing is added to its history (it declared nothing);
-- otherwise the goodness-of-fit test runs on its window plus the new value; a
-  pass keeps the declared value, a failure replaces it with
-  :func:`replacement_value` (uniform at the cluster level, Beta(n_c, 1) at the
-  winner level).  The declared value joins the window either way.
+- otherwise the goodness-of-fit test runs on its window plus the new value,
+  both mapped through the Beta(m, 1) CDF of the slot's *support* m (1 at the
+  cluster level; at the winner level the number of members whose values the
+  cluster winner beat, so a cluster with a silent member is tested against
+  the right law).  A pass keeps the declared value, a failure replaces it with
+  :func:`replacement_value` (the Beta(m, 1) quantile of a hash).  The mapped
+  value joins the window either way, so a window mixes rounds of different
+  supports correctly (every entry is uniform under honesty).
 The winner is the arg max of the final values; equal values are ordered by a
 hash of the transcript (never by id, which would favour some names forever).
 """
@@ -26,6 +30,7 @@ from enum import Enum, IntEnum
 import numpy as np
 
 from peer.qpq.commit import replacement_value, tie_key, transcript_hash
+from peer.qpq.fixed import beta_cdf
 from peer.qpq.gof import GofConfig, gof_reject
 from peer.qpq.history import HistoryStore
 
@@ -78,6 +83,11 @@ class LevelResult:
     def winner_value(self) -> int | None:
         return None if self.winner is None else self.final[self.winner]
 
+    @property
+    def support(self) -> int:
+        """How many slots took part (had a valid reveal): the winner beat support - 1 others."""
+        return sum(1 for v in self.final if v is not None)
+
 
 def decide_level(
     *,
@@ -97,18 +107,19 @@ def decide_level(
     """Decide one level of one round and append the declarations to ``store``.
 
     ``slots`` must be in canonical (sorted) order; a slot with a fault must have
-    value None.  ``shapes[i]`` is the Beta(shape, 1) law slot i is tested against.
+    value None.  ``shapes[i]`` is slot i's support: its value is tested against
+    Beta(shapes[i], 1).
     """
     valid_values = [None if f is not None else v for v, f in zip(values, faults, strict=True)]
-    transcript = transcript_hash(stream, round_no, int(level), group, slots, entrants, valid_values, nonces)
+    transcript = transcript_hash(stream, round_no, int(level), group, slots, entrants, valid_values, nonces, shapes)
     ok = [i for i, f in enumerate(faults) if f is None]
     final: list[int | None] = [None] * len(slots)
     replaced = [False] * len(slots)
     if ok:
         rows = store.rows([slots[i] for i in ok])
-        new = np.fromiter((values[i] for i in ok), dtype=np.int64, count=len(ok))  # type: ignore[misc]
-        shape_arr = np.fromiter((shapes[i] for i in ok), dtype=np.int64, count=len(ok))
-        reject = gof_reject(store.buf[rows], store.count[rows], new, shape_arr, gof)
+        tested = [beta_cdf(values[i], shapes[i]) for i in ok]  # type: ignore[arg-type]
+        new = np.array(tested, dtype=np.int64)
+        reject = gof_reject(store.buf[rows], store.count[rows], new, gof)
         for j, i in enumerate(ok):
             if reject[j]:
                 replaced[i] = True

@@ -42,7 +42,6 @@ def run_fast(
     profiles = {node: setup.profile(node) for node in m.nodes}
     stores = {cid: HistoryStore(members, gof.window) for cid, members in m.clusters.items()}
     winner_store = HistoryStore(m.ids, gof.window)
-    shapes = tuple(m.size(c) for c in m.ids)
     head = stream_genesis(stream, m.digest)
     prefs = preference_block(setup, 0, 0)
     for r in range(total):
@@ -56,12 +55,12 @@ def run_fast(
             for member, fault in zip(members, result.faults):
                 if fault is not None:
                     run.flags.add((r, int(Level.CLUSTER), member, fault.value))
-                    if fault is Fault.FAILED_TEST:
+                    if fault is Fault.FAILED_TEST and r >= measure_from:
                         run.replaced[member] += 1
         if m.k == 1:
             deciding, cluster = results[m.ids[0]], m.ids[0]
         else:
-            deciding = _winner_level(run, setup, r, results, secrets, winner_store, shapes, n)
+            deciding = _winner_level(run, setup, r, results, secrets, winner_store, n)
             cluster = deciding.winner_slot or ""
         winner = deciding.winner_entrant or ""
         entry = AllocationEntry(
@@ -71,10 +70,12 @@ def run_fast(
         head = entry.hash
         run.entries.append(entry)
         run.winners.append(winner)
+        won = float(prefs[index[winner], col]) / ONE if winner else 0.0
+        run.won_values.append(won)
         if winner:
             run.wins[winner] += 1
             if r >= measure_from:
-                run.utility[winner] += float(prefs[index[winner], col]) / ONE
+                run.utility[winner] += won
         if progress is not None:
             progress(1)
     run.seconds = time.perf_counter() - started
@@ -87,6 +88,7 @@ def _cluster_level(run, setup, r, cid, members, prefs, col, index, secrets, prof
     nonces: list[bytes | None] = []
     faults: list[Fault | None] = []
     fan_out = len(members) - 1
+    commits = reveals = 0
     for member in members:
         prof = profiles[member]
         if not prof.takes_part:
@@ -96,30 +98,34 @@ def _cluster_level(run, setup, r, cid, members, prefs, col, index, secrets, prof
         declared = pref if prof.honest else prof.declare(pref, secrets[member], stream, r)
         nonce = derive_nonce(secrets[member], stream, r, level)
         digest = commit_digest(stream, r, level, member, declared, nonce)
-        run.traffic.add("cluster", "commit", fan_out)
+        commits += 1
         if not prof.reveals:
             values.append(None), nonces.append(None), faults.append(Fault.MISSING_REVEAL)
             continue
         revealed = prof.reveal_value(declared)
-        run.traffic.add("cluster", "reveal", fan_out)
+        reveals += 1
         if commit_ok(digest, stream, r, level, member, revealed, nonce):
             values.append(revealed), nonces.append(nonce), faults.append(None)
         else:
             values.append(None), nonces.append(None), faults.append(Fault.BAD_REVEAL)
+    run.traffic.add("cluster", "commit", fan_out, commits)
+    run.traffic.add("cluster", "reveal", fan_out, reveals)
     return decide_level(
         stream=stream, round_no=r, level=Level.CLUSTER, group=cid, slots=members, entrants=members,
         values=values, nonces=nonces, faults=faults, shapes=(1,) * len(members), store=store, gof=setup.config.gof,
     )
 
 
-def _winner_level(run, setup, r, results, secrets, store, shapes, n) -> LevelResult:  # type: ignore[no-untyped-def]
+def _winner_level(run, setup, r, results, secrets, store, n) -> LevelResult:  # type: ignore[no-untyped-def]
     stream, level = setup.stream, int(Level.WINNER)
+    shapes: list[int] = []
     entrants: list[str] = []
     values: list[int | None] = []
     nonces: list[bytes | None] = []
     faults: list[Fault | None] = []
     for cid, result in results.items():
         claimant = result.winner_entrant
+        shapes.append(result.support if claimant is not None else 1)
         if claimant is None:
             entrants.append(""), values.append(None), nonces.append(None), faults.append(Fault.NO_CLAIM)
             run.flags.add((r, level, cid, Fault.NO_CLAIM.value))
@@ -140,6 +146,6 @@ def _winner_level(run, setup, r, results, secrets, store, shapes, n) -> LevelRes
     )
     for entrant, fault in zip(entrants, deciding.faults):
         if fault is Fault.FAILED_TEST:
-            run.winner_replaced += 1
+            run.winner_replaced += r >= run.measure_from
             run.flags.add((r, level, entrant, fault.value))
     return deciding

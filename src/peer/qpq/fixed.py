@@ -68,3 +68,16 @@ def beta_quantile(u: int, shape: int) -> int:
     if shape == 1:
         return u
     return iroot(u << (BITS * (shape - 1)), shape)
+
+
+def beta_cdf(v: int, shape: int) -> int:
+    """The Beta(shape, 1) CDF of the fixed-point ``v``: floor(ONE * (v/ONE) ** shape), exactly.
+
+    The probability integral transform of a cluster winner's value: if ``v`` is
+    the max of ``shape`` uniforms, the result is uniform.
+    """
+    if shape < 1:
+        raise ValueError("shape must be >= 1")
+    if shape == 1:
+        return v
+    return (v**shape) >> (BITS * (shape - 1))

@@ -1,9 +1,9 @@
 """The goodness-of-fit test, vectorised over the members of a level.
 
 Every member tests every other member's *history window plus the new value*
-with the one-sample Kolmogorov-Smirnov test against U[0, 1] (cluster level), or
-against Beta(n_c, 1) at the winner level, which is the same as testing
-``x ** n_c`` against U[0, 1].  The decision is scipy's: reject iff the exact
+with the one-sample Kolmogorov-Smirnov test against U[0, 1]; at the winner
+level the values are first mapped through the Beta(m, 1) CDF x -> x**m (exactly,
+in integers, by :mod:`peer.qpq.decide`), so that test too is against U[0, 1].  The decision is scipy's: reject iff the exact
 two-sided p-value ``kstwo.sf(D, m)`` is below ``threshold``.  Because the p-value
 is decreasing in D, that is ``D > kstwo.isf(threshold, m)``; the critical values
 are computed once per (threshold, m), and D for a whole level is one numpy pass.
@@ -73,14 +73,13 @@ def ks_statistic(samples: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return np.maximum(d_plus, d_minus)
 
 
-def gof_reject(
-    windows: np.ndarray, counts: np.ndarray, new: np.ndarray, shapes: np.ndarray, cfg: GofConfig
-) -> np.ndarray:
-    """For each row, does (history window + new value) fail the test?
+def gof_reject(windows: np.ndarray, counts: np.ndarray, new: np.ndarray, cfg: GofConfig) -> np.ndarray:
+    """For each row, does (history window + new value) fail the test against U[0, 1]?
 
-    ``windows`` (m, W) are past fixed-point declarations; the first min(count, W)
-    cells of a row are valid (order does not matter to KS).  ``shapes`` are the
-    Beta(shape, 1) parameters the values are tested against (1: uniform).
+    ``windows`` (m, W) are past fixed-point values; the first min(count, W)
+    cells of a row are valid (order does not matter to KS).  Values that should
+    follow Beta(n, 1) are transformed exactly to uniforms by the caller
+    (:func:`peer.qpq.fixed.beta_cdf`).
     """
     m = len(new)
     if cfg.test == "off" or m == 0:
@@ -91,10 +90,6 @@ def gof_reject(
     cells = np.arange(width)[None, :] < held[:, None]
     x[:, :width] = np.where(cells, windows / ONE, np.inf)
     x[:, width] = new / ONE
-    shapes = np.asarray(shapes)
-    if np.any(shapes != 1):
-        # Beta(n, 1) has CDF x**n: the probability integral transform makes it uniform.
-        x = np.where(np.isfinite(x), x ** shapes[:, None].astype(np.float64), np.inf)
     sizes = held + 1
     stat = ks_statistic(x, sizes)
     crit = critical_values(cfg.threshold, width + 1)

@@ -72,6 +72,7 @@ class Phase(IntEnum):
 @dataclass(slots=True)
 class _Level:
     commits: dict[str, bytes] = field(default_factory=dict)  # member (claimant) -> digest
+    supports: dict[str, int] = field(default_factory=dict)  # winner level: claimant -> its cluster's support
     reveals: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # opened correctly
     bad: set[str] = field(default_factory=set)  # revealed something that does not open
     early: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # reveal before its commit
@@ -109,7 +110,6 @@ class QpqNode:
         self.multilevel = membership.k > 1
         self._cluster_peers = tuple(m for m in self.members if m != node_id)
         self._all_peers = tuple(m for m in membership.nodes if m != node_id)
-        self._shapes = tuple(membership.size(c) for c in membership.ids)
         window = self.config.gof.window
         self.cluster_history = HistoryStore(self.members, window)
         self.winner_history = HistoryStore(membership.ids, window)
@@ -160,6 +160,7 @@ class QpqNode:
         state = rnd.cluster if level is Level.CLUSTER else rnd.winner
         if isinstance(msg, Commit):
             state.commits[sender] = msg.digest
+            state.supports[sender] = msg.support
             early = state.early.pop(sender, None)
             if early is not None:
                 self._open(state, rnd.number, level, sender, *early)
@@ -195,7 +196,14 @@ class QpqNode:
         if isinstance(msg, Commit):
             if not isinstance(msg.digest, bytes) or len(msg.digest) != DIGEST_BYTES:
                 raise RemoteProtocolError(sender, "commitment is not a 32-byte digest")
-            if state is not None and state.commits.get(sender, msg.digest) != msg.digest:
+            if level is Level.CLUSTER and msg.support != 0:
+                raise RemoteProtocolError(sender, "a cluster-level commitment carries no support")
+            cap = self.membership.size(self.membership.cluster_of[sender])
+            if level is Level.WINNER and (not isinstance(msg.support, int) or not 1 <= msg.support <= cap):
+                raise RemoteProtocolError(sender, f"support must be in 1..{cap}, got {msg.support!r}")
+            if state is not None and sender in state.commits and (
+                state.commits[sender] != msg.digest or state.supports[sender] != msg.support
+            ):
                 raise RemoteProtocolError(sender, "a second, different commitment")
         elif isinstance(msg, Reveal):
             if not value_ok(msg.value) or not isinstance(msg.nonce, bytes) or len(msg.nonce) != NONCE_BYTES:
@@ -209,14 +217,16 @@ class QpqNode:
 
     # --------------------------------------------------------------- phases
 
-    def _commit(self, rnd: _Round, level: Level, value: int) -> list[Effect]:
+    def _commit(self, rnd: _Round, level: Level, value: int, support: int = 0) -> list[Effect]:
         nonce = derive_nonce(self._secret, self.stream, rnd.number, int(level))
         digest = commit_digest(self.stream, rnd.number, int(level), self.id, value, nonce)
         state = rnd.cluster if level is Level.CLUSTER else rnd.winner
         state.commits[self.id] = digest
+        state.supports[self.id] = support
         state.early[self.id] = (value, nonce)  # my own opening, revealed when the phase closes
         scope, peers = (f"cluster:{self.cluster}", self._cluster_peers) if level is Level.CLUSTER else ("all", self._all_peers)
-        return [Broadcast(scope, peers, Commit(stream=self.stream, round=rnd.number, level=level, digest=digest))]
+        msg = Commit(stream=self.stream, round=rnd.number, level=level, digest=digest, support=support)
+        return [Broadcast(scope, peers, msg)]
 
     def _reveal(self, rnd: _Round, level: Level) -> list[Effect]:
         state = rnd.cluster if level is Level.CLUSTER else rnd.winner
@@ -278,7 +288,7 @@ class QpqNode:
             return effects + self._finish(rnd, result, self.cluster)
         rnd.phase = Phase.W_COMMIT
         if result.winner_entrant == self.id:
-            effects += self._commit(rnd, Level.WINNER, result.final[result.winner])  # type: ignore[index, arg-type]
+            effects += self._commit(rnd, Level.WINNER, result.winner_value, result.support)  # type: ignore[arg-type]
         return effects
 
     def _decide_winners(self, rnd: _Round) -> list[Effect]:
@@ -287,7 +297,7 @@ class QpqNode:
         for claimant in sorted(state.commits):  # a reveal without a commitment is no claim
             by_cluster.setdefault(self.membership.cluster_of[claimant], []).append(claimant)
         effects: list[Effect] = []
-        entrants, values, nonces, faults = [], [], [], []
+        entrants, values, nonces, faults, shapes = [], [], [], [], []
         for cid in self.membership.ids:
             claimants = by_cluster.get(cid, [])
             fault: Fault | None = None
@@ -300,13 +310,14 @@ class QpqNode:
             else:
                 (value, nonce), fault = _opening(state, claimants[0])
             entrants.append(claimants[0] if len(claimants) == 1 else "")
+            shapes.append(state.supports[claimants[0]] if len(claimants) == 1 else 1)
             values.append(value)
             nonces.append(nonce)
             faults.append(fault)
         effects += self._police_my_cluster(rnd, by_cluster.get(self.cluster, []))
         result = decide_level(
             stream=self.stream, round_no=rnd.number, level=Level.WINNER, group="winners", slots=self.membership.ids,
-            entrants=entrants, values=values, nonces=nonces, faults=faults, shapes=self._shapes,
+            entrants=entrants, values=values, nonces=nonces, faults=faults, shapes=shapes,
             store=self.winner_history, gof=self.config.gof,
         )
         effects.insert(0, Decided(rnd.number, result))
@@ -326,7 +337,9 @@ class QpqNode:
         for c in claimants:
             if c != result.winner_entrant:
                 effects.append(self._flag(rnd, Level.WINNER, c, Fault.FALSE_CLAIM))
-            elif c in rnd.winner.reveals and rnd.winner.reveals[c][0] != result.winner_value:
+            elif rnd.winner.supports[c] != result.support or (
+                c in rnd.winner.reveals and rnd.winner.reveals[c][0] != result.winner_value
+            ):
                 effects.append(self._flag(rnd, Level.WINNER, c, Fault.WRONG_VALUE))
         return effects
 

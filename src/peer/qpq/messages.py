@@ -16,12 +16,18 @@ from peer.qpq.decide import Level
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Commit:
-    """Phase 1 of a level: the sender's commitment to its declaration."""
+    """Phase 1 of a level: the sender's commitment to its declaration.
+
+    At the winner level ``support`` is how many members of the sender's cluster
+    took part in the cluster level (its value is the max of that many): the law
+    the winner level tests it against.  0 at the cluster level.
+    """
 
     stream: str
     round: int
     level: Level
     digest: bytes
+    support: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

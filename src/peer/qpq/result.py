@@ -20,10 +20,11 @@ class QpqRun:
     measure_from: int = 0  # utilities count from this round on (a warm-up fills the windows)
     seconds: float = 0.0
     winners: list[str] = field(default_factory=list)
+    won_values: list[float] = field(default_factory=list)  # per round: the winner's true normalised value (0: none)
     wins: Counter[str] = field(default_factory=Counter)
     utility: Counter[str] = field(default_factory=Counter)  # sum of normalised values won, measured rounds
-    replaced: Counter[str] = field(default_factory=Counter)  # cluster-level test failures per node
-    winner_replaced: int = 0  # winner-level test failures
+    replaced: Counter[str] = field(default_factory=Counter)  # cluster-level test failures per node, measured rounds
+    winner_replaced: int = 0  # winner-level test failures, measured rounds
     flags: set[FlagKey] = field(default_factory=set)
     traffic: Traffic = field(default_factory=Traffic)
     entries: list[AllocationEntry] = field(default_factory=list)
@@ -42,6 +43,15 @@ class QpqRun:
         if not nodes or not self.measured_rounds:
             return float("nan")
         return sum(self.utility[n] for n in nodes) / (len(nodes) * self.measured_rounds)
+
+    def group_series(self, nodes: list[str] | tuple[str, ...]) -> list[float]:
+        """Per measured round: the group's utility per player (for standard errors across rounds)."""
+        members = set(nodes)
+        size = max(len(members), 1)
+        return [
+            (v / size if w in members else 0.0)
+            for w, v in zip(self.winners[self.measure_from:], self.won_values[self.measure_from:])
+        ]
 
     def by_profile(self) -> dict[str, list[str]]:
         groups: dict[str, list[str]] = {}

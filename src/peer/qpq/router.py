@@ -139,7 +139,9 @@ class Router:
         run = self.run
         run.entries.append(entry)
         run.winners.append(entry.winner)
-        for _, level, member, reason in self._new_flags:
+        won = float(prefs_col[index[entry.winner]]) / ONE if entry.winner else 0.0  # type: ignore[index]
+        run.won_values.append(won)
+        for _, level, member, reason in self._new_flags if r >= run.measure_from else ():
             if level == int(Level.CLUSTER) and reason == Fault.FAILED_TEST.value:
                 run.replaced[member] += 1
             elif level == int(Level.WINNER) and reason == Fault.FAILED_TEST.value:
@@ -147,7 +149,7 @@ class Router:
         if entry.winner:
             run.wins[entry.winner] += 1
             if r >= run.measure_from:
-                run.utility[entry.winner] += float(prefs_col[index[entry.winner]]) / ONE  # type: ignore[index]
+                run.utility[entry.winner] += won
         self._new_flags.clear()
 
 

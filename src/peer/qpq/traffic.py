@@ -29,12 +29,15 @@ class Traffic:
     relay_values: int = 0  # the same reveals in the paper's relay model
     broadcasts: int = 0
 
-    def add(self, level: str, kind: str, recipients: int) -> None:
-        self.frames[f"{level}/{kind}"] += recipients
-        self.broadcasts += 1
+    def add(self, level: str, kind: str, recipients: int, times: int = 1) -> None:
+        """``times`` broadcasts of one ``kind`` to ``recipients`` members each."""
+        if times <= 0:
+            return
+        self.frames[f"{level}/{kind}"] += recipients * times
+        self.broadcasts += times
         if kind == "reveal":
-            self.values += recipients
-            self.relay_values += 1 + recipients + 1
+            self.values += recipients * times
+            self.relay_values += (1 + recipients + 1) * times
 
     @property
     def total_frames(self) -> int:

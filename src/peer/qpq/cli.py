@@ -1,0 +1,188 @@
+"""Typer apps for QPQ: ``qpq_app`` (mounted as ``peer qpq``) and ``qpq_experiment_app``
+(its commands mounted under ``peer experiment``).  Bad input: one line on stderr, exit 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from peer.errors import ScenarioError
+
+EXIT_BAD_INPUT = 2
+
+qpq_app = typer.Typer(help="Multilevel QPQ: payment-free allocation of a stream of resources.", no_args_is_help=True)
+qpq_experiment_app = typer.Typer(help="The multilevel QPQ paper's experiments.", no_args_is_help=True)
+
+
+@qpq_app.callback()
+def _qpq() -> None:
+    """Multilevel QPQ: payment-free allocation of a stream of resources."""
+
+
+@qpq_experiment_app.callback()
+def _experiments() -> None:
+    """The multilevel QPQ paper's experiments (CSV and PNG in --out)."""
+
+
+def _fail(message: str) -> NoReturn:
+    # One line, verbatim: markup off (messages contain "[key]"), no wrapping.
+    Console(stderr=True, soft_wrap=True).print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _ints(text: str, option: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"{option} must be a comma-separated list of integers, got {text!r}")
+    if not values or min(values) < 2:
+        _fail(f"{option} needs integers >= 2")
+    return values
+
+
+@qpq_app.command()
+def sim(
+    scenario: Annotated[Path, typer.Argument(help="A QPQ scenario TOML file (see docs/qpq.md).")],
+    rounds: Annotated[int | None, typer.Option(min=1, help="Resources to allocate; default the scenario's.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Run seed; default the scenario's.")] = None,
+    mode: Annotated[str, typer.Option(help="fast (one decision per cluster) or machines (every node's QpqNode).")] = "fast",
+    measure_from: Annotated[int, typer.Option(min=0, help="Count utilities from this round on (warm-up).")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
+    ledger: Annotated[Path | None, typer.Option(help="Write the allocation chain as JSON lines here.")] = None,
+) -> None:
+    """Run every player of a scenario in one process: thousands of rounds over the same decision code."""
+    from dataclasses import replace
+
+    from peer.qpq.fast import run_fast
+    from peer.qpq.router import run_machines
+    from peer.qpq.scenario import load_qpq_scenario
+
+    if mode not in ("fast", "machines"):
+        _fail(f"--mode must be fast or machines, got {mode!r}")
+    try:
+        setup = load_qpq_scenario(scenario)
+    except ScenarioError as exc:
+        _fail(str(exc))
+    if seed is not None:
+        setup = replace(setup, seed=seed)
+    if rounds is not None:
+        setup = replace(setup, rounds=rounds)
+    if measure_from >= setup.rounds:
+        _fail(f"--measure-from {measure_from} leaves no measured round out of {setup.rounds}")
+    runner = run_fast if mode == "fast" else run_machines
+    run = runner(setup, measure_from=measure_from)
+    if ledger is not None:
+        _write_ledger(run, ledger)
+    if json_out:
+        sys.stdout.write(json.dumps(run.to_json(), indent=2, sort_keys=True) + "\n")
+        return
+    from peer.qpq.view import run_view
+
+    Console().print(run_view(run))
+
+
+def _write_ledger(run: object, path: Path) -> None:
+    from peer.qpq.result import QpqRun
+
+    assert isinstance(run, QpqRun)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for entry in run.entries:
+            fh.write(json.dumps(entry.to_json(), sort_keys=True) + "\n")
+
+
+@qpq_experiment_app.command("qpq-props")
+def qpq_props(
+    ns: Annotated[str, typer.Option(help="Player counts, comma-separated.")] = "4,8,16,32,64",
+    rounds: Annotated[int, typer.Option(min=10, help="Resources per run.")] = 10_000,
+    warmup: Annotated[int, typer.Option(min=0, help="Unmeasured first rounds.")] = 200,
+    beta: Annotated[float, typer.Option(min=1.0, help="beta of the test-failing players' Beta(beta,1) declarations.")] = 20.0,
+    seed: Annotated[int, typer.Option(help="Seed of every draw.")] = 1,
+    out: Annotated[Path, typer.Option(help="Directory for qpq-props.csv and .png.")] = Path("out/qpq-props"),
+) -> None:
+    """Props. 7 and 8: honest utility vs 1/(n+1), test-failing utility vs 1/(2n), QPQ and multilevel."""
+    from peer.qpq.exp_props import run_props, write_props
+    from peer.qpq.view import props_table
+
+    console = Console()
+    if warmup >= rounds:
+        _fail("--warmup must be below --rounds")
+    try:
+        rows = run_props(_ints(ns, "--ns"), rounds=rounds, warmup=warmup, seed=seed, beta=beta,
+                         progress=lambda s: console.print(f"running {s}", highlight=False))
+    except ValueError as exc:
+        _fail(str(exc))
+    paths = write_props(rows, out)
+    console.print(props_table(rows))
+    for label, path in paths.items():
+        console.print(f"{label}: {path}", highlight=False)
+
+
+@qpq_experiment_app.command("qpq-traffic")
+def qpq_traffic(
+    ns: Annotated[str, typer.Option(help="Player counts, comma-separated.")] = "16,64,256,1024",
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds counted per configuration.")] = 2,
+    machines_up_to: Annotated[int, typer.Option(help="Also run every node's machine for n up to this.")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed of every draw.")] = 1,
+    out: Annotated[Path, typer.Option(help="Directory for the CSVs and the PNG.")] = Path("out/qpq-traffic"),
+) -> None:
+    """Prop. 11: values and frames per resource, QPQ vs multilevel, and the sweep over k."""
+    from peer.qpq.exp_common import write_json
+    from peer.qpq.exp_traffic import optimum_summary, run_traffic, write_traffic
+    from peer.qpq.view import traffic_table
+
+    console = Console()
+    compare, sweep = run_traffic(_ints(ns, "--ns"), rounds=rounds, seed=seed, machines_up_to=machines_up_to,
+                                 progress=lambda s: console.print(f"running {s}", highlight=False) if "sweep" not in s else None)
+    paths = write_traffic(compare, sweep, out)
+    optimum = optimum_summary(sweep)
+    paths["optimum"] = out / "qpq-traffic-optimum.json"
+    write_json(optimum, paths["optimum"])
+    console.print(traffic_table(compare))
+    for o in optimum:
+        console.print(f"n={o['n']}: measured optimum k={o['measured_optimum_relay']} (relay values), "
+                      f"k={o['measured_optimum_frames']} (direct frames); sqrt(n)={o['sqrt_n']:.2f}, "
+                      f"formula optimum {o['formula_optimum']:.2f}", highlight=False)
+    for label, path in paths.items():
+        console.print(f"{label}: {path}", highlight=False)
+
+
+@qpq_experiment_app.command("qpq-cheaters")
+def qpq_cheaters(
+    n: Annotated[int, typer.Option(min=4, help="Players.")] = 64,
+    k: Annotated[int, typer.Option(min=2, help="Clusters of the multilevel runs.")] = 8,
+    cheaters: Annotated[int, typer.Option(min=1, help="Cheating players per run (in different clusters).")] = 4,
+    profiles: Annotated[str, typer.Option(help="Cheating profiles, separated by ';'.")] = (
+        "beta_cheater(1.25);beta_cheater(1.5);beta_cheater(2);beta_cheater(3);uniform_liar"),
+    rounds: Annotated[int, typer.Option(min=10, help="Resources per run.")] = 5000,
+    warmup: Annotated[int, typer.Option(min=0, help="Unmeasured first rounds.")] = 200,
+    window: Annotated[int, typer.Option(min=1, help="Multilevel window (and QPQ's at equal window).")] = 100,
+    threshold: Annotated[float, typer.Option(help="KS significance level.")] = 0.01,
+    seed: Annotated[int, typer.Option(help="Seed of every draw.")] = 1,
+    out: Annotated[Path, typer.Option(help="Directory for qpq-cheaters.csv and .png.")] = Path("out/qpq-cheaters"),
+) -> None:
+    """Sec. VI: honest vs dishonest players with the real KS test; does multilevel punish cheaters more?"""
+    from peer.qpq.exp_cheaters import run_cheaters, write_cheaters
+    from peer.qpq.view import cheaters_table
+
+    console = Console()
+    specs = [p.strip() for p in profiles.split(";") if p.strip()]
+    if warmup >= rounds:
+        _fail("--warmup must be below --rounds")
+    if not 0 < threshold < 1:
+        _fail("--threshold must be in (0, 1)")
+    try:
+        rows = run_cheaters(n=n, k=k, cheaters=cheaters, profiles=specs, rounds=rounds, warmup=warmup, window=window,
+                            threshold=threshold, seed=seed,
+                            progress=lambda s: console.print(f"running {s}", highlight=False))
+    except ValueError as exc:
+        _fail(str(exc))
+    paths = write_cheaters(rows, out)
+    console.print(cheaters_table(rows))
+    for label, path in paths.items():
+        console.print(f"{label}: {path}", highlight=False)
