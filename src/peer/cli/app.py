@@ -18,6 +18,7 @@ from peer.cli.experiment_cmd import experiment_app
 from peer.errors import ScenarioError
 from peer.ledger.cli import ledger_app
 from peer.cli.node_cmd import keygen, run
+from peer.qpq.cli import qpq_app, qpq_experiment_app
 from peer.mechanisms import MECHANISMS, run_mechanism
 from peer.result import dumps
 from peer.scenario.load import load_scenario
@@ -30,6 +31,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(experiment_app, name="experiment")
+experiment_app.add_typer(qpq_experiment_app)
+app.add_typer(qpq_app, name="qpq", help="Multilevel QPQ: payment-free allocation of a stream of resources.")
 app.command()(keygen)
 app.command()(run)
 app.add_typer(ledger_app, name="ledger", help="Show and verify a node's ledger, offline.")

@@ -56,3 +56,40 @@ def figure2(
 def _fail(message: str) -> NoReturn:
     Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@experiment_app.command()
+def deviations(
+    quick: Annotated[bool, typer.Option("--quick", help="The small set the tests run (a second or two).")] = False,
+    seeds: Annotated[int | None, typer.Option(min=1, help="Run seeds per graph (default 12, quick 2).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Processes (default: every CPU; quick: 1).")] = None,
+    out: Annotated[Path, typer.Option(help="Directory for deviations.csv, chaos.csv and the per-run CSVs.")] = Path(
+        "out/deviations"
+    ),
+) -> None:
+    """Strategic, malicious and faulty nodes, and network faults: what SRA and the shells' checks do about them."""
+    import os
+    from dataclasses import replace
+
+    from peer.experiments.report import FULL, QUICK, build_report
+    from peer.experiments.report_output import render, write_csv
+
+    config = QUICK if quick else replace(FULL, workers=os.cpu_count() or 1)
+    if seeds is not None:
+        config = replace(config, seeds=seeds)
+    if workers is not None:
+        config = replace(config, workers=workers)
+    console = Console()
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("graph x seed", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = build_report(config, progress=advance)
+    for item in render(report):
+        console.print(item)
+    for label, path in write_csv(report, out).items():
+        console.print(f"{label}: {path}", highlight=False)

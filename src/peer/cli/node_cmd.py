@@ -54,14 +54,22 @@ def run(
     start_on_signal: Annotated[bool, typer.Option(help="Seller: start on SIGUSR1, not when all neighbours link.")] = False,
     start_timeout: Annotated[float, typer.Option(min=0, help="Seller: start anyway after this many seconds.")] = 60.0,
     exit_when_done: Annotated[bool, typer.Option(help="Exit once settled and the ledger copy is complete.")] = False,
+    qpq_plan: Annotated[Path | None, typer.Option(help="Take part in a QPQ resource stream (a plan from tools/launch).")] = None,
     tui: Annotated[bool, typer.Option(help="Show the live view (default: when stdout is a terminal).")] = sys.stdout.isatty(),
+    behaviour: Annotated[str | None, typer.Option(
+        hidden=True, help="TESTING ONLY: misbehave (see peer.node.adversary), e.g. crash@hosting.")] = None,
 ) -> None:
     """Run one node: link to the neighbours, take part in (or start) an auction."""
+    attack = None
     try:
         specs = parse_neighbours(neighbours)
         amount = parse_money(value)
         identity = Identity.load(key)
-    except (ConfigError, MoneyError, IdentityError) as exc:
+        if behaviour is not None:
+            from peer.node.adversary import Attack
+
+            attack = Attack.parse(behaviour)
+    except (ConfigError, MoneyError, IdentityError, ValueError) as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"{key}: {exc.strerror or exc}")
@@ -69,13 +77,18 @@ def run(
         key_path=key, port=port, value=amount, neighbours=specs, name=name, host=host, sell=sell,
         auction_id=auction_id, seed=seed, data_dir=data_dir, log_json=log_json, gather_window=gather_window,
         reply_timeout=reply_timeout, context_timeout=context_timeout, start_on_signal=start_on_signal,
-        start_timeout=start_timeout,
+        start_timeout=start_timeout, qpq_plan=qpq_plan,
         exit_when_done=exit_when_done,
     )
     from peer.node.runner import run_node_blocking
 
     try:
-        run_node_blocking(config, identity, tui=tui)
+        if attack is not None:  # a test adversary: no live view
+            from peer.node.adversary import run_adversary_blocking
+
+            run_adversary_blocking(config, identity, attack)
+        else:
+            run_node_blocking(config, identity, tui=tui)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     except (PeerError, OSError) as exc:

@@ -17,8 +17,9 @@ Thm 5.3, expressed with :class:`peer.sra.machine.Behaviour`:
 * ``aggregate-low`` / ``aggregate-high``: report a stage-2 aggregate below /
   above the true max.
 
-Two more are not expressible with ``Behaviour`` and are run with a small
-subclass of the node machine (:class:`DeviantNode`):
+Two more go beyond the proof (``Behaviour.context`` and ``Behaviour.parent``;
+a :class:`Deviation` keeps them in their own fields so that the replay check
+knows about them):
 
 * ``context-low`` / ``context-high``: report a wrong *stage-3* context bid
   (the aggregate that the local auctions actually use);
@@ -29,197 +30,52 @@ A profitable deviation (gain > 0) is re-checked against a central replay of
 stage 3 on the deviant run's realised tree, so that a finding is not a
 simulator artefact, and the smallest one per kind is shrunk (fewest nodes,
 then fewest edges).
+
+The instances, the replay check and the rendering live in
+:mod:`~peer.experiments.deviation_instances`,
+:mod:`~peer.experiments.deviation_replay` and
+:mod:`~peer.experiments.deviation_output`; their names are re-exported here.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import itertools
 import os
 import random
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from peer.reference.replay import replay_run
-from peer.result import Hop, RunResult
-from peer.scenario.model import Scenario, explicit_scenario
-from peer.sim.network import RoundDelays, SimNetwork
-from peer.sim.run import SimulationError, assemble, build_machines, default_config, simulate
-from peer.sra.effects import Effect, Send
-from peer.sra.local_auction import run_local_auction, tie_break_rng
-from peer.sra.machine import HONEST, Behaviour, SraNode
-from peer.sra.messages import Bid, Decline
-
-if TYPE_CHECKING:
-    from peer.sra.machine import _Context
-
-# Kinds in the order of the table; the flag says whether the paper's proof of Thm 5.3 covers it.
-KINDS: dict[str, bool] = {
-    "shade": True,
-    "inflate": True,
-    "invite-subset": True,
-    "report-to-all": True,
-    "aggregate-low": True,
-    "aggregate-high": True,
-    "context-low": False,
-    "context-high": False,
-    "parent-choice": False,
-}
-LETTERS = "abcdefghijklmnopqrtuvwxyz"  # buyers' names: every letter but the seller's "s"
-
-
-# ---------------------------------------------------------------- instances
-
-
-@dataclass(frozen=True)
-class Instance:
-    """One auction: an undirected graph, true values (the seller's is her reserve), seller, run seed."""
-
-    edges: tuple[tuple[str, str], ...]
-    values: tuple[tuple[str, int], ...]
-    seller: str
-    seed: int
-    label: str = ""
-
-    @property
-    def value_map(self) -> dict[str, int]:
-        return dict(self.values)
-
-    @property
-    def nodes(self) -> list[str]:
-        return sorted(self.value_map)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(nodes, edges): the order in which counterexamples are compared."""
-        return len(self.values), len(self.edges)
-
-    def graph(self) -> nx.Graph:
-        graph = nx.Graph()
-        graph.add_nodes_from(self.value_map)
-        graph.add_edges_from(self.edges)
-        return graph
-
-    def scenario(self) -> Scenario:
-        return explicit_scenario(list(self.edges), self.value_map, seller=self.seller, seed=self.seed, name="dev")
-
-    def describe(self) -> str:
-        edges = " ".join(f"{u}-{v}" for u, v in self.edges)
-        values = " ".join(f"{n}={v}" for n, v in self.values)
-        return f"edges [{edges}] values [{values}] seller {self.seller} seed {self.seed}"
-
-
-def make_instance(graph: nx.Graph, seller: object, values: dict[object, int], seed: int, label: str = "") -> Instance:
-    """Name the seller ``s`` and the buyers ``a``, ``b``, ... in the order of the graph's node ids."""
-    others = sorted((n for n in graph.nodes if n != seller), key=repr)
-    names = {seller: "s", **{n: LETTERS[i] for i, n in enumerate(others)}}
-    edges = tuple(sorted(tuple(sorted((names[u], names[v]))) for u, v in graph.edges))
-    vals = tuple(sorted((names[n], values[n]) for n in graph.nodes))
-    return Instance(edges=edges, values=vals, seller="s", seed=seed, label=label)  # type: ignore[arg-type]
-
-
-def value_profile(kind: str, buyers: int, rng: random.Random) -> list[int]:
-    """Buyers' values: ``distinct`` (a permutation of 2, 4, ..., 2n: room to bid in between) or ``ties`` (0..3)."""
-    if kind == "distinct":
-        vals = [2 * (i + 1) for i in range(buyers)]
-        rng.shuffle(vals)
-        return vals
-    if kind == "ties":
-        return [rng.randint(0, 3) for _ in range(buyers)]
-    raise ValueError(f"unknown value profile {kind!r}")
-
-
-def connected_atlas(min_nodes: int, max_nodes: int) -> Iterator[tuple[int, nx.Graph]]:
-    """(atlas index, graph) of every connected graph of the atlas with min..max nodes (max <= 7)."""
-    for index, graph in enumerate(nx.graph_atlas_g()):
-        n = graph.number_of_nodes()
-        if min_nodes <= n <= max_nodes and nx.is_connected(graph):
-            yield index, graph
-
-
-def random_connected(n: int, rng: random.Random) -> nx.Graph:
-    """A connected graph on n nodes: a random tree plus random extra edges (seeded)."""
-    graph = nx.Graph()
-    graph.add_nodes_from(range(n))
-    for v in range(1, n):
-        graph.add_edge(v, rng.randrange(v))
-    for u, v in itertools.combinations(range(n), 2):
-        if not graph.has_edge(u, v) and rng.random() < 0.25:
-            graph.add_edge(u, v)
-    return graph
-
+from peer.experiments.deviation_instances import (  # noqa: F401  (re-exported)
+    LETTERS,
+    Instance,
+    connected_atlas,
+    make_instance,
+    random_connected,
+    value_profile,
+)
+from peer.experiments.deviation_model import (  # noqa: F401  (re-exported)
+    CATEGORIES,
+    KINDS,
+    Deviation,
+    Finding,
+    InstanceReport,
+    KindStats,
+    Outcome,
+    Play,
+    gain,
+)
+from peer.experiments.deviation_output import describe_finding, render  # noqa: F401  (re-exported)
+from peer.experiments.deviation_replay import replay_agrees, replay_general  # noqa: F401  (re-exported)
+from peer.sim.run import SimulationError, simulate
+from peer.sra.machine import Behaviour
 
 # ---------------------------------------------------------------- deviations
-
-
-@dataclass(frozen=True)
-class Deviation:
-    """One unilateral deviation of one node.  Exactly one of the fields besides ``kind`` is set."""
-
-    kind: str
-    behaviour: Behaviour = HONEST
-    context: int | None = None  # stage-3 context bid to report
-    parent: str | None = None  # inviter to choose as parent
-
-    def describe(self) -> str:
-        b = self.behaviour
-        if self.kind in ("shade", "inflate"):
-            return f"bid {b.bid}"
-        if self.kind == "invite-subset":
-            return "invite only {" + ",".join(sorted(b.invite_only or ())) + "}"
-        if self.kind == "report-to-all":
-            return "bid to every inviter"
-        if self.kind.startswith("aggregate"):
-            return f"stage-2 aggregate {b.aggregate}"
-        if self.kind.startswith("context"):
-            return f"stage-3 context bid {self.context}"
-        if self.kind == "parent-choice":
-            return f"parent {self.parent}"
-        return self.kind
-
-
-class DeviantNode(SraNode):
-    """The node machine with the deviations ``Behaviour`` cannot express.
-
-    ``context``: every stage-3 context bid this node sends (to a requesting
-    parent or directly to a host) is this amount.  ``parent``: choose this
-    inviter as the parent (Bid to it, Decline to the others).  Both hook the
-    machine's private steps (``_finish_context``, ``_finish_aggregation``) and
-    only rewrite what those steps send.
-    """
-
-    def __init__(self, *args: object, context: int | None = None, parent: str | None = None, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._context_override = context
-        self._parent_override = parent
-
-    def _finish_context(self, hop: int, ctx: _Context, now: float) -> list[Effect]:
-        if self._context_override is not None:
-            ctx.best = self._context_override
-        return super()._finish_context(hop, ctx, now)
-
-    def _finish_aggregation(self, now: float) -> list[Effect]:
-        effects = super()._finish_aggregation(now)
-        chosen = self._parent_override
-        if chosen is None or self.is_seller or chosen not in self.inviters:
-            return effects
-        self.parents = [chosen]
-        out: list[Effect] = []
-        for effect in effects:
-            if isinstance(effect, Send) and isinstance(effect.msg, (Bid, Decline)):
-                msg = Bid(auction=self.auction, amount=self.aggregate or 0) if effect.to == chosen else Decline(
-                    auction=self.auction
-                )
-                out.append(Send(effect.to, msg))
-            else:
-                out.append(effect)
-        return out
 
 
 def bid_thresholds(values: Iterable[int]) -> list[int]:
@@ -241,54 +97,19 @@ def subsets_to_try(targets: Sequence[str], max_degree: int, rng: random.Random) 
     return sorted(chosen, key=lambda s: (len(s), sorted(s)))
 
 
-@dataclass(frozen=True)
-class Play:
-    """One run: the result, every node's realised parents (several only under
-    report-to-all), who rejected which message, and stage-2 timeouts (invitees
-    some node gave up waiting for)."""
-
-    result: RunResult
-    parents: dict[str, tuple[str, ...]]
-    rejections: tuple[str, ...]  # the receiver of every rejected message
-    timeouts: int
-
-    def rejected_by_others(self, node: str | None) -> int:
-        """Messages rejected by nodes other than ``node`` (the deviator): a deviation others can see."""
-        return sum(r != node for r in self.rejections)
-
-
 def play(instance: Instance, node: str | None = None, deviation: Deviation | None = None) -> Play:
     """Run the distributed SRA of ``instance`` in rounds mode, ``node`` deviating by ``deviation``.
 
-    Behaviour deviations go through :func:`peer.sim.run.simulate`; the others
-    through the same network with ``node``'s machine a :class:`DeviantNode`.
+    A deviant run that does not complete raises SimulationError (strategic
+    deviations are legal messages: such a run would be a bug).
     """
     scenario = instance.scenario()
-    if node is None or deviation is None or (deviation.context is None and deviation.parent is None):
-        if node is not None and deviation is not None:
-            scenario = scenario.with_behaviours({node: deviation.behaviour})
-        result, network = simulate(scenario, seed=instance.seed, mode="rounds")
-    else:
-        result, network = _simulate_deviant(scenario, instance.seed, node, deviation)
+    if node is not None and deviation is not None:
+        scenario = scenario.with_behaviours({node: deviation.effective})
+    result, network = simulate(scenario, seed=instance.seed, mode="rounds")
     parents = {n: tuple(m.parents) for n, m in network.machines.items()}
     timeouts = sum(len(m.silent) for m in network.machines.values())
     return Play(result, parents, tuple(r for r, _ in network.stats.rejected), timeouts)
-
-
-def _simulate_deviant(scenario: Scenario, seed: int, node: str, deviation: Deviation) -> tuple[RunResult, SimNetwork]:
-    """:func:`peer.sim.run.simulate` in rounds mode with ``node``'s machine a :class:`DeviantNode`."""
-    config = default_config(scenario, "rounds", None)
-    auction = f"{scenario.name}/{seed}"
-    machines = build_machines(scenario, seed, config, auction)
-    machines[node] = DeviantNode(
-        node, scenario.neighbours(node), scenario.values[node], auction=auction, seed=seed,
-        seller=scenario.seller, config=config, behaviour=deviation.behaviour,
-        context=deviation.context, parent=deviation.parent,
-    )
-    network = SimNetwork(machines, RoundDelays())
-    network.start(scenario.seller)
-    stats = network.run()
-    return assemble(scenario, seed, machines, stats), network
 
 
 def deviations_for(
@@ -347,104 +168,7 @@ def _subtree(node: str, parents: dict[str, tuple[str, ...]]) -> set[str]:
 # ---------------------------------------------------------------- evaluation
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What one run did, compactly: resale path, winner, the deviator's utility."""
-
-    hops: tuple[Hop, ...]
-    winner: str | None
-    utility: int
-    parents: tuple[tuple[str, str], ...]  # (node, parent) for every node with exactly one parent
-
-    @staticmethod
-    def of(p: Play, node: str) -> Outcome:
-        parents = tuple(sorted((n, ps[0]) for n, ps in p.parents.items() if len(ps) == 1))
-        return Outcome(tuple(p.result.hops), p.result.winner, int(p.result.utilities[node]), parents)
-
-    def path(self) -> str:
-        if not self.hops:
-            return f"{self.winner} keeps"
-        steps = " ".join(f"{h.seller}->{h.buyer}@{h.price}" for h in self.hops)
-        return f"{steps}; {self.winner} keeps"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A profitable deviation: utilities are computed with the deviator's TRUE value.
-
-    ``timeouts``: invitees that some node gave up waiting for, in the honest
-    and deviant runs together.  A gain with timeouts depends on the
-    implementation's timing, not only on the mechanism.
-    """
-
-    instance: Instance
-    node: str
-    deviation: Deviation
-    honest: Outcome
-    deviant: Outcome
-    replay_agrees: bool  # the deviant run equals a central replay on its realised tree
-    rejected: int  # protocol messages the honest nodes rejected (a detectable deviation)
-    timeouts: int = 0
-
-    @property
-    def gain(self) -> int:
-        return self.deviant.utility - self.honest.utility
-
-    @property
-    def category(self) -> str:
-        """``mechanism``: the deviant run equals its replay and nobody timed out; ``timeout``: some node
-        gave up waiting (the gain depends on timing); ``artefact``: the run disagrees with its replay."""
-        if not self.replay_agrees:
-            return "artefact"
-        if self.timeouts:
-            return "timeout"
-        return "mechanism"
-
-    @property
-    def key(self) -> tuple[int, int, int, str]:
-        n, m = self.instance.size
-        return n, m, sum(v for _, v in self.instance.values), self.instance.describe()
-
-
-def gain(honest: Play, deviant: Play, node: str) -> int:
-    """The deviator's utility gain; both utilities come from the runs' declared outcomes and TRUE values."""
-    return int(deviant.result.utilities[node]) - int(honest.result.utilities[node])
-
-
 Runner = Callable[[Instance, str | None, Deviation | None], Play]
-CATEGORIES = ("mechanism", "timeout", "artefact")
-
-
-@dataclass
-class KindStats:
-    tried: int = 0
-    profitable: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
-    max_gain: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
-    aborted: int = 0  # runs that did not reach a consistent end (SimulationError)
-    rejected_runs: int = 0  # runs in which some honest node rejected a message
-    changed: int = 0  # runs whose resale path or winner differ from honest play
-
-    def add(self, other: KindStats) -> None:
-        self.tried += other.tried
-        self.changed += other.changed
-        self.aborted += other.aborted
-        self.rejected_runs += other.rejected_runs
-        for c in CATEGORIES:
-            self.profitable[c] += other.profitable[c]
-            self.max_gain[c] = max(self.max_gain[c], other.max_gain[c])
-
-
-@dataclass
-class InstanceReport:
-    stats: dict[str, KindStats] = field(default_factory=lambda: {k: KindStats() for k in KINDS})
-    findings: list[Finding] = field(default_factory=list)
-    honest_replay_mismatches: list[Instance] = field(default_factory=list)
-
-    def merge(self, other: InstanceReport) -> None:
-        for kind, s in other.stats.items():
-            self.stats[kind].add(s)
-        self.findings.extend(other.findings)
-        self.honest_replay_mismatches.extend(other.honest_replay_mismatches)
 
 
 def evaluate(
@@ -494,73 +218,6 @@ def check_instance(
                 stats.max_gain[finding.category] = max(stats.max_gain[finding.category], finding.gain)
                 report.findings.append(finding)
     return report
-
-
-# ---------------------------------------------------------------- the replay check
-
-
-def replay_agrees(instance: Instance, p: Play, node: str | None, deviation: Deviation | None) -> bool:
-    """Does a central replay of stage 3 on the run's realised tree give the same path and winner?
-
-    Two independent replays: :func:`peer.reference.replay.replay_run` where it
-    applies (one parent per node, no stage-3 override), and :func:`replay_general`
-    (several parents, a context override) always.
-    """
-    values = instance.value_map
-    bids = dict(values)
-    override: dict[str, int] = {}
-    if node is not None and deviation is not None:
-        if deviation.behaviour.bid is not None:
-            bids[node] = deviation.behaviour.bid
-        if deviation.context is not None:
-            override[node] = deviation.context
-    run = p.result
-    hops, winner = replay_general(
-        seller=run.seller, bids=bids, participants={n: r.invitees for n, r in run.nodes.items()},
-        parents=p.parents, inviters={n: set(r.inviters) for n, r in run.nodes.items()}, seed=run.seed,
-        context_override=override,
-    )
-    ok = hops == run.hops and winner == run.winner
-    if not override and all(len(ps) <= 1 for ps in p.parents.values()):
-        official = replay_run(run, values, bids)
-        ok = ok and official.hops == run.hops and official.winner == run.winner
-    return ok
-
-
-def replay_general(
-    *,
-    seller: str,
-    bids: dict[str, int],
-    participants: dict[str, list[str]],
-    parents: dict[str, tuple[str, ...]],
-    inviters: dict[str, set[str]],
-    seed: int,
-    context_override: dict[str, int],
-) -> tuple[list[Hop], str]:
-    """Stage 3 recomputed centrally, allowing several parents per node and overridden context bids."""
-    children: dict[str, list[str]] = {}
-    for child, ps in parents.items():
-        for p in ps:
-            children.setdefault(p, []).append(child)
-
-    def context(x: str, host: str) -> int:
-        if x in context_override:
-            return context_override[x]
-        best = bids[x]
-        for child in children.get(x, ()):
-            if host not in inviters[child]:
-                best = max(best, context(child, host))
-        return best
-
-    hops: list[Hop] = []
-    host, reserve, hop = seller, 0, 1
-    while True:
-        ctx = {j: context(j, host) for j in participants.get(host, [])}
-        result = run_local_auction(bids[host], reserve, ctx, tie_break_rng(seed, host, hop), origin=host == seller)
-        if result.winner is None:
-            return hops, host
-        hops.append(Hop(hop, host, result.winner, result.price))
-        host, reserve, hop = result.winner, result.price, hop + 1
 
 
 # ---------------------------------------------------------------- shrinking
@@ -717,54 +374,6 @@ def sweep(config: SweepConfig = FULL) -> SweepReport:
                 smallest[kind, category] = min(shrunk, key=lambda f: (f.key, f.node))
     return SweepReport(config, len(todo), total.stats, smallest, total.findings,
                        total.honest_replay_mismatches, time.perf_counter() - start)
-
-
-# ---------------------------------------------------------------- output
-
-
-def render(report: SweepReport) -> list[object]:
-    """Rich renderables: the per-kind table, then the smallest counterexample of each kind and category."""
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=f"SRA unilateral deviations ({report.instances} instances, {report.seconds:.1f} s)")
-    columns = ("kind", "Thm 5.3 proof", "tried", "changed outcome", "profitable: mechanism", "max gain",
-               "smallest (n, m)", "with timeouts", "max gain", "artefact", "aborted", "detectable")
-    for col in columns:
-        table.add_column(col, justify="left" if col == "kind" else "right")
-    for kind, in_proof in KINDS.items():
-        s = report.stats[kind]
-        small = report.smallest.get((kind, "mechanism"))
-        table.add_row(
-            kind, "yes" if in_proof else "extra", str(s.tried), str(s.changed),
-            str(s.profitable["mechanism"]), str(s.max_gain["mechanism"]),
-            "-" if small is None else str(small.instance.size),
-            str(s.profitable["timeout"]), str(s.max_gain["timeout"]),
-            str(s.profitable["artefact"]), str(s.aborted), str(s.rejected_runs),
-        )
-    out: list[object] = [table]
-    if report.honest_replay_mismatches:
-        out.append(Text(f"honest runs that differ from their replay: {len(report.honest_replay_mismatches)}", style="red"))
-    for (kind, category), f in report.smallest.items():
-        out.append(Text(f"smallest {category} counterexample, {describe_finding(f)}"))
-    return out
-
-
-def describe_finding(f: Finding) -> str:
-    return (
-        f"[{f.deviation.kind}] {f.instance.describe()}\n"
-        f"  node {f.node} (value {f.instance.value_map[f.node]}) deviates: {f.deviation.describe()}\n"
-        f"  honest : {f.honest.path()}  -> u_{f.node} = {f.honest.utility}\n"
-        f"  deviant: {f.deviant.path()}  -> u_{f.node} = {f.deviant.utility}  (gain {f.gain})\n"
-        f"  honest parents : {_parents(f.honest)}\n"
-        f"  deviant parents: {_parents(f.deviant)}\n"
-        f"  replay agrees: {f.replay_agrees}; messages rejected by others: {f.rejected}; "
-        f"timeouts: {f.timeouts}"
-    )
-
-
-def _parents(o: Outcome) -> str:
-    return " ".join(f"{n}<-{p}" for n, p in o.parents)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,8 @@ Two checks, both must pass for ``tools/launch`` to exit 0:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from peer.launch.monitor import NetworkState
@@ -29,20 +30,252 @@ class LaunchCheck:
     ledger_verified: int = 0
     ledger_identical: bool = False
     problems: list[str] = field(default_factory=list)
+    # With injected faults (--kill, --behaviour): see assemble_with_faults.
+    outcome: str = "completed"  # completed | aborted | stalled | false-settlement
+    reasons: list[str] = field(default_factory=list)  # why it aborted, or stalled
+    replay_basis: str | None = None  # "full", "without NAME, ...", or "not applicable: ..."
+    excluded: dict[str, str] = field(default_factory=dict)  # faulty node -> what happened to it
+    ledger_relations: dict[str, str] = field(default_factory=dict)  # faulty node -> its copy vs the honest one
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "ok": self.ok,
+            "outcome": self.outcome,
             "replay_matches": self.replay_matches,
             "ledger_copies": self.ledger_copies,
             "ledger_verified": self.ledger_verified,
             "ledger_identical": self.ledger_identical,
             "problems": self.problems,
         }
+        if self.reasons or self.replay_basis or self.excluded or self.ledger_relations:
+            out.update(reasons=self.reasons, replay_basis=self.replay_basis, excluded=self.excluded,
+                       ledger_relations=self.ledger_relations)
+        return out
+
+
+# --------------------------------------------------------------------------- fault helpers
+# Pure, in whatever id space the caller uses (keys here, names in the tests).
+
+
+def chain_relation(reference: Sequence[str], copy: Sequence[str]) -> str:
+    """How one ledger copy (entry hashes in order) stands to the honest one.
+
+    "identical", "behind by N" (a prefix: it missed entries), "ahead by N" (the
+    honest copy is a prefix of it: it holds entries that never got out), or
+    "FORKED at position P" (a different entry at the same place: never allowed).
+    """
+    common = 0
+    for a, b in zip(reference, copy, strict=False):
+        if a != b:
+            return f"FORKED at position {common + 1}"
+        common += 1
+    if len(copy) == len(reference):
+        return "identical"
+    if len(copy) < len(reference):
+        return f"behind by {len(reference) - len(copy)}"
+    return f"ahead by {len(copy) - len(reference)}"
+
+
+def without_nodes(nodes: Mapping[str, NodeReport], gone: Collection[str]) -> dict[str, NodeReport]:
+    """The realised relation with ``gone`` nodes taken out, as their neighbours lived it when
+    they went silent before contributing anything: nobody opens to them, they are nobody's
+    tree child, and their own children are reachable only where they take part directly."""
+    out = {}
+    for node, r in nodes.items():
+        if node in gone:
+            out[node] = NodeReport(value=r.value)
+        else:
+            out[node] = replace(r, invitees=[x for x in r.invitees if x not in gone])
+    return out
+
+
+def replay_basis(
+    seller: str, seed: int, nodes: Mapping[str, NodeReport], values: Mapping[str, int], hops: Sequence[Hop],
+    winner: str, excluded: Collection[str] = (), stops_at: Collection[str] = (),
+) -> str | None:
+    """On which relation the outcome equals its replay: "full" (the realised one), "without
+    X, Y" (the excluded nodes taken out), or None if on neither.
+
+    A node that died or went silent before it contributed anything leaves the
+    outcome of the relation without it; one that died after the outcome was
+    decided leaves the full one.  Dying in between matches neither, and says so.
+    ``stops_at``: nodes whose own hop may end with no bids whatever the replay
+    says (a host whose false reserve every participant refused keeps the item);
+    if the chain ends at one of them, the hops up to it must match ("... up to X").
+    """
+    candidates = [("full", dict(nodes))]
+    if excluded:
+        candidates.append((f"without {', '.join(sorted(excluded))}", without_nodes(nodes, excluded)))
+    for basis, relation in candidates:
+        run = RunResult(mechanism="sra", seller=seller, seed=seed, nodes=relation, hops=list(hops), winner=winner,
+                        utilities={}, revenue=0)
+        replayed = replay_run(run, values)
+        if replayed.hops == list(hops) and replayed.winner == winner:
+            return basis
+        if winner in stops_at and replayed.hops[:len(hops)] == list(hops) and replayed.winner != winner:
+            return f"{basis}, up to {winner} keeping the item"
+    return None
+
+
+def _read_chains(plans: list[NodePlan], auction: str, check: LaunchCheck) -> tuple[dict[str, Any], dict[str, bool]]:
+    """Every copy's chain (None if it holds none) and whether the copy verifies offline."""
+    chains: dict[str, Any] = {}
+    verified: dict[str, bool] = {}
+    for plan in plans:
+        try:
+            with LedgerStore.open_data_dir(plan.data_dir, read_only=True) as store:
+                report = store.verify_all()
+                chains[plan.name] = store.chain(auction)
+        except Exception as exc:  # noqa: BLE001 - a broken copy is a finding, not a crash
+            check.problems.append(f"{plan.name}: ledger unreadable: {exc}")
+            continue
+        check.ledger_copies += 1
+        verified[plan.name] = report.ok
+        if report.ok:
+            check.ledger_verified += 1
+        else:
+            check.problems.append(f"{plan.name}: ledger copy does not verify: {'; '.join(report.lines()[:3])}")
+    return chains, verified
+
+
+def assemble_with_faults(
+    scenario: Scenario, seed: int, plans: list[NodePlan], state: NetworkState, *, faulty: Collection[str],
+    notes: Mapping[str, str], stops_at: Collection[str] = (), stalled: bool = False,
+) -> tuple[RunResult, LaunchCheck]:
+    """Like :func:`assemble`, judged on the honest nodes only, with a defined outcome.
+
+    * completed: every honest node that joined the auction settled with a full
+      ledger copy; the outcome must equal its replay, on the realised relation
+      or on it without the faulty nodes (see :func:`replay_basis`);
+    * aborted: some honest node gave up (its stall watchdog) and logged why
+      (others may have settled: a node cut off by a fault aborts alone); no
+      replay check, the item stays where the ledger says;
+    * stalled: the launcher's own timeout hit first.  Always a problem.
+
+    In every case every copy must verify.  The reference is the longest honest
+    copy; every other honest copy must be identical to it, except that one
+    whose node aborted may be behind (it missed what came after).  Each faulty
+    node's copy must not be forked: behind (it missed entries), identical, or
+    ahead (it holds entries that never got out).  Nothing else is allowed.
+    """
+    check = LaunchCheck()
+    check.excluded = dict(notes)
+    key_of = {p.name: p.key_hex for p in plans}
+    name_of = {k: n for n, k in key_of.items()}
+    auction = f"{scenario.name}/{seed}"
+    honest = [p.name for p in plans if p.name not in faulty]
+    joined = [n for n in honest if state.stages_seen.get(n)]
+    aborted = {n: str(state.aborts[n].get("reason")) for n in honest if n in state.aborts}
+    waiting = [n for n in joined if n not in state.finals and n not in aborted]
+    never = [n for n in honest if n not in joined]
+    if stalled or waiting:
+        check.outcome = "stalled"
+        check.reasons.append(f"no outcome on {', '.join(waiting[:8]) or 'any node'} when the launcher gave up")
+        check.problems.append("stalled: " + check.reasons[-1])
+    elif aborted:
+        check.outcome = "aborted"
+        settled = sorted(n for n in joined if n in state.finals)
+        if settled:
+            check.reasons.append(f"settled nonetheless: {', '.join(settled[:8])}")
+        # Nodes name non-neighbours by their short key names: say the scenario's names.
+        short = {p.identity.name: p.name for p in plans}
+        check.reasons += [f"{n}: {_names_in(r, short)}" for n, r in sorted(aborted.items())]
+    if never:
+        check.reasons.append(f"never invited (cut off by a faulty node): {', '.join(never[:8])}")
+
+    chains, _ = _read_chains(plans, auction, check)
+    # The reference is the longest honest copy (the seller's on a tie): a node the faults cut
+    # off from the rest (its only neighbour died) may hold a shorter one, never a different one.
+    held = [n for n in honest if chains.get(n) is not None]
+    reference_name = max(held, key=lambda n: (len(chains[n].hops), n == scenario.seller), default=scenario.seller)
+    reference = chains.get(reference_name)
+    hops_key: list[Hop] = []
+    if reference is None:
+        check.problems.append("no honest node holds a chain of the auction")
+    else:
+        hops_key = [Hop(h.body.hop, h.body.seller, h.body.buyer, h.body.price) for h in reference.hops]
+        ref_hashes = [h.hash for h in reference.hops]
+        check.ledger_identical = True
+        for name in sorted(set(key_of) - {reference_name}):
+            chain = chains.get(name)
+            relation = chain_relation(ref_hashes, [] if chain is None else [h.hash for h in chain.hops])
+            if chain is None:
+                relation += " (no chain at all)"
+            if name in faulty:
+                check.ledger_relations[name] = relation
+                if relation.startswith("FORKED"):
+                    check.problems.append(f"{name}'s ledger copy is {relation}")
+                continue
+            if relation == "identical":
+                continue
+            check.ledger_identical = False
+            check.ledger_relations[name] = relation
+            # An honest node that aborted may have missed what came after; nothing else may differ.
+            if not (name in aborted and relation.startswith("behind")):
+                check.problems.append(f"honest ledger copy of {name} is {relation} against {reference_name}'s")
+    holder_key = hops_key[-1].buyer if hops_key else key_of[scenario.seller]
+    winners = {state.finals[n].get("winner") for n in honest if n in state.finals}  # aborted ones have none
+    if winners and winners != {holder_key}:
+        check.problems.append("honest nodes disagree on the winner, or it differs from the ledger")
+        if check.outcome == "completed":
+            # Settled on a claim the ledger contradicts (the shell does not check Settled yet).
+            check.outcome = "false-settlement"
+            short = {p.identity.name: p.name for p in plans}
+            claimed = sorted(_names_in(name_of.get(str(w), str(w)), short) for w in winners)
+            check.reasons.append(f"honest nodes settled on winner {', '.join(claimed)}; the ledger says "
+                                 f"{name_of.get(holder_key, holder_key)} holds the item")
+
+    key_nodes: dict[str, NodeReport] = {}
+    for name, key in key_of.items():
+        final = state.finals.get(name)
+        last = final or state.last_stage.get(name, {})
+        parent = (final.get("parent") if final else
+                  key_of.get(state.bid_to.get(name, ""), None))
+        key_nodes[key] = NodeReport(
+            value=scenario.values[name], inviters=list(last.get("inviters", [])),
+            invitees=list(last.get("invitees", [])), parent=parent,
+            bought_at=parse_money(final["bought_at"]) if final and final.get("bought_at") else None,
+            sold_at=parse_money(final["sold_at"]) if final and final.get("sold_at") else None,
+        )
+    if check.outcome == "completed" and reference is not None:
+        values = {key_of[n]: v for n, v in scenario.values.items()}
+        basis = replay_basis(key_of[scenario.seller], seed, key_nodes, values, hops_key, holder_key,
+                             excluded={key_of[n] for n in faulty}, stops_at={key_of[n] for n in stops_at})
+        check.replay_matches = basis is not None
+        check.replay_basis = None if basis is None else _names_in(basis, name_of)
+        if basis is None:
+            check.problems.append("the outcome differs from the replay, with and without the faulty nodes")
+    else:
+        check.replay_basis = f"not applicable: {check.outcome}"
+
+    def nm(key: str | None) -> str | None:
+        return None if key is None else name_of.get(key, key[:8])
+
+    nodes = {
+        name_of[k]: NodeReport(value=r.value, inviters=sorted(nm(x) or x for x in r.inviters),
+                               invitees=sorted(nm(x) or x for x in r.invitees), parent=nm(r.parent),
+                               bought_at=r.bought_at, sold_at=r.sold_at)
+        for k, r in key_nodes.items()
+    }
+    hops = [Hop(h.hop, nm(h.seller) or h.seller, nm(h.buyer) or h.buyer, h.price) for h in hops_key]
+    holder = nm(holder_key)
+    utilities, revenue = utilities_from_hops(scenario.seller, scenario.values, hops, holder)
+    result = RunResult(
+        mechanism="sra", seller=scenario.seller, seed=seed, nodes=dict(sorted(nodes.items())), hops=hops,
+        winner=holder, utilities=dict(utilities), revenue=revenue,
+        messages={s: state.sends.get(s, 0) for s in ("diffusion", "aggregation", "allocation", "settlement")},
+    )
+    return result, check
+
+
+def _names_in(text: str, name_of: Mapping[str, str]) -> str:
+    for key, name in name_of.items():
+        text = text.replace(key, name)
+    return text
 
 
 def assemble(scenario: Scenario, seed: int, plans: list[NodePlan], state: NetworkState) -> tuple[RunResult, LaunchCheck]:

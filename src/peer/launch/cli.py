@@ -7,6 +7,15 @@ stops every child and checks the outcome against the replay reference and
 every ledger copy.  ``--headless --json`` prints the run as ``peer sim --json``
 does (plus ``check`` and ``timing``) and exits non-zero if a check fails.
 Every child is stopped on exit, on error and on Ctrl-C.
+
+Fault injection (``--kill``, ``--behaviour``, ``--restart-after``; see
+:mod:`peer.launch.faults` and ``docs/adversaries-real.md``) changes what "done"
+means: every honest node that joined the auction has settled or aborted with a
+reason (and any restarted node had a moment to catch its ledger up).  The check
+then reports the outcome (completed, aborted, stalled) and judges the honest
+ledger copies; a run exits 0 when the outcome is a defined one and every
+ledger check passes, 1 when it stalled or a check failed.  Every wait is
+bounded: the launcher never hangs.
 """
 
 from __future__ import annotations
@@ -25,8 +34,10 @@ from rich.console import Console
 from rich.live import Live
 
 from peer.errors import ScenarioError
-from peer.launch.check import assemble
+from peer.launch.check import assemble, assemble_with_faults
+from peer.launch.faults import Faults, FaultSpecError
 from peer.launch.monitor import NetworkState
+from peer.launch.qpq_mode import is_qpq_scenario, launch_qpq
 from peer.launch.plan import plan_nodes
 from peer.launch.processes import Children
 from peer.result import dumps
@@ -40,51 +51,102 @@ class LaunchFailed(Exception):
     pass
 
 
-async def _watch(
-    state: NetworkState, children: Children, seller: str, *, headless: bool, console: Console,
-    link_timeout: float, timeout: float, title: str,
-) -> dict[str, float]:
-    t0 = time.monotonic()
-    timing: dict[str, float] = {}
-    live = None if headless else Live(console=console, auto_refresh=False, transient=False)
-    signalled = False
-    try:
-        if live is not None:
-            live.start()
+CATCHUP_WAIT = 5.0  # seconds a restarted node gets to catch its ledger up once the honest nodes are done
+QUIET = 0.5  # seconds without new events before a faulty run counts as finished
+
+
+class _Watch:
+    """Follows the logs until the run is done.  ``run`` returns "done", or "restart" when a
+    killed node is due to be forked again: the caller leaves trio to fork (see processes.py)
+    and calls ``run`` again; all progress is kept here."""
+
+    def __init__(
+        self, state: NetworkState, children: Children, seller: str, *, live: Live | None, link_timeout: float,
+        timeout: float, title: str, faults: Faults,
+    ) -> None:
+        self.state, self.children, self.seller, self.live = state, children, seller, live
+        self.link_timeout, self.timeout, self.title, self.faults = link_timeout, timeout, title, faults
+        self.t0 = time.monotonic()
+        self.timing: dict[str, float] = {}
+        self.signalled = False
+        self.stalled = False
+        self._honest_done_at: float | None = None
+
+    async def run(self, headless: bool) -> str:
+        state, children, timing, faults = self.state, self.children, self.timing, self.faults
         while True:
             state.poll()
             now = time.monotonic()
             if "up" not in timing and len(state.started) == len(state.nodes):
-                timing["up"] = now - t0
-            if not signalled and state.all_linked() and state.seller_waiting:
-                timing["linked"] = now - t0
-                children.signal(seller, signal.SIGUSR1)
-                signalled = True
-                timing["announce"] = now - t0
-            if signalled and state.all_final():
-                timing["done"] = now - t0
-                break
+                timing["up"] = now - self.t0
+            if not self.signalled and state.all_linked() and state.seller_waiting:
+                timing["linked"] = now - self.t0
+                children.signal(self.seller, signal.SIGUSR1)
+                self.signalled = True
+                timing["announce"] = now - self.t0
+            if self.signalled and self._finished(now):
+                timing["done"] = now - self.t0
+                return "done"
+            if faults.active:
+                self._inject(now)
             dead = children.dead()
-            if dead:
-                name, code = next(iter(dead.items()))
-                raise LaunchFailed(f"node {name} exited with code {code} (see its .out log)")
-            if not signalled and now - t0 > link_timeout:
+            for name, code in dead.items():
+                if faults.expected_death(name, code):
+                    faults.died.setdefault(name, now)
+                elif name not in faults.died or name in faults.restarted:
+                    raise LaunchFailed(f"node {name} exited with code {code} (see its .out log)")
+            if faults.restarts_due(now):
+                return "restart"
+            if not self.signalled and now - self.t0 > self.link_timeout:
                 unlinked = [n for n, s in state.nodes.items() if s.links_up < s.links_total][:8]
-                raise LaunchFailed(f"not every node linked within {link_timeout:.0f} s: {', '.join(unlinked)}")
-            if signalled and now - t0 - timing["announce"] > timeout:
-                waiting = sorted(set(state.nodes) - set(state.finals))[:8]
-                raise LaunchFailed(f"auction not finished within {timeout:.0f} s; waiting for {', '.join(waiting)}")
-            if live is not None:
-                live.update(network_view(list(state.nodes.values()), state.ledger_rows(), title=title,
-                                         elapsed=now - t0, message_rate=state.message_rate()), refresh=True)
+                raise LaunchFailed(f"not every node linked within {self.link_timeout:.0f} s: {', '.join(unlinked)}")
+            if self.signalled and now - self.t0 - timing["announce"] > self.timeout:
+                waiting = sorted(set(state.nodes) - set(state.finals) - set(state.aborts))[:8]
+                if faults.active:  # reported as the outcome "stalled", with the ledgers still checked
+                    self.stalled = True
+                    timing["stalled"] = now - self.t0
+                    return "done"
+                raise LaunchFailed(
+                    f"auction not finished within {self.timeout:.0f} s; waiting for {', '.join(waiting)}")
+            self._draw(now, rate=None)
             await trio.sleep(0.05 if headless else 0.2)
-        if live is not None:
-            live.update(network_view(list(state.nodes.values()), state.ledger_rows(), title=title,
-                                     elapsed=time.monotonic() - t0, message_rate=0.0), refresh=True)
-    finally:
-        if live is not None:
-            live.stop()
-    return timing
+
+    def _finished(self, now: float) -> bool:
+        state, faults = self.state, self.faults
+        if not faults.active:
+            return state.all_final()
+        honest = [n for n in state.nodes if n not in faults.faulty]
+        joined = [n for n in honest if state.stages_seen.get(n)]
+        if not joined or any(n not in state.finals and n not in state.aborts for n in joined):
+            self._honest_done_at = None
+            return False
+        if faults.restarts_pending():
+            return False
+        self._honest_done_at = self._honest_done_at or now
+        if now - self._honest_done_at > CATCHUP_WAIT:
+            return True  # bounded: what is still missing then is reported, not waited for
+        last = max(state.last_event.values(), default=now)
+        if now - last < QUIET:
+            return False
+        # A restarted node catches its ledger up (it asks its neighbours); give it a moment.
+        target = max((state.nodes[n].ledger_entries for n in honest), default=0)
+        return all(state.nodes[n].ledger_entries >= target for n in faults.restarted)
+
+    def _inject(self, now: float) -> None:
+        for name, stage in self.faults.kills.items():
+            if name in self.faults.killed or stage not in self.state.stages_seen.get(name, []):
+                continue
+            self.children.kill(name)
+            self.faults.killed[name] = {"stage": stage, "last_logged": self.state.nodes[name].stage,
+                                        "at": round(now - self.t0, 3)}
+
+    def _draw(self, now: float, rate: float | None) -> None:
+        if self.live is None:
+            return
+        state = self.state
+        self.live.update(network_view(list(state.nodes.values()), state.ledger_rows(), title=self.title,
+                                      elapsed=now - self.t0,
+                                      message_rate=state.message_rate() if rate is None else rate), refresh=True)
 
 
 @app.command()
@@ -99,8 +161,20 @@ def launch(
     context_timeout: Annotated[float, typer.Option(help="A host's stage-3 wait, seconds.")] = 30.0,
     link_timeout: Annotated[float, typer.Option(help="Give up if not all nodes link within this.")] = 60.0,
     timeout: Annotated[float, typer.Option(help="Give up if the auction has not finished within this.")] = 120.0,
+    qpq_rounds: Annotated[int, typer.Option("--rounds", min=1, help="QPQ scenarios: resources to allocate.")] = 5,
+    qpq_phase: Annotated[float, typer.Option("--phase", min=0.05, help="QPQ scenarios: seconds per phase.")] = 1.0,
+    kill: Annotated[list[str] | None, typer.Option(
+        "--kill", metavar="NAME@STAGE", help="Fault: SIGKILL node NAME once its log shows STAGE (repeatable).")] = None,
+    restart_after: Annotated[float | None, typer.Option(
+        min=0, help="Fault: fork a killed or crashed node again, same argv, this many seconds after it died.")] = None,
+    behaviour: Annotated[list[str] | None, typer.Option(
+        "--behaviour", metavar="NAME=SPEC",
+        help="Fault: run NAME as an adversary, e.g. b=crash@hosting (see docs/adversaries-real.md).")] = None,
 ) -> None:
-    """Run SCENARIO as one real node process per node on 127.0.0.1."""
+    """Run SCENARIO as one real node process per node on 127.0.0.1 (an SRA auction, or a QPQ stream)."""
+    if is_qpq_scenario(scenario):
+        raise typer.Exit(launch_qpq(scenario, rounds=qpq_rounds, phase=qpq_phase, headless=headless,
+                                    json_out=json_out, workdir=workdir, link_timeout=link_timeout, timeout=timeout))
     console = Console(stderr=json_out)
     err = Console(stderr=True, soft_wrap=True)
     try:
@@ -109,6 +183,11 @@ def launch(
         err.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     run_seed = loaded.seed if seed is None else seed
+    try:
+        faults = Faults.parse(kill or [], behaviour or [], restart_after, set(loaded.graph.nodes))
+    except FaultSpecError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
     temp = workdir is None
     root = Path(tempfile.mkdtemp(prefix="peer-launch-")) if workdir is None else workdir
     root.mkdir(parents=True, exist_ok=True)
@@ -118,16 +197,30 @@ def launch(
     if len(safe_names) != len(plans):
         err.print("error: node names collide once made file-safe", markup=False)
         raise typer.Exit(2)
+    for plan in plans:  # an adversary is the same `peer run` with one more (hidden) option
+        if plan.name in faults.behaviours:
+            plan.argv.extend(["--behaviour", str(faults.behaviours[plan.name])])
     state = NetworkState(plans=plans, names=safe_names, by_key={p.key_hex: p.name for p in plans}, seller=loaded.seller)
     children = Children()
     code = 0
     timing: dict[str, float] = {}
+    live = None if headless or json_out else Live(console=console, auto_refresh=False, transient=False)
+    watch = _Watch(state, children, loaded.seller, live=live, link_timeout=link_timeout, timeout=timeout,
+                   title=f"{loaded.name} (seed {run_seed})", faults=faults)
+    plan_of = {p.name: p for p in plans}
     try:
         children.start(plans)  # fork before trio (and any thread) starts
         memory = {}
-        timing = trio.run(lambda: _watch(
-            state, children, loaded.seller, headless=headless or json_out, console=console,
-            link_timeout=link_timeout, timeout=timeout, title=f"{loaded.name} (seed {run_seed})"))
+        if live is not None:
+            live.start()
+        while trio.run(watch.run, headless or json_out) == "restart":
+            # Out of trio again, so forking is safe: re-fork the dead node with its argv.
+            for name in faults.restarts_due(time.monotonic()):
+                children.restart(plan_of[name])
+                faults.restarted[name] = time.monotonic()
+        timing = watch.timing
+        if live is not None:
+            watch._draw(time.monotonic(), rate=0.0)
         memory = children.memory_kib()
     except LaunchFailed as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
@@ -136,10 +229,21 @@ def launch(
         err.print("interrupted: stopping every node", markup=False)
         code = 130
     finally:
+        if live is not None:
+            live.stop()
         children.stop()
     if code == 0:
         state.poll()
-        result, check = assemble(loaded, run_seed, plans, state)
+        if faults.active:
+            stops = {n for n, a in faults.behaviours.items() if a.kind == "false-reserve"}
+            result, check = assemble_with_faults(loaded, run_seed, plans, state, faulty=faults.faulty,
+                                                 notes=faults.notes(), stops_at=stops, stalled=watch.stalled)
+            result.extra["faults"] = faults.to_json(watch.t0)
+            result.extra["refusals"] = dict(sorted(state.refusals.items()))
+            result.extra["aborted"] = {n: e.get("reason") for n, e in sorted(state.aborts.items())}
+            result.extra["adversary"] = {n: [e.get("what") for e in ev] for n, ev in sorted(state.adversary.items())}
+        else:
+            result, check = assemble(loaded, run_seed, plans, state)
         result.extra["check"] = check.to_json()
         result.extra["timing"] = {k: round(v, 3) for k, v in timing.items()}
         if memory:
@@ -163,8 +267,17 @@ def launch(
 
 def _print_check(console: Console, check: dict[str, Any], timing: dict[str, float]) -> None:
     mark = "[green]ok[/]" if check["ok"] else "[red]FAILED[/]"
+    replay = ("matches" if check["replay_matches"] else
+              "not applicable" if str(check.get("replay_basis", "")).startswith("not applicable") else "DIFFERS")
+    if check.get("replay_basis") or check["outcome"] != "completed":
+        console.print(f"outcome: {check['outcome']}; replay basis: {check.get('replay_basis')}", highlight=False)
+        for reason in check.get("reasons", []):
+            console.print(f"  - {reason}", markup=False, highlight=False)
+        for name, what in check.get("excluded", {}).items():
+            relation = check.get("ledger_relations", {}).get(name, "?")
+            console.print(f"  faulty {name}: {what}; its ledger copy: {relation}", markup=False, highlight=False)
     console.print(
-        f"check {mark}: replay {'matches' if check['replay_matches'] else 'DIFFERS'}; "
+        f"check {mark}: replay {replay}; "
         f"ledger copies verified {check['ledger_verified']}/{check['ledger_copies']}, "
         f"{'identical' if check['ledger_identical'] else 'NOT identical'}"
     )

@@ -34,6 +34,17 @@ class NetworkState:
     errors: list[str] = field(default_factory=list)
     frauds: list[dict[str, Any]] = field(default_factory=list)
     settled_at: dict[str, float] = field(default_factory=dict)
+    # For fault injection (--kill, --behaviour, --restart-after); see peer.launch.faults.
+    starts: Counter[str] = field(default_factory=Counter)  # "started" events: 2+ means restarted
+    stages_seen: dict[str, list[str]] = field(default_factory=dict)  # every stage each node logged, in order
+    last_stage: dict[str, dict[str, Any]] = field(default_factory=dict)  # each node's last "stage" event
+    bid_to: dict[str, str] = field(default_factory=dict)  # node -> the neighbour it sent its Bid to (its parent)
+    aborts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recovered: dict[str, dict[str, Any]] = field(default_factory=dict)
+    adversary: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # what attackers say they did
+    refusals: Counter[str] = field(default_factory=Counter)  # node -> "bad" events it logged
+    ignored: Counter[str] = field(default_factory=Counter)  # node -> messages ignored after a restart
+    last_event: dict[str, float] = field(default_factory=dict)  # node -> monotonic time of its last event
 
     def __post_init__(self) -> None:
         self._tails = {p.name: Tail(p.log_path) for p in self.plans}
@@ -57,8 +68,13 @@ class NetworkState:
     def _apply(self, name: str, event: dict[str, Any]) -> None:
         kind = event.get("kind")
         snap = self.nodes[name]
+        self.last_event[name] = time.monotonic()
         if kind == "started":
             self.started.add(name)
+            self.starts[name] += 1
+            if self.starts[name] > 1:  # a restarted process: its old links died with it
+                self._links[name] = set()
+                snap.links_up = 0
         elif kind == "waiting":
             self.seller_waiting = True
         elif kind == "link":
@@ -67,16 +83,21 @@ class NetworkState:
             snap.links_up = len(self._links[name])
         elif kind == "stage":
             snap.stage = str(event.get("stage"))
+            self.stages_seen.setdefault(name, []).append(snap.stage)
+            self.last_stage[name] = event
             snap.inviters = [self.by_key.get(k, k[:8]) for k in event.get("inviters", [])]
             snap.invitees = [self.by_key.get(k, k[:8]) for k in event.get("invitees", [])]
         elif kind == "send":
             snap.messages_out += 1
+            if event.get("type") == "Bid":
+                self.bid_to[name] = self.names.get(str(event.get("peer")), str(event.get("peer")))
             self.sends[str(event.get("stage"))] += 1
             self.send_times.append(time.monotonic())
         elif kind == "recv":
             snap.messages_in += 1
         elif kind == "bad":
             snap.bad_frames += 1
+            self.refusals[name] += 1
         elif kind == "ledger":
             position = int(event.get("position", 0))
             snap.ledger_entries = max(snap.ledger_entries, position + 1)
@@ -107,6 +128,17 @@ class NetworkState:
             self.frauds.append(event)
         elif kind == "error":
             self.errors.append(f"{name}: {event.get('reason')}")
+        elif kind == "aborted":
+            self.aborts[name] = event
+            snap.stage = "aborted"
+        elif kind == "recovered":
+            self.recovered[name] = event
+            lengths = event.get("auctions") or {}
+            snap.ledger_entries = max([snap.ledger_entries, *(int(v) for v in lengths.values())])
+        elif kind == "adversary":
+            self.adversary.setdefault(name, []).append(event)
+        elif kind == "ignored":
+            self.ignored[name] += 1
 
     def _final_roles(self, name: str, event: dict[str, Any]) -> None:
         snap = self.nodes[name]

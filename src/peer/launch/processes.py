@@ -65,6 +65,19 @@ class Children:
             proc.start()
             self.procs[plan.name] = proc
 
+    def restart(self, plan: NodePlan) -> None:
+        """Fork ``plan``'s node again with the same argv (after it died; fault injection).
+
+        Like ``start``, only to be called while no trio run (or other thread) is
+        active in the launcher: the launcher leaves its trio loop to do this.
+        """
+        old = self.procs.get(plan.name)
+        if old is not None:
+            old.join(1.0)  # reap it; it is dead already
+        proc = self._ctx.Process(target=_child_main, args=(plan.argv, str(plan.out_path)), name=f"peer-{plan.name}")
+        proc.start()
+        self.procs[plan.name] = proc
+
     def dead(self) -> dict[str, int]:
         """Children that have exited, with their exit codes."""
         return {name: p.exitcode for name, p in self.procs.items() if p.exitcode is not None}

@@ -86,3 +86,4 @@ class NodeConfig:
     start_timeout: float = 60.0  # the seller starts anyway once this passes with neighbours missing
     exit_when_done: bool = False
     done_grace: float = 1.0
+    qpq_plan: Path | None = None  # take part in a QPQ resource stream (tools/launch writes the plan)

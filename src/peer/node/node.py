@@ -44,6 +44,7 @@ from peer.ledger import (
     InvalidEntry,
     ReserveError,
     SignedHop,
+    Summaries,
     check_reserve,
     decode_payload,
     find_culprits,
@@ -62,6 +63,9 @@ from peer.net.seqstore import SeqFile
 from peer.net.websocket import LinkManager, Neighbour, TcpTransport, Transport
 from peer.node.config import NodeConfig
 from peer.node.eventlog import EventLog
+from peer.node.qpq_glue import QpqGlue
+from peer.node.qpq_shell import TOPIC as QPQ_TOPIC
+from peer.node.qpq_shell import QpqPlan, QpqShell
 from peer.sra.effects import Effect, Outcome, Record, Send, StageChanged, Wake
 from peer.sra.ledger_entry import HopEntry
 from peer.sra.machine import SraConfig, SraNode
@@ -70,9 +74,13 @@ from peer.tui.snapshot import NodeSnapshot
 
 LEDGER_TOPIC = "ledger"
 BACKLOG_LIMIT = 4096  # messages queued for one neighbour whose link is down
+# Fault hooks (docs/adversaries-real.md): events that show the auction is moving.
+PROGRESS_KINDS = frozenset({"announced", "stage", "ledger", "settled"})
+CATCHUP_COOLDOWN = 5.0  # seconds between two answers to one origin's ledger summaries
+CATCHUP_BATCH = 100  # entries per answer (a hop is a few hundred bytes; gossip payloads <= 60 KiB)
 
 
-class Node:
+class Node(QpqGlue):
     """A running node.  Create, then ``await node.run(task_status=...)`` in a nursery."""
 
     def __init__(
@@ -121,7 +129,18 @@ class Node:
         self._award_sigs: dict[str, bytes] = {}  # entry hash -> the seller's signature we received
         self._opens: dict[int, tuple[str, Open]] = {}
         self._lock = trio.Lock()
+        # QPQ (peer.node.qpq_glue): a resource stream this node takes part in, if any.
+        self.qpq = QpqShell(QpqPlan.load(config.qpq_plan), identity, data_dir) if config.qpq_plan else None
+        self._qpq_poke = trio.Event()
         self.address: Any = None
+        # --- fault hooks (docs/adversaries-real.md) ---
+        # Chains already on disk when we started: we were restarted (perhaps after a
+        # crash) and have lost the machine state of those auctions.
+        self._recovered: dict[str, int] = {c.auction: c.length for c in self.store.chains()}
+        self._progress_at: float | None = None  # trio time of the last sign of auction progress
+        self.aborted: str | None = None
+        self._answered: dict[bytes, float] = {}  # origin -> when we last answered its summaries
+        # --- end of fault hooks ---
 
     # ------------------------------------------------------------- running
 
@@ -131,10 +150,16 @@ class Node:
                 self.address = await nursery.start(self.manager.run)
                 port = self.address[1] if isinstance(self.address, tuple) else self.address
                 self._emit("started", key=self.me, port=port, neighbours=[self._n(n) for n in self.neighbours])
+                if self._recovered:  # fault hook: a restart; say what the ledger recovered
+                    await self._report_recovery()
                 if not self.neighbours:
                     self.all_linked.set()
                 task_status.started(self.address)
                 nursery.start_soon(self._main_loop)
+                if self.qpq is not None:
+                    nursery.start_soon(self._qpq_loop)
+                    if self.qpq.plan.coordinator == self.qpq.plan.me:
+                        nursery.start_soon(self._qpq_kickoff)
                 if self.config.sell is not None:
                     nursery.start_soon(self._seller_start)
                 if self.config.exit_when_done:
@@ -150,6 +175,9 @@ class Node:
         while True:
             self._flush_backlogs()
             deadline = self.machine.next_deadline() if self.machine is not None else None
+            stall = self._stall_deadline()  # fault hook: never wait forever for a dead host
+            if stall is not None:
+                deadline = stall if deadline is None else min(deadline, stall)
             event = None
             with trio.move_on_at(math.inf if deadline is None else deadline):
                 try:
@@ -160,6 +188,7 @@ class Node:
                 if event is None:
                     if self.machine is not None:
                         await self._apply(self.machine.on_timer(trio.current_time()))
+                    self._check_stall()  # fault hook
                 else:
                     await self._handle(event)
 
@@ -213,6 +242,8 @@ class Node:
             case LinkUp(peer=peer):
                 self.linked.add(peer)
                 self._emit("link", peer=self._n(peer), up=True)
+                if self._recovered and (len(self.linked) == 1 or self.linked >= set(self.neighbours)):
+                    self._offer_recovered()  # fault hook: catch up after a restart
                 if self.linked >= set(self.neighbours):
                     self.all_linked.set()
             case LinkDown(peer=peer, reason=reason):
@@ -238,6 +269,12 @@ class Node:
         self.messages_in += 1
         self._emit("recv", peer=self._n(peer), type=type(msg).__name__, stage=STAGE_OF[type(msg)].value)
         if self.machine is None:
+            if msg.auction in self._recovered:
+                # Fault hook: we were restarted and lost this auction's state; the sender
+                # is not at fault, so no abuse point, and we do not rejoin half-way.
+                self._emit("ignored", peer=self._n(peer), type=type(msg).__name__,
+                           reason="auction state lost in a restart")
+                return
             if not isinstance(msg, Invite):
                 self._reject(peer, f"{type(msg).__name__} before any invitation")
                 return
@@ -356,7 +393,7 @@ class Node:
 
     # ------------------------------------------------------------- gossip
 
-    def _publish(self, payload: Entries | FraudProofs) -> None:
+    def _publish(self, payload: Entries | FraudProofs | Summaries) -> None:
         _, effects = self.gossip.publish(LEDGER_TOPIC, encode_payload(payload), self.wallclock())
         self._gossip_effects(effects)
 
@@ -377,6 +414,9 @@ class Node:
             self._reject(peer, exc.reason)
             return
         for delivered in self._gossip_effects(effects):
+            if delivered.topic == QPQ_TOPIC:
+                await self._qpq_payload(delivered.origin, delivered.payload)
+                continue
             if delivered.topic != LEDGER_TOPIC:
                 continue
             try:
@@ -387,13 +427,15 @@ class Node:
                 self.bad += 1
                 continue
             if isinstance(payload, Entries):
-                await self._merge(list(payload.entries))
+                await self._merge(list(payload.entries), origin=delivered.origin)
+            elif isinstance(payload, Summaries):
+                self._answer_summaries(delivered.origin, payload)  # fault hook: catch-up
             elif isinstance(payload, FraudProofs):
                 new = await trio.to_thread.run_sync(self.store.add_fraud_proofs, list(payload.proofs))
                 for proof in new:
                     self._emit("fraud", auction=proof.auction, relayed=True)
 
-    async def _merge(self, entries: list[Any]) -> None:
+    async def _merge(self, entries: list[Any], origin: bytes | None = None) -> None:
         try:
             result = await trio.to_thread.run_sync(self.store.merge, entries)
         except (StoreError, IntegrityError, InvalidEntry) as exc:
@@ -402,7 +444,9 @@ class Node:
         for entry in result.accepted:
             self._emit_ledger(entry)
         for rejection in result.rejected:
-            self._emit("bad", peer="gossip", reason=f"ledger entry refused: {rejection.reason}")
+            # The origin signed the envelope, so it is the one to name (a fault-report hook).
+            self._emit("bad", peer="gossip", reason=f"ledger entry refused: {rejection.reason}",
+                       **({} if origin is None else {"origin": self._n(origin.hex())}))
         if result.fraud_proofs:
             for proof in result.fraud_proofs:
                 self._emit("fraud", auction=proof.auction)
@@ -456,7 +500,92 @@ class Node:
         return self.names.get(key) or short_name(bytes.fromhex(key))
 
     def _emit(self, kind: str, **fields: Any) -> None:
+        if kind in PROGRESS_KINDS and (self.machine is None or fields.get("auction", self.machine.auction)
+                                       == self.machine.auction):
+            # Fault hook: feeds the stall watchdog.  Only our auction counts: valid entries of
+            # some other auction must not keep a dead one looking alive.
+            self._progress_at = trio.current_time()
         self.log.emit(self.wallclock(), kind, **fields)
+
+    # ------------------------------------------------ fault hooks (docs/adversaries-real.md)
+    #
+    # None of this runs in a fault-free auction: the watchdog's bound is never
+    # reached, nothing was on disk at start, and nobody publishes summaries.
+
+    STALL_GRACE = 2.0  # seconds on top of the protocol's own bound (tests lower it)
+
+    def stall_after(self) -> float:
+        """How long an auction may show no progress before this node gives up on it.
+
+        In a live auction every node sees progress at least this often: the first
+        hop entry comes at most ``reply_timeout + context_timeout`` after the seller
+        started (which is before any node joined), and each later entry or the
+        settlement at most ``context_timeout`` after the one before (a host closes its
+        hop within that).  So the bound is only passed when a node on the resale path
+        has crashed or gone silent.  It assumes every node runs with the seller's
+        timeouts, as ``tools/launch`` arranges.
+        """
+        c = self.config
+        return c.reply_timeout + c.context_timeout + 2 * c.gather_window + self.STALL_GRACE
+
+    def _stall_deadline(self) -> float | None:
+        if self.machine is None or self.done.is_set() or self._progress_at is None:
+            return None
+        return self._progress_at + self.stall_after()
+
+    def _check_stall(self) -> None:
+        """Abort (log it, count as done) an auction that stopped moving: a clean end, never a hang."""
+        deadline = self._stall_deadline()
+        if deadline is None or trio.current_time() < deadline:
+            return
+        m = self.machine
+        assert m is not None
+        chain = self.store.chain(m.auction)
+        hops = 0 if chain is None else len(chain.hops)
+        holder = m.seller if chain is None or not chain.hops else chain.hops[-1].body.buyer
+        if self.settled is not None:
+            reason = (f"settled, but our ledger copy lacks hops {hops + 1}..{self.settled.hops} "
+                      f"after {self.stall_after():g} s")
+        else:
+            reason = (f"no progress for {self.stall_after():g} s while {m.stage.value}: a node on the "
+                      f"resale path crashed or went silent; the item stays with {self._n(holder)}, "
+                      f"who bought it in hop {hops}" if hops else
+                      f"no progress for {self.stall_after():g} s while {m.stage.value}: a node on the "
+                      f"resale path crashed or went silent; the seller keeps the item")
+        self.aborted = reason
+        self._emit("aborted", auction=m.auction, reason=reason, stage=m.stage.value, hops=hops,
+                   holder=self._n(holder), holder_key=holder, settled=self.settled is not None)
+        self.recent.append(f"aborted: {reason}")
+        self.done.set()
+
+    async def _report_recovery(self) -> None:
+        report = await trio.to_thread.run_sync(self.store.verify_all)
+        self._emit("recovered", ok=report.ok, auctions=dict(sorted(self._recovered.items())),
+                   fraud_proofs=report.fraud_proofs, issues=[i.reason for i in self.store.issues])
+
+    def _offer_recovered(self) -> None:
+        """After a restart: flood what we hold (an entry we fsync'd but never got out is not
+        lost) and our summaries, which our neighbours answer with what we missed."""
+        entries = [e for c in self.store.chains() for e in c.entries]
+        for start in range(0, len(entries), CATCHUP_BATCH):
+            self._publish(Entries(tuple(entries[start:start + CATCHUP_BATCH])))
+        self._publish(Summaries(tuple(self.store.summaries())))
+
+    def _answer_summaries(self, origin: bytes, payload: Summaries) -> None:
+        """A neighbour says what it holds: flood what it lacks (rate-limited per origin,
+        so summaries cannot be used to make us flood chains over and over)."""
+        if origin.hex() not in self.neighbours:
+            return
+        now = trio.current_time()
+        if now < self._answered.get(origin, -math.inf) + CATCHUP_COOLDOWN:
+            return
+        self._answered[origin] = now
+        asked = {s.auction for s in payload.summaries}
+        entries = [e for e in self.store.entries_for(payload.summaries) if e.auction in asked]
+        if entries:
+            self._emit("catchup", peer=self._n(origin.hex()), entries=len(entries))
+        for start in range(0, len(entries), CATCHUP_BATCH):
+            self._publish(Entries(tuple(entries[start:start + CATCHUP_BATCH])))
 
     def snapshot(self) -> NodeSnapshot:
         m = self.machine

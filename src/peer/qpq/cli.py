@@ -1,5 +1,7 @@
-"""Typer apps for QPQ: ``qpq_app`` (mounted as ``peer qpq``) and ``qpq_experiment_app``
-(its commands mounted under ``peer experiment``).  Bad input: one line on stderr, exit 2."""
+"""Typer apps for QPQ: ``qpq_app`` (mount as ``peer qpq``: ``app.add_typer(qpq_app, name="qpq")``) and
+``qpq_experiment_app`` (merge its commands into ``peer experiment``:
+``experiment_app.add_typer(qpq_experiment_app)``, no name; it has no callback, so
+typer merges it without a warning).  Bad input: one line on stderr, exit 2."""
 
 from __future__ import annotations
 
@@ -22,11 +24,6 @@ qpq_experiment_app = typer.Typer(help="The multilevel QPQ paper's experiments.",
 @qpq_app.callback()
 def _qpq() -> None:
     """Multilevel QPQ: payment-free allocation of a stream of resources."""
-
-
-@qpq_experiment_app.callback()
-def _experiments() -> None:
-    """The multilevel QPQ paper's experiments (CSV and PNG in --out)."""
 
 
 def _fail(message: str) -> NoReturn:
@@ -87,13 +84,22 @@ def sim(
 
 
 def _write_ledger(run: object, path: Path) -> None:
+    """One JSON line per allocation, signed as the node that recorded it would sign its copy.
+
+    The simulator has no real keys: each entry is signed by the winner's simulated key
+    (derived from the seed and the node id; the first node's when nobody won).
+    """
+    from peer.qpq.ledger import sign_allocation, sim_signing_key
     from peer.qpq.result import QpqRun
 
     assert isinstance(run, QpqRun)
+    first = run.setup.membership.nodes[0]
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as fh:
         for entry in run.entries:
-            fh.write(json.dumps(entry.to_json(), sort_keys=True) + "\n")
+            signed = sign_allocation(sim_signing_key(run.setup.seed, entry.winner or first), entry)
+            line = {**entry.to_json(), "signer": signed.signer, "signature": signed.signature.hex()}
+            fh.write(json.dumps(line, sort_keys=True) + "\n")
 
 
 @qpq_experiment_app.command("qpq-props")

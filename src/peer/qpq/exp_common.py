@@ -73,6 +73,8 @@ def write_json(payload: Any, path: Path) -> None:
 
 def _cell(value: Any) -> Any:
     if isinstance(value, float):
+        if value.is_integer() and abs(value) < 2**53:
+            return str(int(value))  # counts stay exact
         return f"{value:.6g}"
     return value
 

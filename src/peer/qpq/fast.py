@@ -82,7 +82,9 @@ def run_fast(
     return run
 
 
-def _cluster_level(run, setup, r, cid, members, prefs, col, index, secrets, profiles, store) -> LevelResult:  # type: ignore[no-untyped-def]
+def _cluster_level(  # type: ignore[no-untyped-def]
+    run, setup, r, cid, members, prefs, col, index, secrets, profiles, store
+) -> LevelResult:
     stream, level = setup.stream, int(Level.CLUSTER)
     values: list[int | None] = []
     nonces: list[bytes | None] = []

@@ -36,18 +36,26 @@ def value_ok(v: object) -> bool:
 def iroot(x: int, n: int) -> int:
     """floor(x ** (1/n)) for integers x >= 0, n >= 1, exactly.
 
-    A float estimate is within a few units of the answer for any x we use; the
-    exact big-integer corrections make the result the same on every platform
-    (C ``pow`` is not guaranteed to round alike everywhere).
+    Small roots (ours are below 2**32) start from a float estimate; large ones
+    from Newton's iteration from above.  Exact big-integer corrections finish
+    either way, so the result is the same on every platform (C ``pow`` is not
+    guaranteed to round alike everywhere).
     """
     if x < 0 or n < 1:
         raise ValueError("iroot needs x >= 0 and n >= 1")
     if n == 1 or x < 2:
         return x
-    # log2 of x without overflowing a float, then the root's estimate.
-    shift = max(0, x.bit_length() - 1000)
-    estimate = math.log2(x >> shift) + shift if x >> shift else float(shift)
-    y = int(2.0 ** (estimate / n))
+    bits = x.bit_length()
+    if bits // n < 50:
+        shift = max(0, bits - 1000)  # log2 of x without overflowing a float
+        y = int(2.0 ** ((math.log2(x >> shift) + shift) / n))
+    else:
+        y = 1 << -(-bits // n)  # >= the root; Newton decreases monotonically to the floor
+        while True:
+            z = ((n - 1) * y + x // y ** (n - 1)) // n
+            if z >= y:
+                break
+            y = z
     while y > 0 and y**n > x:
         y -= 1
     while (y + 1) ** n <= x:

@@ -13,11 +13,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from nacl.signing import SigningKey
+
 from peer.ledger.keys import SignerLike, public_hex, sign, verify
 from peer.qpq.commit import lp
 from peer.qpq.fixed import VALUE_BYTES
 
 _GENESIS = b"peer/qpq/v1/genesis"
+_SIM_KEY = b"peer/qpq/v1/sim-key"
 _ALLOCATION = b"peer/qpq/v1/allocation"
 
 
@@ -93,3 +96,8 @@ def verify_allocation_chain(genesis: str, entries: list[AllocationEntry]) -> str
             return f"round {index} does not chain to the entry before it"
         prev = entry.hash
     return None
+
+
+def sim_signing_key(seed: int, node: str) -> SigningKey:
+    """A simulated node's Ed25519 key (real nodes use their identity key)."""
+    return SigningKey(hashlib.sha256(lp(_SIM_KEY) + seed.to_bytes(16, "big", signed=True) + _text(node)).digest())

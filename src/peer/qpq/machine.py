@@ -14,11 +14,18 @@ same on every node: the synchronous model of the paper's relay):
 
 1. cluster commit: broadcast Commit(CLUSTER, H(value, nonce)) to my cluster;
 2. cluster reveal: once every member committed (or time is up) broadcast
-   Reveal(value, nonce); then :func:`decide_level` picks the cluster winner;
+   Reveal(value, nonce); once every committed member revealed (or time is up)
+   :func:`decide_level` picks the cluster winner;
 3. winner commit: the cluster winner broadcasts Commit(WINNER) of its final
-   cluster value to every player;
-4. winner reveal: every player decides the winner level alike, records the
-   allocation and reports ``RoundDone``.
+   cluster value, with its cluster's support, to every player.  This phase
+   always runs to its deadline: the set of claims must be the same on every
+   node even when a cluster produces two (see below);
+4. winner reveal: once every claimant revealed (or time is up) every player
+   decides the winner level alike, records the allocation and reports
+   ``RoundDone``.
+Phases 1, 2 and 4 close early when complete: the set they wait for is fixed
+(the cluster's members, the committed members, the claimants), so closing
+early cannot make two nodes see different inputs.
 With k = 1 the round ends after phase 2: that is plain QPQ.
 
 Faults have defined outcomes, so a round always completes: a member with no
@@ -40,7 +47,6 @@ anything is changed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntEnum
 
 from peer.errors import LocalProtocolError, RemoteProtocolError
 from peer.qpq.clusters import Membership
@@ -53,41 +59,13 @@ from peer.qpq.history import HistoryStore
 from peer.qpq.ledger import AllocationEntry, stream_genesis
 from peer.qpq.messages import Commit, Message, Reveal
 from peer.qpq.preferences import HONEST, Profile
+from peer.qpq.round_state import Phase, RoundState, all_opened, inputs, level_state, opening
 
 
 @dataclass(frozen=True, slots=True)
 class QpqConfig:
     gof: GofConfig = field(default_factory=GofConfig)
     phase: float = 1.0  # length of each phase, in the shell's clock units; must exceed one transit
-
-
-class Phase(IntEnum):
-    COMMIT = 0
-    REVEAL = 1
-    W_COMMIT = 2
-    W_REVEAL = 3
-    DONE = 4
-
-
-@dataclass(slots=True)
-class _Level:
-    commits: dict[str, bytes] = field(default_factory=dict)  # member (claimant) -> digest
-    supports: dict[str, int] = field(default_factory=dict)  # winner level: claimant -> its cluster's support
-    reveals: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # opened correctly
-    bad: set[str] = field(default_factory=set)  # revealed something that does not open
-    early: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # reveal before its commit
-
-
-@dataclass(slots=True)
-class _Round:
-    number: int
-    started: bool = False
-    t0: float = 0.0
-    phase: Phase = Phase.COMMIT
-    cluster: _Level = field(default_factory=_Level)
-    winner: _Level = field(default_factory=_Level)
-    cluster_result: LevelResult | None = None
-    flagged: set[tuple[Level, str, Fault]] = field(default_factory=set)
 
 
 class QpqNode:
@@ -99,6 +77,8 @@ class QpqNode:
     ) -> None:
         if node_id not in membership.cluster_of:
             raise LocalProtocolError(f"{node_id} is not a member")
+        if not profile.takes_part:
+            raise LocalProtocolError(f"{node_id}: an absent node has no machine (the simulator drops its frames)")
         self.id = node_id
         self.membership = membership
         self.stream = stream
@@ -115,8 +95,8 @@ class QpqNode:
         self.winner_history = HistoryStore(membership.ids, window)
         self.finished = -1  # last round done
         self.head = stream_genesis(stream, membership.digest)  # hash of the last allocation entry
-        self._rounds: dict[int, _Round] = {}
-        self._last: _Round | None = None
+        self._rounds: dict[int, RoundState] = {}
+        self._last: RoundState | None = None
 
     # ------------------------------------------------------------------ API
 
@@ -126,7 +106,7 @@ class QpqNode:
             raise LocalProtocolError(f"round {round_no} cannot start: round {self.finished} is the last done")
         if not value_ok(preference):
             raise LocalProtocolError(f"preference out of range: {preference!r}")
-        rnd = self._rounds.setdefault(round_no, _Round(round_no))
+        rnd = self._rounds.setdefault(round_no, RoundState(round_no))
         if rnd.started:
             raise LocalProtocolError(f"round {round_no} already started")
         rnd.started, rnd.t0 = True, now
@@ -152,12 +132,13 @@ class QpqNode:
         if msg.round <= self.finished:  # the round is over here: defined outcome, ignored
             assert self._last is not None
             return self._late(self._last, Level(msg.level), sender)
-        rnd = self._rounds.setdefault(msg.round, _Round(msg.round))
+        rnd = self._rounds.setdefault(msg.round, RoundState(msg.round))
         level = Level(msg.level)
-        closed = rnd.started and int(rnd.phase) > (0 if level is Level.CLUSTER else 2) + (1 if isinstance(msg, Reveal) else 0)
-        if closed:
+        # The phase this message belongs to: 0/1 cluster commit/reveal, 2/3 winner commit/reveal.
+        phase = (0 if level is Level.CLUSTER else 2) + (1 if isinstance(msg, Reveal) else 0)
+        if rnd.started and int(rnd.phase) > phase:
             return self._late(rnd, level, sender)
-        state = rnd.cluster if level is Level.CLUSTER else rnd.winner
+        state = level_state(rnd, level)
         if isinstance(msg, Commit):
             state.commits[sender] = msg.digest
             state.supports[sender] = msg.support
@@ -176,6 +157,8 @@ class QpqNode:
     # ------------------------------------------------------------ validation
 
     def _check(self, sender: str, msg: Message) -> None:
+        if not isinstance(msg, (Commit, Reveal)):
+            raise RemoteProtocolError(sender, f"unexpected message {type(msg).__name__}")
         if msg.stream != self.stream:
             raise RemoteProtocolError(sender, f"unknown stream {msg.stream!r}")
         if sender not in self.membership.cluster_of or sender == self.id:
@@ -192,7 +175,7 @@ class QpqNode:
         if msg.round == self.finished:
             return  # late: judged (and ignored) without touching state
         rnd = self._rounds.get(msg.round)
-        state = None if rnd is None else (rnd.cluster if level is Level.CLUSTER else rnd.winner)
+        state = None if rnd is None else level_state(rnd, level)
         if isinstance(msg, Commit):
             if not isinstance(msg.digest, bytes) or len(msg.digest) != DIGEST_BYTES:
                 raise RemoteProtocolError(sender, "commitment is not a 32-byte digest")
@@ -205,46 +188,48 @@ class QpqNode:
                 state.commits[sender] != msg.digest or state.supports[sender] != msg.support
             ):
                 raise RemoteProtocolError(sender, "a second, different commitment")
-        elif isinstance(msg, Reveal):
+        else:
             if not value_ok(msg.value) or not isinstance(msg.nonce, bytes) or len(msg.nonce) != NONCE_BYTES:
                 raise RemoteProtocolError(sender, "malformed reveal")
             if state is not None:
                 prior = state.reveals.get(sender) or state.early.get(sender)
                 if sender in state.bad or (prior is not None and prior != (msg.value, msg.nonce)):
                     raise RemoteProtocolError(sender, "a second reveal")
-        else:
-            raise RemoteProtocolError(sender, f"unexpected message {type(msg).__name__}")
 
     # --------------------------------------------------------------- phases
 
-    def _commit(self, rnd: _Round, level: Level, value: int, support: int = 0) -> list[Effect]:
+    def _commit(self, rnd: RoundState, level: Level, value: int, support: int = 0) -> list[Effect]:
         nonce = derive_nonce(self._secret, self.stream, rnd.number, int(level))
         digest = commit_digest(self.stream, rnd.number, int(level), self.id, value, nonce)
-        state = rnd.cluster if level is Level.CLUSTER else rnd.winner
+        state = level_state(rnd, level)
         state.commits[self.id] = digest
         state.supports[self.id] = support
         state.early[self.id] = (value, nonce)  # my own opening, revealed when the phase closes
-        scope, peers = (f"cluster:{self.cluster}", self._cluster_peers) if level is Level.CLUSTER else ("all", self._all_peers)
         msg = Commit(stream=self.stream, round=rnd.number, level=level, digest=digest, support=support)
-        return [Broadcast(scope, peers, msg)]
+        return [Broadcast(*self._audience(level), msg)]
 
-    def _reveal(self, rnd: _Round, level: Level) -> list[Effect]:
-        state = rnd.cluster if level is Level.CLUSTER else rnd.winner
+    def _reveal(self, rnd: RoundState, level: Level) -> list[Effect]:
+        state = level_state(rnd, level)
         mine = state.early.pop(self.id, None)
         if mine is None or not self.profile.reveals:
             return []
         value = self.profile.reveal_value(mine[0]) if level is Level.CLUSTER else mine[0]
         self._open(state, rnd.number, level, self.id, value, mine[1])
-        scope, peers = (f"cluster:{self.cluster}", self._cluster_peers) if level is Level.CLUSTER else ("all", self._all_peers)
-        return [Broadcast(scope, peers, Reveal(stream=self.stream, round=rnd.number, level=level, value=value, nonce=mine[1]))]
+        msg = Reveal(stream=self.stream, round=rnd.number, level=level, value=value, nonce=mine[1])
+        return [Broadcast(*self._audience(level), msg)]
 
-    def _open(self, state: _Level, round_no: int, level: Level, member: str, value: int, nonce: bytes) -> None:
+    def _audience(self, level: Level) -> tuple[str, tuple[str, ...]]:
+        if level is Level.CLUSTER:
+            return f"cluster:{self.cluster}", self._cluster_peers
+        return "all", self._all_peers
+
+    def _open(self, state: LevelState, round_no: int, level: Level, member: str, value: int, nonce: bytes) -> None:
         if commit_ok(state.commits[member], self.stream, round_no, int(level), member, value, nonce):
             state.reveals[member] = (value, nonce)
         else:
             state.bad.add(member)
 
-    def _advance(self, rnd: _Round, now: float) -> list[Effect]:
+    def _advance(self, rnd: RoundState, now: float) -> list[Effect]:
         effects: list[Effect] = []
         deadline = lambda: rnd.t0 + (int(rnd.phase) + 1) * self.config.phase  # noqa: E731
         while rnd.phase is not Phase.DONE:
@@ -255,17 +240,18 @@ class QpqNode:
                 rnd.phase = Phase.REVEAL
                 effects += self._reveal(rnd, Level.CLUSTER)
             elif rnd.phase is Phase.REVEAL:
-                if not (due or _all_opened(rnd.cluster)):
+                if not (due or all_opened(rnd.cluster)):
                     break
                 effects += self._decide_cluster(rnd)
             elif rnd.phase is Phase.W_COMMIT:
-                claimed = {self.membership.cluster_of[m] for m in rnd.winner.commits}
-                if not (due or len(claimed) == self.membership.k):
+                # Never early: a second claim for a cluster (a late or lying member) must be seen
+                # by every node, or some would call the cluster equivocating and others not.
+                if not due:
                     break
                 rnd.phase = Phase.W_REVEAL
                 effects += self._reveal(rnd, Level.WINNER)
             else:
-                if not (due or _all_opened(rnd.winner)):
+                if not (due or all_opened(rnd.winner)):
                     break
                 effects += self._decide_winners(rnd)
             if rnd.phase is Phase.DONE:
@@ -273,9 +259,9 @@ class QpqNode:
             effects.append(Wake(deadline()))
         return effects
 
-    def _decide_cluster(self, rnd: _Round) -> list[Effect]:
+    def _decide_cluster(self, rnd: RoundState) -> list[Effect]:
         state = rnd.cluster
-        values, nonces, faults = _inputs(state, self.members)
+        values, nonces, faults = inputs(state, self.members)
         result = decide_level(
             stream=self.stream, round_no=rnd.number, level=Level.CLUSTER, group=self.cluster, slots=self.members,
             entrants=self.members, values=values, nonces=nonces, faults=faults, shapes=(1,) * len(self.members),
@@ -291,7 +277,7 @@ class QpqNode:
             effects += self._commit(rnd, Level.WINNER, result.winner_value, result.support)  # type: ignore[arg-type]
         return effects
 
-    def _decide_winners(self, rnd: _Round) -> list[Effect]:
+    def _decide_winners(self, rnd: RoundState) -> list[Effect]:
         state = rnd.winner
         by_cluster: dict[str, list[str]] = {}
         for claimant in sorted(state.commits):  # a reveal without a commitment is no claim
@@ -308,7 +294,7 @@ class QpqNode:
                 fault = Fault.EQUIVOCATION
                 effects += [self._flag(rnd, Level.WINNER, c, Fault.EQUIVOCATION) for c in claimants]
             else:
-                (value, nonce), fault = _opening(state, claimants[0])
+                (value, nonce), fault = opening(state, claimants[0])
             entrants.append(claimants[0] if len(claimants) == 1 else "")
             shapes.append(state.supports[claimants[0]] if len(claimants) == 1 else 1)
             values.append(value)
@@ -328,7 +314,7 @@ class QpqNode:
                 effects.append(self._flag(rnd, Level.WINNER, entrant, f))
         return effects + self._finish(rnd, result, result.winner_slot or "")
 
-    def _police_my_cluster(self, rnd: _Round, claimants: list[str]) -> list[Effect]:
+    def _police_my_cluster(self, rnd: RoundState, claimants: list[str]) -> list[Effect]:
         """Members of a cluster know its winner: flag a false claim or a changed value (outcome unchanged)."""
         result = rnd.cluster_result
         if result is None:
@@ -343,7 +329,7 @@ class QpqNode:
                 effects.append(self._flag(rnd, Level.WINNER, c, Fault.WRONG_VALUE))
         return effects
 
-    def _finish(self, rnd: _Round, result: LevelResult, cluster: str) -> list[Effect]:
+    def _finish(self, rnd: RoundState, result: LevelResult, cluster: str) -> list[Effect]:
         winner = result.winner_entrant or ""
         entry = AllocationEntry(
             stream=self.stream, round=rnd.number, winner=winner, cluster=cluster if winner else "",
@@ -358,37 +344,11 @@ class QpqNode:
 
     # --------------------------------------------------------------- helpers
 
-    def _flag(self, rnd: _Round, level: Level, member: str, reason: Fault) -> Flag:
+    def _flag(self, rnd: RoundState, level: Level, member: str, reason: Fault) -> Flag:
         rnd.flagged.add((level, member, reason))
         return Flag(rnd.number, level, member, reason)
 
-    def _late(self, rnd: _Round, level: Level, sender: str) -> list[Effect]:
+    def _late(self, rnd: RoundState, level: Level, sender: str) -> list[Effect]:
         if (level, sender, Fault.LATE) in rnd.flagged:
             return []
         return [self._flag(rnd, level, sender, Fault.LATE)]
-
-
-def _all_opened(state: _Level) -> bool:
-    return all(m in state.reveals or m in state.bad for m in state.commits)
-
-
-def _opening(state: _Level, member: str) -> tuple[tuple[int | None, bytes | None], Fault | None]:
-    if member not in state.commits:
-        return (None, None), Fault.MISSING_COMMIT
-    if member in state.bad:
-        return (None, None), Fault.BAD_REVEAL
-    if member not in state.reveals:
-        return (None, None), Fault.MISSING_REVEAL
-    return state.reveals[member], None
-
-
-def _inputs(state: _Level, members: tuple[str, ...]) -> tuple[list[int | None], list[bytes | None], list[Fault | None]]:
-    values: list[int | None] = []
-    nonces: list[bytes | None] = []
-    faults: list[Fault | None] = []
-    for m in members:
-        (value, nonce), fault = _opening(state, m)
-        values.append(value)
-        nonces.append(nonce)
-        faults.append(fault)
-    return values, nonces, faults

@@ -9,14 +9,16 @@ them are counted (a real sender would send them) and dropped.
 
 All nodes start round r together once every machine has finished round r-1,
 which is the shell's schedule of the synchronous model.  Every node's ledger
-entry for a round must be identical; a difference is counted as a
-disagreement (the tests require none).
+entry for a round should be identical; the majority's entry is the run's and
+the nodes that recorded another are counted in ``dissenters`` (a late node
+cannot know its reveal was late, so it alone counts its own value).
 """
 
 from __future__ import annotations
 
 import heapq
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 
 from peer.errors import RemoteProtocolError
@@ -51,6 +53,7 @@ class Router:
         }
         self.run = QpqRun(setup=setup, mode="machines", rounds=0, measure_from=measure_from)
         self.decisions: dict[str, list[Decided]] = {node: [] for node in self.machines}  # for tests
+        self.dissenters: Counter[str] = Counter()  # node -> rounds it recorded another entry than the majority
         self.now = 0.0
         self._heap: list[Event] = []
         self._seq = 0
@@ -109,12 +112,13 @@ class Router:
         for effect in effects:
             kind = type(effect)
             if kind is Broadcast:
-                msg = effect.msg  # type: ignore[union-attr]
-                level = "cluster" if msg.level is Level.CLUSTER else "winner"
-                self.run.traffic.add(level, "reveal" if isinstance(msg, Reveal) else "commit", len(effect.recipients))  # type: ignore[union-attr]
-                extra = self.extra_delay.get(node, 0.0) if isinstance(msg, Reveal) and level == "cluster" else 0.0
+                b: Broadcast = effect  # type: ignore[assignment]
+                level = "cluster" if b.msg.level is Level.CLUSTER else "winner"
+                reveal = isinstance(b.msg, Reveal)
+                self.run.traffic.add(level, "reveal" if reveal else "commit", len(b.recipients))
+                extra = self.extra_delay.get(node, 0.0) if reveal and level == "cluster" else 0.0
                 self._seq += 1
-                heapq.heappush(self._heap, (self.now + self.delay + extra, self._seq, node, effect.recipients, msg))  # type: ignore[union-attr]
+                heapq.heappush(self._heap, (self.now + self.delay + extra, self._seq, node, b.recipients, b.msg))
             elif kind is Flag:
                 f: Flag = effect  # type: ignore[assignment]
                 key = (f.round, int(f.level), f.member, f.reason.value)
@@ -132,10 +136,11 @@ class Router:
                 heapq.heappush(self._heap, (effect.at, self._seq, node, (), None))  # type: ignore[union-attr]
 
     def _collect(self, r: int, prefs_col: object, index: dict[str, int]) -> None:
-        entries = set(self._entries.values())
-        if len(entries) != 1:
+        votes = Counter(self._entries.values())
+        entry = max(votes, key=lambda e: (votes[e], e.hash))  # the majority's entry is the run's
+        if len(votes) != 1:
             self.run.disagreements += 1
-        entry = min(entries, key=lambda e: e.hash)
+            self.dissenters.update(node for node, e in self._entries.items() if e != entry)
         run = self.run
         run.entries.append(entry)
         run.winners.append(entry.winner)

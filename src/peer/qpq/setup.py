@@ -26,6 +26,13 @@ class QpqSetup:
     graph: nx.Graph | None = None
     source: str = "<memory>"
 
+    def __post_init__(self) -> None:
+        nodes = self.membership.cluster_of
+        for table in (self.profiles, self.distributions):
+            unknown = sorted(set(table) - set(nodes))
+            if unknown:
+                raise ValueError(f"{unknown[0]!r} is not a member")
+
     def profile(self, node: str) -> Profile:
         return self.profiles.get(node, HONEST)
 

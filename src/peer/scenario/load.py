@@ -16,13 +16,14 @@ so the CLI can print a single clear line and exit 2.  The format::
     low = 0
     high = 1
     [behaviours.a]            # optional deviations from the intended strategy
-    bid = 3
+    bid = 3                   # (every field of peer.sra.machine.Behaviour; docs/adversaries.md)
 """
 
 from __future__ import annotations
 
 import random
 import tomllib
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from peer.money import MoneyError, parse_money
 from peer.scenario.graphs import DATASETS, GENERATORS, as_string_graph
 from peer.scenario.model import Scenario
 from peer.scenario.values import draw_values
+from peer.sra.behaviours import STAGES, LowDemand, check_stage
 from peer.sra.machine import Behaviour
 
 _TOP_KEYS = {"name", "seller", "seed", "values", "graph", "value_model", "behaviours", "description"}
@@ -224,6 +226,8 @@ class _Builder:
         raise self.fail("seller", f"{seller!r} is not a node of the graph")
 
     def _behaviours(self, graph: nx.Graph) -> dict[str, Behaviour]:
+        """``[behaviours.<node>]`` tables: the fields of :class:`peer.sra.machine.Behaviour`
+        (amounts as money, stages by name, ``split`` as a count or ``{identities = k}``)."""
         out: dict[str, Behaviour] = {}
         for node, spec in self._table("behaviours").items():
             label = f"behaviours.{node}"
@@ -231,24 +235,74 @@ class _Builder:
                 raise self.fail(label, "not a node of the graph")
             if not isinstance(spec, dict):
                 raise self.fail(label, "must be a table")
-            unknown = sorted(set(spec) - {"bid", "invite_only", "report_to_all", "aggregate"})
+            unknown = sorted(set(spec) - _BEHAVIOUR_KEYS)
             if unknown:
                 raise self.fail(f"{label}.{unknown[0]}", "unknown behaviour")
-            kwargs: dict[str, Any] = {}
-            for key in ("bid", "aggregate"):
-                if key in spec:
-                    try:
-                        kwargs[key] = parse_money(spec[key])
-                    except MoneyError as exc:
-                        raise self.fail(f"{label}.{key}", str(exc)) from None
-            if "invite_only" in spec:
-                only = spec["invite_only"]
-                if not isinstance(only, list) or not all(isinstance(x, str) and x in graph for x in only):
-                    raise self.fail(f"{label}.invite_only", "must be a list of node ids")
-                kwargs["invite_only"] = frozenset(only)
-            if "report_to_all" in spec:
-                if not isinstance(spec["report_to_all"], bool):
-                    raise self.fail(f"{label}.report_to_all", "must be true or false")
-                kwargs["report_to_all"] = spec["report_to_all"]
-            out[node] = Behaviour(**kwargs)
+            kwargs = {key: self._behaviour_field(graph, f"{label}.{key}", key, spec[key]) for key in spec}
+            try:
+                out[node] = Behaviour(**kwargs)
+            except (TypeError, ValueError) as exc:
+                raise self.fail(label, str(exc)) from None
         return out
+
+    def _behaviour_field(self, graph: nx.Graph, label: str, key: str, raw: Any) -> Any:
+        if key in ("bid", "aggregate", "context", "false_reserve"):
+            return self._money(label, raw)
+        if key == "invite_only":
+            if not isinstance(raw, list) or not all(isinstance(x, str) and x in graph for x in raw):
+                raise self.fail(label, "must be a list of node ids")
+            return frozenset(raw)
+        if key == "report_to_all":
+            if not isinstance(raw, bool):
+                raise self.fail(label, "must be true or false")
+            return raw
+        if key == "parent":
+            if not isinstance(raw, str) or raw not in graph:
+                raise self.fail(label, "must be a node id")
+            return raw
+        if key == "equivocate":
+            if not isinstance(raw, dict) or not all(isinstance(x, str) and x in graph for x in raw):
+                raise self.fail(label, "must be a table inviter = amount")
+            return {inviter: self._money(f"{label}.{inviter}", amount) for inviter, amount in raw.items()}
+        if key in ("silent_from", "crash_at"):
+            try:
+                return check_stage(raw) if isinstance(raw, str) else check_stage(repr(raw))
+            except ValueError:
+                raise self.fail(label, f"must be one of {', '.join(STAGES)} or hop:K, got {raw!r}") from None
+        if key == "restart_after":
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw < 0:
+                raise self.fail(label, f"must be a number of time units >= 0, got {raw!r}")
+            return float(raw)
+        if key == "underbid_when_demand_low":
+            return self._low_demand(label, raw)
+        assert key == "split"
+        count = raw.get("identities") if isinstance(raw, dict) and set(raw) == {"identities"} else raw
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise self.fail(label, "must be a number of identities >= 1 (or {identities = k})")
+        return count
+
+    def _money(self, label: str, raw: Any) -> int:
+        try:
+            return parse_money(raw)
+        except MoneyError as exc:
+            raise self.fail(label, str(exc)) from None
+
+    def _low_demand(self, label: str, raw: Any) -> LowDemand:
+        """``true`` (halve the bid when nobody answered) or ``{factor = 0.5, at_most = 0}``."""
+        if raw is True:
+            return LowDemand()
+        if not isinstance(raw, dict) or not set(raw) <= {"factor", "at_most"}:
+            raise self.fail(label, "must be true or a table with factor and at_most")
+        factor = raw.get("factor", 0.5)
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 <= factor <= 1:
+            raise self.fail(f"{label}.factor", f"must be a number in [0, 1], got {factor!r}")
+        at_most = raw.get("at_most", 0)
+        if isinstance(at_most, bool) or not isinstance(at_most, int) or at_most < 0:
+            raise self.fail(f"{label}.at_most", f"must be an integer >= 0, got {at_most!r}")
+        return LowDemand(Fraction(str(factor)), at_most)  # exact: 0.3 means 3/10, not a binary float
+
+
+_BEHAVIOUR_KEYS = {
+    "bid", "invite_only", "report_to_all", "aggregate", "context", "parent", "equivocate",
+    "underbid_when_demand_low", "false_reserve", "silent_from", "crash_at", "restart_after", "split",
+}

@@ -1,12 +1,26 @@
-"""Run one SRA auction of a scenario in the in-memory network and report it."""
+"""Run one SRA auction of a scenario in the in-memory network and report it.
+
+Every run gets a status (``extra["status"]``, see :mod:`peer.sim.outcome`):
+completed, aborted (with ``extra["reason"]`` and ``extra["detail"]``) or
+stalled.  A run with no fault in it (no chaos, no silent node, no node whose
+behaviour breaks the protocol) must complete: anything else is a bug and
+raises :class:`SimulationError`, as it always did.  Runs with faults return
+whatever happened, so that experiments can count it.
+"""
 
 from __future__ import annotations
 
-from peer.result import Hop, NodeReport, RunResult, utilities_from_hops
+from typing import Any
+
+from peer.result import Hop, NodeReport, RunResult, amount_to_decimal, utilities_from_hops
 from peer.scenario.model import Scenario
+from peer.sim.chaos import ChaosConfig, ChaosRouter
+from peer.sim.checks import CHECKS
 from peer.sim.network import AsyncDelays, RoundDelays, SimNetwork, SimStats
+from peer.sim.outcome import COMPLETED, Verdict, judge
+from peer.sim.sybil import apply_splits
 from peer.sra.ledger_entry import verify_chain
-from peer.sra.machine import SraConfig, SraNode
+from peer.sra.machine import HONEST, SraConfig, SraNode
 
 
 class SimulationError(RuntimeError):
@@ -29,18 +43,29 @@ def build_machines(scenario: Scenario, seed: int, config: SraConfig, auction: st
     return machines
 
 
-def default_config(scenario: Scenario, mode: str, gather_window: float | None) -> SraConfig:
+def default_config(
+    scenario: Scenario, mode: str, gather_window: float | None, *, max_transit: float = 1.0
+) -> SraConfig:
     """Waits long enough that a correct run never hits them.
 
     Each tree level uses up one gather window and two margins of the budget, and
     a tree has fewer than n levels; the margin covers one message's longest
-    transit (1 time unit in both delivery modes) with room to spare.
+    transit (1 time unit in both delivery modes, more under a chaos router's
+    delays) with room to spare.
     """
     n = scenario.graph.number_of_nodes()
     window = 0.5 if gather_window is None else gather_window
-    margin = 1.5
-    horizon = (n + 2) * (window + 2 * margin + 1.0)
+    margin = 1.5 * max_transit
+    horizon = (n + 2) * (window + 2 * margin + max_transit)
     return SraConfig(gather_window=window, reply_timeout=horizon, context_timeout=horizon, margin=margin)
+
+
+def run_horizon(config: SraConfig, nodes: int, max_transit: float) -> float:
+    """A time by which every run is over: stages 1-2 end by the seller's wait, each of at most
+    ``nodes`` hops takes at most a host's wait plus an Award's transit, and the settlement
+    floods over at most ``nodes`` links.  Anything still scheduled later means a stall."""
+    hop = config.context_timeout + 2 * max_transit
+    return config.gather_window + config.reply_timeout + (nodes + 1) * hop + (nodes + 2) * max_transit + 1.0
 
 
 def simulate(
@@ -51,16 +76,30 @@ def simulate(
     gather_window: float | None = None,
     config: SraConfig | None = None,
     silent: frozenset[str] = frozenset(),
+    chaos: ChaosConfig | None = None,
+    checks: frozenset[str] = CHECKS,
+    strict: bool | None = None,
 ) -> tuple[RunResult, SimNetwork]:
     """Run the distributed SRA of ``scenario`` in one process.
 
     Args:
-        seed: run seed (parents, tie-breaks, async delays); defaults to the scenario's.
+        seed: run seed (parents, tie-breaks, async delays, chaos, Sybil edges); defaults to the scenario's.
         mode: "rounds" (the paper's synchronous setting) or "async" (seeded random delays).
         gather_window: how long a node gathers inviters; rounds mode needs < 1.
         silent: nodes that never send anything (crashed), to exercise timeouts.
+        chaos: what the network does to messages (:mod:`peer.sim.chaos`); the default
+            config's margins then cover its longest delay.
+        checks: the shell's ledger checks to run (:data:`peer.sim.checks.CHECKS`).
+        strict: raise SimulationError unless the run completes; default: when the run
+            has no fault (no chaos, no silent node, no behaviour that breaks the protocol).
+
+    Nodes whose behaviour has ``split`` > 1 are split into identities first
+    (:mod:`peer.sim.sybil`); ``extra["sybils"]`` maps each to its identities.
     """
     seed = scenario.seed if seed is None else seed
+    sybils: dict[str, list[str]] = {}
+    if any(b.split > 1 for b in scenario.behaviours.values()):
+        scenario, sybils = apply_splits(scenario, seed)
     if mode == "rounds":
         if gather_window is not None and not 0 < gather_window < 1:
             raise ValueError("in rounds mode the gather window must lie strictly between 0 and 1 round")
@@ -69,16 +108,92 @@ def simulate(
         delays = AsyncDelays(seed)
     else:
         raise ValueError(f"unknown mode {mode!r}")
-    config = config or default_config(scenario, mode, gather_window)
+    router = ChaosRouter(chaos, seed) if chaos is not None and chaos.active else None
+    max_transit = delays.max_delay + (router.config.max_extra if router is not None else 0.0)
+    config = config or default_config(scenario, mode, gather_window, max_transit=max_transit)
     auction = f"{scenario.name}/{seed}"
     machines = build_machines(scenario, seed, config, auction)
-    network = SimNetwork(machines, delays, drop=silent)
+    network = SimNetwork(machines, delays, drop=silent, chaos=router, checks=checks)
     network.start(scenario.seller)
-    stats = network.run()
-    return assemble(scenario, seed, machines, stats), network
+    horizon = run_horizon(config, len(machines), max_transit)
+    network.run(until=horizon)
+    deviators = set(silent) | {n for n, b in scenario.behaviours.items() if b != HONEST}
+    deviators.update(name for names in sybils.values() for name in names)
+    verdict = judge(network, set(machines) - deviators, horizon)
+    if strict is None:
+        strict = router is None and not silent and not any(b.breaks_protocol for b in scenario.behaviours.values())
+    if strict and (verdict.status != COMPLETED or not verdict.integrity.ok):
+        raise SimulationError(f"{verdict.status}: {verdict.reason}: {verdict.detail} (ledger {verdict.integrity})")
+    return build_result(scenario, seed, network, verdict, sybils), network
+
+
+def build_result(
+    scenario: Scenario, seed: int, network: SimNetwork, verdict: Verdict, sybils: dict[str, list[str]]
+) -> RunResult:
+    """The run as a RunResult, whatever its status.
+
+    Hops are the countersigned ledger chain.  ``winner`` is the settled winner
+    of a completed run, and otherwise whoever holds the item by the ledger
+    (``extra["holder"]``), so utilities are always what the ledger says each
+    node paid, received and holds, valued at its true value.
+    """
+    machines = network.machines
+    stats = network.stats
+    chain = network.ledger.chain()
+    hops = [Hop(e.hop, e.seller, e.buyer, e.price) for e in chain]
+    winner = verdict.holder
+    nodes = {}
+    for name, m in machines.items():
+        nodes[name] = NodeReport(
+            value=m.value,
+            inviters=sorted(m.inviters),
+            invitees=sorted(m.children.keys() | m.declined),
+            parent=m.parents[0] if len(m.parents) == 1 else None,
+            bought_at=m.bought_at if name != scenario.seller else None,
+            sold_at=m.sold_at,
+        )
+    utilities, revenue = utilities_from_hops(scenario.seller, scenario.values, hops, winner)
+    extra: dict[str, Any] = {
+        "rejected": len(stats.rejected),
+        "end_time": stats.end_time,
+        "status": verdict.status,
+        "detections": [d.to_json() for d in stats.detections],
+        "ledger": verdict.integrity.to_json(),
+    }
+    if verdict.status != COMPLETED:
+        extra.update(reason=verdict.reason, detail=verdict.detail, holder=verdict.holder,
+                     unsettled=list(verdict.unsettled))
+    if stats.crashed:
+        extra["crashed"] = dict(stats.crashed)
+    if network.chaos is not None:
+        c = network.chaos
+        extra["chaos"] = {"config": c.config.describe(), "dropped": len(c.dropped), "duplicated": c.duplicated,
+                          "delayed": c.delayed, "reordered": c.reordered}
+    if sybils:
+        extra["sybils"] = sybils
+        extra["sybil_utility"] = {
+            x: amount_to_decimal(sum(utilities[n] for n in names)) for x, names in sybils.items()
+        }
+    return RunResult(
+        mechanism="sra",
+        seller=scenario.seller,
+        seed=seed,
+        nodes=nodes,
+        hops=hops,
+        winner=winner,
+        utilities=dict(utilities),
+        revenue=revenue,
+        messages={stage: stats.messages.get(stage, 0) for stage in ("diffusion", "aggregation", "allocation", "settlement")},
+        extra=extra,
+    )
 
 
 def assemble(scenario: Scenario, seed: int, machines: dict[str, SraNode], stats: SimStats) -> RunResult:
+    """The result of a fault-free run from its machines and stats; raises SimulationError if inconsistent.
+
+    Kept for callers that drive a :class:`SimNetwork` themselves; :func:`simulate`
+    judges runs with :func:`peer.sim.outcome.judge` instead.
+    """
     seller_machine = machines[scenario.seller]
     chain = stats.records.get(scenario.seller, [])
     # The chain is the sequence of entries each host recorded when it sold.

@@ -45,10 +45,11 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from peer.errors import LocalProtocolError, RemoteProtocolError
+from peer.sra.behaviours import LowDemand, as_pairs, check_stage, cut_index
 from peer.sra.effects import Effect, Outcome, Record, Send, StageChanged, Wake
 from peer.sra.ledger_entry import HopEntry, genesis_hash
 from peer.sra.local_auction import run_local_auction, tie_break_rng
@@ -108,19 +109,64 @@ def _budget_ok(value: object) -> bool:
 class Behaviour:
     """How a node departs from the intended strategy (the default is honest).
 
-    These are the deviations of the paper's proof of Thm 5.3: a declared bid
-    other than the value, inviting only some neighbours, reporting the
-    aggregate to several inviters, and reporting a wrong aggregate.
+    The first four are the deviations of the paper's proof of Thm 5.3: a
+    declared bid other than the value, inviting only some neighbours, reporting
+    the aggregate to several inviters, and reporting a wrong aggregate.  Note
+    that ``aggregate`` only changes the stage-2 Bid amount, which stage 3 never
+    uses (it recomputes context bids by a convergecast): the wrong aggregate
+    that matters is ``context``.
+
+    Beyond the proof: ``context`` (report this stage-3 context bid, to
+    requesting parents and to hosts), ``parent`` (choose this inviter as parent
+    when it is one, instead of the seeded coin), ``equivocate`` (inviter ->
+    amount: Bid to *every* inviter, each its own amount, and the same amount in
+    the stage-3 context bids sent to it; inviters not named get the true one),
+    ``underbid_when_demand_low`` (Mirage's S1, see
+    :class:`peer.sra.behaviours.LowDemand`).  When several of ``report_to_all``,
+    ``equivocate`` and ``parent`` are set, reporting to several wins.
+
+    Protocol attacks and faults: ``false_reserve`` (as a host, announce and
+    apply this reserve instead of the price it bought at), ``silent_from`` (a
+    stage: from the point it fires on, the node sends nothing at all, though
+    its machine runs on and records what it is awarded), ``crash_at`` / ``restart_after`` (carried out
+    by the shell: the node's machine is lost at that stage, see
+    :mod:`peer.sim.network`).  ``split`` (k identities) is a scenario
+    transformation the simulator applies (:mod:`peer.sim.sybil`); the machine
+    ignores it.
     """
 
     bid: int | None = None  # declared value; None: the true value
     invite_only: frozenset[str] | None = None  # None: invite every neighbour
     report_to_all: bool = False  # Bid to every inviter instead of one
     aggregate: int | None = None  # report this aggregate instead of the max
+    context: int | None = None  # stage-3 context bid to report instead of the true one
+    parent: str | None = None  # inviter to choose as parent
+    equivocate: tuple[tuple[str, int], ...] = ()  # (inviter, amount) pairs; a dict is accepted
+    underbid_when_demand_low: LowDemand | None = None
+    false_reserve: int | None = None  # reserve to announce as a host
+    silent_from: str | None = None  # a stage name (either vocabulary of peer.sra.behaviours)
+    crash_at: str | None = None  # a stage name, likewise
+    restart_after: float | None = None  # None: never restarts
+    split: int = 1  # identities (Sybil); 1: no split
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "equivocate", as_pairs(self.equivocate))  # canonical, so Behaviours compare
+        for stage in (self.silent_from, self.crash_at):
+            if stage is not None:
+                check_stage(stage)
+        if self.restart_after is not None and (self.crash_at is None or self.restart_after < 0):
+            raise ValueError("restart_after needs crash_at and must be >= 0")
+        if self.split < 1:
+            raise ValueError("split must be at least 1")
 
     @property
     def honest(self) -> bool:
         return self == HONEST
+
+    @property
+    def breaks_protocol(self) -> bool:
+        """Does this node send illegal messages or stop answering (so a run may legitimately abort)?"""
+        return self.false_reserve is not None or self.silent_from is not None or self.crash_at is not None
 
 
 HONEST = Behaviour()
@@ -177,6 +223,11 @@ class SraNode:
         self.item = item
         self.config = config or SraConfig()
         self.behaviour = behaviour
+        self._bid = value if behaviour.bid is None else behaviour.bid  # underbidding may lower it later
+        # Deviations that rewrite or suppress what the machine sends (see _deviate).
+        self._rewrite = behaviour.context is not None or bool(behaviour.equivocate) or behaviour.silent_from is not None
+        self._muted = False  # silent_from has fired
+        self._equivocate = dict(behaviour.equivocate)
         self.is_seller = node_id == seller
         self.genesis = genesis_hash(auction, item, seller)
 
@@ -211,7 +262,7 @@ class SraNode:
     @property
     def bid(self) -> int:
         """The value this node declares (its true value unless it deviates)."""
-        return self.value if self.behaviour.bid is None else self.behaviour.bid
+        return self._bid
 
     def start(self, now: float) -> list[Effect]:
         """The seller announces the sale: stage 1 begins."""
@@ -219,7 +270,8 @@ class SraNode:
             raise LocalProtocolError(f"{self.id} is not the seller")
         if self.stage is not NodeStage.IDLE:
             raise LocalProtocolError("the auction has already started")
-        return self._forward(now)
+        effects = self._forward(now)
+        return self._deviate(effects) if self._rewrite else effects
 
     def next_deadline(self) -> float | None:
         """The earliest time at which ``on_timer`` has something to do."""
@@ -235,6 +287,10 @@ class SraNode:
         Raises:
             RemoteProtocolError: the message is illegal here; nothing changed.
         """
+        effects = self._receive(sender, msg, now)
+        return self._deviate(effects) if self._rewrite else effects
+
+    def _receive(self, sender: str, msg: Message, now: float) -> list[Effect]:
         if sender not in self._neighbour_set:
             raise RemoteProtocolError(sender, "not a neighbour")
         if msg.auction != self.auction:
@@ -264,6 +320,10 @@ class SraNode:
 
     def on_timer(self, now: float) -> list[Effect]:
         """Act on every deadline that has passed."""
+        effects = self._on_timer(now)
+        return self._deviate(effects) if self._rewrite else effects
+
+    def _on_timer(self, now: float) -> list[Effect]:
         effects: list[Effect] = []
         if self._gather_deadline is not None and now >= self._gather_deadline:
             effects += self._forward(now)
@@ -365,6 +425,10 @@ class SraNode:
 
     def _finish_aggregation(self, now: float) -> list[Effect]:
         self._reply_deadline = None
+        if self.behaviour.underbid_when_demand_low is not None:
+            # The demand this node sees: its invitees that answered (its own auction's participants).
+            seen = len(self.children) + len(self.declined)
+            self._bid = self.behaviour.underbid_when_demand_low.shade(self._bid, seen)
         aggregate = max([self.bid, *self.children.values()])
         if self.behaviour.aggregate is not None:
             aggregate = self.behaviour.aggregate
@@ -378,8 +442,10 @@ class SraNode:
         if not self.inviters:
             return effects
         inviters = sorted(self.inviters)
-        if self.behaviour.report_to_all:
+        if self.behaviour.report_to_all or self._equivocate:
             self.parents = inviters
+        elif self.behaviour.parent is not None and self.behaviour.parent in self.inviters:
+            self.parents = [self.behaviour.parent]
         else:
             rng = random.Random(f"sra/parent/{self.seed}/{self.id}")
             self.parents = [rng.choice(inviters)]
@@ -507,6 +573,8 @@ class SraNode:
     # ------------------------------------------------------ stage 3: host
 
     def _host(self, hop: int, reserve: int, prev: str, now: float) -> list[Effect]:
+        if self.behaviour.false_reserve is not None:
+            reserve = self.behaviour.false_reserve  # announced in Open and applied to its own pricing
         participants = sorted(self.children.keys() | self.declined)
         self.stage = NodeStage.HOSTING
         hosting = _Hosting(hop=hop, reserve=reserve, prev=prev, pending=set(participants))
@@ -581,3 +649,38 @@ class SraNode:
         ]
         effects.extend(Send(n, settled) for n in self.neighbours if n != exclude)
         return effects
+
+    # ------------------------------------------------------ deviation hooks
+
+    def _deviate(self, effects: list[Effect]) -> list[Effect]:
+        """Rewrite or suppress what a deviating node sends (only called when it does).
+
+        ``context`` replaces the amount of every context bid it sends (a "cut"
+        reply carries no amount and stays one); ``equivocate`` then replaces the
+        amount of every Bid, ContextReply and ContextBid sent to a named
+        inviter; once ``silent_from`` fires, every message is dropped.
+        """
+        behaviour = self.behaviour
+        mute_from = len(effects) + 1
+        if self._muted:
+            mute_from = 0
+        elif behaviour.silent_from is not None:
+            index = cut_index(effects, behaviour.silent_from)
+            if index is not None:
+                self._muted = True
+                mute_from = index
+        out: list[Effect] = []
+        for index, effect in enumerate(effects):
+            if type(effect) is not Send:
+                out.append(effect)
+                continue
+            if index >= mute_from:
+                continue
+            msg = effect.msg
+            if type(msg) is ContextReply and msg.amount is not None or type(msg) is ContextBid:
+                amount = msg.amount if behaviour.context is None else behaviour.context
+                msg = replace(msg, amount=self._equivocate.get(effect.to, amount))
+            elif type(msg) is Bid and effect.to in self._equivocate:
+                msg = replace(msg, amount=self._equivocate[effect.to])
+            out.append(Send(effect.to, msg) if msg is not effect.msg else effect)
+        return out

@@ -1,0 +1,1 @@
+"""Structured, grammar-aware fuzzing of every decoder (see docs/fuzzing.md)."""
