@@ -8,7 +8,9 @@ from peer.reference.replay import replay_run
 from peer.reference.vcg import vcg_neighbours
 from peer.result import RunResult
 from peer.scenario.model import Scenario
+from peer.sim.chaos import ChaosConfig
 from peer.sim.run import simulate
+from peer.sim.sybil import apply_splits
 
 MECHANISMS = ("sra", "replay", "crm", "idm", "vcg-neighbours")
 
@@ -21,12 +23,17 @@ def run_mechanism(
     mode: str = "rounds",
     gather_window: float | None = None,
     trees: int = 1000,
+    chaos: ChaosConfig | None = None,
 ) -> RunResult:
     """Run ``name`` on ``scenario`` with run seed ``seed``."""
     if name == "sra":
-        return simulate(scenario, seed=seed, mode=mode, gather_window=gather_window)[0]
+        return simulate(scenario, seed=seed, mode=mode, gather_window=gather_window, chaos=chaos)[0]
+    if chaos is not None:
+        raise ValueError("--chaos applies to the distributed run (--mechanism sra) only")
     if name == "replay":
         distributed = simulate(scenario, seed=seed, mode=mode, gather_window=gather_window)[0]
+        if any(b.split > 1 for b in scenario.behaviours.values()):
+            scenario = apply_splits(scenario, seed)[0]  # the run's identities, as simulate made them
         bids = {n: scenario.behaviour(n).bid if scenario.behaviour(n).bid is not None else v
                 for n, v in scenario.values.items()}
         replayed = replay_run(distributed, scenario.values, bids)

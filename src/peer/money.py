@@ -15,6 +15,7 @@ SCALE = 10**6
 _QUANTUM = Decimal(1).scaleb(-6)
 
 Money = int
+MAX_DIGITS = 12  # whole-unit digits: 10^12 units x 10^6 minor units still fit the ledger's 63-bit fields
 
 
 class MoneyError(ValueError):
@@ -42,11 +43,14 @@ def parse_money(raw: object) -> Money:
         raise MoneyError(f"expected a number, got {type(raw).__name__}")
     if not dec.is_finite():
         raise MoneyError(f"not a finite number: {raw!r}")
+    # Bound the size before any arithmetic: a huge exponent overflows Decimal or stalls it.
+    if dec != 0 and dec.adjusted() > MAX_DIGITS:
+        raise MoneyError(f"too large (at most {MAX_DIGITS} digits before the point): {raw!r}")
     if dec < 0:
         raise MoneyError(f"negative amount: {raw!r}")
-    units = dec * SCALE
-    if units != units.to_integral_value():
+    if dec != 0 and (dec.adjusted() < -6 or dec != dec.quantize(_QUANTUM)):
         raise MoneyError(f"more than 6 decimal places: {raw!r}")
+    units = dec.quantize(_QUANTUM) * SCALE  # at most 25 digits: exact in the default 28-digit context
     return int(units)
 
 

@@ -121,7 +121,7 @@ def test_random_bytes_never_raise(data: bytes, cuts: list[int]) -> None:
     check(data, [min(c, len(data)) for c in cuts])
 
 
-def test_BUG_deeply_nested_json_line_crashes_read_new() -> None:
+def test_regression_deeply_nested_json_line_crashes_read_new() -> None:
     """``read_new`` catches ValueError from json.loads but not RecursionError,
     which a line of ~1000 "[" raises (CPython's JSON decoder recurses once per
     level), so one such line in a node's log crashes the launcher's monitor."""

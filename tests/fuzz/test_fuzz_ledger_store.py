@@ -345,7 +345,7 @@ def test_a_garbage_names_file_reads_as_no_names(data: bytes) -> None:
         assert all(isinstance(k, str) and isinstance(v, str) for k, v in names.items())
 
 
-def test_BUG_deeply_nested_names_file_crashes_names() -> None:
+def test_regression_deeply_nested_names_file_crashes_names() -> None:
     """``read_names`` catches OSError and ValueError from json.loads, not
     RecursionError, which ``[`` repeated ~1000 times raises: a damaged
     ``names.json`` crashes ``LedgerStore.names()`` and so ``peer ledger show``."""

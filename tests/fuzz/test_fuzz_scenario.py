@@ -283,7 +283,7 @@ def test_random_unicode_text(text: str) -> None:
     check(text, TOP_KEYS)
 
 
-def test_BUG_seller_max_degree_on_an_empty_graph_crashes() -> None:
+def test_regression_seller_max_degree_on_an_empty_graph_crashes() -> None:
     """parse_scenario raises ValueError("max() arg is an empty sequence") from
     _Builder._seller instead of a ScenarioError: an explicit graph with no nodes."""
     text = 'seller = "max_degree"\n[graph]\nedges = []\n'
@@ -295,7 +295,7 @@ def test_BUG_seller_max_degree_on_an_empty_graph_crashes() -> None:
         raise AssertionError("an empty graph cannot have a seller")
 
 
-def test_BUG_seller_random_on_an_empty_graph_crashes() -> None:
+def test_regression_seller_random_on_an_empty_graph_crashes() -> None:
     """parse_scenario raises IndexError("Cannot choose from an empty sequence")
     from random.choice in _Builder._seller instead of a ScenarioError."""
     text = 'seller = "random"\n[graph]\nedges = []\n'
@@ -307,7 +307,7 @@ def test_BUG_seller_random_on_an_empty_graph_crashes() -> None:
         raise AssertionError("an empty graph cannot have a seller")
 
 
-def test_BUG_money_with_a_huge_exponent_crashes_the_loader() -> None:
+def test_regression_money_with_a_huge_exponent_crashes_the_loader() -> None:
     """parse_money multiplies Decimal("1e999999") by 10**6 in the default decimal
     context, which raises decimal.Overflow (an ArithmeticError, not a
     MoneyError), so parse_scenario crashes instead of naming ``values.a``."""
@@ -320,7 +320,7 @@ def test_BUG_money_with_a_huge_exponent_crashes_the_loader() -> None:
         raise AssertionError("an amount of 10**999999 units is not a value")
 
 
-def test_BUG_money_with_a_large_exponent_stalls_the_loader() -> None:
+def test_regression_money_with_a_large_exponent_stalls_the_loader() -> None:
     """``a = "1e999990"`` (10 bytes) passes every check in parse_money and then
     ``int()`` builds a 3.3-million-bit integer: parse_scenario takes ~35 s of CPU
     (measured here) before it returns a Scenario with that value.  Run in a

@@ -299,7 +299,7 @@ def test_single_messages_in_every_state(state: str, sender: str, msg: object) ->
     feed(STATES[state][0](), sender, msg, 5.0)
 
 
-def test_BUG_a_non_message_object_crashes_receive() -> None:
+def test_regression_a_non_message_object_crashes_receive() -> None:
     """``receive`` reads ``msg.auction`` before it checks the message type, so an
     object without that attribute (a Heartbeat, a GossipEnvelope, None) raises
     AttributeError instead of RemoteProtocolError.  The final ``raise
@@ -313,16 +313,14 @@ def test_BUG_a_non_message_object_crashes_receive() -> None:
         assert snapshot(machine) == before
 
 
-@pytest.mark.xfail(strict=True, reason="ContextRequest.host is stored and forwarded unchecked (see docstring)")
-def test_GAP_context_request_host_is_not_checked() -> None:
-    """Finding (not a crash): every other field the machine forwards or keeps is
+def test_regression_context_request_host_must_be_a_string() -> None:
+    """Regression, found by fuzzing (not a crash): every other field the machine forwards or keeps is
     type-checked, but ``ContextRequest.host`` is taken as is: a request with
     ``host=None`` (or a list, or 200 characters) is accepted, stored in the
     convergecast and forwarded to the children, where the node shell's
     ``encode_message`` then fails with EncodeError (a LocalProtocolError: our
     fault, not the peer's).  Unreachable from the wire today, because the codec
-    only lets a string of at most 128 characters through.  Strict xfail: drop
-    the marker once the machine refuses such a request."""
+    only lets a string of at most 128 characters through. Fixed: the machine now refuses it."""
     machine = child_in_context()
     before = snapshot(machine)
     with pytest.raises(RemoteProtocolError):

@@ -22,6 +22,7 @@ from peer.qpq.cli import qpq_app, qpq_experiment_app
 from peer.mechanisms import MECHANISMS, run_mechanism
 from peer.result import dumps
 from peer.scenario.load import load_scenario
+from peer.sim.chaos import parse_chaos
 
 app = typer.Typer(
     name="peer",
@@ -68,6 +69,8 @@ def sim(
     runs: Annotated[int, typer.Option(min=1, help="Run seeds seed..seed+RUNS-1.")] = 1,
     trees: Annotated[int, typer.Option(min=1, help="Spanning trees sampled by crm when too many to enumerate.")] = 1000,
     json_out: Annotated[bool, typer.Option("--json", help="Print the run(s) as JSON.")] = False,
+    chaos: Annotated[str | None, typer.Option(
+        help="Network faults, e.g. drop=0.05,dup=0.05,delay=0.5,reorder=0.1 (seeded by the run seed).")] = None,
 ) -> None:
     """Run every node of a scenario in one process and show the outcome."""
     if rounds and async_:
@@ -81,8 +84,10 @@ def sim(
     first = loaded.seed if seed is None else seed
     mode = "async" if async_ else "rounds"
     try:
+        chaos_config = None if chaos is None else parse_chaos(chaos)
         results = [
-            run_mechanism(mechanism, loaded, seed=s, mode=mode, gather_window=gather_window, trees=trees)
+            run_mechanism(mechanism, loaded, seed=s, mode=mode, gather_window=gather_window, trees=trees,
+                          chaos=chaos_config)
             for s in range(first, first + runs)
         ]
     except ValueError as exc:

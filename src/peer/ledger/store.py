@@ -98,7 +98,7 @@ def read_names(path: Path) -> dict[str, str]:
     """Display names (public key hex -> name) from ``names.json``, if the node wrote one."""
     try:
         raw = json.loads((path / NAMES_FILE).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(raw, dict) else {}
 

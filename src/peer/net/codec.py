@@ -41,7 +41,7 @@ Seq = Annotated[int, Meta(ge=1, le=MAX_U63)]
 U16 = Annotated[int, Meta(ge=0, le=0xFFFF)]
 Text = Annotated[str, Meta(max_length=MAX_TEXT)]
 Topic = Annotated[str, Meta(min_length=1, max_length=MAX_TOPIC)]
-Hash = Annotated[str, Meta(pattern="^[0-9a-f]{64}$")]  # sha256 hex: one spelling per hash
+Hash = Annotated[str, Meta(pattern="^[0-9a-f]{64}\\Z")]  # sha256 hex: one spelling per hash
 Key32 = Annotated[bytes, Meta(min_length=32, max_length=32)]
 Sig64 = Annotated[bytes, Meta(min_length=64, max_length=64)]
 Payload = Annotated[bytes, Meta(max_length=MAX_GOSSIP_PAYLOAD)]

@@ -66,7 +66,7 @@ class Tail:
                 continue
             try:
                 event = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
                 self.bad_lines += 1
                 continue
             if isinstance(event, dict):

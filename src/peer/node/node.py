@@ -552,6 +552,11 @@ class Node(QpqGlue):
                       f"who bought it in hop {hops}" if hops else
                       f"no progress for {self.stall_after():g} s while {m.stage.value}: a node on the "
                       f"resale path crashed or went silent; the seller keeps the item")
+        unanswered = [e for e in m.entries if e.seller == self.me and e.hop > hops]
+        if unanswered:  # we sold, but the buyer's countersigned entry never reached us
+            e = unanswered[-1]
+            reason += (f"; we awarded hop {e.hop} to {self._n(e.buyer)} and its countersigned entry never "
+                       f"came back: if it signed, its own copy is one hop ahead and says it holds the item")
         self.aborted = reason
         self._emit("aborted", auction=m.auction, reason=reason, stage=m.stage.value, hops=hops,
                    holder=self._n(holder), holder_key=holder, settled=self.settled is not None)

@@ -83,6 +83,8 @@ class _Builder:
         return value
 
     def build(self) -> Scenario:
+        if "qpq" in self.data:
+            raise self.fail("qpq", "this is a QPQ scenario: run it with `peer qpq sim` (or tools/launch)")
         unknown = sorted(set(self.data) - _TOP_KEYS)
         if unknown:
             raise self.fail(unknown[0], "unknown key")
@@ -219,6 +221,8 @@ class _Builder:
             raise self.fail("seller", "must name a node, or be 'max_degree' or 'random'")
         if seller in graph:
             return seller
+        if graph.number_of_nodes() == 0:
+            raise self.fail("graph", "the graph has no nodes")
         if seller == "max_degree":
             return max(sorted(graph.nodes), key=graph.degree)
         if seller == "random":

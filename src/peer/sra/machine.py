@@ -67,6 +67,9 @@ from peer.sra.messages import (
 )
 
 
+_MESSAGE_TYPES = (Invite, Bid, Decline, Open, ContextRequest, ContextReply, ContextBid, Award, Settled)
+
+
 class NodeStage(str, Enum):
     IDLE = "idle"
     GATHERING = "gathering"  # informed, inside the gather window
@@ -291,6 +294,8 @@ class SraNode:
         return self._deviate(effects) if self._rewrite else effects
 
     def _receive(self, sender: str, msg: Message, now: float) -> list[Effect]:
+        if not isinstance(msg, _MESSAGE_TYPES):
+            raise RemoteProtocolError(sender, f"not an auction message: {type(msg).__name__}")
         if sender not in self._neighbour_set:
             raise RemoteProtocolError(sender, "not a neighbour")
         if msg.auction != self.auction:
@@ -487,7 +492,7 @@ class SraNode:
     def _on_context_request(self, sender: str, msg: ContextRequest, now: float) -> list[Effect]:
         if sender not in self.parents:
             raise RemoteProtocolError(sender, "context request from a node that is not our parent")
-        if not (_amount_ok(msg.hop) and msg.hop >= 1 and _budget_ok(msg.budget)):
+        if not (_amount_ok(msg.hop) and msg.hop >= 1 and _budget_ok(msg.budget) and isinstance(msg.host, str)):
             raise RemoteProtocolError(sender, "malformed context request")
         if msg.host in self.inviters:
             # We are an invitee of the host: we join its auction directly.
