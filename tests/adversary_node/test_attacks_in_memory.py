@@ -161,8 +161,8 @@ async def test_silent_host_aborts_cleanly_and_the_item_stays_with_it(
     # b buys hop 1 (its countersigned entry is flooded), then goes silent instead of opening
     # hop 2.  No honest node waits forever: each aborts after Node.stall_after() without
     # progress, saying where the item is; the ledger (hop 1: s -> b at 3) is everywhere.
-    monkeypatch.setattr(Node, "STALL_GRACE", 0.5)
-    fleet = F.build(F.scenario(), tmp_path, {"b": "silent@hosting"})
+    monkeypatch.setattr(Node, "STALL_GRACE", 0.2)
+    fleet = F.build(F.scenario(), tmp_path, {"b": "silent@hosting"}, context_timeout=2.5)
     report = await F.run(fleet)
     assert report.outcome == "aborted"
     assert set(report.reasons) == {"s", "a", "c", "d", "e"}
@@ -170,6 +170,28 @@ async def test_silent_host_aborts_cleanly_and_the_item_stays_with_it(
     assert report.hops == HONEST_HOPS[:1] and report.holder == "b"
     assert_honest_ledgers_intact(report, {"b"})
     assert report.ledger["b"] == "identical"
+
+
+async def test_buyer_crashing_before_its_entry_leaves_then_restarting_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # b countersigns and fsyncs hop 1, then dies on entering "hosting", before its flood of
+    # the entry leaves (its tasks stop at once, as under SIGKILL).  No honest copy has hop 1
+    # and nobody can settle: all abort; the seller says it awarded hop 1 to b and never got
+    # the entry back.  b's copy is one hop ahead, not forked.  Restarted once everyone has
+    # aborted, b floods what it holds and every copy ends with hop 1: no entry was lost.
+    monkeypatch.setattr(Node, "STALL_GRACE", 0.2)
+    fleet = F.build(F.scenario(), tmp_path, {"b": "crash@hosting"}, context_timeout=2.5)
+    report = await F.run(fleet, restart_when_done={"b"})
+    assert report.outcome == "aborted" and set(report.reasons) == {"s", "a", "c", "d", "e"}
+    assert all(e["hops"] == 0 for n in report.reasons for e in report.events[n] if e["kind"] == "aborted")
+    assert "we awarded hop 1 to b and its countersigned entry never came back" in report.reasons["s"]
+    assert report.hops == HONEST_HOPS[:1] and report.holder == "b"  # after b's restart
+    assert_honest_ledgers_intact(report, {"b"})
+    assert report.ledger["b"] == "identical"
+    merged_late = [n for n in report.reasons
+                   if any(e["kind"] == "ledger" and e.get("position") == 1 for e in report.events[n])]
+    assert sorted(merged_late) == ["a", "c", "d", "e", "s"]
 
 
 async def test_crash_then_late_restart_recovers_and_catches_up(tmp_path: Path) -> None:

@@ -75,3 +75,14 @@ def test_children_are_stopped_when_the_launch_fails(tmp_path: Path) -> None:
     assert "not every node linked" in proc.stderr
     out = subprocess.run(["pgrep", "-f", str(tmp_path / "run")], capture_output=True, text=True, check=False)
     assert out.stdout.strip() == ""
+
+
+def test_qpq_stream_on_real_processes(tmp_path: Path) -> None:
+    # 16 processes; every commitment and reveal crosses the signed links as origin-signed gossip.
+    proc = launch("qpq-small.toml", tmp_path, "--rounds", "3", "--phase", "1.0")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = json.loads(proc.stdout)
+    check = run["check"]
+    assert check["ok"] and check["identical"] and check["matches_simulator"], check
+    assert check["copies_verified"] == check["copies"] == 16
+    assert [a["round"] for a in run["allocations"]] == [0, 1, 2]

@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import trio
 from rich.console import Console
 from rich.live import Live
@@ -31,7 +32,7 @@ from peer.launch.plan import NodePlan, free_ports
 from peer.launch.processes import Children
 from peer.net.identity import Identity
 from peer.node.eventlog import Tail
-from peer.node.qpq_shell import QpqPlan, read_allocations, setup_for
+from peer.node.qpq_shell import QpqPlan, read_allocations, setup_for, warm
 from peer.qpq.router import run_machines
 from peer.result import dumps
 
@@ -45,6 +46,7 @@ def is_qpq_scenario(path: Path) -> bool:
 
 def plan_qpq(scenario: Path, root: Path, *, rounds: int, phase: float) -> tuple[Any, list[NodePlan]]:
     probe = setup_for(QpqPlan(scenario=scenario.resolve(), me="?", keys={}, rounds=rounds, phase=phase, coordinator="?"))
+    warm(probe)  # before the fork: every child inherits the clustering and the KS tables
     if probe.graph is None:
         raise ScenarioError(str(scenario), "graph", "a launched QPQ scenario needs a [graph]: nodes link to neighbours")
     names = list(probe.membership.nodes)
@@ -55,6 +57,7 @@ def plan_qpq(scenario: Path, root: Path, *, rounds: int, phase: float) -> tuple[
     for sub in ("keys", "data", "logs", "plans"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     coordinator = names[0]
+    scoped = all(nx.is_connected(probe.graph.subgraph(members)) for members in probe.membership.clusters.values())
     plans = []
     for name in names:
         key_path = root / "keys" / f"{name}.key"
@@ -62,7 +65,7 @@ def plan_qpq(scenario: Path, root: Path, *, rounds: int, phase: float) -> tuple[
             ids[name].save(key_path)
         plan_path = root / "plans" / f"{name}.json"
         QpqPlan(scenario=scenario.resolve(), me=name, keys=keys, rounds=rounds, phase=phase,
-                coordinator=coordinator).dump(plan_path)
+                coordinator=coordinator, scoped=scoped).dump(plan_path)
         neighbours = ",".join(f"{nb}=ws://127.0.0.1:{ports[nb]}#{keys[nb]}" for nb in sorted(probe.graph.neighbors(name)))
         argv = ["run", "--port", str(ports[name]), "--key", str(key_path), "--name", name,
                 "--neighbours", neighbours, "--data-dir", str(root / "data" / name),
@@ -88,6 +91,7 @@ class QpqWatch:
         self.allocations: dict[int, str] = {}
         self.finals: dict[str, dict[str, Any]] = {}
         self.sends = 0
+        self.round_seconds: dict[int, float] = {}  # round -> from its start to the last node's allocation
 
     def poll(self) -> None:
         for name, tail in self.tails.items():
@@ -101,6 +105,8 @@ class QpqWatch:
                     self.waiting = True
                 elif kind == "qpq_round":
                     self.rounds_done[name] += 1
+                    r = int(e["round"])
+                    self.round_seconds[r] = max(self.round_seconds.get(r, 0.0), float(e.get("seconds", 0.0)))
                     if e.get("winner"):
                         self.allocations[int(e["round"])] = str(e["winner"])
                 elif kind == "qpq_flag":
@@ -190,8 +196,11 @@ def launch_qpq(scenario: Path, *, rounds: int, phase: float, headless: bool, jso
         return code
     report = check_qpq(setup, plans, rounds)
     report["timing"] = {k: round(v, 3) for k, v in timing.items()}
-    if "done" in timing and "linked" in timing:
-        report["timing"]["per_round"] = round((timing["done"] - timing["linked"]) / rounds, 3)
+    if watch.round_seconds:
+        # From a round's start to the moment the last node recorded its allocation.
+        report["timing"]["round_seconds_max"] = round(max(watch.round_seconds.values()), 3)
+        report["timing"]["round_seconds_mean"] = round(sum(watch.round_seconds.values()) / len(watch.round_seconds), 3)
+    report["timing"]["phase"] = phase
     report["flags"] = dict(watch.flags)
     if json_out:
         sys.stdout.write(dumps(report) + "\n")

@@ -413,6 +413,8 @@ class Node(QpqGlue):
         except GossipError as exc:
             self._reject(peer, exc.reason)
             return
+        if env.topic == QPQ_TOPIC and self.qpq is not None and not self.qpq.relays(env.origin.hex(), env.payload):
+            effects = [e for e in effects if not isinstance(e, Forward)]  # cluster-scoped relaying
         for delivered in self._gossip_effects(effects):
             if delivered.topic == QPQ_TOPIC:
                 await self._qpq_payload(delivered.origin, delivered.payload)

@@ -87,7 +87,10 @@ class QpqGlue:
                            reason=effect.reason.value)
             elif isinstance(effect, RoundDone):
                 self.qpq.round_done(effect)
-                self._emit("qpq_round", round=effect.round, winner=effect.winner)
+                assert self.qpq.start_at is not None
+                began = self.qpq.start_at + effect.round * self.qpq.plan.round_length
+                self._emit("qpq_round", round=effect.round, winner=effect.winner,
+                           seconds=round(self.wallclock() - began, 4))  # from the round's start to done here
 
     def _qpq_final(self: Node) -> None:
         assert self.qpq is not None
