@@ -16,6 +16,9 @@ the ledger) is the real code:
   equivocator waits until its own sale comes back countersigned, then signs a
   second, different version of it.
 
+(``run`` is only wrapped in a cancel scope, so an in-process crash can stop
+every task of this node at once.)
+
 Which honest check is meant to catch each attack, and what the tests measured,
 is in ``docs/adversaries-real.md``.  The adversary counts what it did in
 ``evidence`` so a test can compare what was attempted with what was refused.
