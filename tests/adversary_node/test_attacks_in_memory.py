@@ -216,27 +216,15 @@ async def test_crash_then_late_restart_recovers_and_catches_up(tmp_path: Path) -
     assert_honest_ledgers_intact(report, {"d"})
 
 
-async def test_false_settlement_is_not_defended_but_the_ledger_stays_intact(tmp_path: Path) -> None:
-    # NOT DEFENDED (docs/adversaries-real.md): the shell hands Settled to the machine without
-    # checking it against the ledger, and the machine takes the first one.  d floods "d won,
-    # 0 hops" as it reports its bid: every honest node settles on it and the sale stops.
-    # The harm is bounded: nobody paid anything, no entry was written, and the lie is plain
-    # against the ledger (tools/launch fails the run: winners differ from the ledger).
-    fleet = F.build(F.scenario(), tmp_path, {"d": "false-settle"})
-    report = await F.run(fleet)
-    assert report.outcome == "false-settlement"
-    assert set(report.winners.values()) == {"d"} and report.holder == "s" and report.hops == []
-    assert_honest_ledgers_intact(report, {"d"})
-
-
-@pytest.mark.xfail(strict=True, reason="not defended yet: the shell does not check Settled against the ledger")
 async def test_false_settlement_is_refused_against_the_ledger(tmp_path: Path) -> None:
-    # What the simulator's "settled" check models (peer.sim.checks): refuse a Settled that
-    # contradicts the ledger, and park one that is ahead of it until the entries arrive.
+    # d floods "d won, 0 hops" as it reports its bid.  Every honest node checks a Settled
+    # against its ledger before the machine sees it (the winner must be the last hop's
+    # buyer): the lie is refused with the reason, and the sale goes on as if d were honest.
     fleet = F.build(F.scenario(), tmp_path, {"d": "false-settle"})
     report = await F.run(fleet)
     assert report.outcome == "completed" and report.hops == HONEST_HOPS
     assert report.refusals_of("settle")
+    assert_honest_ledgers_intact(report, {"d"})
 
 
 @pytest.mark.parametrize("spec", ["", "nonsense", "silent", "crash@nowhere", "replay@hosting", "false-reserve:x",

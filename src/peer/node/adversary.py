@@ -60,7 +60,7 @@ KINDS: dict[str, str] = {
     "replay": "send every SRA message and gossip envelope a second time, after the next one",
     "alter-gossip": "flip a payload byte of every gossip envelope it relays",
     "equivocate": "after its sale is countersigned, sign and flood a second version at a higher price",
-    "false-settle": "on reporting its bid, flood a Settled naming itself the winner (NOT defended, see docs)",
+    "false-settle": "on reporting its bid, flood a Settled naming itself the winner (refused against the ledger)",
     "silent": "from STAGE on, send nothing at all (links stay up)",
     "crash": "at STAGE, die at once (SIGKILL itself in peer run; stop every task in tests)",
 }

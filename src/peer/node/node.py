@@ -74,6 +74,8 @@ from peer.tui.snapshot import NodeSnapshot
 
 LEDGER_TOPIC = "ledger"
 BACKLOG_LIMIT = 4096  # messages queued for one neighbour whose link is down
+HOLD = "hold"  # a settlement our ledger cannot judge yet
+HELD_LIMIT = 16  # settlements waiting for their ledger entries
 # Fault hooks (docs/adversaries-real.md): events that show the auction is moving.
 PROGRESS_KINDS = frozenset({"announced", "stage", "ledger", "settled"})
 CATCHUP_COOLDOWN = 5.0  # seconds between two answers to one origin's ledger summaries
@@ -129,6 +131,7 @@ class Node(QpqGlue):
         self._award_sigs: dict[str, bytes] = {}  # entry hash -> the seller's signature we received
         self._opens: dict[int, tuple[str, Open]] = {}
         self._lock = trio.Lock()
+        self._held_settlements: list[tuple[str, Settled]] = []
         # QPQ (peer.node.qpq_glue): a resource stream this node takes part in, if any.
         self.qpq = QpqShell(QpqPlan.load(config.qpq_plan), identity, data_dir) if config.qpq_plan else None
         self._qpq_poke = trio.Event()
@@ -283,6 +286,14 @@ class Node(QpqGlue):
                 self._reject(peer, problem)
                 return
             self.machine = self._new_machine(msg.auction, msg.item, msg.seller)
+        if isinstance(msg, Settled) and msg.auction == self.machine.auction:
+            verdict = self._settlement_verdict(msg)
+            if verdict == HOLD:
+                self._hold_settlement(peer, msg)
+                return
+            if verdict is not None:
+                self._reject(peer, verdict)
+                return
         problem = self._precheck(peer, msg)
         if problem:
             self._reject(peer, problem)
@@ -305,6 +316,53 @@ class Node(QpqGlue):
         if chain.announcement.item != msg.item:
             return "invitation names another item than the announcement"
         return None
+
+    def _settlement_verdict(self, msg: Settled) -> str | None:
+        """None if ``msg`` agrees with our ledger, HOLD if the ledger is behind it, else why not.
+
+        The machine takes the first Settled it sees, so a false one would stop
+        the sale everywhere; the ledger is what it must agree with: the winner
+        is the buyer of the last hop (the seller if none), at that hop's price.
+        """
+        chain = self.store.chain(msg.auction)
+        have = 0 if chain is None else len(chain.hops)
+        if not isinstance(msg.hops, int) or msg.hops < have:
+            return f"settlement claims {msg.hops} hops but the ledger holds {have}"
+        if msg.hops > have:
+            return HOLD
+        assert self.machine is not None
+        winner, price = (self.machine.seller, 0) if have == 0 else (
+            chain.hops[-1].body.buyer, chain.hops[-1].body.price)  # type: ignore[union-attr]
+        if msg.winner != winner or msg.price != price:
+            return (f"settlement names {self._n(msg.winner) if isinstance(msg.winner, str) else msg.winner!r} "
+                    f"but the ledger's last buyer is {self._n(winner)}")
+        return None
+
+    def _hold_settlement(self, peer: str, msg: Settled) -> None:
+        if len(self._held_settlements) >= HELD_LIMIT:
+            self._reject(peer, "settlement ahead of the ledger, and too many are held already")
+            return
+        self._held_settlements.append((peer, msg))
+        self._emit("held", peer=self._n(peer), reason="settlement ahead of our ledger: waiting for its entries")
+
+    async def _release_settlements(self) -> None:
+        """Re-judge held settlements once the ledger has grown."""
+        held, self._held_settlements = self._held_settlements, []
+        for peer, msg in held:
+            if self.machine is None or self.machine.result is not None:
+                continue
+            verdict = self._settlement_verdict(msg)
+            if verdict == HOLD:
+                self._held_settlements.append((peer, msg))
+            elif verdict is not None:
+                self._reject(peer, verdict)
+            else:
+                try:
+                    effects = self.machine.receive(peer, msg, trio.current_time())
+                except RemoteProtocolError as exc:
+                    self._reject(peer, exc.reason)
+                    continue
+                await self._apply(effects)
 
     def _precheck(self, peer: str, msg: Message) -> str | None:
         """Ledger checks the pure machine cannot do: reserves and the seller's hop signature."""
@@ -380,6 +438,8 @@ class Node(QpqGlue):
                 continue
             if added:
                 self._emit_ledger(entry)
+        if self._held_settlements:
+            await self._release_settlements()
         self._check_done()
 
     def _emit_ledger(self, entry: Any) -> None:
@@ -453,6 +513,8 @@ class Node(QpqGlue):
             for proof in result.fraud_proofs:
                 self._emit("fraud", auction=proof.auction)
             self._publish(FraudProofs(tuple(result.fraud_proofs)))
+        if self._held_settlements and result.accepted:
+            await self._release_settlements()
         self._check_done()
 
     # ------------------------------------------------------------- sending
