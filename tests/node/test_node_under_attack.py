@@ -2,8 +2,8 @@
 
 One node ("b") runs a link writer that, around its first real frames, also
 sends a replay of the frame it just sent, a forged copy (signature bit
-flipped), a frame that skips ahead (reordered), garbage bytes, and once,
-before anything else, a frame over the size limit (which closes that link; the
+flipped), a frame that skips ahead (reordered), garbage bytes, and, on its
+first three links before anything else, a frame over the size limit (which closes that link; the
 dialer reconnects).  Every honest receiver refuses them, counts them by kind,
 and the auction settles with the outcome the replay reference predicts and
 identical ledger copies everywhere.
@@ -35,8 +35,10 @@ def attacking_writer(attacker: bytes, state: dict[str, Any]):  # type: ignore[no
             await honest_writer(self)
             return
         ws = self._ws
-        if not state["oversized_sent"]:
-            state["oversized_sent"] = True
+        # The first links may be the duplicates the one-link rule closes before the peer
+        # reads them, so open up to three links with an oversized frame.
+        if state["oversized_sent"] < 3:
+            state["oversized_sent"] += 1
             await ws.send_message(b"\x00" * (self.config.max_frame + 1))
         real = 0
         async for body in self._outbox_recv:
@@ -67,12 +69,12 @@ async def test_bad_frames_are_refused_and_the_auction_completes(
     scenario = explicit_scenario(edges, values, seller="s", seed=seed, name="attack")
     monkeypatch.setattr(harness, "FAST_LINKS", replace(harness.FAST_LINKS, abuse_threshold=64))
     cluster = build(scenario, tmp_path)
-    state = {"oversized_sent": False, "bad_sent": 0}
+    state = {"oversized_sent": 0, "bad_sent": 0}
     attacker = cluster.nodes["b"].identity.public_key
     monkeypatch.setattr(link_module.Link, "_writer", attacking_writer(attacker, state))
     await run_until_done(cluster)
     _, check = outcome(cluster)
-    assert state["oversized_sent"] and state["bad_sent"] > 0
+    assert state["oversized_sent"] >= 1 and state["bad_sent"] > 0
     assert check.replay_matches and check.ledger_identical and check.ledger_verified == len(values)
     refused: dict[str, int] = {}
     for name in ("s", "c", "d"):  # b's neighbours

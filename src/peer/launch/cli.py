@@ -173,6 +173,10 @@ def launch(
 ) -> None:
     """Run SCENARIO as one real node process per node on 127.0.0.1 (an SRA auction, or a QPQ stream)."""
     if is_qpq_scenario(scenario):
+        if kill or behaviour or restart_after is not None:
+            Console(stderr=True).print("error: --kill, --behaviour and --restart-after apply to SRA scenarios only",
+                                       markup=False)
+            raise typer.Exit(2)
         raise typer.Exit(launch_qpq(scenario, rounds=qpq_rounds, phase=qpq_phase, headless=headless,
                                     json_out=json_out, workdir=workdir, link_timeout=link_timeout, timeout=timeout))
     console = Console(stderr=json_out)

@@ -464,6 +464,10 @@ class SraNode:
     # -------------------------------------------------- stage 3: participant
 
     def _on_open(self, sender: str, msg: Open, now: float) -> list[Effect]:
+        if self.is_seller:
+            # The seller buys nothing; she can only meet a downstream host by skipping it
+            # (a deviation), and must not end up bidding for her own item.
+            raise RemoteProtocolError(sender, "the seller takes part in no local auction")
         # A late inviter we answered with Decline counts as a host we take part with.
         if sender not in self.inviters and sender not in self._late_inviters:
             raise RemoteProtocolError(sender, "opened a local auction to a node it did not invite")
