@@ -3,7 +3,8 @@
     /work/venv/bin/python bench/figure2_bench.py [--out out/figure2] [--repeat 3]
 
 Also times the scalar references on a slice and extrapolates, to show what
-the vectorised evaluator saves (and measures a full scalar IDM loop, 10^4 calls).
+the vectorised evaluator saves (and measures a full scalar IDM loop, 10^4
+calls), and the distributed-SRA series on its own against scalar replay_stage3.
 """
 
 from __future__ import annotations
@@ -17,7 +18,21 @@ from pathlib import Path
 from rich.console import Console
 
 from peer.experiments.crm_vectorised import highest_columns
-from peer.experiments.figure2 import Setup, draw_inputs, load_figure2_scenario, run_figure2, summary_table, write_outputs
+import numpy as np
+
+from peer.experiments.figure2 import (
+    Setup,
+    Totals,
+    accumulate_distributed,
+    draw_inputs,
+    draw_run_seeds,
+    load_figure2_scenario,
+    run_figure2,
+    summary_table,
+    vcg_neighbours_revenue,
+    write_outputs,
+)
+from peer.experiments.sra_distributed import evaluate_exact, replay_row
 from peer.reference.crm import crm_on_tree
 from peer.reference.idm import idm_outcome
 
@@ -38,6 +53,56 @@ def scalar_seconds(setup: Setup, samples: int) -> tuple[float, float]:
         idm_outcome(layout.graph, layout.seller, vals, rng)
     per_idm = (time.perf_counter() - started) / samples
     return per_crm, per_idm
+
+
+def distributed_breakdown(setup: Setup, values: np.ndarray, run_seeds: np.ndarray, console: Console) -> None:
+    """Per realised tree of the distributed SRA: revenue, who buys first, how often the highest value wins.
+
+    Also: rows whose revenue is below VCG among the seller's neighbours (Prop. 5.4), and
+    P(the item ends with the highest-value buyer) for the three series (CRM exact over all its trees).
+    """
+    trees = setup.realised_trees
+    if trees is None:
+        console.print("distributed SRA: trees are sampled, no per-tree breakdown")
+        return
+    layout, rounds = setup.layout, setup.rounds
+    names = layout.nodes
+    k = len(trees)
+    rows = np.repeat(values, k, axis=0)
+    out, _ = evaluate_exact(rounds, rows, np.tile(trees, (len(values), 1)), np.repeat(run_seeds, k))
+    z, _ = highest_columns(values, layout.buyers)
+    first_level = [c for c in layout.buyers if setup.depths[names[c]] == 1]
+    choosers = [c for c in layout.buyers if len(rounds.inviters[c]) > 1]
+    tree_of_row = np.arange(len(rows)) % k
+    for t in range(k):
+        mine = tree_of_row == t
+        label = " ".join(f"{names[c]}<-{names[trees[t, c]]}" for c in choosers)
+        firsts = ", ".join(f"{names[c]} {np.mean(out.path[mine, 1] == c):.3f}" for c in first_level)
+        wins = ", ".join(
+            f"{names[c]} {np.mean(out.winner[mine] == c):.3f}" for c in first_level
+        )
+        console.print(
+            f"  tree {t} ({label}): revenue {out.revenue[mine].mean() / 1e6:.4f}; first buyer: {firsts}; "
+            f"keeps the item: {wins}; highest value wins {np.mean(out.winner[mine] == z):.3f}",
+            highlight=False,
+        )
+    split = "; ".join(
+        f"{names[c]} {out.utilities[out.winner == c, c].sum() / len(rows) / 1e6:.4f} keeping + "
+        f"{out.utilities[out.winner != c, c].sum() / len(rows) / 1e6:.4f} reselling"
+        for c in first_level
+    )
+    console.print(f"  expected utility of the seller's neighbours: {split}", highlight=False)
+    vcg = np.repeat(vcg_neighbours_revenue(setup, values), k)
+    crm_hits = sum(int((setup.crm.evaluate(values, z, t).winner == z).sum()) for t in range(len(setup.crm.trees)))
+    idm_hits = int((setup.idm.evaluate(values, z).winner == z).sum())
+    console.print(
+        f"  (sample, tree) rows with revenue below VCG among neighbours: {int((out.revenue < vcg).sum())} "
+        f"of {len(rows)} "
+        f"(equal: {int((out.revenue == vcg).sum())}).  P(highest value ends with the item): CRM "
+        f"{crm_hits / (len(values) * len(setup.crm.trees)):.3f} (exact over its trees), distributed "
+        f"{np.mean(out.winner == np.repeat(z, k)):.3f}, IDM {idm_hits / len(values):.3f}",
+        highlight=False,
+    )
 
 
 def main() -> None:
@@ -76,6 +141,24 @@ def main() -> None:
     setup.idm.evaluate(values, z)
     idm_vec = time.perf_counter() - started
 
+    # The distributed-SRA series alone: vectorised over every (sample, realised tree), and scalar replay_stage3.
+    run_seeds = draw_run_seeds(args.samples, args.seed)
+    dist_times = []
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        totals = Totals.zeros(len(setup.layout.nodes))
+        accumulate_distributed(setup, values, run_seeds, args.runs, 0, args.samples, totals)
+        dist_times.append(time.perf_counter() - started)
+    trees = setup.realised_trees
+    if trees is None:
+        trees = setup.rounds.sample_trees(np.random.default_rng(0), 8)
+    started = time.perf_counter()
+    for r in range(200):
+        for tree in trees:
+            replay_row(setup.rounds, values[r], tree, int(run_seeds[r]))
+    per_replay = (time.perf_counter() - started) / (200 * len(trees))
+    per_sample = setup.distributed_runs(args.runs)
+
     console.print(summary_table(result))
     console.print(
         f"full run ({args.samples} samples x {args.runs} runs, {result.trees} trees, seed {args.seed}): "
@@ -94,6 +177,14 @@ def main() -> None:
         f"({per_idm * 1e6:.0f} us/call); vectorised {idm_vec * 1e3:.1f} ms",
         highlight=False,
     )
+    console.print(
+        f"distributed SRA alone ({args.samples} x {per_sample} (sample, tree) rows): median "
+        f"{statistics.median(dist_times) * 1e3:.0f} ms; scalar replay_stage3 {per_replay * 1e6:.0f} us/call -> "
+        f"{per_replay * args.samples * per_sample:.1f} s for the same rows",
+        highlight=False,
+    )
+    console.print("distributed SRA per realised tree (same draws):", highlight=False)
+    distributed_breakdown(setup, values, run_seeds, console)
     for label, path in paths.items():
         console.print(f"{label}: {path}", highlight=False)
 

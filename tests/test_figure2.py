@@ -21,14 +21,20 @@ from peer.experiments.figure2 import (
     Setup,
     Totals,
     accumulate,
+    accumulate_distributed,
     draw_crm_tasks,
     draw_inputs,
+    draw_run_seeds,
     load_figure2_scenario,
     run_figure2,
+    vcg_neighbours_revenue,
 )
+from peer.experiments.sra_distributed import RoundsRelation, evaluate, evaluate_exact, replay_row
 from peer.money import SCALE
 from peer.reference.crm import crm, crm_on_tree
 from peer.reference.idm import idm_outcome
+from peer.reference.vcg import vcg_neighbours
+from peer.sim.run import simulate
 from peer.result import utilities_from_hops
 from peer.scenario.load import load_scenario, parse_scenario
 
@@ -182,6 +188,145 @@ def test_average_over_all_trees_equals_reference_crm(setup: Setup) -> None:
         assert Fraction(totals.revenue, trees) == ref.revenue
 
 
+# ------------------------------------------- distributed SRA (rounds) == replay
+
+
+def test_rounds_relation_on_figure2(setup: Setup) -> None:
+    rounds, layout = setup.rounds, setup.layout
+    name = layout.nodes
+    inviters = {name[c]: sorted(name[m] for m in rounds.inviters[c]) for c in range(len(name))}
+    assert {n: i for n, i in inviters.items() if len(i) > 1} == {"d": ["a", "b"], "e": ["c", "d"], "h": ["e", "f"]}
+    assert rounds.combinations == 8
+    trees = setup.realised_trees
+    assert trees is not None and trees.shape == (8, len(name))
+    assert len({tuple(t) for t in trees.tolist()}) == 8
+    for tree in trees:
+        for col in layout.buyers:
+            assert tree[col] in rounds.inviters[col]
+    participants = {name[c]: [name[m] for m in rounds.participants[c]] for c in range(len(name))}
+    assert participants["s"] == ["a", "b"] and participants["d"] == ["e", "f"] and participants["g"] == []
+
+
+def rows_for_trees(values: np.ndarray, trees: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (sample, tree) pair as one row."""
+    return np.repeat(values, len(trees), axis=0), np.tile(trees, (len(values), 1))
+
+
+def assert_distributed_equals_replay(rounds: RoundsRelation, values: np.ndarray, parents: np.ndarray,
+                                     seeds: np.ndarray) -> int:
+    """evaluate_exact == replay_stage3 (with the row's seed) on every row; returns how many rows were tie-flagged."""
+    out, redone = evaluate_exact(rounds, values, parents, seeds)
+    flagged = evaluate(rounds, values, parents).tied
+    assert redone == int(flagged.sum())
+    for row in range(len(values)):
+        hops, winner = replay_row(rounds, values[row], parents[row], int(seeds[row]))
+        assert_row_equals(rounds.layout, values, out, row, hops, winner)
+    return redone
+
+
+def test_distributed_vectorised_equals_replay_distinct_values(setup: Setup) -> None:
+    layout = setup.layout
+    values = draw_inputs(setup, 300, 1, seed=7)[0]
+    assert all(len(set(r)) == len(r) for r in values[:, layout.buyers].tolist())
+    assert setup.realised_trees is not None
+    rows, parents = rows_for_trees(values, setup.realised_trees)
+    stage3 = evaluate(setup.rounds, rows, parents)
+    assert not stage3.tied.any()  # distinct values: no tie-break, the vectorised rows stand alone
+    assert assert_distributed_equals_replay(setup.rounds, rows, parents, np.zeros(len(rows), dtype=np.int64)) == 0
+
+
+@pytest.mark.parametrize("reserve", [0, SCALE // 2])
+def test_distributed_vectorised_equals_replay_with_ties(setup: Setup, reserve: int) -> None:
+    """Coarse values: ties for first place (broken by the seed), host value == price, bids below the reserve."""
+    values = tie_heavy_values(setup.layout, 60, np.random.default_rng(12), reserve)
+    assert setup.realised_trees is not None
+    rows, parents = rows_for_trees(values, setup.realised_trees)
+    seeds = np.random.default_rng(5).integers(0, 2**62, size=len(rows))
+    assert assert_distributed_equals_replay(setup.rounds, rows, parents, seeds) > 0
+
+
+def test_distributed_vectorised_equals_replay_on_random_graphs() -> None:
+    rng = np.random.default_rng(21)
+    graphs = small_graphs()
+    for seed in range(4):  # deeper, sparser graphs: longer resale paths
+        g = nx.relabel_nodes(nx.connected_watts_strogatz_graph(12, 3, 0.5, seed=seed), lambda n: f"v{n:02d}")
+        graphs.append((g, "v00"))
+    for graph, seller in graphs:
+        layout = Layout(graph, seller)
+        rounds = RoundsRelation.from_layout(layout)
+        trees = rounds.enumerate_trees() if rounds.combinations <= 64 else rounds.sample_trees(rng, 64)
+        for values in (
+            rng.integers(0, 10 * SCALE, size=(12, len(layout.nodes))).astype(np.int64),
+            tie_heavy_values(layout, 12, rng, reserve=SCALE // 4),
+        ):
+            rows, parents = rows_for_trees(values, trees)
+            assert_distributed_equals_replay(rounds, rows, parents, rng.integers(0, 2**62, size=len(rows)))
+
+
+def test_sampled_trees_are_uniform_over_inviter_choices(setup: Setup) -> None:
+    trees = setup.rounds.sample_trees(np.random.default_rng(0), 8000)
+    assert setup.realised_trees is not None
+    index = {tuple(t): k for k, t in enumerate(setup.realised_trees.tolist())}
+    counts = np.bincount([index[tuple(t)] for t in trees.tolist()], minlength=8)
+    assert counts.min() > 880 and counts.max() < 1120  # 1000 each, sd ~30
+
+
+def test_simulator_lands_on_an_enumerated_tree_with_the_replays_outcome(setup: Setup, scenarios_dir: Path) -> None:
+    """`simulate(mode="rounds", seed=s)`: its relation is the enumerated one, and its outcome is exactly the
+    replay's (and the vectorised evaluator's) on the tree it realised, with s breaking ties."""
+    scenario = load_scenario(scenarios_dir / "paper-figure2.toml")
+    layout, rounds = setup.layout, setup.rounds
+    assert setup.realised_trees is not None
+    index = {tuple(t): k for k, t in enumerate(setup.realised_trees.tolist())}
+    samples = np.concatenate([
+        draw_inputs(setup, 3, 1, seed=13)[0],
+        tie_heavy_values(layout, 3, np.random.default_rng(2), reserve=0),  # ties: the run seed decides
+    ])
+    seen: set[int] = set()
+    tie_runs = 0
+    for row in range(len(samples)):
+        vals = profile(layout, samples, row)
+        for s in range(64 if row == 0 else 6):
+            run, _ = simulate(scenario.with_values(vals), seed=s, mode="rounds")
+            for name, report in run.nodes.items():
+                col = layout.column[name]
+                assert report.inviters == [layout.nodes[m] for m in rounds.inviters[col]]
+                assert report.invitees == [layout.nodes[m] for m in rounds.participants[col]]
+            tree = rounds.tree_of({n: r.parent for n, r in run.nodes.items()})
+            k = index[tuple(tree.tolist())]  # one of the enumerated trees
+            seen.add(k)
+            hops, winner = replay_row(rounds, samples[row], tree, s)
+            assert (run.hops, run.winner) == (hops, winner)
+            out, redone = evaluate_exact(rounds, samples[row : row + 1], tree[None, :], np.array([s]))
+            tie_runs += redone
+            assert_row_equals(layout, samples[row : row + 1], out, 0, run.hops, run.winner)
+            utilities, revenue = utilities_from_hops(layout.seller, vals, run.hops, run.winner)
+            assert (run.utilities, run.revenue) == (utilities, revenue)
+    assert seen == set(range(8))  # 64 seeds realise all 8 trees
+    assert tie_runs > 0  # some runs had a selling tie for first place, broken by the run seed
+
+
+@pytest.mark.parametrize("reserve", [0, SCALE // 2])
+def test_vcg_neighbours_revenue_equals_reference(setup: Setup, reserve: int) -> None:
+    layout = setup.layout
+    tied = tie_heavy_values(layout, 50, np.random.default_rng(4), reserve)
+    for values in (draw_inputs(setup, 50, 1, seed=3)[0], tied):
+        values[:, layout.column[layout.seller]] = reserve
+        got = vcg_neighbours_revenue(setup, values)
+        for row in range(len(values)):
+            ref = vcg_neighbours(layout.graph, layout.seller, profile(layout, values, row), seed=row)
+            assert int(got[row]) == ref.revenue
+
+
+def test_distributed_revenue_never_below_vcg_among_neighbours(setup: Setup) -> None:
+    """Prop. 5.4 for the distributed SRA, on every (sample, realised tree) of 2000 samples."""
+    values = draw_inputs(setup, 2000, 1, seed=17)[0]
+    assert setup.realised_trees is not None
+    rows, parents = rows_for_trees(values, setup.realised_trees)
+    out, _ = evaluate_exact(setup.rounds, rows, parents, np.zeros(len(rows), dtype=np.int64))
+    assert (out.revenue >= np.repeat(vcg_neighbours_revenue(setup, values), len(setup.realised_trees))).all()
+
+
 # ------------------------------------------------------------- aggregation
 
 
@@ -231,6 +376,42 @@ def test_accumulated_totals_equal_scalar_loop(setup: Setup) -> None:
     assert sra.evaluations == samples * runs
 
 
+def scalar_distributed_totals(setup: Setup, values: np.ndarray, run_seeds: np.ndarray, runs: int) -> Totals:
+    """The distributed series' sums, recomputed with replay_stage3 one (sample, tree) at a time."""
+    layout, rounds = setup.layout, setup.rounds
+    totals = Totals.zeros(len(layout.nodes))
+    for row in range(len(values)):
+        vals = profile(layout, values, row)
+        if setup.realised_trees is not None:
+            trees = setup.realised_trees
+        else:
+            trees = rounds.sample_trees(np.random.default_rng(int(run_seeds[row])), runs)
+        for tree in trees:
+            hops, winner = replay_row(rounds, values[row], tree, int(run_seeds[row]))
+            utilities, revenue = utilities_from_hops(layout.seller, vals, hops, winner)
+            totals.wins[layout.column[winner]] += 1
+            for n, u in utilities.items():
+                totals.utility[layout.column[n]] += u
+            totals.revenue += revenue
+            totals.evaluations += 1
+    return totals
+
+
+@pytest.mark.parametrize("max_enumerated", [4096, 4])  # 4: forces the sampled mode (8 > 4 trees)
+def test_distributed_totals_equal_scalar_loop(scenarios_dir: Path, max_enumerated: int) -> None:
+    setup = Setup.from_scenario(load_scenario(scenarios_dir / "paper-figure2.toml"), max_enumerated=max_enumerated)
+    samples, runs = 20, 7
+    values = np.concatenate([draw_inputs(setup, samples - 6, 1, seed=4)[0],
+                             tie_heavy_values(setup.layout, 6, np.random.default_rng(6), reserve=0)])
+    run_seeds = draw_run_seeds(samples, seed=4)
+    totals = Totals.zeros(len(setup.layout.nodes))
+    replayed = accumulate_distributed(setup, values, run_seeds, runs, 0, 9, totals, block_rows=10)
+    replayed += accumulate_distributed(setup, values, run_seeds, runs, 9, samples, totals)
+    assert_totals_equal(totals, scalar_distributed_totals(setup, values, run_seeds, runs))
+    assert totals.evaluations == samples * (runs if max_enumerated == 4 else 8)
+    assert replayed > 0  # the tie-heavy rows went through the reference
+
+
 def test_tied_rows_split_their_runs_over_candidates(setup: Setup) -> None:
     layout = setup.layout
     values = tie_heavy_values(layout, 30, np.random.default_rng(8), reserve=0)
@@ -253,8 +434,9 @@ def test_run_is_seeded_and_exact() -> None:
     scenario = parse_scenario(PACKAGED_SCENARIO)
     a = run_figure2(scenario, samples=300, runs=40, seed=3, chunk=128)
     b = run_figure2(scenario, samples=300, runs=40, seed=3)
-    assert (a.sra, a.idm) == (b.sra, b.idm)  # chunking changes nothing
-    for m, evaluations in ((a.sra, 300 * 40), (a.idm, 300)):
+    assert (a.sra, a.idm, a.distributed) == (b.sra, b.idm, b.distributed)  # chunking changes nothing
+    assert (a.realised_trees, a.realised_trees_enumerated) == (8, True)
+    for m, evaluations in ((a.sra, 300 * 40), (a.idm, 300), (a.distributed, 300 * 8)):
         assert m.evaluations == evaluations
         assert sum(m.wins.values()) == evaluations  # every evaluation has exactly one holder
         assert all(u >= 0 for u in m.utility.values())  # individual rationality
@@ -293,13 +475,16 @@ def test_cli_small_run_from_any_directory(tmp_path: Path, monkeypatch: pytest.Mo
     assert [r["buyer"] for r in rows] == list("abcdefghi")
     assert [int(r["depth"]) for r in rows] == [1, 1, 2, 2, 3, 3, 4, 4, 4]
     summary = json.loads((out / "summary.json").read_text())
-    for mech in ("sra", "idm"):
+    for mech in ("sra", "sra_distributed", "idm"):
         total = sum(Fraction(r[f"{mech}_win_probability"]) for r in rows)
         total += Fraction(str(summary[mech]["seller_keeps_probability"]))
         assert abs(total - 1) <= Fraction(len(rows) + 1, 10**12)  # 12-place rounding per entry
         assert all(Fraction(r[f"{mech}_expected_utility"]) >= 0 for r in rows)
     assert (out / "figure2.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert summary["samples"] == 200 and summary["runs"] == 50
+    assert summary["realised_trees"] == 8 and summary["sra_distributed"]["evaluations"] == 200 * 8
+    for mech in ("sra", "sra_distributed", "idm"):
+        assert summary[mech]["expected_revenue"] > 0
 
 
 def test_cli_missing_scenario_is_one_line_error(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The SRA paper's Sec. 5.2 experiment (its Figures 3 and 4): SRA's CRM versus IDM on the Figure 2 graph.
+"""The SRA paper's Sec. 5.2 experiment (its Figures 3 and 4): SRA's CRM, distributed SRA and IDM on its graph.
 
 Each of ``samples`` value profiles draws every buyer's value from the paper's
 U[0.1 + 0.1 d, 0.6 + 0.1 d] (d = depth) on the minor-unit grid.  Per profile:
@@ -9,6 +9,15 @@ U[0.1 + 0.1 d, 0.6 + 0.1 d] (d = depth) on the minor-unit grid.  Per profile:
   directly (a multinomial: the same distribution as ``runs`` uniform draws
   tallied) and weight tree k's outcome by its count, so the work is
   samples x trees walks instead of samples x runs.
+* The distributed SRA (rounds mode, :mod:`peer.experiments.sra_distributed`)
+  is evaluated exactly over the trees it can realise: every node's parent is
+  one of its inviters (its neighbours one level up), each picked uniformly, so
+  every combination of inviter choices is one equally likely tree.  They are
+  enumerated and each weighted 1 when there are at most
+  :data:`~peer.experiments.sra_distributed.MAX_ENUMERATED`; otherwise each
+  sample gets ``runs`` uniformly sampled combinations.  A sample's run seed
+  (drawn per sample) breaks stage-3 ties as a distributed run with that seed
+  would, and seeds the sampled combinations.
 * IDM is run once (it is deterministic given the graph and the highest bidder).
 
 The highest bidder is chosen uniformly among tied highest values, afresh in
@@ -35,6 +44,7 @@ from numpy.typing import NDArray
 from rich.table import Table
 
 from peer.experiments.crm_vectorised import CrmTables, IdmTables, IntArray, Layout, Outcomes, highest_columns
+from peer.experiments.sra_distributed import MAX_ENUMERATED, RoundsRelation, evaluate_exact
 from peer.reference.crm import probability
 from peer.result import amount_to_decimal, dumps
 from peer.scenario.load import load_scenario, parse_scenario
@@ -66,6 +76,7 @@ kind = "depth"
 
 CSV_COLUMNS = (
     "buyer", "depth", "sra_win_probability", "sra_expected_utility", "idm_win_probability", "idm_expected_utility",
+    "sra_distributed_win_probability", "sra_distributed_expected_utility",
 )
 
 Progress = Callable[[int], None]
@@ -89,12 +100,22 @@ class Setup:
     reserve: int
     crm: CrmTables
     idm: IdmTables
+    rounds: RoundsRelation
+    realised_trees: NDArray[np.intp] | None  # every tree the distributed SRA can realise; None: too many, sampled
 
     @classmethod
-    def from_scenario(cls, scenario: Scenario) -> Setup:
+    def from_scenario(cls, scenario: Scenario, *, max_enumerated: int = MAX_ENUMERATED) -> Setup:
         layout = Layout(scenario.graph, scenario.seller)
         depths = dict(nx.single_source_shortest_path_length(layout.graph, scenario.seller))
-        return cls(layout, depths, scenario.values.get(scenario.seller, 0), CrmTables(layout), IdmTables(layout))
+        rounds = RoundsRelation.from_layout(layout)
+        trees = rounds.enumerate_trees() if rounds.combinations <= max_enumerated else None
+        return cls(
+            layout, depths, scenario.values.get(scenario.seller, 0), CrmTables(layout), IdmTables(layout), rounds, trees
+        )
+
+    def distributed_runs(self, runs: int) -> int:
+        """Distributed-SRA evaluations per sample: every realisable tree once, or ``runs`` sampled ones."""
+        return runs if self.realised_trees is None else len(self.realised_trees)
 
     @property
     def buyers(self) -> list[str]:
@@ -226,6 +247,11 @@ class Figure2Result:
     seconds: float
     sra: MechanismResult
     idm: MechanismResult
+    distributed: MechanismResult  # the distributed SRA, rounds mode
+    realised_trees: int  # trees the distributed SRA can realise (product of inviter counts)
+    realised_trees_enumerated: bool  # False: ``runs`` of them sampled per sample
+    replayed_rows: int  # distributed evaluations with a stage-3 tie, recomputed by replay_stage3
+    vcg_neighbours_revenue_sum: int  # sum over samples of VCG-among-the-seller's-neighbours revenue (Prop. 5.4)
 
 
 def draw_inputs(
@@ -236,6 +262,63 @@ def draw_inputs(
     values_rng, trees_rng, idm_rng = np.random.default_rng(seed).spawn(3)
     values = draw_values(setup, samples, values_rng)
     return values, draw_crm_tasks(setup, values, runs, trees_rng), draw_idm_choices(setup, values, idm_rng)
+
+
+def draw_run_seeds(samples: int, seed: int) -> NDArray[np.int64]:
+    """One distributed-SRA run seed per sample, from a fourth stream (the other three stay as they were)."""
+    run_rng = np.random.default_rng(seed).spawn(4)[3]
+    return run_rng.integers(0, 2**63 - 1, size=samples, dtype=np.int64)
+
+
+def vcg_neighbours_revenue(setup: Setup, values: IntArray) -> IntArray:
+    """Per sample: the seller's revenue from a second-price auction among her neighbours only (reserve = floor).
+
+    The rule of :func:`peer.reference.vcg.vcg_neighbours` (ties for first place do not change the price).
+    """
+    layout = setup.layout
+    seller = layout.column[layout.seller]
+    near = sorted(layout.column[n] for n in layout.adjacency[layout.seller])
+    floor = values[:, seller]
+    if not near:
+        return np.zeros(len(values), dtype=np.int64)
+    bids = np.sort(values[:, near], axis=1)
+    price = np.maximum(floor, bids[:, -2]) if len(near) > 1 else floor
+    return np.where(bids[:, -1] >= price, price, 0)
+
+
+def accumulate_distributed(
+    setup: Setup,
+    values: IntArray,
+    run_seeds: NDArray[np.int64],
+    runs: int,
+    lo: int,
+    hi: int,
+    totals: Totals,
+    *,
+    block_rows: int = 1 << 16,
+) -> int:
+    """Add samples lo..hi-1 to the distributed SRA's totals; returns how many rows replay_stage3 recomputed.
+
+    Each sample is evaluated on every realisable tree (weight 1 each), or on
+    ``runs`` trees sampled with a generator seeded by its run seed.
+    """
+    rounds = setup.rounds
+    per_sample = setup.distributed_runs(runs)
+    step = max(1, block_rows // per_sample)
+    replayed = 0
+    for start in range(lo, hi, step):
+        stop = min(start + step, hi)
+        if setup.realised_trees is not None:
+            parents = np.tile(setup.realised_trees, (stop - start, 1))
+        else:
+            parents = np.concatenate(
+                [rounds.sample_trees(np.random.default_rng(int(run_seeds[r])), runs) for r in range(start, stop)]
+            )
+        rows = np.repeat(values[start:stop], per_sample, axis=0)
+        outcomes, redone = evaluate_exact(rounds, rows, parents, np.repeat(run_seeds[start:stop], per_sample))
+        totals.add(outcomes, np.ones(len(rows), dtype=np.int64))
+        replayed += redone
+    return replayed
 
 
 def accumulate(
@@ -273,13 +356,16 @@ def run_figure2(
     setup = Setup.from_scenario(scenario)
     columns = len(setup.layout.nodes)
     top = max(depth_bounds(max(setup.depths.values()))[1], setup.reserve)
-    if samples * runs * top >= 2**62:  # int64 sums must not overflow
+    if samples * max(runs, setup.distributed_runs(runs)) * top >= 2**62:  # int64 sums must not overflow
         raise ValueError("samples x runs too large for exact int64 totals")
     values, tasks, idm_z = draw_inputs(setup, samples, runs, seed)
-    sra, idm = Totals.zeros(columns), Totals.zeros(columns)
+    run_seeds = draw_run_seeds(samples, seed)
+    sra, idm, distributed = Totals.zeros(columns), Totals.zeros(columns), Totals.zeros(columns)
+    replayed = 0
     for lo in range(0, samples, chunk):
         hi = min(lo + chunk, samples)
         accumulate(setup, values, tasks, idm_z, lo, hi, sra, idm)
+        replayed += accumulate_distributed(setup, values, run_seeds, runs, lo, hi, distributed)
         if progress is not None:
             progress(hi - lo)
 
@@ -298,6 +384,11 @@ def run_figure2(
         seconds=time.perf_counter() - started,
         sra=MechanismResult.from_totals(sra, nodes),
         idm=MechanismResult.from_totals(idm, nodes),
+        distributed=MechanismResult.from_totals(distributed, nodes),
+        realised_trees=setup.rounds.combinations,
+        realised_trees_enumerated=setup.realised_trees is not None,
+        replayed_rows=replayed,
+        vcg_neighbours_revenue_sum=int(vcg_neighbours_revenue(setup, values).sum()),
     )
 
 
@@ -319,6 +410,8 @@ def csv_rows(result: Figure2Result) -> list[dict[str, object]]:
             "sra_expected_utility": _units(result.sra.expected_utility(b)),
             "idm_win_probability": probability(result.idm.wins[b], result.idm.evaluations),
             "idm_expected_utility": _units(result.idm.expected_utility(b)),
+            "sra_distributed_win_probability": probability(result.distributed.wins[b], result.distributed.evaluations),
+            "sra_distributed_expected_utility": _units(result.distributed.expected_utility(b)),
         })
     return rows
 
@@ -350,8 +443,13 @@ def summary(result: Figure2Result) -> dict[str, object]:
         "spanning_trees": result.trees,
         "tied_samples": result.tied_samples,
         "seconds": round(result.seconds, 3),
+        "realised_trees": result.realised_trees,
+        "realised_trees_enumerated": result.realised_trees_enumerated,
+        "distributed_replayed_rows": result.replayed_rows,
         "expected_highest_value": _units(Fraction(result.best_value_sum, result.samples)),
+        "vcg_neighbours_expected_revenue": _units(Fraction(result.vcg_neighbours_revenue_sum, result.samples)),
         "sra": mech(result.sra),
+        "sra_distributed": mech(result.distributed),
         "idm": mech(result.idm),
     }
 
@@ -360,17 +458,27 @@ def write_summary(result: Figure2Result, path: Path) -> None:
     path.write_text(dumps(summary(result)) + "\n", encoding="utf-8")
 
 
+def mechanisms(result: Figure2Result) -> list[tuple[str, MechanismResult, str]]:
+    """(label, totals, colour) of the three series, in chart and table order."""
+    return [
+        ("SRA (paper CRM, all spanning trees)", result.sra, "tab:blue"),
+        ("SRA (distributed, rounds)", result.distributed, "tab:green"),
+        ("IDM", result.idm, "tab:orange"),
+    ]
+
+
 def write_png(result: Figure2Result, path: Path) -> None:
-    """Two grouped-bar panels like the paper's Figures 3 and 4."""
+    """Two grouped-bar panels like the paper's Figures 3 and 4, three bars per buyer."""
     # The object API with an explicit Agg canvas: no pyplot global state, no GUI backend.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     buyers = result.buyers
     x = np.arange(len(buyers))
-    width = 0.38
+    series = mechanisms(result)
+    width = 0.8 / len(series)
     labels = [f"{b}\n(d={result.depths[b]})" for b in buyers]
-    fig = Figure(figsize=(12, 4.6), layout="constrained")
+    fig = Figure(figsize=(13, 5.2), layout="constrained")
     FigureCanvasAgg(fig)
     win_ax, util_ax = fig.subplots(1, 2)
     panels = (
@@ -380,18 +488,25 @@ def write_png(result: Figure2Result, path: Path) -> None:
          lambda m, b: float(m.expected_utility(b)) / 1e6),
     )
     for ax, title, ylabel, metric in panels:
-        for offset, name, mech, colour in ((-width / 2, "SRA (CRM)", result.sra, "tab:blue"),
-                                          (width / 2, "IDM", result.idm, "tab:orange")):
+        for i, (name, mech, colour) in enumerate(series):
+            offset = (i - (len(series) - 1) / 2) * width
             ax.bar(x + offset, [metric(mech, b) for b in buyers], width, label=name, color=colour)
         ax.set_xticks(x, labels)
         ax.set_title(title)
         ax.set_ylabel(ylabel)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend()
+    handles, names = win_ax.get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncols=len(series), frameon=False)
+    sampled = "" if result.realised_trees_enumerated else f", {result.runs} sampled per value sample"
+    revenues = ", ".join(
+        f"{short} {float(m.expected_revenue()) / 1e6:.4f}"
+        for short, m in (("CRM", result.sra), ("distributed", result.distributed), ("IDM", result.idm))
+    )
     fig.suptitle(
-        f"{result.scenario}: {result.samples} value samples, {result.runs} CRM runs each "
-        f"({result.trees} spanning trees), seed {result.seed}.  Expected revenue: "
-        f"SRA {float(result.sra.expected_revenue()) / 1e6:.4f}, IDM {float(result.idm.expected_revenue()) / 1e6:.4f}"
+        f"{result.scenario}: {result.samples} value samples, seed {result.seed}; CRM: {result.runs} runs each over "
+        f"{result.trees} spanning trees; distributed SRA: its {result.realised_trees} realisable trees{sampled}.\n"
+        f"Expected revenue: {revenues} (VCG among the seller's neighbours "
+        f"{result.vcg_neighbours_revenue_sum / result.samples / 1e6:.4f})"
     )
     fig.savefig(path, dpi=120)
 
@@ -406,24 +521,37 @@ def write_outputs(result: Figure2Result, out: Path) -> dict[str, Path]:
 
 
 def summary_table(result: Figure2Result) -> Table:
-    """A rich Table of the per-buyer results and the seller's revenue."""
+    """A rich Table of the per-buyer results and the seller's revenue, for CRM, distributed SRA and IDM."""
+    sampled = "" if result.realised_trees_enumerated else f" ({result.runs} sampled)"
     table = Table(
-        title=f"Sec. 5.2: {result.samples} samples x {result.runs} runs, {result.trees} trees, {result.seconds:.1f} s",
+        title=(
+            f"Sec. 5.2: {result.samples} samples; CRM {result.runs} runs over {result.trees} spanning trees; "
+            f"distributed SRA over its {result.realised_trees} realisable trees{sampled}; {result.seconds:.1f} s"
+        ),
         title_justify="left",
     )
-    for name in ("buyer", "depth", "SRA P(win)", "IDM P(win)", "SRA E(utility)", "IDM E(utility)"):
-        table.add_column(name, justify="left" if name == "buyer" else "right")
+    short = ("CRM", "dist", "IDM")
+    mechs = (result.sra, result.distributed, result.idm)
+    table.add_column("buyer", no_wrap=True)
+    table.add_column("depth", justify="right")
+    for header in (*(f"{s}\nP(win)" for s in short), *(f"{s}\nE(u)" for s in short)):
+        table.add_column(header, justify="right")
     for b in result.buyers:
         table.add_row(
             b, str(result.depths[b]),
-            f"{float(result.sra.win_probability(b)):.4f}", f"{float(result.idm.win_probability(b)):.4f}",
-            f"{float(result.sra.expected_utility(b)) / 1e6:.4f}", f"{float(result.idm.expected_utility(b)) / 1e6:.4f}",
+            *(f"{float(m.win_probability(b)):.4f}" for m in mechs),
+            *(f"{float(m.expected_utility(b)) / 1e6:.4f}" for m in mechs),
         )
     table.add_section()
     table.add_row(
         f"{result.seller} (seller)", "0",
-        f"{float(result.sra.win_probability(result.seller)):.4f}", f"{float(result.idm.win_probability(result.seller)):.4f}",
-        f"{float(result.sra.expected_revenue()) / 1e6:.4f}", f"{float(result.idm.expected_revenue()) / 1e6:.4f}",
+        *(f"{float(m.win_probability(result.seller)):.4f}" for m in mechs),
+        *(f"{float(m.expected_revenue()) / 1e6:.4f}" for m in mechs),
     )
-    table.caption = "seller row: P(keeps the item), expected revenue"
+    table.caption = (
+        "CRM = the paper's SRA (its centralized reduction); dist = the distributed SRA, rounds mode; "
+        "E(u) = expected utility (units).  Seller row: P(keeps the item), expected revenue; "
+        "VCG among the seller's neighbours: "
+        f"{result.vcg_neighbours_revenue_sum / result.samples / 1e6:.4f}"
+    )
     return table

@@ -24,6 +24,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import tomllib
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,7 +38,6 @@ from peer.errors import ScenarioError
 from peer.launch.check import assemble, assemble_with_faults
 from peer.launch.faults import Faults, FaultSpecError
 from peer.launch.monitor import NetworkState
-from peer.launch.qpq_mode import is_qpq_scenario, launch_qpq
 from peer.launch.plan import plan_nodes
 from peer.launch.processes import Children
 from peer.result import dumps
@@ -149,6 +149,14 @@ class _Watch:
                                       message_rate=state.message_rate() if rate is None else rate), refresh=True)
 
 
+def _is_qpq_scenario(path: Path) -> bool:
+    """A scenario with a [qpq] table (the SRA loader reports unreadable files properly)."""
+    try:
+        return "qpq" in tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+
+
 @app.command()
 def launch(
     scenario: Annotated[Path, typer.Argument(help="A scenario TOML file.")],
@@ -172,11 +180,13 @@ def launch(
         help="Fault: run NAME as an adversary, e.g. b=crash@hosting (see docs/adversaries-real.md).")] = None,
 ) -> None:
     """Run SCENARIO as one real node process per node on 127.0.0.1 (an SRA auction, or a QPQ stream)."""
-    if is_qpq_scenario(scenario):
+    if _is_qpq_scenario(scenario):
         if kill or behaviour or restart_after is not None:
             Console(stderr=True).print("error: --kill, --behaviour and --restart-after apply to SRA scenarios only",
                                        markup=False)
             raise typer.Exit(2)
+        from peer.launch.qpq_mode import launch_qpq  # scipy and the QPQ code: only for QPQ runs
+
         raise typer.Exit(launch_qpq(scenario, rounds=qpq_rounds, phase=qpq_phase, headless=headless,
                                     json_out=json_out, workdir=workdir, link_timeout=link_timeout, timeout=timeout))
     console = Console(stderr=json_out)

@@ -11,6 +11,7 @@ trio starts.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -23,6 +24,23 @@ from pathlib import Path
 # Imported here, before any fork, so children share these pages and start at once.
 import peer.cli.app  # noqa: F401
 import peer.node.runner  # noqa: F401
+
+
+def _preload() -> None:
+    """Import what a child would otherwise import lazily on its first steps (typer loads
+    pydantic to convert option values, sockets load the idna codec): ~0.1 s of CPU per
+    child, which across hundreds of children starting at once is what slowed a launch."""
+    import encodings.idna  # noqa: F401
+    import secrets  # noqa: F401
+
+    try:
+        import typer._adapters  # noqa: F401  (private: its absence only costs time)
+        import typer._click.decorators  # noqa: F401
+    except ImportError:
+        pass
+
+
+_preload()
 from peer.launch.plan import NodePlan
 
 
@@ -60,6 +78,10 @@ class Children:
         self._ctx = multiprocessing.get_context("fork")
 
     def start(self, plans: Sequence[NodePlan]) -> None:
+        # Move everything imported so far out of the collector's reach: a child's
+        # garbage collection would otherwise touch every object and copy the
+        # parent's whole heap (numpy, scipy, ...) page by page, in every child.
+        gc.freeze()
         for plan in plans:
             proc = self._ctx.Process(target=_child_main, args=(plan.argv, str(plan.out_path)), name=f"peer-{plan.name}")
             proc.start()

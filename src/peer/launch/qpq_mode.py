@@ -16,7 +16,6 @@ import signal
 import sys
 import tempfile
 import time
-import tomllib
 from collections import Counter
 from pathlib import Path
 from typing import Any

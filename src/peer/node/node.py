@@ -63,9 +63,7 @@ from peer.net.seqstore import SeqFile
 from peer.net.websocket import LinkManager, Neighbour, TcpTransport, Transport
 from peer.node.config import NodeConfig
 from peer.node.eventlog import EventLog
-from peer.node.qpq_glue import QpqGlue
-from peer.node.qpq_shell import TOPIC as QPQ_TOPIC
-from peer.node.qpq_shell import QpqPlan, QpqShell
+from peer.node.qpq_glue import QPQ_TOPIC, QpqGlue
 from peer.sra.effects import Effect, Outcome, Record, Send, StageChanged, Wake
 from peer.sra.ledger_entry import HopEntry
 from peer.sra.machine import SraConfig, SraNode
@@ -133,7 +131,7 @@ class Node(QpqGlue):
         self._lock = trio.Lock()
         self._held_settlements: list[tuple[str, Settled]] = []
         # QPQ (peer.node.qpq_glue): a resource stream this node takes part in, if any.
-        self.qpq = QpqShell(QpqPlan.load(config.qpq_plan), identity, data_dir) if config.qpq_plan else None
+        self.qpq = self._open_qpq(config.qpq_plan, identity, data_dir) if config.qpq_plan else None
         self._qpq_poke = trio.Event()
         self.address: Any = None
         # --- fault hooks (docs/adversaries-real.md) ---

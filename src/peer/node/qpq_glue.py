@@ -15,10 +15,17 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from peer.errors import RemoteProtocolError
-from peer.node.qpq_shell import TOPIC, Broadcast, Flag, QpqShell, Record, RoundDone, encode
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from peer.net.identity import Identity
     from peer.node.node import Node
+    from peer.node.qpq_shell import QpqShell
+
+# The gossip topic of QPQ messages (peer.node.qpq_shell.TOPIC).  Spelled here too so
+# that an SRA-only node never imports the QPQ code, and scipy with it.
+QPQ_TOPIC = "qpq"
 
 
 class QpqGlue:
@@ -26,6 +33,12 @@ class QpqGlue:
 
     qpq: QpqShell | None
     _qpq_poke: trio.Event
+
+    @staticmethod
+    def _open_qpq(plan_path: Path, identity: Identity, data_dir: Path) -> QpqShell:
+        from peer.node.qpq_shell import QpqPlan, QpqShell  # scipy comes with it: only when needed
+
+        return QpqShell(QpqPlan.load(plan_path), identity, data_dir)
 
     async def _qpq_kickoff(self: Node) -> None:
         """The coordinator starts the stream: on SIGUSR1, or once all neighbours are linked."""
@@ -41,7 +54,7 @@ class QpqGlue:
         async with self._lock:
             payload = self.qpq.kickoff(self.wallclock())
             self._emit("qpq_kickoff", stream=self.qpq.setup.stream, start=self.qpq.start_at)
-            _, effects = self.gossip.publish(TOPIC, payload, self.wallclock())
+            _, effects = self.gossip.publish(QPQ_TOPIC, payload, self.wallclock())
             self._gossip_effects(effects)
             self._qpq_poke.set()
 
@@ -71,10 +84,12 @@ class QpqGlue:
         self._qpq_poke.set()  # the stream's next deadline may have moved
 
     async def _qpq_apply(self: Node, effects: list[Any]) -> None:
+        from peer.node.qpq_shell import Broadcast, Flag, Record, RoundDone, encode
+
         assert self.qpq is not None
         for effect in effects:
             if isinstance(effect, Broadcast):
-                _, forwards = self.gossip.publish(TOPIC, encode(effect.msg), self.wallclock())
+                _, forwards = self.gossip.publish(QPQ_TOPIC, encode(effect.msg), self.wallclock())
                 self._gossip_effects(forwards)
                 self.messages_out += 1
                 self._emit("send", peer=effect.scope, type=type(effect.msg).__name__, stage="qpq")

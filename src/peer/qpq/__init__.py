@@ -17,26 +17,51 @@ For runs in one process: ``run_fast`` (one decision per cluster), ``run_machines
 
 from __future__ import annotations
 
-from peer.qpq.clusters import Membership, auto_membership, chunk_membership, explicit_membership
-from peer.qpq.decide import Fault, Level, LevelResult, decide_level
-from peer.qpq.effects import Broadcast, Decided, Effect, Flag, Record, RoundDone, Wake
-from peer.qpq.fast import run_fast
-from peer.qpq.gof import GofConfig
-from peer.qpq.ledger import (
-    AllocationEntry,
-    SignedAllocation,
-    sign_allocation,
-    stream_genesis,
-    verify_allocation,
-    verify_allocation_chain,
-)
-from peer.qpq.machine import QpqConfig, QpqNode
-from peer.qpq.messages import Commit, Message, Reveal
-from peer.qpq.preferences import Distribution, Profile, parse_distribution, parse_profile, preferences
-from peer.qpq.result import QpqRun
-from peer.qpq.router import run_machines
-from peer.qpq.scenario import load_qpq_scenario, parse_qpq_scenario
-from peer.qpq.setup import QpqSetup
+import importlib
+from typing import Any
+
+# Names resolve lazily (PEP 562): importing peer.qpq must not load scipy, so that
+# the CLI and SRA-only nodes (and every process forked from them) stay light.
+_WHERE: dict[str, str] = {
+    "AllocationEntry": "peer.qpq.ledger",
+    "Broadcast": "peer.qpq.effects",
+    "Commit": "peer.qpq.messages",
+    "Decided": "peer.qpq.effects",
+    "Distribution": "peer.qpq.preferences",
+    "Effect": "peer.qpq.effects",
+    "Fault": "peer.qpq.decide",
+    "Flag": "peer.qpq.effects",
+    "GofConfig": "peer.qpq.gof",
+    "Level": "peer.qpq.decide",
+    "LevelResult": "peer.qpq.decide",
+    "Membership": "peer.qpq.clusters",
+    "Message": "peer.qpq.messages",
+    "Profile": "peer.qpq.preferences",
+    "QpqConfig": "peer.qpq.machine",
+    "QpqNode": "peer.qpq.machine",
+    "QpqRun": "peer.qpq.result",
+    "QpqSetup": "peer.qpq.setup",
+    "Record": "peer.qpq.effects",
+    "Reveal": "peer.qpq.messages",
+    "RoundDone": "peer.qpq.effects",
+    "SignedAllocation": "peer.qpq.ledger",
+    "Wake": "peer.qpq.effects",
+    "auto_membership": "peer.qpq.clusters",
+    "chunk_membership": "peer.qpq.clusters",
+    "decide_level": "peer.qpq.decide",
+    "explicit_membership": "peer.qpq.clusters",
+    "load_qpq_scenario": "peer.qpq.scenario",
+    "parse_distribution": "peer.qpq.preferences",
+    "parse_profile": "peer.qpq.preferences",
+    "parse_qpq_scenario": "peer.qpq.scenario",
+    "preferences": "peer.qpq.preferences",
+    "run_fast": "peer.qpq.fast",
+    "run_machines": "peer.qpq.router",
+    "sign_allocation": "peer.qpq.ledger",
+    "stream_genesis": "peer.qpq.ledger",
+    "verify_allocation": "peer.qpq.ledger",
+    "verify_allocation_chain": "peer.qpq.ledger",
+}
 
 __all__ = [
     "AllocationEntry", "Broadcast", "Commit", "Decided", "Distribution", "Effect", "Fault", "Flag", "GofConfig",
@@ -46,3 +71,12 @@ __all__ = [
     "parse_qpq_scenario", "preferences", "run_fast", "run_machines", "sign_allocation", "stream_genesis",
     "verify_allocation", "verify_allocation_chain",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'peer.qpq' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
