@@ -3,9 +3,12 @@
 One JSON object per line: ``{"t": seconds since the node started, "node":
 name, "kind": ..., ...}``.  Kinds: ``started``, ``link`` (up/down),
 ``stage``, ``send``/``recv`` (one per protocol message), ``bad`` (a rejected
-frame or message, with the neighbour's name and the reason), ``ledger`` (an
-entry appended), ``fraud``, ``settled``, ``final`` (the node's end state, what
-``tools/launch`` assembles the run from), ``error``.  Amounts are decimal
+frame or message, with the neighbour's name and the reason), ``held`` (a
+settlement ahead of our ledger), ``ledger`` (an entry appended), ``fraud``,
+``settled``, ``final`` (the node's end state, what ``tools/launch`` assembles
+the run from), ``error``; after faults ``aborted``, ``recovered``, ``ignored``,
+``catchup``, ``adversary``; for QPQ ``qpq_kickoff``, ``qpq_round``,
+``qpq_alloc``, ``qpq_flag``.  Amounts are decimal
 strings in whole units, never floats.
 """
 
