@@ -59,7 +59,7 @@ from peer.qpq.history import HistoryStore
 from peer.qpq.ledger import AllocationEntry, stream_genesis
 from peer.qpq.messages import Commit, Message, Reveal
 from peer.qpq.preferences import HONEST, Profile
-from peer.qpq.round_state import Phase, RoundState, all_opened, inputs, level_state, opening
+from peer.qpq.round_state import LevelState, Phase, RoundState, all_opened, inputs, level_state, opening
 
 
 @dataclass(frozen=True, slots=True)

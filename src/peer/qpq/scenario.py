@@ -27,13 +27,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
 from peer.errors import ScenarioError
+from peer.scenario.toml_source import parse_toml, read_text
 from peer.qpq.clusters import Membership, auto_membership, chunk_membership, default_k, explicit_membership
 from peer.qpq.gof import TESTS, GofConfig
 from peer.qpq.machine import QpqConfig
@@ -48,22 +48,12 @@ MAX_PLAYERS = 100_000
 
 
 def load_qpq_scenario(path: str | Path) -> QpqSetup:
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(source, "file", f"cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(source, "file", "not UTF-8 text") from None
+    text, source = read_text(path)
     return parse_qpq_scenario(text, source=source)
 
 
 def parse_qpq_scenario(text: str, *, source: str = "<string>") -> QpqSetup:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(source, "toml", f"not valid TOML: {exc}") from None
-    return _Builder(source, data).build()
+    return _Builder(source, parse_toml(text, source)).build()
 
 
 class _Builder:

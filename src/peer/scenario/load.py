@@ -22,7 +22,6 @@ so the CLI can print a single clear line and exit 2.  The format::
 from __future__ import annotations
 
 import random
-import tomllib
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import networkx as nx
 
 from peer.errors import ScenarioError
+from peer.scenario.toml_source import parse_toml, read_text
 from peer.money import MoneyError, parse_money
 from peer.scenario.graphs import DATASETS, GENERATORS, as_string_graph
 from peer.scenario.model import Scenario
@@ -42,22 +42,12 @@ _TOP_KEYS = {"name", "seller", "seed", "values", "graph", "value_model", "behavi
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate ``path``.  Raises ScenarioError on any problem."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(source, "file", f"cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(source, "file", "not UTF-8 text") from None
+    text, source = read_text(path)
     return parse_scenario(text, source=source)
 
 
 def parse_scenario(text: str, *, source: str = "<string>") -> Scenario:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(source, "toml", f"not valid TOML: {exc}") from None
-    return _Builder(source, data).build()
+    return _Builder(source, parse_toml(text, source)).build()
 
 
 class _Builder:

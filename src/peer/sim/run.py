@@ -16,10 +16,9 @@ from peer.result import Hop, NodeReport, RunResult, amount_to_decimal, utilities
 from peer.scenario.model import Scenario
 from peer.sim.chaos import ChaosConfig, ChaosRouter
 from peer.sim.checks import CHECKS
-from peer.sim.network import AsyncDelays, RoundDelays, SimNetwork, SimStats
+from peer.sim.network import AsyncDelays, RoundDelays, SimNetwork
 from peer.sim.outcome import COMPLETED, Verdict, judge
 from peer.sim.sybil import apply_splits
-from peer.sra.ledger_entry import verify_chain
 from peer.sra.machine import HONEST, SraConfig, SraNode
 
 
@@ -187,59 +186,3 @@ def build_result(
         extra=extra,
     )
 
-
-def assemble(scenario: Scenario, seed: int, machines: dict[str, SraNode], stats: SimStats) -> RunResult:
-    """The result of a fault-free run from its machines and stats; raises SimulationError if inconsistent.
-
-    Kept for callers that drive a :class:`SimNetwork` themselves; :func:`simulate`
-    judges runs with :func:`peer.sim.outcome.judge` instead.
-    """
-    seller_machine = machines[scenario.seller]
-    chain = stats.records.get(scenario.seller, [])
-    # The chain is the sequence of entries each host recorded when it sold.
-    entries = []
-    host = scenario.seller
-    while True:
-        sold = [e for e in stats.records.get(host, []) if e.seller == host]
-        if not sold:
-            break
-        entries.append(sold[0])
-        host = sold[0].buyer
-    problem = verify_chain(seller_machine.genesis, entries)
-    if problem is not None:
-        raise SimulationError(f"ledger chain invalid: {problem}")
-    for entry in entries:  # both parties must hold the same entry
-        if entry not in stats.records.get(entry.buyer, []):
-            raise SimulationError(f"buyer {entry.buyer} did not record hop {entry.hop}")
-    del chain
-    hops = [Hop(e.hop, e.seller, e.buyer, e.price) for e in entries]
-    winner = host
-    settled = {m.result for m in machines.values() if m.result is not None}
-    if len(settled) != 1:
-        raise SimulationError(f"nodes disagree on the settlement: {len(settled)} versions")
-    result = next(iter(settled))
-    if result.winner != winner or result.hops != len(hops):
-        raise SimulationError("settlement does not match the ledger chain")
-    nodes = {}
-    for name, m in machines.items():
-        nodes[name] = NodeReport(
-            value=m.value,
-            inviters=sorted(m.inviters),
-            invitees=sorted(m.children.keys() | m.declined),
-            parent=m.parents[0] if len(m.parents) == 1 else None,
-            bought_at=m.bought_at if name != scenario.seller else None,
-            sold_at=m.sold_at,
-        )
-    utilities, revenue = utilities_from_hops(scenario.seller, scenario.values, hops, winner)
-    return RunResult(
-        mechanism="sra",
-        seller=scenario.seller,
-        seed=seed,
-        nodes=nodes,
-        hops=hops,
-        winner=winner,
-        utilities=dict(utilities),
-        revenue=revenue,
-        messages={stage: stats.messages.get(stage, 0) for stage in ("diffusion", "aggregation", "allocation", "settlement")},
-        extra={"rejected": len(stats.rejected), "end_time": stats.end_time},
-    )
