@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -71,9 +72,14 @@ def test_bad_scenario_exits_2_without_starting_anything(tmp_path: Path) -> None:
 def test_children_are_stopped_when_the_launch_fails(tmp_path: Path) -> None:
     # An impossible link timeout: the launch fails, and must leave no process behind.
     proc = launch("small-tree.toml", tmp_path, "--link-timeout", "0.01")
-    assert proc.returncode == 1
-    assert "not every node linked" in proc.stderr
-    out = subprocess.run(["pgrep", "-f", str(tmp_path / "run")], capture_output=True, text=True, check=False)
+    assert proc.returncode == 1, proc.stderr[-1000:]
+    assert "not every node linked" in proc.stderr, proc.stderr[-1000:]
+    deadline = time.monotonic() + 10  # a SIGKILLed child can take a moment to be reaped
+    while True:
+        out = subprocess.run(["pgrep", "-f", str(tmp_path / "run")], capture_output=True, text=True, check=False)
+        if out.stdout.strip() == "" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert out.stdout.strip() == ""
 
 

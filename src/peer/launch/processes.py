@@ -126,7 +126,7 @@ class Children:
         for proc in self.procs.values():
             if proc.exitcode is None:
                 proc.kill()
-                proc.join(1.0)
+                proc.join(5.0)  # SIGKILL cannot be ignored; this only waits for the kernel to reap
 
     def memory_kib(self) -> dict[str, int]:
         """Resident set size of each live child (Linux /proc), for the benchmark."""
