@@ -32,8 +32,7 @@ from typing import Any
 
 import networkx as nx
 
-from peer.errors import ScenarioError
-from peer.scenario.toml_source import parse_toml, read_text
+from peer.scenario.toml_source import TableReader, parse_toml, read_text
 from peer.qpq.clusters import Membership, auto_membership, chunk_membership, default_k, explicit_membership
 from peer.qpq.gof import TESTS, GofConfig
 from peer.qpq.machine import QpqConfig
@@ -56,14 +55,7 @@ def parse_qpq_scenario(text: str, *, source: str = "<string>") -> QpqSetup:
     return _Builder(source, parse_toml(text, source)).build()
 
 
-class _Builder:
-    def __init__(self, source: str, data: dict[str, Any]) -> None:
-        self.source = source
-        self.data = data
-
-    def fail(self, key: str, reason: str) -> ScenarioError:
-        return ScenarioError(self.source, key, reason)
-
+class _Builder(TableReader):
     def _int(self, table: dict[str, Any], key: str, label: str, *, minimum: int, maximum: int | None = None) -> int:
         value = table[key]
         if isinstance(value, bool) or not isinstance(value, int):

@@ -28,8 +28,7 @@ from typing import Any
 
 import networkx as nx
 
-from peer.errors import ScenarioError
-from peer.scenario.toml_source import parse_toml, read_text
+from peer.scenario.toml_source import TableReader, parse_toml, read_text
 from peer.money import MoneyError, parse_money
 from peer.scenario.graphs import DATASETS, GENERATORS, as_string_graph
 from peer.scenario.model import Scenario
@@ -50,14 +49,7 @@ def parse_scenario(text: str, *, source: str = "<string>") -> Scenario:
     return _Builder(source, parse_toml(text, source)).build()
 
 
-class _Builder:
-    def __init__(self, source: str, data: dict[str, Any]) -> None:
-        self.source = source
-        self.data = data
-
-    def fail(self, key: str, reason: str) -> ScenarioError:
-        return ScenarioError(self.source, key, reason)
-
+class _Builder(TableReader):
     def _table(self, key: str) -> dict[str, Any]:
         value = self.data.get(key, {})
         if not isinstance(value, dict):

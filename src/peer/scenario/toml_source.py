@@ -25,3 +25,14 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(source, "toml", f"not valid TOML: {exc}") from None
+
+
+class TableReader:
+    """Base of the scenario builders: the parsed document, and errors that name the file and key."""
+
+    def __init__(self, source: str, data: dict[str, Any]) -> None:
+        self.source = source
+        self.data = data
+
+    def fail(self, key: str, reason: str) -> ScenarioError:
+        return ScenarioError(self.source, key, reason)
