@@ -79,6 +79,11 @@ class _Watch:
             now = time.monotonic()
             if "up" not in timing and len(state.started) == len(state.nodes):
                 timing["up"] = now - self.t0
+            if not self.signalled and now - self.t0 > self.link_timeout:
+                # Checked first: linking that completes after the deadline has still missed it.
+                unlinked = [n for n, s in state.nodes.items() if s.links_up < s.links_total][:8]
+                raise LaunchFailed(f"not every node linked within {self.link_timeout:g} s: "
+                                   f"{', '.join(unlinked) or 'every link came up only after it'}")
             if not self.signalled and state.all_linked() and state.seller_waiting:
                 timing["linked"] = now - self.t0
                 children.signal(self.seller, signal.SIGUSR1)
@@ -97,9 +102,6 @@ class _Watch:
                     raise LaunchFailed(f"node {name} exited with code {code} (see its .out log)")
             if faults.restarts_due(now):
                 return "restart"
-            if not self.signalled and now - self.t0 > self.link_timeout:
-                unlinked = [n for n, s in state.nodes.items() if s.links_up < s.links_total][:8]
-                raise LaunchFailed(f"not every node linked within {self.link_timeout:.0f} s: {', '.join(unlinked)}")
             if self.signalled and now - self.t0 - timing["announce"] > self.timeout:
                 waiting = sorted(set(state.nodes) - set(state.finals) - set(state.aborts))[:8]
                 if faults.active:  # reported as the outcome "stalled", with the ledgers still checked

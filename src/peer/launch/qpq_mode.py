@@ -159,6 +159,8 @@ def launch_qpq(scenario: Path, *, rounds: int, phase: float, headless: bool, jso
             while True:
                 watch.poll()
                 now = time.monotonic() - t0
+                if not signalled and now > link_timeout:  # first: late linking still missed it
+                    raise RuntimeError(f"not every node linked within {link_timeout:g} s")
                 if not signalled and watch.linked() and watch.waiting:
                     timing["linked"] = now
                     children.signal(plans[0].name, signal.SIGUSR1)
@@ -169,8 +171,6 @@ def launch_qpq(scenario: Path, *, rounds: int, phase: float, headless: bool, jso
                 if children.dead():
                     name, c = next(iter(children.dead().items()))
                     raise RuntimeError(f"node {name} exited with code {c}")
-                if not signalled and now > link_timeout:
-                    raise RuntimeError(f"not every node linked within {link_timeout:.0f} s")
                 if signalled and now - timing["linked"] > timeout:
                     raise RuntimeError(f"the stream did not finish within {timeout:.0f} s")
                 if live is not None:
