@@ -64,6 +64,8 @@ from peer.net.websocket import LinkManager, Neighbour, TcpTransport, Transport
 from peer.node.config import NodeConfig
 from peer.node.eventlog import EventLog
 from peer.node.qpq_glue import QPQ_TOPIC, QpqGlue
+from peer.node.recovery import RecoveryGlue
+from peer.node.settlement import HOLD, SettlementGlue
 from peer.sra.effects import Effect, Outcome, Record, Send, StageChanged, Wake
 from peer.sra.ledger_entry import HopEntry
 from peer.sra.machine import SraConfig, SraNode
@@ -72,15 +74,11 @@ from peer.tui.snapshot import NodeSnapshot
 
 LEDGER_TOPIC = "ledger"
 BACKLOG_LIMIT = 4096  # messages queued for one neighbour whose link is down
-HOLD = "hold"  # a settlement our ledger cannot judge yet
-HELD_LIMIT = 16  # settlements waiting for their ledger entries
 # Fault hooks (docs/adversaries-real.md): events that show the auction is moving.
 PROGRESS_KINDS = frozenset({"announced", "stage", "ledger", "settled"})
-CATCHUP_COOLDOWN = 5.0  # seconds between two answers to one origin's ledger summaries
-CATCHUP_BATCH = 100  # entries per answer (a hop is a few hundred bytes; gossip payloads <= 60 KiB)
 
 
-class Node(QpqGlue):
+class Node(SettlementGlue, RecoveryGlue, QpqGlue):
     """A running node.  Create, then ``await node.run(task_status=...)`` in a nursery."""
 
     def __init__(
@@ -315,53 +313,6 @@ class Node(QpqGlue):
             return "invitation names another item than the announcement"
         return None
 
-    def _settlement_verdict(self, msg: Settled) -> str | None:
-        """None if ``msg`` agrees with our ledger, HOLD if the ledger is behind it, else why not.
-
-        The machine takes the first Settled it sees, so a false one would stop
-        the sale everywhere; the ledger is what it must agree with: the winner
-        is the buyer of the last hop (the seller if none), at that hop's price.
-        """
-        chain = self.store.chain(msg.auction)
-        have = 0 if chain is None else len(chain.hops)
-        if not isinstance(msg.hops, int) or msg.hops < have:
-            return f"settlement claims {msg.hops} hops but the ledger holds {have}"
-        if msg.hops > have:
-            return HOLD
-        assert self.machine is not None
-        winner, price = (self.machine.seller, 0) if have == 0 else (
-            chain.hops[-1].body.buyer, chain.hops[-1].body.price)  # type: ignore[union-attr]
-        if msg.winner != winner or msg.price != price:
-            return (f"settlement names {self._n(msg.winner) if isinstance(msg.winner, str) else msg.winner!r} "
-                    f"but the ledger's last buyer is {self._n(winner)}")
-        return None
-
-    def _hold_settlement(self, peer: str, msg: Settled) -> None:
-        if len(self._held_settlements) >= HELD_LIMIT:
-            self._reject(peer, "settlement ahead of the ledger, and too many are held already")
-            return
-        self._held_settlements.append((peer, msg))
-        self._emit("held", peer=self._n(peer), reason="settlement ahead of our ledger: waiting for its entries")
-
-    async def _release_settlements(self) -> None:
-        """Re-judge held settlements once the ledger has grown."""
-        held, self._held_settlements = self._held_settlements, []
-        for peer, msg in held:
-            if self.machine is None or self.machine.result is not None:
-                continue
-            verdict = self._settlement_verdict(msg)
-            if verdict == HOLD:
-                self._held_settlements.append((peer, msg))
-            elif verdict is not None:
-                self._reject(peer, verdict)
-            else:
-                try:
-                    effects = self.machine.receive(peer, msg, trio.current_time())
-                except RemoteProtocolError as exc:
-                    self._reject(peer, exc.reason)
-                    continue
-                await self._apply(effects)
-
     def _precheck(self, peer: str, msg: Message) -> str | None:
         """Ledger checks the pure machine cannot do: reserves and the seller's hop signature."""
         assert self.machine is not None
@@ -568,91 +519,6 @@ class Node(QpqGlue):
             # some other auction must not keep a dead one looking alive.
             self._progress_at = trio.current_time()
         self.log.emit(self.wallclock(), kind, **fields)
-
-    # ------------------------------------------------ fault hooks (docs/adversaries-real.md)
-    #
-    # None of this runs in a fault-free auction: the watchdog's bound is never
-    # reached, nothing was on disk at start, and nobody publishes summaries.
-
-    STALL_GRACE = 2.0  # seconds on top of the protocol's own bound (tests lower it)
-
-    def stall_after(self) -> float:
-        """How long an auction may show no progress before this node gives up on it.
-
-        In a live auction every node sees progress at least this often: the first
-        hop entry comes at most ``reply_timeout + context_timeout`` after the seller
-        started (which is before any node joined), and each later entry or the
-        settlement at most ``context_timeout`` after the one before (a host closes its
-        hop within that).  So the bound is only passed when a node on the resale path
-        has crashed or gone silent.  It assumes every node runs with the seller's
-        timeouts, as ``tools/launch`` arranges.
-        """
-        c = self.config
-        return c.reply_timeout + c.context_timeout + 2 * c.gather_window + self.STALL_GRACE
-
-    def _stall_deadline(self) -> float | None:
-        if self.machine is None or self.done.is_set() or self._progress_at is None:
-            return None
-        return self._progress_at + self.stall_after()
-
-    def _check_stall(self) -> None:
-        """Abort (log it, count as done) an auction that stopped moving: a clean end, never a hang."""
-        deadline = self._stall_deadline()
-        if deadline is None or trio.current_time() < deadline:
-            return
-        m = self.machine
-        assert m is not None
-        chain = self.store.chain(m.auction)
-        hops = 0 if chain is None else len(chain.hops)
-        holder = m.seller if chain is None or not chain.hops else chain.hops[-1].body.buyer
-        if self.settled is not None:
-            reason = (f"settled, but our ledger copy lacks hops {hops + 1}..{self.settled.hops} "
-                      f"after {self.stall_after():g} s")
-        else:
-            reason = (f"no progress for {self.stall_after():g} s while {m.stage.value}: a node on the "
-                      f"resale path crashed or went silent; the item stays with {self._n(holder)}, "
-                      f"who bought it in hop {hops}" if hops else
-                      f"no progress for {self.stall_after():g} s while {m.stage.value}: a node on the "
-                      f"resale path crashed or went silent; the seller keeps the item")
-        unanswered = [e for e in m.entries if e.seller == self.me and e.hop > hops]
-        if unanswered:  # we sold, but the buyer's countersigned entry never reached us
-            e = unanswered[-1]
-            reason += (f"; we awarded hop {e.hop} to {self._n(e.buyer)} and its countersigned entry never "
-                       f"came back: if it signed, its own copy is one hop ahead and says it holds the item")
-        self.aborted = reason
-        self._emit("aborted", auction=m.auction, reason=reason, stage=m.stage.value, hops=hops,
-                   holder=self._n(holder), holder_key=holder, settled=self.settled is not None)
-        self.recent.append(f"aborted: {reason}")
-        self.done.set()
-
-    async def _report_recovery(self) -> None:
-        report = await trio.to_thread.run_sync(self.store.verify_all)
-        self._emit("recovered", ok=report.ok, auctions=dict(sorted(self._recovered.items())),
-                   fraud_proofs=report.fraud_proofs, issues=[i.reason for i in self.store.issues])
-
-    def _offer_recovered(self) -> None:
-        """After a restart: flood what we hold (an entry we fsync'd but never got out is not
-        lost) and our summaries, which our neighbours answer with what we missed."""
-        entries = [e for c in self.store.chains() for e in c.entries]
-        for start in range(0, len(entries), CATCHUP_BATCH):
-            self._publish(Entries(tuple(entries[start:start + CATCHUP_BATCH])))
-        self._publish(Summaries(tuple(self.store.summaries())))
-
-    def _answer_summaries(self, origin: bytes, payload: Summaries) -> None:
-        """A neighbour says what it holds: flood what it lacks (rate-limited per origin,
-        so summaries cannot be used to make us flood chains over and over)."""
-        if origin.hex() not in self.neighbours:
-            return
-        now = trio.current_time()
-        if now < self._answered.get(origin, -math.inf) + CATCHUP_COOLDOWN:
-            return
-        self._answered[origin] = now
-        asked = {s.auction for s in payload.summaries}
-        entries = [e for e in self.store.entries_for(payload.summaries) if e.auction in asked]
-        if entries:
-            self._emit("catchup", peer=self._n(origin.hex()), entries=len(entries))
-        for start in range(0, len(entries), CATCHUP_BATCH):
-            self._publish(Entries(tuple(entries[start:start + CATCHUP_BATCH])))
 
     def snapshot(self) -> NodeSnapshot:
         m = self.machine

@@ -1,6 +1,6 @@
 """Vocabulary shared by the deviation hooks of the SRA machine and the shells that run them.
 
-A :class:`peer.sra.machine.Behaviour` names a *stage* for its faults
+A :class:`Behaviour` names a *stage* for its faults
 (``silent_from``, ``crash_at``), in either of two vocabularies:
 
 * a message stage (:class:`peer.sra.messages.Stage`: diffusion, aggregation,
@@ -23,17 +23,18 @@ it, so a node that crashes as it starts hosting has countersigned its
 purchase), nothing from that point on is.
 
 This module imports nothing from the machine, so the machine, the simulator
-and the scenario loader can all use it.
+and the scenario loader can all use it.  It holds :class:`Behaviour` itself
+and :func:`rewrite_sends`, which applies a behaviour to what a machine sends.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from peer.sra.effects import Effect, Send, StageChanged
-from peer.sra.messages import STAGE_OF, Settled, Stage
+from peer.sra.messages import STAGE_OF, Bid, ContextBid, ContextReply, Settled, Stage
 
 MESSAGE_STAGES: tuple[str, ...] = tuple(s.value for s in Stage)  # diffusion, aggregation, allocation, settlement
 NODE_STAGES: tuple[str, ...] = ("gathering", "aggregating", "reported", "hosting", "settled")
@@ -115,3 +116,105 @@ def as_pairs(mapping: object) -> tuple[tuple[str, int], ...]:
     if any(len(p) != 2 or not isinstance(p[0], str) or not isinstance(p[1], int) for p in pairs):
         raise TypeError("equivocate must map inviter ids to integer amounts")
     return tuple(sorted(pairs))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """How a node departs from the intended strategy (the default is honest).
+
+    The first four are the deviations of the paper's proof of Thm 5.3: a
+    declared bid other than the value, inviting only some neighbours, reporting
+    the aggregate to several inviters, and reporting a wrong aggregate.  Note
+    that ``aggregate`` only changes the stage-2 Bid amount, which stage 3 never
+    uses (it recomputes context bids by a convergecast): the wrong aggregate
+    that matters is ``context``.
+
+    Beyond the proof: ``context`` (report this stage-3 context bid, to
+    requesting parents and to hosts), ``parent`` (choose this inviter as parent
+    when it is one, instead of the seeded coin), ``equivocate`` (inviter ->
+    amount: Bid to *every* inviter, each its own amount, and the same amount in
+    the stage-3 context bids sent to it; inviters not named get the true one),
+    ``underbid_when_demand_low`` (Mirage's S1, see
+    :class:`peer.sra.behaviours.LowDemand`).  When several of ``report_to_all``,
+    ``equivocate`` and ``parent`` are set, reporting to several wins.
+
+    Protocol attacks and faults: ``false_reserve`` (as a host, announce and
+    apply this reserve instead of the price it bought at), ``silent_from`` (a
+    stage: from the point it fires on, the node sends nothing at all, though
+    its machine runs on and records what it is awarded), ``crash_at`` / ``restart_after`` (carried out
+    by the shell: the node's machine is lost at that stage, see
+    :mod:`peer.sim.network`).  ``split`` (k identities) is a scenario
+    transformation the simulator applies (:mod:`peer.sim.sybil`); the machine
+    ignores it.
+    """
+
+    bid: int | None = None  # declared value; None: the true value
+    invite_only: frozenset[str] | None = None  # None: invite every neighbour
+    report_to_all: bool = False  # Bid to every inviter instead of one
+    aggregate: int | None = None  # report this aggregate instead of the max
+    context: int | None = None  # stage-3 context bid to report instead of the true one
+    parent: str | None = None  # inviter to choose as parent
+    equivocate: tuple[tuple[str, int], ...] = ()  # (inviter, amount) pairs; a dict is accepted
+    underbid_when_demand_low: LowDemand | None = None
+    false_reserve: int | None = None  # reserve to announce as a host
+    silent_from: str | None = None  # a stage name (either vocabulary of peer.sra.behaviours)
+    crash_at: str | None = None  # a stage name, likewise
+    restart_after: float | None = None  # None: never restarts
+    split: int = 1  # identities (Sybil); 1: no split
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "equivocate", as_pairs(self.equivocate))  # canonical, so Behaviours compare
+        for stage in (self.silent_from, self.crash_at):
+            if stage is not None:
+                check_stage(stage)
+        if self.restart_after is not None and (self.crash_at is None or self.restart_after < 0):
+            raise ValueError("restart_after needs crash_at and must be >= 0")
+        if self.split < 1:
+            raise ValueError("split must be at least 1")
+
+    @property
+    def honest(self) -> bool:
+        return self == HONEST
+
+    @property
+    def breaks_protocol(self) -> bool:
+        """Does this node send illegal messages or stop answering (so a run may legitimately abort)?"""
+        return self.false_reserve is not None or self.silent_from is not None or self.crash_at is not None
+
+
+HONEST = Behaviour()
+
+
+def rewrite_sends(
+    behaviour: Behaviour, equivocate: dict[str, int], effects: list[Effect], *, muted: bool
+) -> tuple[list[Effect], bool]:
+    """Rewrite or suppress what a deviating node sends; returns (effects, muted now).
+
+    ``context`` replaces the amount of every context bid it sends (a "cut"
+    reply carries no amount and stays one); ``equivocate`` then replaces the
+    amount of every Bid, ContextReply and ContextBid sent to a named
+    inviter; once ``silent_from`` fires, every message is dropped.
+    """
+    mute_from = len(effects) + 1
+    if muted:
+        mute_from = 0
+    elif behaviour.silent_from is not None:
+        index = cut_index(effects, behaviour.silent_from)
+        if index is not None:
+            muted = True
+            mute_from = index
+    out: list[Effect] = []
+    for index, effect in enumerate(effects):
+        if type(effect) is not Send:
+            out.append(effect)
+            continue
+        if index >= mute_from:
+            continue
+        msg = effect.msg
+        if type(msg) is ContextReply and msg.amount is not None or type(msg) is ContextBid:
+            amount = msg.amount if behaviour.context is None else behaviour.context
+            msg = replace(msg, amount=equivocate.get(effect.to, amount))
+        elif type(msg) is Bid and effect.to in equivocate:
+            msg = replace(msg, amount=equivocate[effect.to])
+        out.append(Send(effect.to, msg) if msg is not effect.msg else effect)
+    return out, muted

@@ -44,12 +44,12 @@ was: every check happens before any mutation.
 from __future__ import annotations
 
 import random
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 
 from peer.errors import LocalProtocolError, RemoteProtocolError
-from peer.sra.behaviours import LowDemand, as_pairs, check_stage, cut_index
+from peer.sra.behaviours import HONEST, Behaviour, rewrite_sends
+from peer.sra.config import HASH, SraConfig, amount_ok, budget_ok
 from peer.sra.effects import Effect, Outcome, Record, Send, StageChanged, Wake
 from peer.sra.ledger_entry import HopEntry, genesis_hash
 from peer.sra.local_auction import run_local_auction, tie_break_rng
@@ -77,102 +77,6 @@ class NodeStage(str, Enum):
     REPORTED = "reported"  # bid sent to the parent, waiting for stage 3
     HOSTING = "hosting"  # running a local auction as its seller
     SETTLED = "settled"  # the auction is over
-
-
-@dataclass(frozen=True, slots=True)
-class SraConfig:
-    """Timing of one auction.  Times are in the shell's clock units (seconds on real nodes).
-
-    ``reply_timeout`` is the seller's wait in stage 2 and ``context_timeout`` a
-    host's wait in stage 3; everyone else waits for what the budget it was
-    handed allows (see the module docstring).
-    """
-
-    gather_window: float = 0.5
-    reply_timeout: float = 30.0
-    context_timeout: float = 30.0
-    margin: float = 0.5  # covers one message's transit and handling
-
-
-MAX_AMOUNT = 2**63 - 1  # amounts and hop numbers must fit the ledger's fixed-width fields
-_HASH = re.compile(r"[0-9a-f]{64}")
-
-
-def _amount_ok(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_AMOUNT
-
-
-def _budget_ok(value: object) -> bool:
-    if value is None:
-        return True  # the sender did not say: the receiver uses its own timeout
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1e9
-
-
-@dataclass(frozen=True, slots=True)
-class Behaviour:
-    """How a node departs from the intended strategy (the default is honest).
-
-    The first four are the deviations of the paper's proof of Thm 5.3: a
-    declared bid other than the value, inviting only some neighbours, reporting
-    the aggregate to several inviters, and reporting a wrong aggregate.  Note
-    that ``aggregate`` only changes the stage-2 Bid amount, which stage 3 never
-    uses (it recomputes context bids by a convergecast): the wrong aggregate
-    that matters is ``context``.
-
-    Beyond the proof: ``context`` (report this stage-3 context bid, to
-    requesting parents and to hosts), ``parent`` (choose this inviter as parent
-    when it is one, instead of the seeded coin), ``equivocate`` (inviter ->
-    amount: Bid to *every* inviter, each its own amount, and the same amount in
-    the stage-3 context bids sent to it; inviters not named get the true one),
-    ``underbid_when_demand_low`` (Mirage's S1, see
-    :class:`peer.sra.behaviours.LowDemand`).  When several of ``report_to_all``,
-    ``equivocate`` and ``parent`` are set, reporting to several wins.
-
-    Protocol attacks and faults: ``false_reserve`` (as a host, announce and
-    apply this reserve instead of the price it bought at), ``silent_from`` (a
-    stage: from the point it fires on, the node sends nothing at all, though
-    its machine runs on and records what it is awarded), ``crash_at`` / ``restart_after`` (carried out
-    by the shell: the node's machine is lost at that stage, see
-    :mod:`peer.sim.network`).  ``split`` (k identities) is a scenario
-    transformation the simulator applies (:mod:`peer.sim.sybil`); the machine
-    ignores it.
-    """
-
-    bid: int | None = None  # declared value; None: the true value
-    invite_only: frozenset[str] | None = None  # None: invite every neighbour
-    report_to_all: bool = False  # Bid to every inviter instead of one
-    aggregate: int | None = None  # report this aggregate instead of the max
-    context: int | None = None  # stage-3 context bid to report instead of the true one
-    parent: str | None = None  # inviter to choose as parent
-    equivocate: tuple[tuple[str, int], ...] = ()  # (inviter, amount) pairs; a dict is accepted
-    underbid_when_demand_low: LowDemand | None = None
-    false_reserve: int | None = None  # reserve to announce as a host
-    silent_from: str | None = None  # a stage name (either vocabulary of peer.sra.behaviours)
-    crash_at: str | None = None  # a stage name, likewise
-    restart_after: float | None = None  # None: never restarts
-    split: int = 1  # identities (Sybil); 1: no split
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "equivocate", as_pairs(self.equivocate))  # canonical, so Behaviours compare
-        for stage in (self.silent_from, self.crash_at):
-            if stage is not None:
-                check_stage(stage)
-        if self.restart_after is not None and (self.crash_at is None or self.restart_after < 0):
-            raise ValueError("restart_after needs crash_at and must be >= 0")
-        if self.split < 1:
-            raise ValueError("split must be at least 1")
-
-    @property
-    def honest(self) -> bool:
-        return self == HONEST
-
-    @property
-    def breaks_protocol(self) -> bool:
-        """Does this node send illegal messages or stop answering (so a run may legitimately abort)?"""
-        return self.false_reserve is not None or self.silent_from is not None or self.crash_at is not None
-
-
-HONEST = Behaviour()
 
 
 @dataclass(slots=True)
@@ -304,7 +208,7 @@ class SraNode:
             case Invite():
                 return self._on_invite(sender, msg, now)
             case Bid():
-                if not _amount_ok(msg.amount):
+                if not amount_ok(msg.amount):
                     raise RemoteProtocolError(sender, "bid out of range")
                 return self._on_reply(sender, msg.amount, now)
             case Decline():
@@ -351,7 +255,7 @@ class SraNode:
     def _on_invite(self, sender: str, msg: Invite, now: float) -> list[Effect]:
         if msg.seller != self.seller or msg.genesis != self.genesis or msg.item != self.item:
             raise RemoteProtocolError(sender, "invitation does not match this auction")
-        if not _budget_ok(msg.budget):
+        if not budget_ok(msg.budget):
             raise RemoteProtocolError(sender, "invitation with a malformed budget")
         if self.is_seller and self.stage is NodeStage.IDLE:
             raise RemoteProtocolError(sender, "invitation to the seller before the sale started")
@@ -414,7 +318,7 @@ class SraNode:
             if sender in self.silent:
                 raise RemoteProtocolError(sender, "reply after its timeout")
             raise RemoteProtocolError(sender, "reply from a neighbour this node did not invite")
-        if amount is not None and not _amount_ok(amount):
+        if amount is not None and not amount_ok(amount):
             raise RemoteProtocolError(sender, "bid out of range")
         self._pending.discard(sender)
         if amount is None:
@@ -471,8 +375,8 @@ class SraNode:
         # A late inviter we answered with Decline counts as a host we take part with.
         if sender not in self.inviters and sender not in self._late_inviters:
             raise RemoteProtocolError(sender, "opened a local auction to a node it did not invite")
-        if not (_amount_ok(msg.hop) and msg.hop >= 1 and _amount_ok(msg.reserve)
-                and isinstance(msg.prev, str) and _HASH.fullmatch(msg.prev) and _budget_ok(msg.budget)):
+        if not (amount_ok(msg.hop) and msg.hop >= 1 and amount_ok(msg.reserve)
+                and isinstance(msg.prev, str) and HASH.fullmatch(msg.prev) and budget_ok(msg.budget)):
             raise RemoteProtocolError(sender, "malformed Open")
         if msg.hop in self._opened:
             if self._opened_by[msg.hop] == sender and self._opened[msg.hop] == msg:
@@ -496,7 +400,7 @@ class SraNode:
     def _on_context_request(self, sender: str, msg: ContextRequest, now: float) -> list[Effect]:
         if sender not in self.parents:
             raise RemoteProtocolError(sender, "context request from a node that is not our parent")
-        if not (_amount_ok(msg.hop) and msg.hop >= 1 and _budget_ok(msg.budget) and isinstance(msg.host, str)):
+        if not (amount_ok(msg.hop) and msg.hop >= 1 and budget_ok(msg.budget) and isinstance(msg.host, str)):
             raise RemoteProtocolError(sender, "malformed context request")
         if msg.host in self.inviters:
             # We are an invitee of the host: we join its auction directly.
@@ -535,12 +439,12 @@ class SraNode:
         return effects
 
     def _on_context_reply(self, sender: str, msg: ContextReply, now: float) -> list[Effect]:
-        if not (_amount_ok(msg.hop) and msg.hop >= 1):
+        if not (amount_ok(msg.hop) and msg.hop >= 1):
             raise RemoteProtocolError(sender, "malformed context reply")
         ctx = self._contexts.get(msg.hop)
         if ctx is None or sender not in ctx.pending:
             raise RemoteProtocolError(sender, f"unexpected context reply for hop {msg.hop}")
-        if msg.amount is not None and not _amount_ok(msg.amount):
+        if msg.amount is not None and not amount_ok(msg.amount):
             raise RemoteProtocolError(sender, "context bid out of range")
         ctx.pending.discard(sender)
         if msg.amount is not None and msg.amount > ctx.best:
@@ -558,14 +462,14 @@ class SraNode:
         return effects
 
     def _on_award(self, sender: str, msg: Award, now: float) -> list[Effect]:
-        if not (_amount_ok(msg.hop) and isinstance(msg.entry, str)):
+        if not (amount_ok(msg.hop) and isinstance(msg.entry, str)):
             raise RemoteProtocolError(sender, "malformed award")
         opened = self._opened.get(msg.hop)
         if opened is None or self._opened_by[msg.hop] != sender:
             raise RemoteProtocolError(sender, f"award for hop {msg.hop} it did not open to us")
         if self.bought_at is not None:
             raise RemoteProtocolError(sender, "award to a node that already bought")
-        if not _amount_ok(msg.price) or msg.price < opened.reserve:
+        if not amount_ok(msg.price) or msg.price < opened.reserve:
             raise RemoteProtocolError(sender, "price out of range or below the reserve the host announced")
         entry = HopEntry(
             auction=self.auction, hop=msg.hop, seller=sender, buyer=self.id, price=msg.price,
@@ -600,9 +504,9 @@ class SraNode:
 
     def _on_context_bid(self, sender: str, msg: ContextBid, now: float) -> list[Effect]:
         hosting = self._hosting
-        if not _amount_ok(msg.hop) or hosting is None or msg.hop != hosting.hop or sender not in hosting.pending:
+        if not amount_ok(msg.hop) or hosting is None or msg.hop != hosting.hop or sender not in hosting.pending:
             raise RemoteProtocolError(sender, f"unexpected context bid for hop {msg.hop}")
-        if not _amount_ok(msg.amount):
+        if not amount_ok(msg.amount):
             raise RemoteProtocolError(sender, "context bid out of range")
         hosting.pending.discard(sender)
         hosting.bids[sender] = msg.amount
@@ -641,7 +545,7 @@ class SraNode:
             if msg != self.result:
                 raise RemoteProtocolError(sender, "a different settlement for a settled auction")
             return []
-        if not (_amount_ok(msg.hops) and _amount_ok(msg.price) and isinstance(msg.winner, str)):
+        if not (amount_ok(msg.hops) and amount_ok(msg.price) and isinstance(msg.winner, str)):
             raise RemoteProtocolError(sender, "malformed settlement")
         return self._settle(msg, exclude=sender)
 
@@ -662,34 +566,6 @@ class SraNode:
     # ------------------------------------------------------ deviation hooks
 
     def _deviate(self, effects: list[Effect]) -> list[Effect]:
-        """Rewrite or suppress what a deviating node sends (only called when it does).
-
-        ``context`` replaces the amount of every context bid it sends (a "cut"
-        reply carries no amount and stays one); ``equivocate`` then replaces the
-        amount of every Bid, ContextReply and ContextBid sent to a named
-        inviter; once ``silent_from`` fires, every message is dropped.
-        """
-        behaviour = self.behaviour
-        mute_from = len(effects) + 1
-        if self._muted:
-            mute_from = 0
-        elif behaviour.silent_from is not None:
-            index = cut_index(effects, behaviour.silent_from)
-            if index is not None:
-                self._muted = True
-                mute_from = index
-        out: list[Effect] = []
-        for index, effect in enumerate(effects):
-            if type(effect) is not Send:
-                out.append(effect)
-                continue
-            if index >= mute_from:
-                continue
-            msg = effect.msg
-            if type(msg) is ContextReply and msg.amount is not None or type(msg) is ContextBid:
-                amount = msg.amount if behaviour.context is None else behaviour.context
-                msg = replace(msg, amount=self._equivocate.get(effect.to, amount))
-            elif type(msg) is Bid and effect.to in self._equivocate:
-                msg = replace(msg, amount=self._equivocate[effect.to])
-            out.append(Send(effect.to, msg) if msg is not effect.msg else effect)
+        """Rewrite or suppress what a deviating node sends (only called when it does)."""
+        out, self._muted = rewrite_sends(self.behaviour, self._equivocate, effects, muted=self._muted)
         return out
