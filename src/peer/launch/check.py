@@ -252,24 +252,7 @@ def assemble_with_faults(
     else:
         check.replay_basis = f"not applicable: {check.outcome}"
 
-    def nm(key: str | None) -> str | None:
-        return None if key is None else name_of.get(key, key[:8])
-
-    nodes = {
-        name_of[k]: NodeReport(value=r.value, inviters=sorted(nm(x) or x for x in r.inviters),
-                               invitees=sorted(nm(x) or x for x in r.invitees), parent=nm(r.parent),
-                               bought_at=r.bought_at, sold_at=r.sold_at)
-        for k, r in key_nodes.items()
-    }
-    hops = [Hop(h.hop, nm(h.seller) or h.seller, nm(h.buyer) or h.buyer, h.price) for h in hops_key]
-    holder = nm(holder_key)
-    utilities, revenue = utilities_from_hops(scenario.seller, scenario.values, hops, holder)
-    result = RunResult(
-        mechanism="sra", seller=scenario.seller, seed=seed, nodes=dict(sorted(nodes.items())), hops=hops,
-        winner=holder, utilities=dict(utilities), revenue=revenue,
-        messages={s: state.sends.get(s, 0) for s in ("diffusion", "aggregation", "allocation", "settlement")},
-    )
-    return result, check
+    return _named_result(scenario, seed, name_of, key_nodes, hops_key, holder_key, state), check
 
 
 def _names_in(text: str, name_of: Mapping[str, str]) -> str:
@@ -341,27 +324,29 @@ def assemble(scenario: Scenario, seed: int, plans: list[NodePlan], state: Networ
     if not check.replay_matches:
         check.problems.append("the outcome differs from the replay reference on the realised tree")
 
-    # Back to scenario names for people.
+    return _named_result(scenario, seed, name_of, key_nodes, hops_key, winner_key, state), check
+
+
+def _named_result(
+    scenario: Scenario, seed: int, name_of: Mapping[str, str], key_nodes: Mapping[str, NodeReport],
+    hops_key: list[Hop], holder_key: str | None, state: NetworkState,
+) -> RunResult:
+    """The run in scenario names (the nodes worked in public keys), as ``peer sim`` reports it."""
+
     def nm(key: str | None) -> str | None:
         return None if key is None else name_of.get(key, key[:8])
 
     nodes = {
-        name_of[k]: NodeReport(
-            value=r.value,
-            inviters=sorted(nm(x) or x for x in r.inviters),
-            invitees=sorted(nm(x) or x for x in r.invitees),
-            parent=nm(r.parent),
-            bought_at=r.bought_at,
-            sold_at=r.sold_at,
-        )
+        name_of[k]: NodeReport(value=r.value, inviters=sorted(nm(x) or x for x in r.inviters),
+                               invitees=sorted(nm(x) or x for x in r.invitees), parent=nm(r.parent),
+                               bought_at=r.bought_at, sold_at=r.sold_at)
         for k, r in key_nodes.items()
     }
     hops = [Hop(h.hop, nm(h.seller) or h.seller, nm(h.buyer) or h.buyer, h.price) for h in hops_key]
-    winner = nm(winner_key)
-    utilities, revenue = utilities_from_hops(scenario.seller, scenario.values, hops, winner)
-    result = RunResult(
+    holder = nm(holder_key)
+    utilities, revenue = utilities_from_hops(scenario.seller, scenario.values, hops, holder)
+    return RunResult(
         mechanism="sra", seller=scenario.seller, seed=seed, nodes=dict(sorted(nodes.items())), hops=hops,
-        winner=winner, utilities=dict(utilities), revenue=revenue,
+        winner=holder, utilities=dict(utilities), revenue=revenue,
         messages={s: state.sends.get(s, 0) for s in ("diffusion", "aggregation", "allocation", "settlement")},
     )
-    return result, check
