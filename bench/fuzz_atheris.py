@@ -360,10 +360,9 @@ def _scenario(work: Path) -> tuple[Callable[[bytes], None], list[bytes]]:
     from peer.errors import ScenarioError
     from peer.scenario.load import parse_scenario
 
-    # Known resource exhaustion (not crashes, see docs/fuzzing.md): a graph
-    # generator with ~10**5 dense nodes, and amounts like "1e999990" (35 s of
-    # CPU).  Digit runs of five or more are skipped so the fuzzer explores the
-    # rest instead of timing out on them.
+    # Known resource exhaustion (not a crash, see docs/fuzzing.md): a graph
+    # generator with ~10**5 dense nodes.  Digit runs of five or more are
+    # skipped so the fuzzer explores the rest instead of timing out on them.
     too_big = re.compile(r"\d{5,}")
 
     def one(data: bytes) -> None:

@@ -85,12 +85,12 @@ def test_sim_imports_no_io_part_of_peer(sim_modules: set[str]) -> None:
     assert {name for name in ours if not name.startswith(allowed)} == set()
 
 
-# ---- BUG (not in this file's scope: packaging) ------------------------------------------
+# ---- regression: packaging ----------------------------------------------------------------
 # src/peer/sra/ has no __init__.py, so peer.sra is a namespace package.  pyproject uses
 # [tool.setuptools.packages.find] (find_packages, not find_namespace_packages), which skips
 # it: a wheel or a non-editable install ships peer.sim and the CLI but not the SRA core,
 # and `import peer.sim` then fails.  The editable install used here hides the problem.
-def test_BUG_peer_sra_is_a_regular_package() -> None:
+def test_regression_peer_sra_is_a_regular_package() -> None:
     import importlib.util
 
     spec = importlib.util.find_spec("peer.sra")

@@ -264,7 +264,7 @@ def test_non_utf8_file_is_a_scenario_error(tmp_path: Path) -> None:
     assert info.value.key == "file"
 
 
-# ---- BUG (not in this file's scope: src/peer/scenario/load.py) ---------------------------
+# ---- regression: src/peer/scenario/load.py ---------------------------------------------------
 # ``dataset`` / ``generator`` values that are not strings are looked up in a dict before any
 # type check, so a list or table raises TypeError (unhashable) with a traceback instead of
 # a ScenarioError naming the key.  Minimal file:  seller = "s"  [graph]  dataset = ["karate_club"]
@@ -272,7 +272,7 @@ def test_non_utf8_file_is_a_scenario_error(tmp_path: Path) -> None:
     ("spec", "key"),
     [('dataset = ["karate_club"]', "graph.dataset"), ("generator = { n = 3 }", "graph.generator")],
 )
-def test_BUG_non_string_dataset_or_generator_is_a_scenario_error(spec: str, key: str) -> None:
+def test_regression_non_string_dataset_or_generator_is_a_scenario_error(spec: str, key: str) -> None:
     with pytest.raises(ScenarioError) as info:
         parse_scenario(f'seller = "max_degree"\n[graph]\n{spec}\n', source="t.toml")
     assert info.value.key == key
