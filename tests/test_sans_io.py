@@ -86,10 +86,10 @@ def test_sim_imports_no_io_part_of_peer(sim_modules: set[str]) -> None:
 
 
 # ---- regression: packaging ----------------------------------------------------------------
-# src/peer/sra/ has no __init__.py, so peer.sra is a namespace package.  pyproject uses
+# src/peer/sra/ once had no __init__.py, so peer.sra was a namespace package.  pyproject uses
 # [tool.setuptools.packages.find] (find_packages, not find_namespace_packages), which skips
-# it: a wheel or a non-editable install ships peer.sim and the CLI but not the SRA core,
-# and `import peer.sim` then fails.  The editable install used here hides the problem.
+# those: a wheel or a non-editable install shipped peer.sim and the CLI but not the SRA core.
+# The editable install used here hid the problem.
 def test_regression_peer_sra_is_a_regular_package() -> None:
     import importlib.util
 
