@@ -24,10 +24,12 @@ def run_mechanism(
     gather_window: float | None = None,
     trees: int = 1000,
     chaos: ChaosConfig | None = None,
+    guarded: bool = True,
 ) -> RunResult:
-    """Run ``name`` on ``scenario`` with run seed ``seed``."""
+    """Run ``name`` on ``scenario`` with run seed ``seed`` (``guarded``: guarded resale, for sra)."""
     if name == "sra":
-        return simulate(scenario, seed=seed, mode=mode, gather_window=gather_window, chaos=chaos)[0]
+        return simulate(scenario, seed=seed, mode=mode, gather_window=gather_window, chaos=chaos,
+                        guarded=guarded)[0]
     if chaos is not None:
         raise ValueError("--chaos applies to the distributed run (--mechanism sra) only")
     if name == "replay":

@@ -25,9 +25,23 @@ def test_honest_run_has_no_detection() -> None:
     assert result.utilities["b"] == 0
 
 
+def test_under_guarded_resale_a_false_reserve_names_an_entry_its_sale_can_never_chain_to() -> None:
+    """b names a made-up purchase at 8; c bids and confirms, but b's sale to c cannot chain to
+    the ledger, so c's shell refuses the Award with evidence and c pays nothing."""
+    lying = SCENARIO.with_behaviours({"b": Behaviour(false_reserve=8)})
+    result, network = simulate(lying)
+    (award,) = [d for d in network.stats.detections if d.check == "award"]
+    assert (award.by, award.against, award.hop) == ("c", "b", 2)
+    assert award.detail == "the entry does not chain to hop 1"
+    assert result.extra["status"] == "aborted" and result.extra["reason"] == "sale-stopped"
+    assert result.winner == "b" and result.utilities["b"] == 2 - 4  # the liar holds what it bought
+    assert result.extra["ledger"]["ok"]
+    assert all(u >= 0 for n, u in result.utilities.items() if n != "b")
+
+
 def test_false_reserve_pays_without_the_check() -> None:
     lying = SCENARIO.with_behaviours({"b": Behaviour(false_reserve=8)})
-    result, network = simulate(lying, checks=frozenset())
+    result, network = simulate(lying, checks=frozenset(), guarded=False)
     assert [(h.seller, h.buyer, h.price) for h in result.hops] == [("s", "b", 4), ("b", "c", 8)]
     assert result.utilities["b"] == 4  # sold at 8 what it bought at 4
     assert not network.stats.detections
@@ -35,7 +49,7 @@ def test_false_reserve_pays_without_the_check() -> None:
 
 def test_false_reserve_is_refused_with_evidence_and_the_liar_keeps_the_item() -> None:
     lying = SCENARIO.with_behaviours({"b": Behaviour(false_reserve=8)})
-    result, network = simulate(lying)
+    result, network = simulate(lying, guarded=False)
     reserve = [d for d in network.stats.detections if d.check == "reserve"]
     assert reserve == [Detection("c", "b", "reserve", 2, 8, 4, "host claims reserve 8 but bought at 4")]
     assert result.extra["detections"][0]["claimed"] == Decimal("0.000008")  # JSON amounts are in whole units
@@ -52,7 +66,7 @@ def test_a_lower_reserve_slips_past_a_disabled_reserve_check_but_the_award_does_
     lying = explicit_scenario(EDGES, {**VALUES, "b": 0}, seller="s", seed=1).with_behaviours(
         {"b": Behaviour(false_reserve=1)}
     )
-    result, network = simulate(lying, checks=frozenset({"award", "settled"}))
+    result, network = simulate(lying, checks=frozenset({"award", "settled"}), guarded=False)
     (award,) = [d for d in network.stats.detections if d.check == "award"]
     assert (award.by, award.against, award.hop, award.claimed, award.recorded) == ("c", "b", 2, 1, 4)
     assert "below the 4 the host paid" in award.detail

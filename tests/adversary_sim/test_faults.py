@@ -61,10 +61,19 @@ def test_every_fault_at_every_stage_has_a_defined_outcome(name: str, fault: str,
             assert network.down(node)
 
 
-def test_a_crashed_host_stops_the_sale_and_says_where() -> None:
+def test_under_guarded_resale_a_crashed_buyer_is_sold_around() -> None:
     honest, _ = simulate(FIGURE2)
     buyer = honest.hops[0].buyer
     result, network = simulate(FIGURE2.with_behaviours({buyer: Behaviour(crash_at="hosting")}))
+    assert result.extra["status"] == "completed" and buyer in network.stats.crashed
+    assert buyer not in {h.buyer for h in result.hops} and result.extra["ledger"]["ok"]
+    assert min(result.utilities.values()) >= 0
+
+
+def test_a_crashed_host_stops_the_sale_and_says_where() -> None:
+    honest, _ = simulate(FIGURE2, guarded=False)
+    buyer = honest.hops[0].buyer
+    result, network = simulate(FIGURE2.with_behaviours({buyer: Behaviour(crash_at="hosting")}), guarded=False)
     assert result.extra["reason"] == "sale-stopped"
     assert result.extra["detail"].startswith(f"the ledger ends at hop 1 with {buyer}, which crashed")
     assert result.winner == buyer and result.hops == honest.hops[:1]  # it countersigned before crashing
@@ -96,7 +105,7 @@ def test_fault_free_runs_stay_strict() -> None:
     result, _ = simulate(FIGURE2)
     assert result.extra["status"] == "completed"
     with pytest.raises(SimulationError):
-        simulate(FIGURE2.with_behaviours({"b": Behaviour(crash_at="hosting")}), strict=True)
+        simulate(FIGURE2.with_behaviours({"b": Behaviour(crash_at="hosting")}), strict=True, guarded=False)
 
 
 def test_a_stall_is_detected_at_the_horizon_and_when_a_wait_has_no_wake_up() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fractions import Fraction
 
 import pytest
@@ -11,6 +13,7 @@ from peer.sra.effects import Record, Send, StageChanged
 from peer.sra.ledger_entry import genesis_hash
 from peer.sra.machine import HONEST, Behaviour, SraConfig, SraNode
 from peer.sra.messages import (
+    Offer,
     Award,
     Bid,
     ContextBid,
@@ -28,8 +31,12 @@ INVITE = Invite(auction=AUCTION, item="item", seller="s", genesis=GENESIS, budge
 CONFIG = SraConfig(gather_window=0.5, reply_timeout=10.0, context_timeout=20.0, margin=0.5)
 
 
-def make(node: str, neighbours: list[str], value: int, behaviour: Behaviour = HONEST, seed: int = 0) -> SraNode:
-    return SraNode(node, neighbours, value, auction=AUCTION, seed=seed, seller="s", item="item", config=CONFIG,
+def make(
+    node: str, neighbours: list[str], value: int, behaviour: Behaviour = HONEST, seed: int = 0, guarded: bool = False
+) -> SraNode:
+    # The paper's stage 3 unless a test says otherwise: most behaviours act before it.
+    config = dataclasses.replace(CONFIG, guarded=guarded)
+    return SraNode(node, neighbours, value, auction=AUCTION, seed=seed, seller="s", item="item", config=config,
                    behaviour=behaviour)
 
 
@@ -176,6 +183,17 @@ def test_false_reserve_is_announced_and_applied_by_the_host() -> None:
     award = [m for _, m in sends(effects)][0]
     assert isinstance(award, Award) and award.price == 6  # a single bidder pays the (false) reserve
     assert any(isinstance(e, Record) for e in effects)
+
+
+def test_under_guarded_resale_a_false_reserve_names_a_made_up_purchase() -> None:
+    b = make("b", ["s", "c"], 1, Behaviour(false_reserve=6), guarded=True)
+    invited_by(b, ["s"])
+    b.receive("c", Bid(auction=AUCTION, amount=9), 2.0)
+    b.receive("s", opened(), 3.0)
+    effects = b.receive("s", Offer(auction=AUCTION, hop=1, price=4, entry=_entry_hash("s", "b", 4), budget=30.0), 5.0)
+    (open2,) = [m for _, m in sends(effects)]
+    assert isinstance(open2, Open) and open2.reserve == 6 and (open2.bought_from, open2.bought_prev) == ("s", GENESIS)
+    assert open2.prev == _entry_hash("s", "b", 6) != _entry_hash("s", "b", 4)  # consistent with the lie, not the truth
 
 
 def _entry_hash(seller: str, buyer: str, price: int, hop: int = 1, prev: str = GENESIS) -> str:

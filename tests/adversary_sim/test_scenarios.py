@@ -64,12 +64,20 @@ def test_bad_behaviours_name_their_key(text: str, key: str) -> None:
     assert f"[{key}]" in str(info.value)
 
 
-def _run(name: str):  # type: ignore[no-untyped-def]
-    return simulate(load_scenario(SCENARIOS / f"attack-{name}.toml"))
+def _run(name: str, guarded: bool = True):  # type: ignore[no-untyped-def]
+    return simulate(load_scenario(SCENARIOS / f"attack-{name}.toml"), guarded=guarded)
 
 
 def test_attack_false_reserve() -> None:
     result, network = _run("false-reserve")
+    assert result.extra["reason"] == "sale-stopped"
+    assert [(d.by, d.against, d.hop, d.detail) for d in network.stats.detections] \
+        == [("c", "b", 2, "the entry does not chain to hop 1")]
+    assert result.utilities == {"s": 4 * SCALE, "b": -2 * SCALE, "c": 0, "d": 0}
+
+
+def test_attack_false_reserve_under_the_papers_rule() -> None:
+    result, network = _run("false-reserve", guarded=False)
     assert result.extra["reason"] == "settlement-refused"
     assert [(d.by, d.against, d.hop, d.claimed, d.recorded) for d in network.stats.detections if d.check == "reserve"] \
         == [("c", "b", 2, 8 * SCALE, 4 * SCALE)]
@@ -88,12 +96,30 @@ def test_attack_sybil() -> None:
 
 
 def test_attack_grief() -> None:
+    """3 refuses the offer its griefing child made it win; the seller sells to 1 as if 5 were honest."""
     result, _ = _run("grief")
+    honest, _ = simulate(load_scenario(SCENARIOS / "attack-grief.toml").with_behaviours({}))
+    assert result.extra["status"] == "completed"
+    assert result.utilities == honest.utilities and result.utilities["3"] == 0 and result.revenue == 5 * SCALE
+    assert [(h.seller, h.buyer, h.price) for h in result.hops] == [("0", "1", 5 * SCALE)]
+
+
+def test_attack_grief_under_the_papers_rule() -> None:
+    result, _ = _run("grief", guarded=False)
     assert result.extra["status"] == "completed"
     assert result.utilities["3"] == -14 * SCALE and result.utilities["5"] == 0 and result.revenue == 18 * SCALE
 
 
 def test_attack_faults() -> None:
+    """21's offer lapses while it is down; the seller sells around it and the run completes."""
     result, network = _run("faults")
+    assert result.extra["status"] == "completed" and result.winner == "32"
+    assert [h.buyer for h in result.hops] == ["2", "32"]
+    assert set(network.stats.crashed) == {"21"} and result.extra["ledger"]["ok"]
+    assert min(result.utilities.values()) >= 0
+
+
+def test_attack_faults_under_the_papers_rule() -> None:
+    result, network = _run("faults", guarded=False)
     assert result.extra["reason"] == "sale-stopped" and result.winner == "21"
     assert set(network.stats.crashed) == {"21"} and result.extra["ledger"]["ok"]

@@ -13,7 +13,8 @@ it forwards), and hands down max(0, deadline - now - MARGIN).  Budget None
 stands for the receiver's own timeout (REPLY for Invites, CONTEXT otherwise).
 The seller waits REPLY in stage 2 and every host CONTEXT in stage 3; they hand
 down REPLY - MARGIN and CONTEXT - MARGIN.  All constants are dyadic so the
-float arithmetic is exact.
+float arithmetic is exact.  Stage 3 here is the paper's rule (``guarded=False``);
+guarded resale is tested in test_guarded.py with the same helpers.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ WINDOW = 0.5
 REPLY = 10.0
 CONTEXT = 20.0
 MARGIN = 0.5
+CONFIRM = 64.0
 SELLER_BUDGET = REPLY - MARGIN  # what the seller's Invites hand down: 9.5
 HOST_BUDGET = CONTEXT - MARGIN  # what every host's Opens hand down: 19.5
 
@@ -69,7 +71,10 @@ def make(
     seed: int = 0,
     window: float = WINDOW,
     behaviour: Behaviour = Behaviour(),
+    guarded: bool = False,
 ) -> SraNode:
+    # The stage-3 tests here spell out the paper's rule (buy, then resell); guarded resale
+    # has its own tests in test_guarded.py.
     return SraNode(
         node_id,
         list(neighbours),
@@ -78,7 +83,8 @@ def make(
         seed=seed,
         seller="s",
         item=ITEM,
-        config=SraConfig(gather_window=window, reply_timeout=REPLY, context_timeout=CONTEXT, margin=MARGIN),
+        config=SraConfig(gather_window=window, reply_timeout=REPLY, context_timeout=CONTEXT, margin=MARGIN,
+                         guarded=guarded, confirm_timeout=CONFIRM),
         behaviour=behaviour,
     )
 
@@ -122,9 +128,10 @@ def reported(
     bids: dict[str, int] | None = None,
     declines: tuple[str, ...] = (),
     seed: int = 0,
+    guarded: bool = False,
 ) -> SraNode:
     """A non-seller that was invited at t=1, forwarded at t=1.5 and reported at t=2."""
-    m = make(node_id, neighbours, value, seed=seed)
+    m = make(node_id, neighbours, value, seed=seed, guarded=guarded)
     for inviter in inviters:
         m.receive(inviter, INVITE, 1.0)
     m.on_timer(1.0 + WINDOW)
@@ -150,9 +157,11 @@ def seed_with_parent(node_id: str, neighbours: list[str], inviters: list[str], p
     raise AssertionError(f"no seed makes {node_id} choose {parent}")
 
 
-def seller_hosting(neighbours: list[str], value: int, replies: dict[str, int | None]) -> SraNode:
+def seller_hosting(
+    neighbours: list[str], value: int, replies: dict[str, int | None], *, guarded: bool = False
+) -> SraNode:
     """The seller after start(0) and every invitee's reply at t=2 (it now hosts hop 1)."""
-    s = make("s", neighbours, value)
+    s = make("s", neighbours, value, guarded=guarded)
     s.start(0.0)
     for child, amount in replies.items():
         s.receive(child, DECLINE if amount is None else bid(amount), 2.0)

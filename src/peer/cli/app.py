@@ -71,6 +71,8 @@ def sim(
     json_out: Annotated[bool, typer.Option("--json", help="Print the run(s) as JSON.")] = False,
     chaos: Annotated[str | None, typer.Option(
         help="Network faults, e.g. drop=0.05,dup=0.05,delay=0.5,reorder=0.1 (seeded by the run seed).")] = None,
+    paper_resale: Annotated[bool, typer.Option(
+        "--paper-resale", help="The paper's literal stage 3 (buy, then resell) instead of guarded resale.")] = False,
 ) -> None:
     """Run every node of a scenario in one process and show the outcome."""
     if rounds and async_:
@@ -87,7 +89,7 @@ def sim(
         chaos_config = None if chaos is None else parse_chaos(chaos)
         results = [
             run_mechanism(mechanism, loaded, seed=s, mode=mode, gather_window=gather_window, trees=trees,
-                          chaos=chaos_config)
+                          chaos=chaos_config, guarded=not paper_resale)
             for s in range(first, first + runs)
         ]
     except ValueError as exc:

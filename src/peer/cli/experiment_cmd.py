@@ -76,6 +76,8 @@ def deviations(
     out: Annotated[Path, typer.Option(help="Directory for deviations.csv, chaos.csv and the per-run CSVs.")] = Path(
         "out/deviations"
     ),
+    paper_resale: Annotated[bool, typer.Option(
+        "--paper-resale", help="The paper's literal stage 3 (buy, then resell) instead of guarded resale.")] = False,
 ) -> None:
     """Strategic, malicious and faulty nodes, and network faults: what SRA and the shells' checks do about them."""
     import os
@@ -89,6 +91,8 @@ def deviations(
         config = replace(config, seeds=seeds)
     if workers is not None:
         config = replace(config, workers=workers)
+    if paper_resale:
+        config = replace(config, guarded=False)
     console = Console()
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())

@@ -65,6 +65,7 @@ class ReportConfig:
     kinds: tuple[str, ...] = tuple(KIND_NAMES)
     chaos: tuple[str, ...] = tuple(CHAOS_SETTINGS)
     workers: int = 1
+    guarded: bool = True  # guarded resale (False: the paper's literal stage 3)
 
 
 FULL = ReportConfig()
@@ -154,7 +155,9 @@ def _describe(b: object) -> str:
     return ", ".join(parts)
 
 
-def _deviant_record(kind: Kind, case: Case, seed: int, honest: RunResult, node: str, top: int) -> DevRecord | None:
+def _deviant_record(
+    kind: Kind, case: Case, seed: int, honest: RunResult, node: str, top: int, guarded: bool
+) -> DevRecord | None:
     scenario = case.scenario
     rng = random.Random(f"report/make/{case.label}/{seed}/{kind.name}/{node}")
     situation = Situation(node, scenario.values[node], top, honest, tuple(scenario.neighbours(node)), rng)
@@ -162,7 +165,8 @@ def _deviant_record(kind: Kind, case: Case, seed: int, honest: RunResult, node: 
     if behaviour is None:
         return None
     try:
-        result, network = simulate(scenario.with_behaviours({node: behaviour}), seed=seed, checks=kind.checks)
+        result, network = simulate(scenario.with_behaviours({node: behaviour}), seed=seed, checks=kind.checks,
+                                   guarded=guarded)
     except SimulationError as exc:
         return DevRecord(kind.name, case.label, seed, node, _describe(behaviour), top, int(honest.utilities[node]),
                          int(honest.utilities[node]), "bug", str(exc)[:120], 0, (), False, False)
@@ -181,12 +185,12 @@ def _deviant_record(kind: Kind, case: Case, seed: int, honest: RunResult, node: 
     )
 
 
-def _chaos_record(label: str, case: Case, seed: int, honest: RunResult, top: int) -> ChaosRecord:
+def _chaos_record(label: str, case: Case, seed: int, honest: RunResult, top: int, guarded: bool) -> ChaosRecord:
     spec, covered = CHAOS_SETTINGS[label]
     chaos = parse_chaos(spec)
     config = None if covered else default_config(case.scenario, "rounds", None)
     try:
-        result, network = simulate(case.scenario, seed=seed, chaos=chaos, config=config)
+        result, network = simulate(case.scenario, seed=seed, chaos=chaos, config=config, guarded=guarded)
     except SimulationError as exc:  # never: chaos runs are not strict
         return ChaosRecord(label, case.label, seed, "bug", str(exc)[:120], False, False, 0, top, 0)
     return ChaosRecord(
@@ -200,7 +204,7 @@ def _chaos_record(label: str, case: Case, seed: int, honest: RunResult, top: int
 def run_case(args: tuple[Case, int, ReportConfig]) -> tuple[list[DevRecord], list[ChaosRecord]]:
     """Every kind and chaos setting on one (graph, seed)."""
     case, seed, config = args
-    honest, _ = simulate(case.scenario, seed=seed)
+    honest, _ = simulate(case.scenario, seed=seed, guarded=config.guarded)
     top = max(1, max(case.scenario.values.values()))
     big = case.scenario.graph.number_of_nodes() > config.big
     devs: list[DevRecord] = []
@@ -208,10 +212,10 @@ def run_case(args: tuple[Case, int, ReportConfig]) -> tuple[list[DevRecord], lis
         kind = BY_NAME[name]
         pick_rng = random.Random(f"report/pick/{case.label}/{seed}/{name}")
         for node in pick_deviators(honest, kind, 1 if big else config.deviators, pick_rng):
-            record = _deviant_record(kind, case, seed, honest, node, top)
+            record = _deviant_record(kind, case, seed, honest, node, top, config.guarded)
             if record is not None:
                 devs.append(record)
-    chaos = [_chaos_record(label, case, seed, honest, top) for label in config.chaos]
+    chaos = [_chaos_record(label, case, seed, honest, top, config.guarded) for label in config.chaos]
     return devs, chaos
 
 

@@ -8,7 +8,11 @@ moment a message would reach its receiver:
 
 * ``reserve``: before an ``Open`` for hop k reaches a participant, the host
   must be the buyer of hop k-1 on the ledger (the seller for hop 1), its
-  reserve must be the price of that entry (0 for hop 1) and ``prev`` its hash;
+  reserve must be the price of that entry (0 for hop 1) and ``prev`` its hash.
+  Under guarded resale the host's purchase is only offered when it opens, so
+  the check is that ``prev`` is the hash of the entry the Open names with the
+  reserve as its price; a host that names a made-up entry is caught by the
+  ``award`` check, since its sale cannot chain to the ledger;
 * ``award``: before an ``Award`` for hop k reaches the buyer, it must name the
   entry the host signed (its half, recorded when it closed the hop), and that
   entry must chain to hop k-1 (the host bought there, ``prev`` is that
@@ -67,9 +71,10 @@ class Detection:
 class LedgerView:
     """The run's ledger: countersigned entries by hop, the hosts' halves, and any fork seen."""
 
-    def __init__(self, seller: str, genesis: str) -> None:
+    def __init__(self, seller: str, genesis: str, *, guarded: bool = False) -> None:
         self.seller = seller
         self.genesis = genesis
+        self.guarded = guarded  # guarded resale: an Open comes before the host's purchase is on the ledger
         self.entries: dict[int, HopEntry] = {}  # hop -> entry its buyer countersigned
         self.halves: dict[int, HopEntry] = {}  # hop -> entry its seller signed
         self.forks: list[tuple[HopEntry, HopEntry]] = []
@@ -82,7 +87,15 @@ class LedgerView:
                 view.record(node, entry)
         return view
 
-    def record(self, node: str, entry: HopEntry) -> None:
+    def record(self, node: str, entry: HopEntry, countersigned: bool = False) -> None:
+        if countersigned and entry.seller == node:
+            # Guarded resale: the seller holds the buyer's signature, so the whole entry goes on
+            # the ledger, if it chains to it (a real store refuses one that does not).
+            self.record(node, entry)
+            basis = self.basis(entry.hop)
+            if basis is not None and basis[0] == node and basis[2] == entry.prev:
+                self.record(entry.buyer, entry)
+            return
         table = self.entries if entry.buyer == node else self.halves if entry.seller == node else None
         if table is None:
             return
@@ -119,6 +132,15 @@ class LedgerView:
 
     def _check_open(self, receiver: str, host: str, msg: Open) -> Detection | None:
         hop = msg.hop
+        if self.guarded and isinstance(hop, int) and hop > 1:
+            # The purchase is only offered yet: check the reserve against the entry the Open
+            # names (the machine checks this too); a consistent lie fails at the Award.
+            named = HopEntry(auction=msg.auction, hop=hop - 1, seller=msg.bought_from, buyer=host,
+                             price=msg.reserve, prev=msg.bought_prev)
+            if named.hash != msg.prev:
+                return Detection(receiver, host, "reserve", hop, msg.reserve, None,
+                                 f"host claims reserve {msg.reserve}, which is not the price in the entry it names")
+            return None
         basis = self.basis(hop) if isinstance(hop, int) and hop >= 1 else None
         if basis is None or basis[0] != host:
             owner = None if basis is None else basis[0]

@@ -24,7 +24,10 @@ or a bad network does, none of which changes an honest, fault-free run:
   reading of "answers as a fresh node would");
 * the shell's ledger checks (:mod:`peer.sim.checks`): an Open, Award or
   Settled that fails them is refused before it reaches the machine, and the
-  refusal is recorded as a detection.
+  refusal is recorded as a detection;
+* ledger replication: under guarded resale, a host's countersigned entry
+  reaches its buyer as an Award through the ledger as well as on the link, so
+  losing the link's Award loses nothing (real nodes get it from gossip).
 
 ``run(until=...)`` stops at a horizon and leaves whatever is still scheduled
 in the heap for the caller to judge (:mod:`peer.sim.outcome`).
@@ -111,7 +114,7 @@ class SimNetwork:
         self._seq = 0
         self._crashed = set(drop)  # nodes that never answer (for timeout tests)
         some = next(iter(machines.values()))
-        self.ledger = LedgerView(some.seller, some.genesis)
+        self.ledger = LedgerView(some.seller, some.genesis, guarded=some.config.guarded)
         # node -> (the stage it crashes at, restart delay or None)
         self._crash_plan = {
             name: (m.behaviour.crash_at, m.behaviour.restart_after)
@@ -226,7 +229,14 @@ class SimNetwork:
                 heapq.heappush(heap, (effect.at, self._seq, node, None, None))
             elif type(effect) is Record:
                 stats.records.setdefault(node, []).append(effect.entry)
-                self.ledger.record(node, effect.entry)
+                self.ledger.record(node, effect.entry, effect.countersigned)
+                entry = effect.entry
+                if effect.countersigned and self.ledger.entries.get(entry.hop) == entry:
+                    # Guarded resale: the whole entry is on the ledger, which replicates it to its
+                    # buyer whatever happens to the Award (real nodes feed it in from gossip).
+                    award = Award(auction=entry.auction, hop=entry.hop, price=entry.price, entry=entry.hash)
+                    self._seq += 1
+                    heapq.heappush(heap, (now + self.delays.delay(), self._seq, entry.buyer, node, award))
             elif type(effect) is Outcome:
                 stats.outcomes[node] = effect
             elif type(effect) is StageChanged:

@@ -10,6 +10,8 @@ whatever happened, so that experiments can count it.
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any
 
 from peer.result import Hop, NodeReport, RunResult, amount_to_decimal, utilities_from_hops
@@ -56,14 +58,25 @@ def default_config(
     window = 0.5 if gather_window is None else gather_window
     margin = 1.5 * max_transit
     horizon = (n + 2) * (window + 2 * margin + max_transit)
-    return SraConfig(gather_window=window, reply_timeout=horizon, context_timeout=horizon, margin=margin)
+    # Guarded resale: the seller's wait for her buyer's answer covers every hop below it, each
+    # at most one host's wait and the margins it keeps back.
+    confirm = (n + 2) * (horizon + 4 * margin)
+    return SraConfig(gather_window=window, reply_timeout=horizon, context_timeout=horizon, margin=margin,
+                     confirm_timeout=confirm)
 
 
 def run_horizon(config: SraConfig, nodes: int, max_transit: float) -> float:
     """A time by which every run is over: stages 1-2 end by the seller's wait, each of at most
-    ``nodes`` hops takes at most a host's wait plus an Award's transit, and the settlement
-    floods over at most ``nodes`` links.  Anything still scheduled later means a stall."""
+    ``nodes`` hops takes at most a host's wait plus an Award's transit (guarded: each of at
+    most ``nodes`` offers of the seller at most her confirm wait), and the settlement floods
+    over at most ``nodes`` links.  Anything still scheduled later means a stall."""
     hop = config.context_timeout + 2 * max_transit
+    if config.guarded:
+        # The seller may rerun her hop once per participant whose offer lapsed or was refused; the
+        # commits then come down at most ``nodes`` links.
+        hop = config.confirm_timeout + 2 * max_transit
+        return (config.gather_window + config.reply_timeout + (nodes + 1) * hop
+                + 2 * (nodes + 2) * max_transit + 1.0)
     return config.gather_window + config.reply_timeout + (nodes + 1) * hop + (nodes + 2) * max_transit + 1.0
 
 
@@ -78,6 +91,7 @@ def simulate(
     chaos: ChaosConfig | None = None,
     checks: frozenset[str] = CHECKS,
     strict: bool | None = None,
+    guarded: bool | None = None,
 ) -> tuple[RunResult, SimNetwork]:
     """Run the distributed SRA of ``scenario`` in one process.
 
@@ -91,6 +105,7 @@ def simulate(
         checks: the shell's ledger checks to run (:data:`peer.sim.checks.CHECKS`).
         strict: raise SimulationError unless the run completes; default: when the run
             has no fault (no chaos, no silent node, no behaviour that breaks the protocol).
+        guarded: guarded resale (True) or the paper's literal stage 3 (False); default: the config's.
 
     Nodes whose behaviour has ``split`` > 1 are split into identities first
     (:mod:`peer.sim.sybil`); ``extra["sybils"]`` maps each to its identities.
@@ -110,6 +125,8 @@ def simulate(
     router = ChaosRouter(chaos, seed) if chaos is not None and chaos.active else None
     max_transit = delays.max_delay + (router.config.max_extra if router is not None else 0.0)
     config = config or default_config(scenario, mode, gather_window, max_transit=max_transit)
+    if guarded is not None and guarded != config.guarded:
+        config = dataclasses.replace(config, guarded=guarded)
     auction = f"{scenario.name}/{seed}"
     machines = build_machines(scenario, seed, config, auction)
     network = SimNetwork(machines, delays, drop=silent, chaos=router, checks=checks)

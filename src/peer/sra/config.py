@@ -10,15 +10,22 @@ from dataclasses import dataclass
 class SraConfig:
     """Timing of one auction.  Times are in the shell's clock units (seconds on real nodes).
 
-    ``reply_timeout`` is the seller's wait in stage 2 and ``context_timeout`` a
-    host's wait in stage 3; everyone else waits for what the budget it was
-    handed allows (see :mod:`peer.sra.machine`).
+    ``reply_timeout`` is the seller's wait in stage 2, ``context_timeout`` a
+    host's wait for context bids in stage 3 and ``confirm_timeout`` the
+    seller's wait for her hop-1 buyer's answer under guarded resale (which
+    covers the whole resale chain below it); everyone else waits for what the
+    budget it was handed allows (see :mod:`peer.sra.machine`).
     """
 
     gather_window: float = 0.5
     reply_timeout: float = 30.0
     context_timeout: float = 30.0
     margin: float = 0.5  # covers one message's transit and handling
+    # Guarded resale (docs/sra.md): a hop's buyer hosts its own hop before it commits to buy,
+    # so a bid that vanishes downstream never leaves an honest host paying more than it
+    # can recover.  False: the paper's literal stage 3 (buy first, then resell).
+    guarded: bool = True
+    confirm_timeout: float = 120.0  # the seller's wait for a buyer's Confirm or Refuse
 
 
 MAX_AMOUNT = 2**63 - 1  # amounts and hop numbers must fit the ledger's fixed-width fields

@@ -25,9 +25,16 @@ class Wake:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """Append this hop to the auction's ledger (both parties agree on it)."""
+    """Append this hop to the auction's ledger (both parties agree on it).
+
+    The buyer's Record countersigns the entry and puts it on the ledger; the
+    seller's is only its half, unless ``countersigned``: under guarded resale
+    the seller already holds the buyer's signature (it came with Confirm), so
+    its Record puts the whole entry on the ledger before the Award is sent.
+    """
 
     entry: HopEntry
+    countersigned: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,39 +44,36 @@ was: every check happens before any mutation.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 
 from peer.errors import LocalProtocolError, RemoteProtocolError
 from peer.sra.behaviours import HONEST, Behaviour, rewrite_sends
 from peer.sra.config import HASH, SraConfig, amount_ok, budget_ok
 from peer.sra.effects import Effect, Outcome, Record, Send, StageChanged, Wake
 from peer.sra.ledger_entry import HopEntry, genesis_hash
-from peer.sra.local_auction import run_local_auction, tie_break_rng
+from peer.sra.hosting import Hosting, HostingMixin, Purchase
 from peer.sra.messages import (
     Award,
     Bid,
+    Confirm,
     ContextBid,
     ContextReply,
     ContextRequest,
     Decline,
     Invite,
     Message,
+    Offer,
     Open,
+    Refuse,
     Settled,
 )
+from peer.sra.node_stage import NodeStage
 
+__all__ = ["NodeStage", "SraNode"]
 
-_MESSAGE_TYPES = (Invite, Bid, Decline, Open, ContextRequest, ContextReply, ContextBid, Award, Settled)
-
-
-class NodeStage(str, Enum):
-    IDLE = "idle"
-    GATHERING = "gathering"  # informed, inside the gather window
-    AGGREGATING = "aggregating"  # forwarded, waiting for invitees' replies
-    REPORTED = "reported"  # bid sent to the parent, waiting for stage 3
-    HOSTING = "hosting"  # running a local auction as its seller
-    SETTLED = "settled"  # the auction is over
+_MESSAGE_TYPES = (
+    Invite, Bid, Decline, Open, ContextRequest, ContextReply, ContextBid, Offer, Confirm, Refuse, Award, Settled,
+)
 
 
 @dataclass(slots=True)
@@ -92,17 +89,7 @@ class _Context:
     budget: float  # what our own context requests hand down
 
 
-@dataclass(slots=True)
-class _Hosting:
-    hop: int
-    reserve: int
-    prev: str
-    pending: set[str]
-    bids: dict[str, int] = field(default_factory=dict)
-    deadline: float = 0.0
-
-
-class SraNode:
+class SraNode(HostingMixin):
     """One node's state in one auction."""
 
     def __init__(
@@ -162,7 +149,9 @@ class SraNode:
         self._contexts: dict[int, _Context] = {}
         self._opened: dict[int, Open] = {}  # hop -> the Open we received
         self._opened_by: dict[int, str] = {}  # hop -> the host that sent it
-        self._hosting: _Hosting | None = None
+        self._hosting: Hosting | None = None
+        self._purchase: Purchase | None = None  # guarded resale: the offer we took
+        self._answered = False  # guarded resale: we refused our one offer
 
     # ------------------------------------------------------------------ API
 
@@ -184,8 +173,14 @@ class SraNode:
         """The earliest time at which ``on_timer`` has something to do."""
         times = [t for t in (self._gather_deadline, self._reply_deadline) if t is not None]
         times.extend(c.deadline for c in self._contexts.values() if c.pending)
-        if self._hosting is not None and self._hosting.pending:
-            times.append(self._hosting.deadline)
+        hosting = self._hosting
+        if hosting is not None:
+            if hosting.pending:
+                times.append(hosting.deadline)
+            if hosting.offered is not None:
+                times.append(hosting.offer_deadline)
+        if self._purchase is not None and self._purchase.award_by is not None:
+            times.append(self._purchase.award_by)
         return min(times) if times else None
 
     def receive(self, sender: str, msg: Message, now: float) -> list[Effect]:
@@ -221,6 +216,12 @@ class SraNode:
                 return self._on_context_reply(sender, msg, now)
             case ContextBid():
                 return self._on_context_bid(sender, msg, now)
+            case Offer():
+                return self._on_offer(sender, msg, now)
+            case Confirm():
+                return self._on_confirm(sender, msg, now)
+            case Refuse():
+                return self._on_refuse(sender, msg, now)
             case Award():
                 return self._on_award(sender, msg, now)
             case Settled():
@@ -246,8 +247,13 @@ class SraNode:
                 effects += self._finish_context(hop, ctx, now)
         hosting = self._hosting
         if hosting is not None and hosting.pending and now >= hosting.deadline:
-            hosting.pending = set()
             effects += self._close_hop(now)
+        hosting = self._hosting
+        if hosting is not None and hosting.offered is not None and now >= hosting.offer_deadline:
+            effects += self._lapse_offer(now)
+        purchase = self._purchase
+        if purchase is not None and purchase.award_by is not None and now >= purchase.award_by:
+            effects += self._award_overdue()
         return effects
 
     # -------------------------------------------------------- stage 1 and 2
@@ -378,6 +384,8 @@ class SraNode:
         if not (amount_ok(msg.hop) and msg.hop >= 1 and amount_ok(msg.reserve)
                 and isinstance(msg.prev, str) and HASH.fullmatch(msg.prev) and budget_ok(msg.budget)):
             raise RemoteProtocolError(sender, "malformed Open")
+        if self.config.guarded:
+            self._check_reserve(sender, msg)
         if msg.hop in self._opened:
             if self._opened_by[msg.hop] == sender and self._opened[msg.hop] == msg:
                 return []  # duplicate
@@ -396,6 +404,25 @@ class SraNode:
             return []
         budget = self.config.context_timeout if msg.budget is None else msg.budget
         return self._begin_context(msg.hop, sender, None, direct=True, now=now, budget=budget)
+
+    def _check_reserve(self, sender: str, msg: Open) -> None:
+        """Guarded resale: the reserve must be the price in the purchase entry the Open names.
+
+        The host has not bought yet (its purchase is only offered), so there is
+        no ledger entry to check it against; instead the Open carries the rest of
+        that entry's body and ``prev`` must be its hash.  A host that lies about
+        the price must then name an entry that will never be on the ledger, and
+        every sale that chains to it is void.
+        """
+        if msg.hop == 1:
+            ok = msg.prev == self.genesis and msg.reserve == 0 and sender == self.seller
+        else:
+            ok = (isinstance(msg.bought_from, str) and isinstance(msg.bought_prev, str)
+                  and HASH.fullmatch(msg.bought_prev) is not None
+                  and HopEntry(auction=self.auction, hop=msg.hop - 1, seller=msg.bought_from, buyer=sender,
+                               price=msg.reserve, prev=msg.bought_prev).hash == msg.prev)
+        if not ok:
+            raise RemoteProtocolError(sender, "the Open's reserve is not the price of the purchase it names")
 
     def _on_context_request(self, sender: str, msg: ContextRequest, now: float) -> list[Effect]:
         if sender not in self.parents:
@@ -462,81 +489,14 @@ class SraNode:
         return effects
 
     def _on_award(self, sender: str, msg: Award, now: float) -> list[Effect]:
-        if not (amount_ok(msg.hop) and isinstance(msg.entry, str)):
-            raise RemoteProtocolError(sender, "malformed award")
-        opened = self._opened.get(msg.hop)
-        if opened is None or self._opened_by[msg.hop] != sender:
-            raise RemoteProtocolError(sender, f"award for hop {msg.hop} it did not open to us")
-        if self.bought_at is not None:
-            raise RemoteProtocolError(sender, "award to a node that already bought")
-        if not amount_ok(msg.price) or msg.price < opened.reserve:
-            raise RemoteProtocolError(sender, "price out of range or below the reserve the host announced")
-        entry = HopEntry(
-            auction=self.auction, hop=msg.hop, seller=sender, buyer=self.id, price=msg.price,
-            prev=opened.prev,
-        )
-        if entry.hash != msg.entry:
-            raise RemoteProtocolError(sender, "award does not match the ledger entry it names")
+        if self.config.guarded:
+            return self._on_award_guarded(sender, msg, now)
+        entry = self._check_sale(sender, msg.hop, msg.price, msg.entry, "award")
         self.bought_at = msg.price
         self.bought_entry = entry.hash
         self.entries.append(entry)
         effects: list[Effect] = [Record(entry)]
         return effects + self._host(msg.hop + 1, msg.price, entry.hash, now)
-
-    # ------------------------------------------------------ stage 3: host
-
-    def _host(self, hop: int, reserve: int, prev: str, now: float) -> list[Effect]:
-        if self.behaviour.false_reserve is not None:
-            reserve = self.behaviour.false_reserve  # announced in Open and applied to its own pricing
-        participants = sorted(self.children.keys() | self.declined)
-        self.stage = NodeStage.HOSTING
-        hosting = _Hosting(hop=hop, reserve=reserve, prev=prev, pending=set(participants))
-        hosting.deadline = now + self.config.context_timeout
-        self._hosting = hosting
-        effects: list[Effect] = [StageChanged(self.stage.value)]
-        if not participants:
-            return effects + self._close_hop(now)
-        budget = max(0.0, self.config.context_timeout - self.config.margin)
-        opener = Open(auction=self.auction, hop=hop, reserve=reserve, prev=prev, budget=budget)
-        effects.extend(Send(p, opener) for p in participants)
-        effects.append(Wake(hosting.deadline))
-        return effects
-
-    def _on_context_bid(self, sender: str, msg: ContextBid, now: float) -> list[Effect]:
-        hosting = self._hosting
-        if not amount_ok(msg.hop) or hosting is None or msg.hop != hosting.hop or sender not in hosting.pending:
-            raise RemoteProtocolError(sender, f"unexpected context bid for hop {msg.hop}")
-        if not amount_ok(msg.amount):
-            raise RemoteProtocolError(sender, "context bid out of range")
-        hosting.pending.discard(sender)
-        hosting.bids[sender] = msg.amount
-        if hosting.pending:
-            return []
-        return self._close_hop(now)
-
-    def _close_hop(self, now: float) -> list[Effect]:
-        hosting = self._hosting
-        assert hosting is not None  # only reached while hosting
-        result = run_local_auction(
-            self.bid, hosting.reserve, hosting.bids, tie_break_rng(self.seed, self.id, hosting.hop),
-            origin=self.is_seller,
-        )
-        if result.winner is None:
-            settled = Settled(auction=self.auction, winner=self.id, hops=hosting.hop - 1, price=hosting.reserve)
-            return self._settle(settled, exclude=None)
-        entry = HopEntry(
-            auction=self.auction, hop=hosting.hop, seller=self.id, buyer=result.winner,
-            price=result.price, prev=hosting.prev,
-        )
-        self.sold_at = result.price
-        self.entries.append(entry)
-        self._hosting = None
-        self.stage = NodeStage.REPORTED
-        return [
-            StageChanged(self.stage.value),
-            Record(entry),
-            Send(result.winner, Award(auction=self.auction, hop=hosting.hop, price=result.price, entry=entry.hash)),
-        ]
 
     # ------------------------------------------------------------ the end
 

@@ -55,6 +55,10 @@ class Open:
     reserve: int  # the host's purchase price: the hop's reserve
     prev: str  # hash of the ledger entry that sold the item to the host (genesis for hop 1)
     budget: float | None = None  # seconds the host will still wait (None: the receiver's own timeout)
+    # Guarded resale: the rest of the body of the entry ``prev`` names (empty for hop 1), so a
+    # participant can check that ``reserve`` is the price in it before it commits to anything.
+    bought_from: str = ""
+    bought_prev: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +101,39 @@ class Award:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Offer:
+    """Stage 3, guarded resale: the host would sell to the receiver at ``price``, if it confirms.
+
+    The receiver hosts its own hop first and answers Confirm (it can pay: it
+    resells at least at ``price`` or values the item that much) or Refuse.
+    """
+
+    auction: str
+    hop: int
+    price: int
+    entry: str  # hash of the ledger entry the sale would be
+    budget: float | None = None  # seconds the host will wait for the answer
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Confirm:
+    """Stage 3, guarded resale: the buyer takes the offer of hop ``hop``; binding once sent."""
+
+    auction: str
+    hop: int
+    buyer_sig: bytes = b""  # the buyer's signature on the entry (added by the node shell)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Refuse:
+    """Stage 3, guarded resale: the buyer cannot pay the offer; ``amount`` is the bid it can back."""
+
+    auction: str
+    hop: int
+    amount: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settled:
     """The auction is over: flooded from the final winner to every informed node."""
 
@@ -106,7 +143,10 @@ class Settled:
     price: int
 
 
-Message = Invite | Bid | Decline | Open | ContextRequest | ContextReply | ContextBid | Award | Settled
+Message = (
+    Invite | Bid | Decline | Open | ContextRequest | ContextReply | ContextBid | Offer | Confirm | Refuse
+    | Award | Settled
+)
 
 STAGE_OF: dict[type, Stage] = {
     Invite: Stage.DIFFUSION,
@@ -116,6 +156,9 @@ STAGE_OF: dict[type, Stage] = {
     ContextRequest: Stage.ALLOCATION,
     ContextReply: Stage.ALLOCATION,
     ContextBid: Stage.ALLOCATION,
+    Offer: Stage.ALLOCATION,
+    Confirm: Stage.ALLOCATION,
+    Refuse: Stage.ALLOCATION,
     Award: Stage.ALLOCATION,
     Settled: Stage.SETTLEMENT,
 }
