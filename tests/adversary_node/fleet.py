@@ -83,6 +83,7 @@ class Fleet:
     reply_timeout: float
     context_timeout: float
     gather_window: float
+    paper_resale: bool = False
     hub: MemoryHub = field(default_factory=MemoryHub)
     ids: dict[str, Identity] = field(default_factory=dict)
     nodes: dict[str, Node] = field(default_factory=dict)
@@ -114,6 +115,8 @@ class Fleet:
             auction_id=self.auction if name == sc.seller else None, seed=sc.seed, data_dir=self.root / name,
             log_json=self.root / f"{name}.ndjson", gather_window=self.gather_window,
             reply_timeout=self.reply_timeout, context_timeout=self.context_timeout, start_timeout=20.0,
+            confirm_timeout=3 * self.context_timeout,  # as tools/launch sets it
+            paper_resale=self.paper_resale,
         )
 
     def make(self, name: str, attack: Attack | None = None) -> Node:
@@ -124,9 +127,9 @@ class Fleet:
 
 
 def build(sc: Scenario, root: Path, attacks: Mapping[str, str] | None = None, *, reply_timeout: float = 4.0,
-          context_timeout: float = 3.0, gather_window: float = 0.05) -> Fleet:
+          context_timeout: float = 3.0, gather_window: float = 0.05, paper_resale: bool = False) -> Fleet:
     parsed = {n: Attack.parse(spec) for n, spec in (attacks or {}).items()}
-    return Fleet(sc, root, parsed, reply_timeout, context_timeout, gather_window)
+    return Fleet(sc, root, parsed, reply_timeout, context_timeout, gather_window, paper_resale)
 
 
 async def run(fleet: Fleet, *, restart_after: Mapping[str, float] | None = None,

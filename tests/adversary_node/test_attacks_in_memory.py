@@ -43,15 +43,17 @@ async def test_the_honest_baseline(tmp_path: Path) -> None:
 
 
 async def test_false_reserve_is_refused_and_the_liar_keeps_the_item(tmp_path: Path) -> None:
-    # b bought hop 1 at 3 and opens hop 2 claiming it paid 4.  Each participant checks the
-    # claim against the signed hop-1 entry it already holds and refuses the Open; b gets no
-    # bids, keeps the item at the price it really paid, and settles.  Nobody paid b anything.
+    # b is offered hop 1 at 3 and opens hop 2 claiming it pays 4.  Under guarded resale the
+    # Open names b's purchase (seller, prev) and its hash must be the Open's prev: with the
+    # price changed it is not, so each participant refuses the Open; b gets no bids, its
+    # value 4 covers the 3 it really pays, so it confirms, keeps the item and settles.
+    # Nobody paid b anything.
     fleet = F.build(F.scenario(), tmp_path, {"b": "false-reserve:+1"})
     report = await F.run(fleet)
     assert report.outcome == "completed"
     assert report.hops == HONEST_HOPS[:1] and report.holder == "b"
     assert set(report.winners.values()) == {"b"}
-    refusals = report.refusals_of("reserve check failed: host claims reserve 4000000 but bought at 3000000")
+    refusals = report.refusals_of("the Open's reserve is not the price of the purchase it names")
     assert set(refusals) == {"c", "d"}  # b's participants in hop 2
     assert report.abuse["b"] >= 2
     assert report.replay == "full, up to b keeping the item" or report.replay == "without b, up to b keeping the item"
@@ -96,7 +98,8 @@ async def test_replayed_messages_are_refused_or_dropped_as_duplicates(tmp_path: 
     # equals the one already applied and is a no-op; a replayed envelope is dropped as seen.
     assert report.refusals_of("second reply in stage 2") == {"s": 1}
     refused = [(who, why) for refs in report.refused.values() for who, why in refs]
-    allowed = ("second reply in stage 2", "award to a node that already bought", "unexpected context")
+    allowed = ("second reply in stage 2", "award to a node that already bought", "unexpected context",
+               "offer to a node that already bought")
     assert all(who == "b" and why.startswith(allowed) for who, why in refused), refused
     assert report.abuse["b"] == len(refused)
     duplicates = sum(fleet.nodes[n].gossip.stats.duplicates for n in ("s", "c", "d"))
@@ -125,7 +128,9 @@ async def test_seller_equivocation_becomes_a_fraud_proof_everywhere(tmp_path: Pa
     # Once its sale of hop 1 comes back countersigned, s signs a second hop 1 at a higher price.
     # A node holding the real entry keeps it (first seen wins) and keeps the pair as a fraud
     # proof naming s, floods the proof, and everyone keeps it; the chain is not forked.
-    fleet = F.build(F.scenario(), tmp_path, {"s": "equivocate"})
+    # (The paper's rule: under guarded resale the seller makes the whole entry herself, and the
+    # same fork would be the same fraud proof; the adversary hook waits for a countersigned copy.)
+    fleet = F.build(F.scenario(), tmp_path, {"s": "equivocate"}, paper_resale=True)
     report = await F.run(fleet)
     assert report.outcome == "completed" and report.hops == HONEST_HOPS and report.replay == "full"
     assert_honest_ledgers_intact(report, {"s"})
@@ -155,6 +160,19 @@ async def test_silent_before_reporting_the_auction_completes_without_it(tmp_path
     assert_honest_ledgers_intact(report, {"d"})
 
 
+async def test_under_guarded_resale_a_silent_or_crashed_buyer_is_sold_around(tmp_path: Path) -> None:
+    # b is offered hop 1, then goes silent (or crashes) instead of hosting hop 2.  Its offer
+    # lapses after the seller's confirm wait and she reruns hop 1 without b: the auction
+    # completes, b never bought anything, and every honest ledger is identical.
+    for attack in ("silent@hosting", "crash@hosting"):
+        root = tmp_path / attack.replace("@", "-")
+        fleet = F.build(F.scenario(), root, {"b": attack}, context_timeout=2.5)
+        report = await F.run(fleet)
+        assert report.outcome == "completed", (attack, report.reasons)
+        assert "b" not in {buyer for _, buyer, _ in report.hops} and report.hops, (attack, report.hops)
+        assert_honest_ledgers_intact(report, {"b"})
+
+
 async def test_silent_host_aborts_cleanly_and_the_item_stays_with_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -162,7 +180,7 @@ async def test_silent_host_aborts_cleanly_and_the_item_stays_with_it(
     # hop 2.  No honest node waits forever: each aborts after Node.stall_after() without
     # progress, saying where the item is; the ledger (hop 1: s -> b at 3) is everywhere.
     monkeypatch.setattr(Node, "STALL_GRACE", 0.2)
-    fleet = F.build(F.scenario(), tmp_path, {"b": "silent@hosting"}, context_timeout=2.5)
+    fleet = F.build(F.scenario(), tmp_path, {"b": "silent@hosting"}, context_timeout=2.5, paper_resale=True)
     report = await F.run(fleet)
     assert report.outcome == "aborted"
     assert set(report.reasons) == {"s", "a", "c", "d", "e"}
@@ -181,7 +199,7 @@ async def test_buyer_crashing_before_its_entry_leaves_then_restarting_loses_noth
     # the entry back.  b's copy is one hop ahead, not forked.  Restarted once everyone has
     # aborted, b floods what it holds and every copy ends with hop 1: no entry was lost.
     monkeypatch.setattr(Node, "STALL_GRACE", 0.2)
-    fleet = F.build(F.scenario(), tmp_path, {"b": "crash@hosting"}, context_timeout=2.5)
+    fleet = F.build(F.scenario(), tmp_path, {"b": "crash@hosting"}, context_timeout=2.5, paper_resale=True)
     report = await F.run(fleet, restart_when_done={"b"})
     assert report.outcome == "aborted" and set(report.reasons) == {"s", "a", "c", "d", "e"}
     assert all(e["hops"] == 0 for n in report.reasons for e in report.events[n] if e["kind"] == "aborted")

@@ -87,8 +87,10 @@ def test_host_crashing_with_an_unsent_entry_aborts_cleanly_and_loses_nothing(tmp
     # before its flood of the entry leaves the process.  Nobody else holds hop 1, and nobody
     # can settle: every honest node aborts after its stall bound, saying where the item is.
     # Forked again 1 s later, a recovers the entry from disk and floods it: no copy lacks it.
+    # (The paper's rule: under guarded resale a buys nothing before it has hosted, and the
+    # seller sells around it; tests/adversary_node/test_attacks_in_memory.py shows that.)
     proc, run = launch(tmp_path, "--behaviour", "a=crash@hosting", "--restart-after", "1",
-                       "--reply-timeout", "3.5", "--context-timeout", "2.5")
+                       "--reply-timeout", "3.5", "--context-timeout", "2.5", "--paper-resale")
     assert proc.returncode == 0, proc.stderr[-2000:]
     check = run["check"]
     assert check["outcome"] == "aborted" and check["ok"], check

@@ -51,6 +51,10 @@ def run(
     gather_window: Annotated[float, typer.Option(min=0, help="Seconds to gather inviters before forwarding.")] = 0.2,
     reply_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for an invitee's reply.")] = 30.0,
     context_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait in a local auction.")] = 30.0,
+    confirm_timeout: Annotated[float, typer.Option(
+        min=0.1, help="Seller: seconds to wait for a buyer's Confirm or Refuse (covers the resale chain).")] = 90.0,
+    paper_resale: Annotated[bool, typer.Option(
+        "--paper-resale", help="The paper's literal stage 3 (every node of the auction must agree).")] = False,
     start_on_signal: Annotated[bool, typer.Option(help="Seller: start on SIGUSR1, not when all neighbours link.")] = False,
     start_timeout: Annotated[float, typer.Option(min=0, help="Seller: start anyway after this many seconds.")] = 60.0,
     exit_when_done: Annotated[bool, typer.Option(help="Exit once settled and the ledger copy is complete.")] = False,
@@ -76,7 +80,8 @@ def run(
     config = NodeConfig(
         key_path=key, port=port, value=amount, neighbours=specs, name=name, host=host, sell=sell,
         auction_id=auction_id, seed=seed, data_dir=data_dir, log_json=log_json, gather_window=gather_window,
-        reply_timeout=reply_timeout, context_timeout=context_timeout, start_on_signal=start_on_signal,
+        reply_timeout=reply_timeout, context_timeout=context_timeout, confirm_timeout=confirm_timeout,
+        paper_resale=paper_resale, start_on_signal=start_on_signal,
         start_timeout=start_timeout, qpq_plan=qpq_plan,
         exit_when_done=exit_when_done,
     )

@@ -169,6 +169,10 @@ def launch(
     gather_window: Annotated[float, typer.Option(help="Seconds each node gathers inviters.")] = 0.2,
     reply_timeout: Annotated[float, typer.Option(help="The seller's stage-2 wait, seconds.")] = 60.0,
     context_timeout: Annotated[float, typer.Option(help="A host's stage-3 wait, seconds.")] = 30.0,
+    confirm_timeout: Annotated[float | None, typer.Option(
+        help="The seller's wait for her buyer's answer, seconds (default 3 x the context timeout).")] = None,
+    paper_resale: Annotated[bool, typer.Option(
+        "--paper-resale", help="The paper's literal stage 3 instead of guarded resale.")] = False,
     link_timeout: Annotated[float, typer.Option(help="Give up if not all nodes link within this.")] = 60.0,
     timeout: Annotated[float, typer.Option(help="Give up if the auction has not finished within this.")] = 120.0,
     qpq_rounds: Annotated[int, typer.Option("--rounds", min=1, help="QPQ scenarios: resources to allocate.")] = 5,
@@ -208,7 +212,8 @@ def launch(
     root = Path(tempfile.mkdtemp(prefix="peer-launch-")) if workdir is None else workdir
     root.mkdir(parents=True, exist_ok=True)
     plans = plan_nodes(loaded, root, seed=run_seed, gather_window=gather_window,
-                       reply_timeout=reply_timeout, context_timeout=context_timeout)
+                       reply_timeout=reply_timeout, context_timeout=context_timeout,
+                       confirm_timeout=confirm_timeout, paper_resale=paper_resale)
     safe_names = {p.argv[p.argv.index("--name") + 1]: p.name for p in plans}
     if len(safe_names) != len(plans):
         err.print("error: node names collide once made file-safe", markup=False)

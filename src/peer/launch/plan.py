@@ -62,6 +62,8 @@ def plan_nodes(
     gather_window: float,
     reply_timeout: float,
     context_timeout: float,
+    confirm_timeout: float | None = None,
+    paper_resale: bool = False,
 ) -> list[NodePlan]:
     nodes = sorted(scenario.graph.nodes)
     ports = dict(zip(nodes, free_ports(len(nodes)), strict=True))
@@ -92,8 +94,11 @@ def plan_nodes(
             "--gather-window", repr(gather_window),
             "--reply-timeout", repr(reply_timeout),
             "--context-timeout", repr(context_timeout),
+            "--confirm-timeout", repr(3 * context_timeout if confirm_timeout is None else confirm_timeout),
             "--no-tui",
         ]
+        if paper_resale:
+            argv.append("--paper-resale")
         if node == scenario.seller:
             argv += ["--sell", ITEM, "--auction-id", f"{scenario.name}/{seed}", "--start-on-signal"]
         plans.append(NodePlan(

@@ -47,6 +47,7 @@ Sig64 = Annotated[bytes, Meta(min_length=64, max_length=64)]
 Payload = Annotated[bytes, Meta(max_length=MAX_GOSSIP_PAYLOAD)]
 Budget = Annotated[float, Meta(ge=0, lt=1e9)]  # seconds; the SRA machine's own bound
 OptSig = Annotated[bytes, Meta(max_length=64)]  # empty until the node shell signs
+OptHash = Annotated[str, Meta(pattern="^([0-9a-f]{64})?\\Z")]  # a hash, or empty (hop 1's Open)
 
 
 class DecodeError(PeerError):
@@ -91,6 +92,8 @@ class OpenWire(_Wire, tag="open", frozen=True):
     reserve: U63
     prev: Hash
     budget: Budget | None = None
+    bought_from: Text = ""
+    bought_prev: OptHash = ""
 
 
 class ContextRequestWire(_Wire, tag="ctx_req", frozen=True):
@@ -107,6 +110,26 @@ class ContextReplyWire(_Wire, tag="ctx_reply", frozen=True):
 
 
 class ContextBidWire(_Wire, tag="ctx_bid", frozen=True):
+    auction: Text
+    hop: U63
+    amount: U63
+
+
+class OfferWire(_Wire, tag="offer", frozen=True):
+    auction: Text
+    hop: U63
+    price: U63
+    entry: Hash
+    budget: Budget | None = None
+
+
+class BuyConfirmWire(_Wire, tag="buy_confirm", frozen=True):
+    auction: Text
+    hop: U63
+    buyer_sig: OptSig = b""
+
+
+class RefuseWire(_Wire, tag="refuse", frozen=True):
     auction: Text
     hop: U63
     amount: U63
@@ -186,6 +209,9 @@ _SRA_WIRE: dict[type, type[_Wire]] = {
     sra.ContextRequest: ContextRequestWire,
     sra.ContextReply: ContextReplyWire,
     sra.ContextBid: ContextBidWire,
+    sra.Offer: OfferWire,
+    sra.Confirm: BuyConfirmWire,
+    sra.Refuse: RefuseWire,
     sra.Award: AwardWire,
     sra.Settled: SettledWire,
 }
@@ -193,7 +219,8 @@ _SRA_FROM_WIRE: dict[type[_Wire], type] = {w: d for d, w in _SRA_WIRE.items()}
 
 _LinkWire = (
     InviteWire | BidWire | DeclineWire | OpenWire | ContextRequestWire | ContextReplyWire
-    | ContextBidWire | AwardWire | SettledWire | Heartbeat | GossipEnvelope
+    | ContextBidWire | OfferWire | BuyConfirmWire | RefuseWire | AwardWire | SettledWire | Heartbeat
+    | GossipEnvelope
 )
 _encoder = msgspec.msgpack.Encoder()
 _link_decoder = msgspec.msgpack.Decoder(_LinkWire)

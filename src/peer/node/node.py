@@ -69,7 +69,7 @@ from peer.node.settlement import HOLD, SettlementGlue
 from peer.sra.effects import Effect, Outcome, Record, Send, StageChanged, Wake
 from peer.sra.ledger_entry import HopEntry
 from peer.sra.machine import SraConfig, SraNode
-from peer.sra.messages import STAGE_OF, Award, Invite, Message, Open, Settled
+from peer.sra.messages import STAGE_OF, Award, Confirm, Invite, Message, Open, Settled
 from peer.tui.snapshot import NodeSnapshot
 
 LEDGER_TOPIC = "ledger"
@@ -125,6 +125,7 @@ class Node(SettlementGlue, RecoveryGlue, QpqGlue):
         self._backlog: dict[str, collections.deque[Any]] = {n: collections.deque() for n in self.neighbours}
         self._my_sigs: dict[str, bytes] = {}  # entry hash -> our seller signature
         self._award_sigs: dict[str, bytes] = {}  # entry hash -> the seller's signature we received
+        self._confirm_sigs: dict[str, bytes] = {}  # guarded resale: entry hash -> our buyer's signature
         self._opens: dict[int, tuple[str, Open]] = {}
         self._lock = trio.Lock()
         self._held_settlements: list[tuple[str, Settled]] = []
@@ -231,6 +232,8 @@ class Node(SettlementGlue, RecoveryGlue, QpqGlue):
                 gather_window=self.config.gather_window,
                 reply_timeout=self.config.reply_timeout,
                 context_timeout=self.config.context_timeout,
+                confirm_timeout=self.config.confirm_timeout,
+                guarded=not self.config.paper_resale,
             ),
         )
 
@@ -316,7 +319,8 @@ class Node(SettlementGlue, RecoveryGlue, QpqGlue):
     def _precheck(self, peer: str, msg: Message) -> str | None:
         """Ledger checks the pure machine cannot do: reserves and the seller's hop signature."""
         assert self.machine is not None
-        if isinstance(msg, Open) and msg.auction == self.machine.auction:
+        if isinstance(msg, Open) and msg.auction == self.machine.auction and not self.machine.config.guarded:
+            # (Guarded resale: the host has not bought yet; the machine checks the purchase the Open names.)
             chain = self.store.chain(msg.auction)
             if chain is None:
                 return "Open for an auction we hold no chain of"
@@ -335,6 +339,13 @@ class Node(SettlementGlue, RecoveryGlue, QpqGlue):
             if not verify(bytes.fromhex(peer), hop_signed_bytes(body), msg.seller_sig):
                 return "award without a valid seller signature on the hop"
             self._award_sigs[msg.entry] = msg.seller_sig
+        if isinstance(msg, Confirm) and msg.auction == self.machine.auction:
+            offered = self.machine.awaiting_confirm
+            if offered is None or offered.buyer != peer or offered.hop != msg.hop:
+                return None  # the machine refuses it with the precise reason
+            if not verify(bytes.fromhex(peer), hop_signed_bytes(offered), msg.buyer_sig):
+                return "confirm without a valid buyer signature on the hop"
+            self._confirm_sigs[offered.hash] = msg.buyer_sig
         return None
 
     async def _apply(self, effects: list[Effect]) -> None:
@@ -343,12 +354,17 @@ class Node(SettlementGlue, RecoveryGlue, QpqGlue):
                 msg = effect.msg
                 if isinstance(msg, Award):
                     msg = dataclasses.replace(msg, seller_sig=self._my_sigs[msg.entry])
+                elif isinstance(msg, Confirm):
+                    # Binding: with this signature our seller can put the whole entry on the ledger.
+                    purchase = self.machine.pending_purchase if self.machine is not None else None
+                    assert purchase is not None  # the machine confirms only an offer it holds
+                    msg = dataclasses.replace(msg, buyer_sig=sign_hop(self.identity, purchase))
                 self._send(effect.to, msg)
                 self.messages_out += 1
                 self._emit("send", peer=self._n(effect.to), type=type(msg).__name__,
                            stage=STAGE_OF[type(msg)].value)
             elif isinstance(effect, Record):
-                await self._record(effect.entry)
+                await self._record(effect.entry, effect.countersigned)
             elif isinstance(effect, StageChanged):
                 m = self.machine
                 assert m is not None
@@ -365,12 +381,22 @@ class Node(SettlementGlue, RecoveryGlue, QpqGlue):
             elif isinstance(effect, Wake):
                 pass  # the main loop always waits for the machine's next deadline
 
-    async def _record(self, entry: HopEntry) -> None:
+    async def _record(self, entry: HopEntry, countersigned: bool = False) -> None:
         if entry.seller == self.me:
-            # Our half: the buyer countersigns, persists and floods the whole entry.
             self._my_sigs[entry.hash] = sign_hop(self.identity, entry)
+            if not countersigned:
+                return  # our half: the buyer countersigns, persists and floods the whole entry
+            # Guarded resale: the buyer signed with its Confirm; the whole entry goes on the
+            # ledger (and to the buyer through it) before the Award is sent.
+            hop = SignedHop(body=entry, seller_sig=self._my_sigs[entry.hash],
+                            buyer_sig=self._confirm_sigs.pop(entry.hash))
+            await self._persist([hop])
+            self._publish(Entries((hop,)))
             return
         seller_sig = self._award_sigs.pop(entry.hash)
+        chain = self.store.chain(entry.auction)
+        if chain is not None and any(h.body == entry for h in chain.hops):
+            return  # guarded resale: our seller already put the whole entry on the ledger
         hop = SignedHop(body=entry, seller_sig=seller_sig, buyer_sig=sign_hop(self.identity, entry))
         await self._persist([hop])
         self._publish(Entries((hop,)))
@@ -379,6 +405,10 @@ class Node(SettlementGlue, RecoveryGlue, QpqGlue):
         for entry in entries:
             try:
                 added = await trio.to_thread.run_sync(self.store.append, entry)
+            except InvalidEntry as exc:
+                # Our own entry does not chain (only a deviating node's can): the ledger keeps nothing.
+                self._emit("error", reason=f"own ledger entry refused: {exc}")
+                continue
             except FraudDetected as exc:
                 culprits = sorted(find_culprits(exc.proof.first, exc.proof.second))
                 self._emit("fraud", auction=entry.auction, position=entry.position,
@@ -454,6 +484,7 @@ class Node(SettlementGlue, RecoveryGlue, QpqGlue):
             return
         for entry in result.accepted:
             self._emit_ledger(entry)
+        await self._awarded_by_ledger(result.accepted)
         for rejection in result.rejected:
             # The origin signed the envelope, so it is the one to name (a fault-report hook).
             self._emit("bad", peer="gossip", reason=f"ledger entry refused: {rejection.reason}",
@@ -465,6 +496,31 @@ class Node(SettlementGlue, RecoveryGlue, QpqGlue):
         if self._held_settlements and result.accepted:
             await self._release_settlements()
         self._check_done()
+
+    async def _awarded_by_ledger(self, accepted: list[Any]) -> None:
+        """Guarded resale: a whole entry selling us what we confirmed is our Award, however it came.
+
+        The seller floods it before it sends the Award, so this usually wins the race; if
+        the Award's link fails, nothing is lost.
+        """
+        machine = self.machine
+        if machine is None:
+            return
+        for entry in accepted:
+            waiting = machine.awaiting_award
+            if not isinstance(entry, SignedHop) or waiting is None or entry.body != waiting:
+                continue
+            body = entry.body
+            self._award_sigs[body.hash] = entry.seller_sig
+            award = Award(auction=body.auction, hop=body.hop, price=body.price, entry=body.hash,
+                          seller_sig=entry.seller_sig)
+            try:
+                effects = machine.receive(body.seller, award, trio.current_time())
+            except RemoteProtocolError as exc:
+                self._award_sigs.pop(body.hash, None)
+                self._emit("error", reason=f"ledger award: {exc.reason}")
+                continue
+            await self._apply(effects)
 
     # ------------------------------------------------------------- sending
 

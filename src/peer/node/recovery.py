@@ -37,9 +37,14 @@ class RecoveryGlue:
         hop within that).  So the bound is only passed when a node on the resale path
         has crashed or gone silent.  It assumes every node runs with the seller's
         timeouts, as ``tools/launch`` arranges.
+
+        Under guarded resale no entry appears before the whole resale chain has
+        confirmed, which the seller waits ``confirm_timeout`` for; the bound allows
+        one lapsed offer of hers (a crashed or silent first buyer) on top.
         """
         c = self.config
-        return c.reply_timeout + c.context_timeout + 2 * c.gather_window + self.STALL_GRACE
+        bound = c.reply_timeout + c.context_timeout + 2 * c.gather_window + self.STALL_GRACE
+        return bound if c.paper_resale else bound + 2 * c.confirm_timeout
 
     def _stall_deadline(self: Node) -> float | None:
         if self.machine is None or self.done.is_set() or self._progress_at is None:

@@ -82,6 +82,25 @@ class Purchase:
 class HostingMixin:
     """Stage 3 from the host's and the buyer's side (mixed into SraNode)."""
 
+    # What a node shell needs to sign and check under guarded resale.
+
+    @property
+    def awaiting_confirm(self: SraNode) -> HopEntry | None:
+        """The entry of our outstanding Offer (its buyer's Confirm must sign it)."""
+        return None if self._hosting is None else self._hosting.offered
+
+    @property
+    def pending_purchase(self: SraNode) -> HopEntry | None:
+        """The entry of the Offer we took and have not been awarded yet (our Confirm signs it)."""
+        purchase = self._purchase
+        return None if purchase is None or self.bought_at is not None else purchase.entry
+
+    @property
+    def awaiting_award(self: SraNode) -> HopEntry | None:
+        """The entry we confirmed and wait to be awarded (the ledger may deliver it first)."""
+        purchase = self._purchase
+        return purchase.entry if purchase is not None and purchase.confirmed and self.bought_at is None else None
+
     # ------------------------------------------------------------ hosting
 
     def _host(self: SraNode, hop: int, reserve: int, prev: str, now: float) -> list[Effect]:
