@@ -64,6 +64,10 @@ def _hash(v: Any) -> bool | None:
     return bool(_HEX64.fullmatch(v))  # one spelling per hash: no trailing newline
 
 
+def _opt_hash(v: Any) -> bool | None:
+    return v == "" or _hash(v)
+
+
 def _budget(v: Any) -> bool | None:
     return v is None or (type(v) in (int, float) and 0 <= v < 1e9)
 
@@ -83,11 +87,16 @@ LINK: dict[str, dict[str, tuple[Callable[[Any], bool | None], Any]]] = {
     "bid": {"auction": (text, MISSING), "amount": (u63, MISSING)},
     "decline": {"auction": (text, MISSING)},
     "open": {"auction": (text, MISSING), "hop": (u63, MISSING), "reserve": (u63, MISSING),
-             "prev": (_hash, MISSING), "budget": (_budget, None)},
+             "prev": (_hash, MISSING), "budget": (_budget, None), "bought_from": (text, ""),
+             "bought_prev": (_opt_hash, "")},
     "ctx_req": {"auction": (text, MISSING), "hop": (u63, MISSING), "host": (text, MISSING),
                 "budget": (_budget, None)},
     "ctx_reply": {"auction": (text, MISSING), "hop": (u63, MISSING), "amount": (_optional(u63), MISSING)},
     "ctx_bid": {"auction": (text, MISSING), "hop": (u63, MISSING), "amount": (u63, MISSING)},
+    "offer": {"auction": (text, MISSING), "hop": (u63, MISSING), "price": (u63, MISSING),
+              "entry": (_hash, MISSING), "budget": (_budget, None)},
+    "buy_confirm": {"auction": (text, MISSING), "hop": (u63, MISSING), "buyer_sig": (optsig, b"")},
+    "refuse": {"auction": (text, MISSING), "hop": (u63, MISSING), "amount": (u63, MISSING)},
     "award": {"auction": (text, MISSING), "hop": (u63, MISSING), "price": (u63, MISSING),
               "entry": (_hash, MISSING), "seller_sig": (optsig, b"")},
     "settled": {"auction": (text, MISSING), "winner": (text, MISSING), "hops": (u63, MISSING),
@@ -138,8 +147,10 @@ def valid_value(tag: str, name: str) -> st.SearchStrategy[Any]:
         return st.binary(min_size=32, max_size=32)
     if name == "sig":
         return st.binary(min_size=64, max_size=64)
-    if name == "seller_sig":
+    if name in ("seller_sig", "buyer_sig"):
         return st.just(b"") | st.binary(min_size=64, max_size=64) | st.binary(max_size=64)
+    if name == "bought_prev":
+        return st.just("") | st.binary(min_size=32, max_size=32).map(bytes.hex)
     if name == "payload":
         return st.binary(max_size=256) | st.just(b"p" * MAX_GOSSIP_PAYLOAD)
     if name == "topic":

@@ -37,12 +37,15 @@ from peer.sra.machine import NodeStage, SraConfig, SraNode
 from peer.sra.messages import (
     Award,
     Bid,
+    Confirm,
     ContextBid,
     ContextReply,
     ContextRequest,
     Decline,
     Invite,
+    Offer,
     Open,
+    Refuse,
     Settled,
 )
 
@@ -50,7 +53,8 @@ from ._common import BOUNDARY_INTS, fuzz
 
 AUCTION, ITEM = "fz/1", "item"
 GENESIS = genesis_hash(AUCTION, ITEM, "s")
-CONFIG = SraConfig(gather_window=0.5, reply_timeout=10.0, context_timeout=20.0, margin=0.5)
+CONFIG = SraConfig(gather_window=0.5, reply_timeout=10.0, context_timeout=20.0, margin=0.5, guarded=False)
+GUARDED = dataclasses.replace(CONFIG, guarded=True, confirm_timeout=40.0)
 INVITE = Invite(auction=AUCTION, item=ITEM, seller="s", genesis=GENESIS)
 
 
@@ -132,6 +136,41 @@ def child_in_context() -> SraNode:
     return b
 
 
+# Guarded resale: the same "a", offered hop 1 by "s"; and the seller offering it.
+def g_participant() -> SraNode:
+    a = SraNode("a", ["s", "b", "c"], 4, auction=AUCTION, seed=7, seller="s", item=ITEM, config=GUARDED)
+    a.receive("s", INVITE, 1.0)
+    a.on_timer(1.5)
+    a.receive("b", Bid(auction=AUCTION, amount=5), 2.0)
+    a.receive("c", Decline(auction=AUCTION), 2.0)
+    a.receive("s", Open(auction=AUCTION, hop=1, reserve=0, prev=GENESIS, budget=15.0), 3.0)
+    return a
+
+
+def g_hosting() -> SraNode:
+    a = g_participant()
+    a.receive("b", ContextReply(auction=AUCTION, hop=1, amount=6), 3.5)
+    a.receive("s", Offer(auction=AUCTION, hop=1, price=3, entry=hop_hash(1, "s", "a", 3, GENESIS), budget=30.0), 4.0)
+    return a  # hosting hop 2 before it commits to buy
+
+
+def g_confirmed() -> SraNode:
+    a = g_hosting()
+    a.receive("b", ContextBid(auction=AUCTION, hop=2, amount=2), 5.0)
+    a.receive("c", ContextBid(auction=AUCTION, hop=2, amount=1), 5.0)
+    return a  # its value 4 covers the 3 offered: it keeps, confirms and waits for the Award
+
+
+def g_seller_offering() -> SraNode:
+    s = SraNode("s", ["a", "b"], 0, auction=AUCTION, seed=7, seller="s", item=ITEM, config=GUARDED)
+    s.start(0.0)
+    s.receive("a", Bid(auction=AUCTION, amount=3), 1.0)
+    s.receive("b", Decline(auction=AUCTION), 1.0)
+    s.receive("a", ContextBid(auction=AUCTION, hop=1, amount=5), 2.0)
+    s.receive("b", ContextBid(auction=AUCTION, hop=1, amount=1), 2.0)
+    return s  # offered hop 1 to a at 1
+
+
 STATES = {
     "idle": (idle, NodeStage.IDLE), "gathering": (gathering, NodeStage.GATHERING),
     "aggregating": (aggregating, NodeStage.AGGREGATING), "reported": (reported, NodeStage.REPORTED),
@@ -139,6 +178,8 @@ STATES = {
     "settled": (settled, NodeStage.SETTLED), "seller_idle": (seller_idle, NodeStage.IDLE),
     "seller_aggregating": (seller_aggregating, NodeStage.AGGREGATING),
     "seller_hosting": (seller_hosting, NodeStage.HOSTING), "child_in_context": (child_in_context, NodeStage.REPORTED),
+    "g_participant": (g_participant, NodeStage.REPORTED), "g_hosting": (g_hosting, NodeStage.HOSTING),
+    "g_confirmed": (g_confirmed, NodeStage.CONFIRMED), "g_seller_offering": (g_seller_offering, NodeStage.HOSTING),
 }
 
 
@@ -182,7 +223,12 @@ messages = st.one_of(
               genesis=hashes, budget=budgets),
     st.builds(Bid, auction=auctions, amount=amounts),
     st.builds(Decline, auction=auctions),
-    st.builds(Open, auction=auctions, hop=hops, reserve=amounts, prev=hashes, budget=budgets),
+    st.builds(Open, auction=auctions, hop=hops, reserve=amounts, prev=hashes, budget=budgets,
+              bought_from=names, bought_prev=st.just("") | hashes),
+    st.builds(Offer, auction=auctions, hop=hops, price=amounts, entry=hashes, budget=budgets),
+    st.builds(Confirm, auction=auctions, hop=hops, buyer_sig=plausible(st.just(b"") | st.binary(min_size=64,
+                                                                                                max_size=64))),
+    st.builds(Refuse, auction=auctions, hop=hops, amount=amounts),
     st.builds(ContextRequest, auction=auctions, hop=hops, host=names, budget=budgets),
     st.builds(ContextReply, auction=auctions, hop=hops, amount=st.none() | amounts),
     st.builds(ContextBid, auction=auctions, hop=hops, amount=amounts),
@@ -208,13 +254,19 @@ HONEST = [
     ("a", ContextBid(auction=AUCTION, hop=1, amount=5)), ("b", ContextBid(auction=AUCTION, hop=1, amount=0)),
     ("a", ContextRequest(auction=AUCTION, hop=1, host="s", budget=10.0)),
     ("s", ContextRequest(auction=AUCTION, hop=2, host="c", budget=10.0)),
+    ("s", Offer(auction=AUCTION, hop=1, price=3, entry=H1, budget=30.0)),
+    ("a", Offer(auction=AUCTION, hop=2, price=6, entry=hop_hash(2, "a", "b", 6, H1), budget=10.0)),
+    ("a", Open(auction=AUCTION, hop=2, reserve=3, prev=H1, budget=15.0, bought_from="s", bought_prev=GENESIS)),
+    ("a", Confirm(auction=AUCTION, hop=1)), ("a", Refuse(auction=AUCTION, hop=1, amount=0)),
+    ("b", Confirm(auction=AUCTION, hop=2)), ("b", Refuse(auction=AUCTION, hop=2, amount=1)),
     ("s", Settled(auction=AUCTION, winner="s", hops=0, price=0)),
     ("a", Settled(auction=AUCTION, winner="b", hops=2, price=6)),
 ]
 FIELD_VALUES = {"auction": auctions, "item": plausible(st.just(ITEM)), "seller": plausible(st.just("s")),
                 "genesis": hashes, "budget": budgets, "amount": st.none() | amounts, "hop": hops,
                 "reserve": amounts, "prev": hashes, "host": names, "entry": hashes, "price": amounts,
-                "seller_sig": odd_values, "winner": names, "hops": amounts}
+                "seller_sig": odd_values, "winner": names, "hops": amounts, "buyer_sig": odd_values,
+                "bought_from": names, "bought_prev": hashes}
 
 
 @st.composite
