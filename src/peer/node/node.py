@@ -63,6 +63,7 @@ from peer.net.seqstore import SeqFile
 from peer.net.websocket import LinkManager, Neighbour, TcpTransport, Transport
 from peer.node.config import NodeConfig
 from peer.node.eventlog import EventLog
+from peer.node.hops import HopSigning
 from peer.node.qpq_glue import QPQ_TOPIC, QpqGlue
 from peer.node.recovery import RecoveryGlue
 from peer.node.settlement import HOLD, SettlementGlue
@@ -78,7 +79,7 @@ BACKLOG_LIMIT = 4096  # messages queued for one neighbour whose link is down
 PROGRESS_KINDS = frozenset({"announced", "stage", "ledger", "settled"})
 
 
-class Node(SettlementGlue, RecoveryGlue, QpqGlue):
+class Node(HopSigning, SettlementGlue, RecoveryGlue, QpqGlue):
     """A running node.  Create, then ``await node.run(task_status=...)`` in a nursery."""
 
     def __init__(
@@ -381,26 +382,6 @@ class Node(SettlementGlue, RecoveryGlue, QpqGlue):
             elif isinstance(effect, Wake):
                 pass  # the main loop always waits for the machine's next deadline
 
-    async def _record(self, entry: HopEntry, countersigned: bool = False) -> None:
-        if entry.seller == self.me:
-            self._my_sigs[entry.hash] = sign_hop(self.identity, entry)
-            if not countersigned:
-                return  # our half: the buyer countersigns, persists and floods the whole entry
-            # Guarded resale: the buyer signed with its Confirm; the whole entry goes on the
-            # ledger (and to the buyer through it) before the Award is sent.
-            hop = SignedHop(body=entry, seller_sig=self._my_sigs[entry.hash],
-                            buyer_sig=self._confirm_sigs.pop(entry.hash))
-            await self._persist([hop])
-            self._publish(Entries((hop,)))
-            return
-        seller_sig = self._award_sigs.pop(entry.hash)
-        chain = self.store.chain(entry.auction)
-        if chain is not None and any(h.body == entry for h in chain.hops):
-            return  # guarded resale: our seller already put the whole entry on the ledger
-        hop = SignedHop(body=entry, seller_sig=seller_sig, buyer_sig=sign_hop(self.identity, entry))
-        await self._persist([hop])
-        self._publish(Entries((hop,)))
-
     async def _persist(self, entries: list[Any]) -> None:
         for entry in entries:
             try:
@@ -496,31 +477,6 @@ class Node(SettlementGlue, RecoveryGlue, QpqGlue):
         if self._held_settlements and result.accepted:
             await self._release_settlements()
         self._check_done()
-
-    async def _awarded_by_ledger(self, accepted: list[Any]) -> None:
-        """Guarded resale: a whole entry selling us what we confirmed is our Award, however it came.
-
-        The seller floods it before it sends the Award, so this usually wins the race; if
-        the Award's link fails, nothing is lost.
-        """
-        machine = self.machine
-        if machine is None:
-            return
-        for entry in accepted:
-            waiting = machine.awaiting_award
-            if not isinstance(entry, SignedHop) or waiting is None or entry.body != waiting:
-                continue
-            body = entry.body
-            self._award_sigs[body.hash] = entry.seller_sig
-            award = Award(auction=body.auction, hop=body.hop, price=body.price, entry=body.hash,
-                          seller_sig=entry.seller_sig)
-            try:
-                effects = machine.receive(body.seller, award, trio.current_time())
-            except RemoteProtocolError as exc:
-                self._award_sigs.pop(body.hash, None)
-                self._emit("error", reason=f"ledger award: {exc.reason}")
-                continue
-            await self._apply(effects)
 
     # ------------------------------------------------------------- sending
 
