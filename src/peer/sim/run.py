@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import math
 from typing import Any
+
+import networkx as nx
 
 from peer.result import Hop, NodeReport, RunResult, amount_to_decimal, utilities_from_hops
 from peer.scenario.model import Scenario
@@ -21,7 +24,10 @@ from peer.sim.checks import CHECKS
 from peer.sim.network import AsyncDelays, RoundDelays, SimNetwork
 from peer.sim.outcome import COMPLETED, Verdict, judge
 from peer.sim.sybil import apply_splits
+from peer.sra.config import budget_ok
 from peer.sra.machine import HONEST, SraConfig, SraNode
+
+MAX_BUDGET = 1e9  # peer.sra.config.budget_ok: a wire budget must stay below this
 
 
 class SimulationError(RuntimeError):
@@ -45,24 +51,58 @@ def build_machines(scenario: Scenario, seed: int, config: SraConfig, auction: st
 
 
 def default_config(
-    scenario: Scenario, mode: str, gather_window: float | None, *, max_transit: float = 1.0
+    scenario: Scenario, mode: str, gather_window: float | None, *, max_transit: float = 1.0,
+    min_transit: float | None = None,
 ) -> SraConfig:
     """Waits long enough that a correct run never hits them.
 
-    Each tree level uses up one gather window and two margins of the budget, and
-    a tree has fewer than n levels; the margin covers one message's longest
-    transit (1 time unit in both delivery modes, more under a chaos router's
-    delays) with room to spare.
+    Each tree level uses up one gather window and two margins of the budget; the
+    margin covers one message's longest transit (1 time unit in both delivery
+    modes, more under a chaos router's delays) with room to spare.  How many
+    levels the tree can have is :func:`tree_depth_bound`.  Under guarded resale
+    the seller's wait covers the whole resale chain, one host's wait per level,
+    so it grows with the square of the depth: sizing it by the node count
+    instead overflowed the wire's budget bound on 20,000-node graphs, every
+    Offer was refused as malformed and the seller kept the item.
     """
-    n = scenario.graph.number_of_nodes()
     window = 0.5 if gather_window is None else gather_window
+    levels = tree_depth_bound(scenario, mode, window, max_transit, min_transit)
     margin = 1.5 * max_transit
-    horizon = (n + 2) * (window + 2 * margin + max_transit)
-    # Guarded resale: the seller's wait for her buyer's answer covers every hop below it, each
-    # at most one host's wait and the margins it keeps back.
-    confirm = (n + 2) * (horizon + 4 * margin)
+    horizon = (levels + 2) * (window + 2 * margin + max_transit)
+    confirm = (levels + 2) * (horizon + 4 * margin)
+    if not budget_ok(confirm):
+        raise ValueError(
+            f"the auction tree can be {levels} levels deep, which needs waits of {confirm:.3g} time units; "
+            f"the wire allows budgets below {MAX_BUDGET:.0e}")
     return SraConfig(gather_window=window, reply_timeout=horizon, context_timeout=horizon, margin=margin,
                      confirm_timeout=confirm)
+
+
+def tree_depth_bound(
+    scenario: Scenario, mode: str, window: float, max_transit: float, min_transit: float | None
+) -> int:
+    """How deep the tree SRA builds on this graph can be.
+
+    In rounds mode (every message takes exactly one round: ``min_transit ==
+    max_transit``) a node is first invited in the round equal to its distance
+    from the seller, and an inviter one round later is past its gather window, so
+    the tree is the BFS layering and its depth is the seller's eccentricity.
+    With delays in [min_transit, max_transit], a node is first invited by time
+    ecc x (window + max_transit), and each level of the tree adds at least
+    min_transit to the time its node was first invited (the parent's Invite
+    must arrive within the child's gather window, and was sent after the
+    parent's own first invitation), so the depth is at most that time over
+    min_transit.  Without a positive lower bound on delays, all that is sure is
+    fewer levels than nodes.
+    """
+    n = scenario.graph.number_of_nodes()
+    reachable = nx.single_source_shortest_path_length(scenario.graph, scenario.seller)
+    ecc = max(reachable.values(), default=0)
+    if mode == "rounds" and min_transit == max_transit:
+        return ecc
+    if min_transit is None or min_transit <= 0:
+        return n
+    return min(n, math.ceil((ecc * (window + max_transit) + window) / min_transit) + 1)
 
 
 def run_horizon(config: SraConfig, nodes: int, max_transit: float) -> float:
@@ -124,7 +164,10 @@ def simulate(
         raise ValueError(f"unknown mode {mode!r}")
     router = ChaosRouter(chaos, seed) if chaos is not None and chaos.active else None
     max_transit = delays.max_delay + (router.config.max_extra if router is not None else 0.0)
-    config = config or default_config(scenario, mode, gather_window, max_transit=max_transit)
+    # A chaos router may deliver out of order, so only its absence gives a floor on transit.
+    min_transit = None if router is not None else (delays.low if isinstance(delays, AsyncDelays) else 1.0)
+    config = config or default_config(scenario, mode, gather_window, max_transit=max_transit,
+                                      min_transit=min_transit)
     if guarded is not None and guarded != config.guarded:
         config = dataclasses.replace(config, guarded=guarded)
     auction = f"{scenario.name}/{seed}"
