@@ -10,7 +10,8 @@ so the CLI can print a single clear line and exit 2.  The format::
     s = 0
     a = 8
     [graph]
-    edges = [["s", "a"]]      # explicit; or generator = "...", or dataset = "..."
+    edges = [["s", "a"]]      # explicit; or generator = "..." (any networkx generator, with its
+                              # parameters as keys), dataset = "...", or file = "edges.txt.gz"
     [value_model]             # optional: draw the values not given in [values]
     kind = "uniform"          # or "depth" (the paper's Sec. 5.2 model)
     low = 0
@@ -30,6 +31,7 @@ import networkx as nx
 
 from peer.scenario.toml_source import TableReader, parse_toml, read_text
 from peer.money import MoneyError, parse_money
+from peer.scenario.graph_sources import GraphSourceError, edge_list_graph, generated_graph
 from peer.scenario.graphs import DATASETS, GENERATORS, as_string_graph
 from peer.scenario.model import Scenario
 from peer.scenario.values import draw_values
@@ -95,23 +97,29 @@ class _Builder(TableReader):
     def _graph(self, seed: int) -> nx.Graph:
         spec = self._table("graph")
         if not spec:
-            raise self.fail("graph", "missing: give edges, a generator or a dataset")
-        forms = [k for k in ("edges", "generator", "dataset") if k in spec]
+            raise self.fail("graph", "missing: give edges, a generator, a dataset or a file")
+        forms = [k for k in ("edges", "generator", "dataset", "file") if k in spec]
         if len(forms) != 1:
-            raise self.fail("graph", "give exactly one of edges, generator, dataset")
+            raise self.fail("graph", "give exactly one of edges, generator, dataset, file")
         form = forms[0]
         if form == "edges":
             return self._explicit_graph(spec)
+        curated = form == "generator" and isinstance(spec["generator"], str) and spec["generator"] in GENERATORS
+        if form == "file" or (form == "generator" and not curated):
+            base = Path(self.source).parent if self.source != "<string>" else Path.cwd()
+            graph_seed = self._int(spec, "seed", "graph.seed") if "seed" in spec else seed
+            try:
+                if form == "file":
+                    return edge_list_graph(spec["file"], base)
+                return generated_graph(spec["generator"], spec, graph_seed)
+            except GraphSourceError as exc:
+                raise self.fail(exc.key, exc.reason) from None
         if form == "dataset":
             name = spec["dataset"]
             if not isinstance(name, str) or name not in DATASETS:
                 raise self.fail("graph.dataset", f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
             return as_string_graph(DATASETS[name]())
         name = spec["generator"]
-        if not isinstance(name, str) or name not in GENERATORS:
-            raise self.fail(
-                "graph.generator", f"unknown generator {name!r}; known: {', '.join(sorted(GENERATORS))}"
-            )
         builder, required = GENERATORS[name]
         params: dict[str, Any] = {}
         for key in required:
