@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from peer.errors import ScenarioError
+from peer.parallel import ParallelError
 
 EXIT_BAD_INPUT = 2
 
@@ -110,6 +111,8 @@ def qpq_props(
     beta: Annotated[float, typer.Option(min=1.0, help="beta of the test-failing players' Beta(beta,1) declarations.")] = 20.0,
     seed: Annotated[int, typer.Option(help="Seed of every draw.")] = 1,
     out: Annotated[Path, typer.Option(help="Directory for qpq-props.csv and .png.")] = Path("out/qpq-props"),
+    workers: Annotated[int | None, typer.Option(min=1, help="Processes for the independent runs (default: every core).")] = None,
+    dask: Annotated[str | None, typer.Option(help="Run on a Dask scheduler (tcp://HOST:PORT, or 'local').")] = None,
 ) -> None:
     """Props. 7 and 8: honest utility vs 1/(n+1), test-failing utility vs 1/(2n), QPQ and multilevel."""
     from peer.qpq.exp_props import run_props, write_props
@@ -120,8 +123,8 @@ def qpq_props(
         _fail("--warmup must be below --rounds")
     try:
         rows = run_props(_ints(ns, "--ns"), rounds=rounds, warmup=warmup, seed=seed, beta=beta,
-                         progress=lambda s: console.print(f"running {s}", highlight=False))
-    except ValueError as exc:
+                         workers=workers, dask=dask)
+    except (ValueError, ParallelError) as exc:
         _fail(str(exc))
     paths = write_props(rows, out)
     console.print(props_table(rows))
@@ -136,6 +139,8 @@ def qpq_traffic(
     machines_up_to: Annotated[int, typer.Option(help="Also run every node's machine for n up to this.")] = 256,
     seed: Annotated[int, typer.Option(help="Seed of every draw.")] = 1,
     out: Annotated[Path, typer.Option(help="Directory for the CSVs and the PNG.")] = Path("out/qpq-traffic"),
+    workers: Annotated[int | None, typer.Option(min=1, help="Processes for the independent runs (default: every core).")] = None,
+    dask: Annotated[str | None, typer.Option(help="Run on a Dask scheduler (tcp://HOST:PORT, or 'local').")] = None,
 ) -> None:
     """Prop. 11: values and frames per resource, QPQ vs multilevel, and the sweep over k."""
     from peer.qpq.exp_common import write_json
@@ -143,8 +148,11 @@ def qpq_traffic(
     from peer.qpq.view import traffic_table
 
     console = Console()
-    compare, sweep = run_traffic(_ints(ns, "--ns"), rounds=rounds, seed=seed, machines_up_to=machines_up_to,
-                                 progress=lambda s: console.print(f"running {s}", highlight=False) if "sweep" not in s else None)
+    try:
+        compare, sweep = run_traffic(_ints(ns, "--ns"), rounds=rounds, seed=seed, machines_up_to=machines_up_to,
+                                     workers=workers, dask=dask)
+    except ParallelError as exc:
+        _fail(str(exc))
     paths = write_traffic(compare, sweep, out)
     optimum = optimum_summary(sweep)
     paths["optimum"] = out / "qpq-traffic-optimum.json"
@@ -171,6 +179,8 @@ def qpq_cheaters(
     threshold: Annotated[float, typer.Option(help="KS significance level.")] = 0.01,
     seed: Annotated[int, typer.Option(help="Seed of every draw.")] = 1,
     out: Annotated[Path, typer.Option(help="Directory for qpq-cheaters.csv and .png.")] = Path("out/qpq-cheaters"),
+    workers: Annotated[int | None, typer.Option(min=1, help="Processes for the independent runs (default: every core).")] = None,
+    dask: Annotated[str | None, typer.Option(help="Run on a Dask scheduler (tcp://HOST:PORT, or 'local').")] = None,
 ) -> None:
     """Sec. VI: honest vs dishonest players with the real KS test; does multilevel punish cheaters more?"""
     from peer.qpq.exp_cheaters import run_cheaters, write_cheaters
@@ -184,9 +194,8 @@ def qpq_cheaters(
         _fail("--threshold must be in (0, 1)")
     try:
         rows = run_cheaters(n=n, k=k, cheaters=cheaters, profiles=specs, rounds=rounds, warmup=warmup, window=window,
-                            threshold=threshold, seed=seed,
-                            progress=lambda s: console.print(f"running {s}", highlight=False))
-    except ValueError as exc:
+                            threshold=threshold, seed=seed, workers=workers, dask=dask)
+    except (ValueError, ParallelError) as exc:
         _fail(str(exc))
     paths = write_cheaters(rows, out)
     console.print(cheaters_table(rows))

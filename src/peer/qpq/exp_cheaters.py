@@ -19,9 +19,11 @@ leaves cheaters with less.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
+from peer.parallel import map_runs
 from peer.qpq.exp_common import mean_se, new_figure, population, spread, write_csv
 from peer.qpq.fast import run_fast
 from peer.qpq.gof import GofConfig
@@ -53,22 +55,32 @@ class CheaterRow:
 def run_cheaters(
     *, n: int = 64, k: int = 8, cheaters: int = 4, profiles: Sequence[str] = DEFAULT_PROFILES, rounds: int = 5000,
     warmup: int = 200, window: int = 100, threshold: float = 0.01, min_history: int = 10, seed: int = 1,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, workers: int | None = 1, dask: str | None = None,
 ) -> list[CheaterRow]:
+    """Every (setting, profile, mechanism) run; independent, so ``workers`` processes (or a Dask
+    cluster) run them with results identical to a serial run."""
     if not 1 < k < n:
         raise ValueError("k must be between 2 and n-1 (k = 1 is the QPQ baseline, always run)")
     budget = window * (-(-n // k) + k)  # the multilevel node's memory, in values
     settings = {"equal-window": (window, window), "equal-memory": (max(1, budget // n), window)}
-    rows: list[CheaterRow] = []
+    tasks = []
     for setting, (w_qpq, w_multi) in settings.items():
         for spec in profiles:
             profile = parse_profile(spec)
             for mechanism, kk, w in (("qpq", 1, w_qpq), ("multilevel", k, w_multi)):
-                if progress is not None:
-                    progress(f"{setting} {spec} {mechanism}")
-                rows.append(_one(setting, profile, mechanism, n, kk, w, cheaters, rounds, warmup,
-                                 GofConfig(window=w, threshold=threshold, min_history=min(min_history, w)), seed))
-    return rows
+                tasks.append((setting, profile, mechanism, n, kk, w, cheaters, rounds, warmup,
+                              GofConfig(window=w, threshold=threshold, min_history=min(min_history, w)), seed))
+
+    def done(count: int, _total: int) -> None:
+        if progress is not None:
+            setting, profile, mechanism = tasks[count - 1][:3]
+            progress(f"{setting} {profile.spec} {mechanism}")
+
+    return map_runs(_one_task, tasks, workers=workers, dask=dask, label="qpq-cheaters", on_done=done)
+
+
+def _one_task(task: tuple[Any, ...]) -> CheaterRow:
+    return _one(*task)
 
 
 def _one(setting: str, profile: Profile, mechanism: str, n: int, k: int, window: int, cheaters: int, rounds: int,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from peer.parallel import map_runs
 from peer.qpq.clusters import default_k
 from peer.qpq.exp_common import mean_se, new_figure, population, spread, write_csv
 from peer.qpq.fast import run_fast
@@ -70,18 +71,23 @@ def props_row(run: QpqRun) -> PropsRow:
 
 def run_props(
     ns: Sequence[int], *, rounds: int, warmup: int, seed: int, beta: float = 20.0, gof: GofConfig | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, workers: int | None = 1, dask: str | None = None,
 ) -> list[PropsRow]:
     gof = gof or GofConfig()
     if warmup < gof.min_history:
         raise ValueError("warmup must be at least min_history (before that nobody is tested)")
-    rows: list[PropsRow] = []
-    for n in ns:
-        for k in sorted({1, default_k(n)}):
-            if progress is not None:
-                progress(f"n={n} k={k}")
-            rows.append(props_row(props_run(n, k, rounds=rounds, warmup=warmup, seed=seed, beta=beta, gof=gof)))
-    return rows
+    tasks = [(n, k, rounds, warmup, seed, beta, gof) for n in ns for k in sorted({1, default_k(n)})]
+
+    def done(count: int, _total: int) -> None:
+        if progress is not None:
+            progress(f"n={tasks[count - 1][0]} k={tasks[count - 1][1]}")
+
+    return map_runs(_props_task, tasks, workers=workers, dask=dask, label="qpq-props", on_done=done)
+
+
+def _props_task(task: tuple[int, int, int, int, int, float, GofConfig]) -> PropsRow:
+    n, k, rounds, warmup, seed, beta, gof = task
+    return props_row(props_run(n, k, rounds=rounds, warmup=warmup, seed=seed, beta=beta, gof=gof))
 
 
 def write_props(rows: list[PropsRow], out: Path) -> dict[str, Path]:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from peer.parallel import map_runs
 from peer.qpq.clusters import default_k
 from peer.qpq.exp_common import new_figure, population, write_csv
 from peer.qpq.fast import run_fast
@@ -69,21 +70,29 @@ def k_grid(n: int, points: int = 24) -> list[int]:
 
 def run_traffic(
     ns: Sequence[int], *, rounds: int = 2, seed: int = 1, machines_up_to: int = 256,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, workers: int | None = 1, dask: str | None = None,
 ) -> tuple[list[TrafficRow], list[TrafficRow]]:
-    """(QPQ vs multilevel rows, k-sweep rows)."""
-    compare: list[TrafficRow] = []
-    sweep: list[TrafficRow] = []
+    """(QPQ vs multilevel rows, k-sweep rows); the runs are independent, so ``workers``
+    processes (or a Dask cluster) run them with results identical to a serial run."""
+    tasks: list[tuple[str, int, int, int, int, bool]] = []
     for n in ns:
-        for k in sorted({1, default_k(n)}):
-            if progress is not None:
-                progress(f"n={n} k={k}")
-            compare.append(traffic_row(*traffic_run(n, k, rounds=rounds, seed=seed, machines=n <= machines_up_to)))
-        for k in k_grid(n):
-            if progress is not None:
-                progress(f"sweep n={n} k={k}")
-            sweep.append(traffic_row(*traffic_run(n, k, rounds=1, seed=seed)))
+        tasks += [("compare", n, k, rounds, seed, n <= machines_up_to) for k in sorted({1, default_k(n)})]
+        tasks += [("sweep", n, k, 1, seed, False) for k in k_grid(n)]
+
+    def done(count: int, _total: int) -> None:
+        if progress is not None:
+            kind, n, k = tasks[count - 1][:3]
+            progress(f"n={n} k={k}" if kind == "compare" else f"sweep n={n} k={k}")
+
+    rows = map_runs(_traffic_task, tasks, workers=workers, dask=dask, label="qpq-traffic", on_done=done)
+    compare = [row for task, row in zip(tasks, rows) if task[0] == "compare"]
+    sweep = [row for task, row in zip(tasks, rows) if task[0] == "sweep"]
     return compare, sweep
+
+
+def _traffic_task(task: tuple[str, int, int, int, int, bool]) -> TrafficRow:
+    _, n, k, rounds, seed, machines = task
+    return traffic_row(*traffic_run(n, k, rounds=rounds, seed=seed, machines=machines))
 
 
 def sweep_optimum(sweep: list[TrafficRow], n: int, metric: str = "relay_values") -> int:
