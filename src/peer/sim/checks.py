@@ -78,6 +78,7 @@ class LedgerView:
         self.entries: dict[int, HopEntry] = {}  # hop -> entry its buyer countersigned
         self.halves: dict[int, HopEntry] = {}  # hop -> entry its seller signed
         self.forks: list[tuple[HopEntry, HopEntry]] = []
+        self._expected: tuple[int, tuple[str, int, int]] | None = None  # (entry count, settlement)
 
     @classmethod
     def from_records(cls, seller: str, genesis: str, records: dict[str, list[HopEntry]]) -> LedgerView:
@@ -174,10 +175,15 @@ class LedgerView:
 
     def expected_settlement(self) -> tuple[str, int, int]:
         """(winner, hops, price) that a settlement must state, by the ledger."""
+        # Asked once per Settled delivered (2|E| of them); entries are only ever added,
+        # so their count tells whether the chain can have changed.
+        cached = self._expected
+        if cached is not None and cached[0] == len(self.entries):
+            return cached[1]
         chain = self.chain()
-        if not chain:
-            return self.seller, 0, 0
-        return chain[-1].buyer, len(chain), chain[-1].price
+        expected = (self.seller, 0, 0) if not chain else (chain[-1].buyer, len(chain), chain[-1].price)
+        self._expected = (len(self.entries), expected)
+        return expected
 
     def _check_settled(self, receiver: str, sender: str, msg: Settled) -> Detection | None:
         expected = self.expected_settlement()
