@@ -6,17 +6,19 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+
+from peer.cli.conventions import PeerCommand, new_app
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from peer.errors import ScenarioError
 
-experiment_app = typer.Typer(help="Reproduce the papers' experiments.", no_args_is_help=True)
+experiment_app = new_app(help="Reproduce the papers' experiments.", no_args_is_help=True)
 
 EXIT_BAD_INPUT = 2
 
 
-@experiment_app.command()
+@experiment_app.command(cls=PeerCommand)
 def figure2(
     samples: Annotated[int, typer.Option(min=1, help="Value samples.")] = 10_000,
     runs: Annotated[
@@ -68,7 +70,7 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
-@experiment_app.command()
+@experiment_app.command(cls=PeerCommand)
 def deviations(
     quick: Annotated[bool, typer.Option("--quick", help="The small set the tests run (a second or two).")] = False,
     seeds: Annotated[int | None, typer.Option(min=1, help="Run seeds per graph (default 12, quick 2).")] = None,

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from peer.cli.conventions import PeerCommand, new_app
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -27,10 +29,7 @@ from peer.money import format_money
 EXIT_INVALID = 1
 EXIT_UNREADABLE = 2
 
-ledger_app = typer.Typer(
-    name="ledger", help="Inspect and verify a node's ledger, offline.", no_args_is_help=True,
-    add_completion=False, pretty_exceptions_enable=False,
-)
+ledger_app = new_app(name="ledger", help="Inspect and verify a node's ledger, offline.", no_args_is_help=True)
 
 DataDir = Annotated[Path, typer.Argument(help="The node's data directory (or its ledger/ directory).")]
 NamesOpt = Annotated[
@@ -142,7 +141,7 @@ def _fraud_table(proofs: list[FraudProof], name: _Names) -> Table:
     return table
 
 
-@ledger_app.command()
+@ledger_app.command(cls=PeerCommand)
 def show(data_dir: DataDir, names: NamesOpt = None) -> None:
     """One table per auction: hops, parties, prices, hashes, signatures; fraud proofs in red."""
     console = Console()
@@ -166,7 +165,7 @@ def show(data_dir: DataDir, names: NamesOpt = None) -> None:
         console.print(_fraud_table(proofs, name))
 
 
-@ledger_app.command()
+@ledger_app.command(cls=PeerCommand)
 def verify(data_dir: DataDir) -> None:
     """Re-verify every chain from genesis: exit 0 if all verify, 1 if not, 2 if unreadable."""
     console = Console()

@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+
+from peer.cli.conventions import PeerCommand, new_app
 from rich.console import Console
 
 from peer.errors import ScenarioError
 
 EXIT_BAD_INPUT = 2
 
-qpq_app = typer.Typer(help="Multilevel QPQ: payment-free allocation of a stream of resources.", no_args_is_help=True)
-qpq_experiment_app = typer.Typer(help="The multilevel QPQ paper's experiments.", no_args_is_help=True)
+qpq_app = new_app(help="Multilevel QPQ: payment-free allocation of a stream of resources.", no_args_is_help=True)
+qpq_experiment_app = new_app(help="The multilevel QPQ paper's experiments.", no_args_is_help=True)
 
 
 @qpq_app.callback()
@@ -42,7 +44,7 @@ def _ints(text: str, option: str) -> list[int]:
     return values
 
 
-@qpq_app.command()
+@qpq_app.command(cls=PeerCommand)
 def sim(
     scenario: Annotated[Path, typer.Argument(help="A QPQ scenario TOML file (see docs/qpq.md).")],
     rounds: Annotated[int | None, typer.Option(min=1, help="Resources to allocate; default the scenario's.")] = None,
@@ -102,7 +104,7 @@ def _write_ledger(run: object, path: Path) -> None:
             fh.write(json.dumps(line, sort_keys=True) + "\n")
 
 
-@qpq_experiment_app.command("qpq-props")
+@qpq_experiment_app.command("qpq-props", cls=PeerCommand)
 def qpq_props(
     ns: Annotated[str, typer.Option(help="Player counts, comma-separated.")] = "4,8,16,32,64",
     rounds: Annotated[int, typer.Option(min=10, help="Resources per run.")] = 10_000,
@@ -129,7 +131,7 @@ def qpq_props(
         console.print(f"{label}: {path}", highlight=False)
 
 
-@qpq_experiment_app.command("qpq-traffic")
+@qpq_experiment_app.command("qpq-traffic", cls=PeerCommand)
 def qpq_traffic(
     ns: Annotated[str, typer.Option(help="Player counts, comma-separated.")] = "16,64,256,1024",
     rounds: Annotated[int, typer.Option(min=1, help="Rounds counted per configuration.")] = 2,
@@ -158,7 +160,7 @@ def qpq_traffic(
         console.print(f"{label}: {path}", highlight=False)
 
 
-@qpq_experiment_app.command("qpq-cheaters")
+@qpq_experiment_app.command("qpq-cheaters", cls=PeerCommand)
 def qpq_cheaters(
     n: Annotated[int, typer.Option(min=4, help="Players.")] = 64,
     k: Annotated[int, typer.Option(min=2, help="Clusters of the multilevel runs.")] = 8,
