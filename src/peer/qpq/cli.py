@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -34,6 +35,28 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
+# Top-level keys only an SRA scenario has (peer.scenario.load); a QPQ scenario puts its settings under [qpq].
+_SRA_ONLY_KEYS = ("seller", "values", "value_model", "behaviours")
+
+
+def _load_setup(scenario: Path) -> object:
+    """The QPQ setup of ``scenario``; an SRA scenario gets a hint, as ``peer sim`` gives the reverse case."""
+    from peer.qpq.scenario import load_qpq_scenario
+
+    try:
+        return load_qpq_scenario(scenario)
+    except ScenarioError as exc:
+        if exc.key in _SRA_ONLY_KEYS:
+            _fail(f"{exc.path}: [{exc.key}] this is an SRA scenario (no [qpq] table): "
+                  "run it with `peer sim` (or tools/launch)")
+        _fail(str(exc))
+
+
+class Mode(str, Enum):
+    fast = "fast"
+    machines = "machines"
+
+
 def _ints(text: str, option: str) -> list[int]:
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
@@ -48,8 +71,11 @@ def _ints(text: str, option: str) -> list[int]:
 def sim(
     scenario: Annotated[Path, typer.Argument(help="A QPQ scenario TOML file (see docs/qpq.md).")],
     rounds: Annotated[int | None, typer.Option(min=1, help="Resources to allocate; default the scenario's.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Run seed; default the scenario's.")] = None,
-    mode: Annotated[str, typer.Option(help="fast (one decision per cluster) or machines (every node's QpqNode).")] = "fast",
+    seed: Annotated[int | None, typer.Option(help=(
+        "Run seed (default: the scenario's): the players' value draws and commitment secrets. The graph and "
+        "the clusters come from the scenario's own seed and never change with it."))] = None,
+    mode: Annotated[Mode, typer.Option(
+        help="fast: one decision per cluster; machines: every node's QpqNode.")] = Mode.fast,
     measure_from: Annotated[int, typer.Option(min=0, help="Count utilities from this round on (warm-up).")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
     ledger: Annotated[Path | None, typer.Option(help="Write the allocation chain as JSON lines here.")] = None,
@@ -59,21 +85,17 @@ def sim(
 
     from peer.qpq.fast import run_fast
     from peer.qpq.router import run_machines
-    from peer.qpq.scenario import load_qpq_scenario
+    from peer.qpq.setup import QpqSetup
 
-    if mode not in ("fast", "machines"):
-        _fail(f"--mode must be fast or machines, got {mode!r}")
-    try:
-        setup = load_qpq_scenario(scenario)
-    except ScenarioError as exc:
-        _fail(str(exc))
+    setup = _load_setup(scenario)
+    assert isinstance(setup, QpqSetup)
     if seed is not None:
         setup = replace(setup, seed=seed)
     if rounds is not None:
         setup = replace(setup, rounds=rounds)
     if measure_from >= setup.rounds:
         _fail(f"--measure-from {measure_from} leaves no measured round out of {setup.rounds}")
-    runner = run_fast if mode == "fast" else run_machines
+    runner = run_fast if Mode(mode) is Mode.fast else run_machines
     run = runner(setup, measure_from=measure_from)
     if ledger is not None:
         _write_ledger(run, ledger)
