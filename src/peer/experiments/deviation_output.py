@@ -1,6 +1,6 @@
 """Rich rendering of the deviation sweep's report.
 
-The sweep's instances have small integer values (0..8) on purpose: exhaustive
+The sweep's instances have small integer values on purpose: exhaustive
 search needs few, tie-rich values.  They are printed as those integers (minor
 units), and the table title says so, rather than as 0.000002-style amounts.
 """
