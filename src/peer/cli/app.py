@@ -9,14 +9,14 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import networkx as nx
 import typer
 from rich.console import Console
 
 from peer import __version__
-from peer.cli.conventions import PeerCommand, new_app
+from peer.cli.conventions import EXIT_BAD_INPUT, PeerCommand, fail, new_app
 from peer.cli.experiment_cmd import experiment_app
 from peer.errors import ScenarioError
 from peer.ledger.cli import ledger_app
@@ -44,7 +44,7 @@ app.add_typer(ledger_app, name="ledger", help="Show and verify a node's ledger, 
 # The --mechanism choices, so that help and shell completion list them.
 Mechanism = Enum("Mechanism", {m.replace("-", "_"): m for m in MECHANISMS}, type=str)  # type: ignore[misc]
 
-EXIT_BAD_INPUT = 2
+__all__ = ["EXIT_BAD_INPUT", "app", "main"]
 
 
 def _version(value: bool) -> None:
@@ -69,7 +69,7 @@ def sim(
     rounds: Annotated[bool, typer.Option("--rounds", help="Synchronous rounds (the paper's setting; default).")] = False,
     async_: Annotated[bool, typer.Option("--async", help="Seeded random per-message delays.")] = False,
     gather_window: Annotated[
-        float | None, typer.Option(help="Gather window, in rounds (rounds mode) or delay units (async).")
+        float | None, typer.Option(min=0, help="Gather window, in rounds (rounds mode) or delay units (async).")
     ] = None,
     seed: Annotated[int | None, typer.Option(help=(
         "Run seed (default: the scenario's): parents, tie-breaks, async delays, chaos, Sybil edges, crm's "
@@ -139,10 +139,8 @@ def _warn_unreachable(scenario: Scenario) -> None:
             markup=False, highlight=False)
 
 
-def _fail(message: str) -> None:
-    # One line, verbatim: markup off (messages contain "[key]"), no wrapping.
-    Console(stderr=True, soft_wrap=True).print(f"error: {message}", markup=False, highlight=False)
-    raise typer.Exit(EXIT_BAD_INPUT)
+def _fail(message: str) -> NoReturn:
+    fail(message)
 
 
 def main() -> None:

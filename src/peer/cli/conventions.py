@@ -14,11 +14,13 @@ Use :func:`new_app` for every typer app and ``cls=PeerCommand`` for every comman
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+EXIT_BAD_INPUT = 2
 HELP_OPTIONS = ["-h", "--help"]
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": HELP_OPTIONS}
 
@@ -33,6 +35,25 @@ def new_app(*, add_completion: bool = False, **kwargs: Any) -> typer.Typer:
         cls=PeerGroup, context_settings=dict(CONTEXT_SETTINGS), rich_markup_mode=None, add_completion=add_completion,
         pretty_exceptions_enable=False, **kwargs,
     )
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    """One ``error:`` line on stderr, verbatim (markup off: messages contain "[key]"; no wrapping), then exit."""
+    from rich.console import Console
+
+    Console(stderr=True, soft_wrap=True).print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def prepare_out_dir(out: Path, option: str = "--out") -> None:
+    """Create an output directory before a long run, so that an unwritable one fails in a second, not after."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".peer-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        fail(f"{option} {out}: cannot write there: {exc.strerror or exc}")
 
 
 def _metavar(param: TyperOption, ctx: Any) -> str:

@@ -13,12 +13,13 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from peer.cli.conventions import PeerCommand, new_app
+from peer.cli.conventions import PeerCommand, fail, new_app, prepare_out_dir
 from rich.console import Console
 
 from peer.errors import ScenarioError
 
-EXIT_BAD_INPUT = 2
+# The simulator derives keys and secrets from the seed as 16 signed bytes (peer.qpq.commit, peer.qpq.ledger).
+SEED_MIN, SEED_MAX = -(2**127), 2**127 - 1
 
 qpq_app = new_app(help="Multilevel QPQ: payment-free allocation of a stream of resources.", no_args_is_help=True)
 qpq_experiment_app = new_app(help="The multilevel QPQ paper's experiments.", no_args_is_help=True)
@@ -30,9 +31,7 @@ def _qpq() -> None:
 
 
 def _fail(message: str) -> NoReturn:
-    # One line, verbatim: markup off (messages contain "[key]"), no wrapping.
-    Console(stderr=True, soft_wrap=True).print(f"error: {message}", markup=False, highlight=False)
-    raise typer.Exit(EXIT_BAD_INPUT)
+    fail(message)
 
 
 # Top-level keys only an SRA scenario has (peer.scenario.load); a QPQ scenario puts its settings under [qpq].
@@ -71,7 +70,7 @@ def _ints(text: str, option: str) -> list[int]:
 def sim(
     scenario: Annotated[Path, typer.Argument(help="A QPQ scenario TOML file (see docs/qpq.md).")],
     rounds: Annotated[int | None, typer.Option(min=1, help="Resources to allocate; default the scenario's.")] = None,
-    seed: Annotated[int | None, typer.Option(help=(
+    seed: Annotated[int | None, typer.Option(min=SEED_MIN, max=SEED_MAX, help=(
         "Run seed (default: the scenario's): the players' value draws and commitment secrets. The graph and "
         "the clusters come from the scenario's own seed and never change with it."))] = None,
     mode: Annotated[Mode, typer.Option(
@@ -91,6 +90,8 @@ def sim(
     assert isinstance(setup, QpqSetup)
     if seed is not None:
         setup = replace(setup, seed=seed)
+    elif not SEED_MIN <= setup.seed <= SEED_MAX:
+        _fail(f"{scenario}: [seed] must be a 128-bit signed integer, got {setup.seed}")
     if rounds is not None:
         setup = replace(setup, rounds=rounds)
     if measure_from >= setup.rounds:
@@ -98,7 +99,10 @@ def sim(
     runner = run_fast if Mode(mode) is Mode.fast else run_machines
     run = runner(setup, measure_from=measure_from)
     if ledger is not None:
-        _write_ledger(run, ledger)
+        try:
+            _write_ledger(run, ledger)
+        except OSError as exc:
+            _fail(f"--ledger {ledger}: cannot write: {exc.strerror or exc}")
     if json_out:
         sys.stdout.write(json.dumps(run.to_json(), indent=2, sort_keys=True) + "\n")
         return
@@ -142,12 +146,16 @@ def qpq_props(
     console = Console()
     if warmup >= rounds:
         _fail("--warmup must be below --rounds")
+    prepare_out_dir(out)
     try:
         rows = run_props(_ints(ns, "--ns"), rounds=rounds, warmup=warmup, seed=seed, beta=beta,
                          progress=lambda s: console.print(f"running {s}", highlight=False))
     except ValueError as exc:
         _fail(str(exc))
-    paths = write_props(rows, out)
+    try:
+        paths = write_props(rows, out)
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
     console.print(props_table(rows))
     for label, path in paths.items():
         console.print(f"{label}: {path}", highlight=False)
@@ -167,12 +175,21 @@ def qpq_traffic(
     from peer.qpq.view import traffic_table
 
     console = Console()
-    compare, sweep = run_traffic(_ints(ns, "--ns"), rounds=rounds, seed=seed, machines_up_to=machines_up_to,
-                                 progress=lambda s: console.print(f"running {s}", highlight=False) if "sweep" not in s else None)
-    paths = write_traffic(compare, sweep, out)
+    counts = _ints(ns, "--ns")
+    prepare_out_dir(out)
+    try:
+        compare, sweep = run_traffic(counts, rounds=rounds, seed=seed, machines_up_to=machines_up_to,
+                                     progress=lambda s: console.print(f"running {s}", highlight=False)
+                                     if "sweep" not in s else None)
+    except ValueError as exc:
+        _fail(str(exc))
     optimum = optimum_summary(sweep)
-    paths["optimum"] = out / "qpq-traffic-optimum.json"
-    write_json(optimum, paths["optimum"])
+    try:
+        paths = write_traffic(compare, sweep, out)
+        paths["optimum"] = out / "qpq-traffic-optimum.json"
+        write_json(optimum, paths["optimum"])
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
     console.print(traffic_table(compare))
     for o in optimum:
         console.print(f"n={o['n']}: measured optimum k={o['measured_optimum_relay']} (relay values), "
@@ -206,13 +223,17 @@ def qpq_cheaters(
         _fail("--warmup must be below --rounds")
     if not 0 < threshold < 1:
         _fail("--threshold must be in (0, 1)")
+    prepare_out_dir(out)
     try:
         rows = run_cheaters(n=n, k=k, cheaters=cheaters, profiles=specs, rounds=rounds, warmup=warmup, window=window,
                             threshold=threshold, seed=seed,
                             progress=lambda s: console.print(f"running {s}", highlight=False))
     except ValueError as exc:
         _fail(str(exc))
-    paths = write_cheaters(rows, out)
+    try:
+        paths = write_cheaters(rows, out)
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
     console.print(cheaters_table(rows))
     for label, path in paths.items():
         console.print(f"{label}: {path}", highlight=False)
