@@ -311,3 +311,22 @@ def test_bad_scenario_gives_one_clear_line_naming_file_and_key(case: str, tmp_pa
     assert str(path) in lines[0]
     assert BAD[case][1] in lines[0]
     assert "Traceback" not in result.output
+
+
+# ----------------------------------------------------------------------------- runs that did not complete
+
+
+def test_table_of_an_aborted_run_says_so_and_names_the_checks() -> None:
+    # The table used to call b the "winner", show its unsettled resale at 8 as sold and say nothing of the abort.
+    result = invoke(str(SCENARIOS / "attack-false-reserve.toml"))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "status: aborted (sale-stopped)" in text
+    assert "holder (by the ledger): b" in text and "winner:" not in text
+    assert "8 (not on the ledger)" in text
+    assert "detected: c's award check refused b at hop 2" in text and "(claimed 8, recorded 4)" in text
+
+
+def test_table_of_a_completed_run_has_no_status_line() -> None:
+    result = invoke(FIGURE2)
+    assert "status:" not in result.stdout and "detected:" not in result.stdout
