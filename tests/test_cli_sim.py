@@ -330,3 +330,10 @@ def test_table_of_an_aborted_run_says_so_and_names_the_checks() -> None:
 def test_table_of_a_completed_run_has_no_status_line() -> None:
     result = invoke(FIGURE2)
     assert "status:" not in result.stdout and "detected:" not in result.stdout
+
+
+def test_summary_counts_runs_by_status() -> None:
+    out = sim_json(str(SCENARIOS / "attack-false-reserve.toml"), "--runs", "2")
+    assert out["summary"]["statuses"] == {"aborted": 2}
+    result = invoke(str(SCENARIOS / "attack-false-reserve.toml"), "--runs", "2")
+    assert "runs by status: aborted 2 (of 2)" in result.stdout

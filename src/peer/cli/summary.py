@@ -59,6 +59,7 @@ class RunsSummary:
     hops: Stat
     messages: Stat | None
     nodes: list[NodeSummary]  # nodes that won or gained in some run, most wins first
+    statuses: dict[str, int]  # distributed runs: how many completed, aborted, stalled (empty otherwise)
 
     @property
     def runs(self) -> int:
@@ -91,6 +92,7 @@ def summarise(results: list[RunResult]) -> RunsSummary:
         mechanism=first.mechanism, seller=first.seller, seeds=[r.seed for r in results],
         revenue=stat([r.revenue for r in results]), hops=stat([len(r.hops) for r in results]),
         messages=stat(counted) if len(counted) == len(results) else None, nodes=nodes,
+        statuses=dict(sorted(Counter(r.extra["status"] for r in results if "status" in r.extra).items())),
     )
 
 
@@ -129,6 +131,7 @@ def summary_json(summary: RunsSummary) -> dict[str, Any]:
         "revenue": _stat_json(summary.revenue, money=True),
         "hops": _stat_json(summary.hops, money=False),
         "messages": None if summary.messages is None else _stat_json(summary.messages, money=False),
+        "statuses": summary.statuses,
         "nodes": {n.node: {"wins": _count(n.wins).quantize(Decimal("0.000001")).normalize(),
                            "utility": _stat_json(n.utility, money=True)} for n in summary.nodes},
     }
@@ -163,6 +166,9 @@ def summary_view(summary: RunsSummary, *, max_rows: int = 40) -> Any:
         won = f"{float(n.wins) * 100:.1f}%"
         nodes.add_row(Text(n.node), won, _pm(cells["mean"], cells["ci95"]), str(cells["min"]), str(cells["max"]))
     parts: list[Any] = [totals, nodes]
+    if summary.statuses and set(summary.statuses) != {"completed"}:
+        counts = ", ".join(f"{k} {v}" for k, v in summary.statuses.items())
+        parts.insert(0, Text(f"runs by status: {counts} (of {summary.runs})", style="bold"))
     if len(summary.nodes) > max_rows:
         parts.append(Text(f"… {len(summary.nodes) - max_rows} more nodes (use --json for all)"))
     parts.append(Text("one run in full: --runs 1 --seed SEED; every run: --json", style="dim"))
