@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from peer.ledger.cli import ledger_app
 from peer.ledger.entries import Announcement
 from peer.ledger.records import HEADER, chain_file_name, scan
 from peer.ledger.store import FraudDetected, LedgerStore
+
+from peer.net.identity import short_name
 
 from ._helpers import KEYS, NAMES, PK, countersign, make_chain, snapshot
 
@@ -42,7 +45,7 @@ def test_show_lists_every_hop_with_names_prices_and_signatures(data_dir: Path) -
     assert "auction a1" in out and "auction b2" in out and "'lamp'" in out
     for name in ("node0", "node1", "node2", "node3", "node5"):
         assert name in out
-    assert PK[6][:10] in out  # no name known: the key prefix
+    assert short_name(bytes.fromhex(PK[6])) in out  # no name known: the short name the node's views use
     assert "1.5" in out and "2.25" in out  # minor units shown as exact amounts
     assert CHAIN.hops[2].hash[:16] in out
     assert out.count("seller ✓ buyer ✓") == 4
@@ -88,7 +91,9 @@ def test_verify_reports_damage_with_exit_1(data_dir: Path) -> None:
     assert code == 1
     assert f"ERROR: {path.name} at offset {offset}" in out and "FAILED" in out
     code, out = _run("show", str(data_dir))
-    assert code == 0 and "DAMAGED" in out
+    assert code == 1 and "DAMAGED" in out  # a damaged ledger is not shown as if all were well (it exited 0)
+    code, out = _run("show", str(data_dir), "--json")
+    assert code == 1 and json.loads(out)["ok"] is False
 
 
 def test_verify_notes_a_torn_tail_without_failing_or_truncating(data_dir: Path) -> None:
@@ -123,3 +128,45 @@ def test_show_prints_hostile_text_literally(tmp_path: Path) -> None:
     code, out = _run("show", str(tmp_path))
     assert code == 0, out
     assert "[/bold]x" in out and "[red]lamp" in out and "[blink]eve" in out
+
+
+# ----------------------------------------------------------------------------- show --json
+
+
+def test_show_json_has_every_hop_with_names_exact_prices_and_signatures(data_dir: Path) -> None:
+    code, out = _run("show", str(data_dir), "--json")
+    assert code == 0, out
+    doc = json.loads(out, parse_float=Decimal)
+    assert doc["ok"] is True and doc["issues"] == [] and doc["fraud_proofs"] == [] and doc["qpq"] == []
+    a1, b2 = doc["auctions"]
+    assert a1["auction"] == "a1" and a1["item"] == "lamp" and a1["seller"] == {"key": PK[0], "name": "node0"}
+    assert [h["price"] for h in a1["hops"]] == [Decimal("1.5"), 2, Decimal("2.25")]  # whole units, exact
+    assert [h["buyer"]["name"] for h in a1["hops"]] == ["node1", "node2", "node3"]
+    assert all(h["seller_signature_ok"] and h["buyer_signature_ok"] for h in a1["hops"])
+    assert a1["hops"][2]["hash"] == CHAIN.hops[2].hash
+    assert b2["hops"][0]["buyer"] == {"key": PK[6], "name": short_name(bytes.fromhex(PK[6]))}
+
+
+def test_show_json_lists_fraud_proofs_with_culprits(data_dir: Path) -> None:
+    twin = countersign(dataclasses.replace(CHAIN.hops[1].body, buyer=PK[9], price=2_100_000))
+    with LedgerStore.open_data_dir(data_dir) as store, pytest.raises(FraudDetected):
+        store.append(twin)
+    code, out = _run("show", str(data_dir), "--json")
+    assert code == 0, out  # a fraud proof is evidence kept, not damage
+    doc = json.loads(out)
+    (proof,) = doc["fraud_proofs"]
+    assert proof["auction"] == "a1" and proof["position"] == 2
+    assert {"key": PK[1], "name": "node1"} in proof["culprits"]
+    assert doc["auctions"][0]["hops"][1]["fraud"] is True
+
+
+def test_show_json_on_an_unreadable_directory_exits_2_with_one_line_on_stderr(tmp_path: Path) -> None:
+    result = CliRunner().invoke(ledger_app, ["show", str(tmp_path / "missing"), "--json"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: cannot read a ledger") and len(result.stderr.splitlines()) == 1
+
+
+def test_short_help_option(data_dir: Path) -> None:
+    for command in ("show", "verify"):
+        result = runner.invoke(ledger_app, [command, "-h"])
+        assert result.exit_code == 0 and "Usage:" in result.output and "DATA_DIR" in result.output

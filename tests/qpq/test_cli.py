@@ -93,3 +93,32 @@ def test_apps_mount_under_peer_without_warnings() -> None:
         help_text = runner.invoke(root, ["experiment", "--help"]).output
         assert "qpq-props" in help_text and "figure2" in help_text
         assert "sim" in runner.invoke(root, ["qpq", "--help"]).output
+
+
+def test_sim_on_an_sra_scenario_says_to_use_peer_sim(scenarios_dir: Path) -> None:
+    # It used to say "[seller] unknown key"; the reverse case (peer sim on a QPQ file) already had a hint.
+    result = runner.invoke(qpq_app, ["sim", str(scenarios_dir / "small-tree.toml")])
+    assert result.exit_code == 2
+    assert "unknown key" not in result.stderr
+    assert "SRA scenario" in result.stderr and "`peer sim`" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_sim_mode_lists_its_choices(scenarios_dir: Path) -> None:
+    result = runner.invoke(qpq_app, ["sim", str(scenarios_dir / "qpq-small.toml"), "--mode", "warp"])
+    assert result.exit_code == 2
+    assert "fast" in result.stderr and "machines" in result.stderr
+    assert "[fast|machines]" in runner.invoke(qpq_app, ["sim", "-h"]).stdout
+
+
+def test_run_seed_changes_the_draws_but_not_the_clusters(scenarios_dir: Path, tmp_path: Path) -> None:
+    # As --seed's help says: qpq-karate's clusters come from the scenario's seed, not the run seed.
+    heads, memberships = set(), set()
+    for seed in ("1", "2"):
+        ledger = tmp_path / f"{seed}.jsonl"
+        result = runner.invoke(qpq_app, ["sim", str(scenarios_dir / "qpq-karate.toml"), "--rounds", "20",
+                                         "--seed", seed, "--ledger", str(ledger), "--json"])
+        assert result.exit_code == 0, result.output
+        heads.add(json.loads(result.stdout)["ledger_head"])
+        memberships |= {json.loads(line)["membership"] for line in ledger.read_text().splitlines()}
+    assert len(heads) == 2 and len(memberships) == 1

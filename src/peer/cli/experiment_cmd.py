@@ -6,17 +6,17 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+
+from peer.cli.conventions import PeerCommand, fail, new_app, prepare_out_dir
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from peer.errors import ScenarioError
 
-experiment_app = typer.Typer(help="Reproduce the papers' experiments.", no_args_is_help=True)
-
-EXIT_BAD_INPUT = 2
+experiment_app = new_app(help="Reproduce the papers' experiments.", no_args_is_help=True)
 
 
-@experiment_app.command()
+@experiment_app.command(cls=PeerCommand)
 def figure2(
     samples: Annotated[int, typer.Option(min=1, help="Value samples.")] = 10_000,
     runs: Annotated[
@@ -47,6 +47,7 @@ def figure2(
         loaded = load_figure2_scenario(scenario)
     except ScenarioError as exc:
         _fail(str(exc))
+    prepare_out_dir(out)
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -57,18 +58,20 @@ def figure2(
             )
         except ValueError as exc:
             _fail(str(exc))
-    paths = write_outputs(result, out)
+    try:
+        paths = write_outputs(result, out)
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
     console.print(summary_table(result))
     for label, path in paths.items():
         console.print(f"{label}: {path}", highlight=False)
 
 
 def _fail(message: str) -> NoReturn:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(EXIT_BAD_INPUT)
+    fail(message)
 
 
-@experiment_app.command()
+@experiment_app.command(cls=PeerCommand)
 def deviations(
     quick: Annotated[bool, typer.Option("--quick", help="The small set the tests run (a second or two).")] = False,
     seeds: Annotated[int | None, typer.Option(min=1, help="Run seeds per graph (default 12, quick 2).")] = None,
@@ -93,6 +96,7 @@ def deviations(
         config = replace(config, workers=workers)
     if paper_resale:
         config = replace(config, guarded=False)
+    prepare_out_dir(out)
     console = Console()
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
@@ -105,5 +109,9 @@ def deviations(
         report = build_report(config, progress=advance)
     for item in render(report):
         console.print(item)
-    for label, path in write_csv(report, out).items():
+    try:
+        paths = write_csv(report, out)
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
+    for label, path in paths.items():
         console.print(f"{label}: {path}", highlight=False)

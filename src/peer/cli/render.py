@@ -38,14 +38,24 @@ def result_view(run: RunResult, *, max_rows: int = 40) -> Group:
         return rank, node
 
     ordered = sorted(run.nodes, key=interest)
+    settled = _settled(run)
+    on_ledger_bought = {h.buyer: h.price for h in run.hops}
+    on_ledger_sold = {h.seller: h.price for h in run.hops}
+
+    def trade(node: str, price: int | None, on_ledger: dict[str, int]) -> str:
+        # A node's own view of a trade that the ledger does not hold (an aborted run) says so.
+        if price is None or settled or on_ledger.get(node) == price:
+            return format_money(price)
+        return f"{format_money(price)} (not on the ledger)"
+
     for node in ordered[:max_rows]:
         report = run.nodes[node]
         row = [
             node,
             format_money(report.value),
-            run.role(node),
-            format_money(report.bought_at),
-            format_money(report.sold_at),
+            "holder" if not settled and node == run.winner else run.role(node),
+            trade(node, report.bought_at, on_ledger_bought),
+            trade(node, report.sold_at, on_ledger_sold),
             _amount(run.utilities.get(node, 0)),
         ]
         if probs is not None:
@@ -59,7 +69,8 @@ def result_view(run: RunResult, *, max_rows: int = 40) -> Group:
         parts.append(Text(f"resale path: {path}"))
     elif run.winner is not None:
         parts.append(Text(f"resale path: {run.seller} keeps the item"))
-    totals = f"winner: {run.winner if run.winner is not None else '(randomised: see P(win))'}   revenue: {_amount(run.revenue)}"
+    who = "winner" if settled else "holder (by the ledger)"
+    totals = f"{who}: {run.winner if run.winner is not None else '(randomised: see P(win))'}   revenue: {_amount(run.revenue)}"
     if run.messages:
         counts = ", ".join(f"{k} {v}" for k, v in run.messages.items())
         totals += f"   messages: {counts} (total {sum(run.messages.values())})"
@@ -67,7 +78,39 @@ def result_view(run: RunResult, *, max_rows: int = 40) -> Group:
         kind = "all" if run.extra.get("trees_exact") else "sampled"
         totals += f"   spanning trees: {run.extra['trees']} ({kind})"
     parts.append(Text(totals))
+    parts.extend(_outcome_lines(run))
     return Group(*parts)
+
+
+def _settled(run: RunResult) -> bool:
+    """True unless a distributed run says it did not complete (reference mechanisms always do)."""
+    return run.extra.get("status", "completed") == "completed"
+
+
+def _outcome_lines(run: RunResult) -> list[Text]:
+    """How a distributed run ended, when not simply completed: status, reason, checks that fired."""
+    lines: list[Text] = []
+    if not _settled(run):
+        reason = run.extra.get("reason")
+        detail = run.extra.get("detail")
+        head = f"status: {run.extra.get('status')}" + (f" ({reason})" if reason else "")
+        lines.append(Text(head + (f": {detail}" if detail else ""), style="bold red"))
+        if run.extra.get("unsettled"):
+            lines.append(Text(f"unsettled: {', '.join(run.extra['unsettled'])}"))
+    for d in run.extra.get("detections", []):
+        amounts = ", ".join(f"{k} {_amount_or_text(d.get(k))}" for k in ("claimed", "recorded")
+                            if d.get(k) is not None)
+        where = f" at hop {d['hop']}" if d.get("hop") is not None else ""
+        lines.append(Text(f"detected: {d.get('by')}'s {d.get('check')} check refused {d.get('against')}{where}: "
+                          f"{d.get('detail')}" + (f" ({amounts})" if amounts else "")))
+    if run.extra.get("rejected"):
+        lines.append(Text(f"messages rejected by the receiving machines: {run.extra['rejected']}"))
+    return lines
+
+
+def _amount_or_text(value: object) -> str:
+    # Detections hold amounts already in whole units (Decimal) or a text claim.
+    return str(value)
 
 
 def _amount_plain(prob: object) -> str:

@@ -1,4 +1,9 @@
-"""Rich rendering of the deviation sweep's report."""
+"""Rich rendering of the deviation sweep's report.
+
+The sweep's instances have small integer values on purpose: exhaustive
+search needs few, tie-rich values.  They are printed as those integers (minor
+units), and the table title says so, rather than as 0.000002-style amounts.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ def render(report: SweepReport) -> list[object]:
 
     from peer.experiments.deviation_model import KINDS  # here: deviations imports this module
 
-    table = Table(title=f"SRA unilateral deviations ({report.instances} instances, {report.seconds:.1f} s)")
+    table = Table(title=f"SRA unilateral deviations ({report.instances} instances, {report.seconds:.1f} s; "
+                        "values, utilities and gains in minor units)")
     columns = ("kind", "Thm 5.3 proof", "tried", "changed outcome", "profitable: mechanism", "max gain",
                "smallest (n, m)", "with timeouts", "max gain", "artefact", "aborted", "detectable")
     for col in columns:

@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from peer.experiments.report import DevRecord, Report
+from peer.money import format_money
 
 KIND_COLUMNS = ("kind", "group", "runs", "completed", "aborted", "stalled/bug", "mean u truthful", "mean u deviant",
                 "mean gain", "max gain", "gains", "loses", "min honest u", "honest IR broken", "detected",
@@ -33,7 +34,11 @@ def cell(key: str, value: object) -> str:
 
 
 def write_csv(report: Report, out: Path) -> dict[str, Path]:
-    """deviations.csv and chaos.csv (the tables), runs.csv and chaos-runs.csv (every run)."""
+    """deviations.csv and chaos.csv (the tables), runs.csv and chaos-runs.csv (every run).
+
+    Amounts in the per-run files are whole units (exact decimals), as in every other output;
+    the tables' utilities are fractions of the scenario's top value.
+    """
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / f"{name}.csv" for name in ("deviations", "chaos", "runs", "chaos-runs")}
     _table_csv(paths["deviations"], KIND_COLUMNS, report.kind_rows())
@@ -43,15 +48,16 @@ def write_csv(report: Report, out: Path) -> dict[str, Path]:
         w.writerow(["kind", "graph", "seed", "node", "behaviour", "top", "truthful", "deviant", "gain", "status",
                     "reason", "min_honest", "detections", "rejected", "ledger_ok"])
         for r in report.devs:
-            w.writerow([r.kind, r.graph, r.seed, r.node, r.behaviour, r.top, r.truthful, r.deviant, r.gain, r.status,
-                        r.reason, r.min_honest, " ".join(r.detections), r.rejected, r.ledger_ok])
+            w.writerow([r.kind, r.graph, r.seed, r.node, r.behaviour, _money(r.top), _money(r.truthful),
+                        _money(r.deviant), _money(r.gain), r.status, r.reason, _money(r.min_honest),
+                        " ".join(r.detections), r.rejected, r.ledger_ok])
     with paths["chaos-runs"].open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["setting", "graph", "seed", "status", "reason", "ledger_ok", "same_outcome", "min_honest",
                     "top", "dropped"])
         for c in report.chaos:
-            w.writerow([c.setting, c.graph, c.seed, c.status, c.reason, c.ledger_ok, c.same_outcome, c.min_honest,
-                        c.top, c.dropped])
+            w.writerow([c.setting, c.graph, c.seed, c.status, c.reason, c.ledger_ok, c.same_outcome,
+                        _money(c.min_honest), _money(c.top), c.dropped])
     return paths
 
 
@@ -90,6 +96,10 @@ def render(report: Report) -> list[object]:
     return out
 
 
+def _money(units: int) -> str:
+    return format_money(units)  # whole units, exact (a negative utility keeps its sign)
+
+
 def describe(r: DevRecord) -> str:
-    return (f"{r.graph} seed {r.seed}, node {r.node} ({r.behaviour}): utility {r.truthful} -> {r.deviant} "
-            f"(gain {r.gain} minor units, {float(Fraction(r.gain, r.top)):.3f} of top)")
+    return (f"{r.graph} seed {r.seed}, node {r.node} ({r.behaviour}): utility {_money(r.truthful)} -> "
+            f"{_money(r.deviant)} (gain {_money(r.gain)}, {float(Fraction(r.gain, r.top)):.3f} of top)")

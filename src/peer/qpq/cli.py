@@ -7,19 +7,23 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+
+from peer.cli.conventions import PeerCommand, fail, new_app, prepare_out_dir
 from rich.console import Console
 
 from peer.errors import ScenarioError
 from peer.parallel import ParallelError
 
-EXIT_BAD_INPUT = 2
+# The simulator derives keys and secrets from the seed as 16 signed bytes (peer.qpq.commit, peer.qpq.ledger).
+SEED_MIN, SEED_MAX = -(2**127), 2**127 - 1
 
-qpq_app = typer.Typer(help="Multilevel QPQ: payment-free allocation of a stream of resources.", no_args_is_help=True)
-qpq_experiment_app = typer.Typer(help="The multilevel QPQ paper's experiments.", no_args_is_help=True)
+qpq_app = new_app(help="Multilevel QPQ: payment-free allocation of a stream of resources.", no_args_is_help=True)
+qpq_experiment_app = new_app(help="The multilevel QPQ paper's experiments.", no_args_is_help=True)
 
 
 @qpq_app.callback()
@@ -28,9 +32,29 @@ def _qpq() -> None:
 
 
 def _fail(message: str) -> NoReturn:
-    # One line, verbatim: markup off (messages contain "[key]"), no wrapping.
-    Console(stderr=True, soft_wrap=True).print(f"error: {message}", markup=False, highlight=False)
-    raise typer.Exit(EXIT_BAD_INPUT)
+    fail(message)
+
+
+# Top-level keys only an SRA scenario has (peer.scenario.load); a QPQ scenario puts its settings under [qpq].
+_SRA_ONLY_KEYS = ("seller", "values", "value_model", "behaviours")
+
+
+def _load_setup(scenario: Path) -> object:
+    """The QPQ setup of ``scenario``; an SRA scenario gets a hint, as ``peer sim`` gives the reverse case."""
+    from peer.qpq.scenario import load_qpq_scenario
+
+    try:
+        return load_qpq_scenario(scenario)
+    except ScenarioError as exc:
+        if exc.key in _SRA_ONLY_KEYS:
+            _fail(f"{exc.path}: [{exc.key}] this is an SRA scenario (no [qpq] table): "
+                  "run it with `peer sim` (or tools/launch)")
+        _fail(str(exc))
+
+
+class Mode(str, Enum):
+    fast = "fast"
+    machines = "machines"
 
 
 def _ints(text: str, option: str) -> list[int]:
@@ -43,12 +67,15 @@ def _ints(text: str, option: str) -> list[int]:
     return values
 
 
-@qpq_app.command()
+@qpq_app.command(cls=PeerCommand)
 def sim(
     scenario: Annotated[Path, typer.Argument(help="A QPQ scenario TOML file (see docs/qpq.md).")],
     rounds: Annotated[int | None, typer.Option(min=1, help="Resources to allocate; default the scenario's.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Run seed; default the scenario's.")] = None,
-    mode: Annotated[str, typer.Option(help="fast (one decision per cluster) or machines (every node's QpqNode).")] = "fast",
+    seed: Annotated[int | None, typer.Option(min=SEED_MIN, max=SEED_MAX, help=(
+        "Run seed (default: the scenario's): the players' value draws and commitment secrets. The graph and "
+        "the clusters come from the scenario's own seed and never change with it."))] = None,
+    mode: Annotated[Mode, typer.Option(
+        help="fast: one decision per cluster; machines: every node's QpqNode.")] = Mode.fast,
     measure_from: Annotated[int, typer.Option(min=0, help="Count utilities from this round on (warm-up).")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
     ledger: Annotated[Path | None, typer.Option(help="Write the allocation chain as JSON lines here.")] = None,
@@ -58,24 +85,25 @@ def sim(
 
     from peer.qpq.fast import run_fast
     from peer.qpq.router import run_machines
-    from peer.qpq.scenario import load_qpq_scenario
+    from peer.qpq.setup import QpqSetup
 
-    if mode not in ("fast", "machines"):
-        _fail(f"--mode must be fast or machines, got {mode!r}")
-    try:
-        setup = load_qpq_scenario(scenario)
-    except ScenarioError as exc:
-        _fail(str(exc))
+    setup = _load_setup(scenario)
+    assert isinstance(setup, QpqSetup)
     if seed is not None:
         setup = replace(setup, seed=seed)
+    elif not SEED_MIN <= setup.seed <= SEED_MAX:
+        _fail(f"{scenario}: [seed] must be a 128-bit signed integer, got {setup.seed}")
     if rounds is not None:
         setup = replace(setup, rounds=rounds)
     if measure_from >= setup.rounds:
         _fail(f"--measure-from {measure_from} leaves no measured round out of {setup.rounds}")
-    runner = run_fast if mode == "fast" else run_machines
+    runner = run_fast if Mode(mode) is Mode.fast else run_machines
     run = runner(setup, measure_from=measure_from)
     if ledger is not None:
-        _write_ledger(run, ledger)
+        try:
+            _write_ledger(run, ledger)
+        except OSError as exc:
+            _fail(f"--ledger {ledger}: cannot write: {exc.strerror or exc}")
     if json_out:
         sys.stdout.write(json.dumps(run.to_json(), indent=2, sort_keys=True) + "\n")
         return
@@ -103,7 +131,7 @@ def _write_ledger(run: object, path: Path) -> None:
             fh.write(json.dumps(line, sort_keys=True) + "\n")
 
 
-@qpq_experiment_app.command("qpq-props")
+@qpq_experiment_app.command("qpq-props", cls=PeerCommand)
 def qpq_props(
     ns: Annotated[str, typer.Option(help="Player counts, comma-separated.")] = "4,8,16,32,64",
     rounds: Annotated[int, typer.Option(min=10, help="Resources per run.")] = 10_000,
@@ -121,18 +149,22 @@ def qpq_props(
     console = Console()
     if warmup >= rounds:
         _fail("--warmup must be below --rounds")
+    prepare_out_dir(out)
     try:
         rows = run_props(_ints(ns, "--ns"), rounds=rounds, warmup=warmup, seed=seed, beta=beta,
                          workers=workers, dask=dask)
     except (ValueError, ParallelError) as exc:
         _fail(str(exc))
-    paths = write_props(rows, out)
+    try:
+        paths = write_props(rows, out)
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
     console.print(props_table(rows))
     for label, path in paths.items():
         console.print(f"{label}: {path}", highlight=False)
 
 
-@qpq_experiment_app.command("qpq-traffic")
+@qpq_experiment_app.command("qpq-traffic", cls=PeerCommand)
 def qpq_traffic(
     ns: Annotated[str, typer.Option(help="Player counts, comma-separated.")] = "16,64,256,1024",
     rounds: Annotated[int, typer.Option(min=1, help="Rounds counted per configuration.")] = 2,
@@ -148,15 +180,20 @@ def qpq_traffic(
     from peer.qpq.view import traffic_table
 
     console = Console()
+    counts = _ints(ns, "--ns")
+    prepare_out_dir(out)
     try:
-        compare, sweep = run_traffic(_ints(ns, "--ns"), rounds=rounds, seed=seed, machines_up_to=machines_up_to,
+        compare, sweep = run_traffic(counts, rounds=rounds, seed=seed, machines_up_to=machines_up_to,
                                      workers=workers, dask=dask)
-    except ParallelError as exc:
+    except (ValueError, ParallelError) as exc:
         _fail(str(exc))
-    paths = write_traffic(compare, sweep, out)
     optimum = optimum_summary(sweep)
-    paths["optimum"] = out / "qpq-traffic-optimum.json"
-    write_json(optimum, paths["optimum"])
+    try:
+        paths = write_traffic(compare, sweep, out)
+        paths["optimum"] = out / "qpq-traffic-optimum.json"
+        write_json(optimum, paths["optimum"])
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
     console.print(traffic_table(compare))
     for o in optimum:
         console.print(f"n={o['n']}: measured optimum k={o['measured_optimum_relay']} (relay values), "
@@ -166,7 +203,7 @@ def qpq_traffic(
         console.print(f"{label}: {path}", highlight=False)
 
 
-@qpq_experiment_app.command("qpq-cheaters")
+@qpq_experiment_app.command("qpq-cheaters", cls=PeerCommand)
 def qpq_cheaters(
     n: Annotated[int, typer.Option(min=4, help="Players.")] = 64,
     k: Annotated[int, typer.Option(min=2, help="Clusters of the multilevel runs.")] = 8,
@@ -192,12 +229,16 @@ def qpq_cheaters(
         _fail("--warmup must be below --rounds")
     if not 0 < threshold < 1:
         _fail("--threshold must be in (0, 1)")
+    prepare_out_dir(out)
     try:
         rows = run_cheaters(n=n, k=k, cheaters=cheaters, profiles=specs, rounds=rounds, warmup=warmup, window=window,
                             threshold=threshold, seed=seed, workers=workers, dask=dask)
     except (ValueError, ParallelError) as exc:
         _fail(str(exc))
-    paths = write_cheaters(rows, out)
+    try:
+        paths = write_cheaters(rows, out)
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
     console.print(cheaters_table(rows))
     for label, path in paths.items():
         console.print(f"{label}: {path}", highlight=False)
