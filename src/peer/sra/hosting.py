@@ -298,8 +298,8 @@ class HostingMixin:
         """The entry an Offer or (paper rule) an Award names, checked against the Open it follows."""
         if not (amount_ok(hop) and isinstance(named, str)):
             raise RemoteProtocolError(sender, f"malformed {what}")
-        opened: Open | None = self._opened.get(hop)  # type: ignore[arg-type]
-        if opened is None or self._opened_by[hop] != sender:  # type: ignore[index]
+        opened: Open | None = self._opened.get((hop, sender))  # type: ignore[arg-type]
+        if opened is None:
             raise RemoteProtocolError(sender, f"{what} for hop {hop} it did not open to us")
         if self.bought_at is not None:
             raise RemoteProtocolError(sender, f"{what} to a node that already bought")

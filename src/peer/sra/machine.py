@@ -146,9 +146,10 @@ class SraNode(HostingMixin):
         self._late_inviters: set[str] = set()  # invited us after we forwarded (deviating neighbours)
         self._pending: set[str] = set()
         self._reply_deadline: float | None = None
-        self._contexts: dict[int, _Context] = {}
-        self._opened: dict[int, Open] = {}  # hop -> the Open we received
-        self._opened_by: dict[int, str] = {}  # hop -> the host that sent it
+        # Keyed by (hop, host): a host whose buyer refuses or lapses reruns its hop, and the
+        # next hop then goes to another host under the same number, which we may join too.
+        self._contexts: dict[tuple[int, str], _Context] = {}
+        self._opened: dict[tuple[int, str], Open] = {}  # (hop, host) -> the Open that host sent us
         self._hosting: Hosting | None = None
         self._purchase: Purchase | None = None  # guarded resale: the offer we took
         self._answered = False  # guarded resale: we refused our one offer
@@ -241,7 +242,7 @@ class SraNode(HostingMixin):
             self.silent |= self._pending
             self._pending = set()
             effects += self._finish_aggregation(now)
-        for hop, ctx in list(self._contexts.items()):
+        for (hop, _host), ctx in list(self._contexts.items()):
             if ctx.pending and now >= ctx.deadline:
                 ctx.pending = set()
                 effects += self._finish_context(hop, ctx, now)
@@ -386,15 +387,22 @@ class SraNode(HostingMixin):
             raise RemoteProtocolError(sender, "malformed Open")
         if self.config.guarded:
             self._check_reserve(sender, msg)
-        if msg.hop in self._opened:
-            if self._opened_by[msg.hop] == sender and self._opened[msg.hop] == msg:
+        if msg.hop == 1 and sender != self.seller:
+            raise RemoteProtocolError(sender, "only the seller opens hop 1")
+        key = (msg.hop, sender)
+        if key in self._opened:
+            if self._opened[key] == msg:
                 return []  # duplicate
+            raise RemoteProtocolError(sender, f"hop {msg.hop} was already opened by this host")
+        if not self.config.guarded and any(hop == msg.hop for hop, _host in self._opened):
+            # The paper's rule sells at once and never reruns: one host per hop number.
             raise RemoteProtocolError(sender, f"hop {msg.hop} was already opened")
         if self.stage is not NodeStage.REPORTED:
             raise RemoteProtocolError(sender, f"Open while {self.stage.value}")
-        self._opened[msg.hop] = msg
-        self._opened_by[msg.hop] = sender
-        ctx = self._contexts.get(msg.hop)
+        # Another host may have opened this hop number before: its seller reran the hop
+        # before (a Refuse or a lapse), so that host's sale can no longer happen.
+        self._opened[key] = msg
+        ctx = self._contexts.get(key)
         if ctx is not None:
             # Our parent asked first; we are a participant, so that request was answered "cut".
             ctx.direct = True
@@ -432,7 +440,7 @@ class SraNode(HostingMixin):
         if msg.host in self.inviters:
             # We are an invitee of the host: we join its auction directly.
             return [Send(sender, ContextReply(auction=self.auction, hop=msg.hop, amount=None))]
-        ctx = self._contexts.get(msg.hop)
+        ctx = self._contexts.get((msg.hop, msg.host))
         if ctx is not None:
             if sender in ctx.requesters:
                 return []
@@ -457,7 +465,7 @@ class SraNode(HostingMixin):
             deadline=deadline,
             budget=max(0.0, deadline - now - self.config.margin),
         )
-        self._contexts[hop] = ctx
+        self._contexts[(hop, host)] = ctx
         if not children:
             return self._finish_context(hop, ctx, now)
         request = ContextRequest(auction=self.auction, hop=hop, host=host, budget=ctx.budget)
@@ -468,8 +476,8 @@ class SraNode(HostingMixin):
     def _on_context_reply(self, sender: str, msg: ContextReply, now: float) -> list[Effect]:
         if not (amount_ok(msg.hop) and msg.hop >= 1):
             raise RemoteProtocolError(sender, "malformed context reply")
-        ctx = self._contexts.get(msg.hop)
-        if ctx is None or sender not in ctx.pending:
+        ctx = self._pending_context(sender, msg.hop)
+        if ctx is None:
             raise RemoteProtocolError(sender, f"unexpected context reply for hop {msg.hop}")
         if msg.amount is not None and not amount_ok(msg.amount):
             raise RemoteProtocolError(sender, "context bid out of range")
@@ -479,6 +487,20 @@ class SraNode(HostingMixin):
         if ctx.pending:
             return []
         return self._finish_context(msg.hop, ctx, now)
+
+    def _pending_context(self, child: str, hop: int) -> _Context | None:
+        """The convergecast of hop ``hop`` that waits for ``child``: the latest one, after a rerun.
+
+        A ContextReply names its hop, not its host.  Two convergecasts of one hop
+        wait for the same child only if a host lapsed and its seller reran before
+        our first one ended; that host's sale can no longer happen, so its answer
+        does not matter and the later one is the one to feed.
+        """
+        found = None
+        for (h, _host), ctx in self._contexts.items():  # insertion order: the latest last
+            if h == hop and child in ctx.pending:
+                found = ctx
+        return found
 
     def _finish_context(self, hop: int, ctx: _Context, now: float) -> list[Effect]:
         effects: list[Effect] = [
