@@ -246,3 +246,30 @@ def test_a_participant_of_a_refused_hosts_hop_joins_the_rerun_hosts_hop_of_the_s
     q = reported("q", ["x", "y"], 7, inviters=["x", "y"], guarded=True)
     q.receive("y", from_y, 9.0)
     assert "already opened" in assert_rejected(q, "y", other).reason
+
+
+# ---------------------------------------------------- no purchase above the buyer's own bid
+
+
+def test_a_buyer_refuses_an_award_or_offer_above_the_bid_it_made_in_both_modes() -> None:
+    # b (value 5) bids 5 in the seller's hop 1.  A host that then sells to it at 50 is refused in
+    # either mode: under the paper's rule b used to record and countersign the sale at 50.
+    for guarded in (False, True):
+        b = reported("b", ["s"], 5, inviters=["s"], guarded=guarded)
+        assert b.receive("s", opener(1, 0, GENESIS), 3.0) == [Send("s", ContextBid(auction=AUCTION, hop=1, amount=5))]
+        high = HopEntry(auction=AUCTION, hop=1, seller="s", buyer="b", price=50, prev=GENESIS)
+        sale = (Offer(auction=AUCTION, hop=1, price=50, entry=high.hash, budget=30.0) if guarded
+                else Award(auction=AUCTION, hop=1, price=50, entry=high.hash))
+        assert "above the bid 5" in assert_rejected(b, "s", sale).reason
+        at_bid = HopEntry(auction=AUCTION, hop=1, seller="s", buyer="b", price=5, prev=GENESIS)
+        fair = (Offer(auction=AUCTION, hop=1, price=5, entry=at_bid.hash, budget=30.0) if guarded
+                else Award(auction=AUCTION, hop=1, price=5, entry=at_bid.hash))
+        assert b.receive("s", fair, 4.0)  # at its bid it buys (or, guarded, hosts first)
+
+
+def test_a_sale_before_the_buyer_has_bid_is_refused() -> None:
+    # c's context reply is still out, so b has made no bid in hop 1 yet.
+    b = reported("b", ["s", "c"], 5, inviters=["s"], bids={"c": 9})
+    b.receive("s", opener(1, 0, GENESIS), 3.0)
+    entry = HopEntry(auction=AUCTION, hop=1, seller="s", buyer="b", price=1, prev=GENESIS)
+    assert "made no bid" in assert_rejected(b, "s", Award(auction=AUCTION, hop=1, price=1, entry=entry.hash)).reason

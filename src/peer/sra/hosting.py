@@ -305,6 +305,11 @@ class HostingMixin:
             raise RemoteProtocolError(sender, f"{what} to a node that already bought")
         if not amount_ok(price) or price < opened.reserve:  # type: ignore[operator]
             raise RemoteProtocolError(sender, "price out of range or below the reserve the host announced")
+        made = self._bids_made.get((hop, sender))  # type: ignore[arg-type]
+        if made is None:
+            raise RemoteProtocolError(sender, f"{what} for hop {hop}, in which this node made no bid")
+        if price > made:  # type: ignore[operator]
+            raise RemoteProtocolError(sender, f"{what} at {price}, above the bid {made} this node made in hop {hop}")
         entry = HopEntry(auction=self.auction, hop=hop, seller=sender, buyer=self.id, price=price,  # type: ignore[arg-type]
                          prev=opened.prev)
         if entry.hash != named:

@@ -153,6 +153,8 @@ class SraNode(HostingMixin):
         self._hosting: Hosting | None = None
         self._purchase: Purchase | None = None  # guarded resale: the offer we took
         self._answered = False  # guarded resale: we refused our one offer
+        # (hop, host) -> the context bid this node sent that host: no sale above it is signed.
+        self._bids_made: dict[tuple[int, str], int] = {}
 
     # ------------------------------------------------------------------ API
 
@@ -168,7 +170,7 @@ class SraNode(HostingMixin):
         if self.stage is not NodeStage.IDLE:
             raise LocalProtocolError("the auction has already started")
         effects = self._forward(now)
-        return self._deviate(effects) if self._rewrite else effects
+        return self._sent(self._deviate(effects) if self._rewrite else effects)
 
     def next_deadline(self) -> float | None:
         """The earliest time at which ``on_timer`` has something to do."""
@@ -191,7 +193,7 @@ class SraNode(HostingMixin):
             RemoteProtocolError: the message is illegal here; nothing changed.
         """
         effects = self._receive(sender, msg, now)
-        return self._deviate(effects) if self._rewrite else effects
+        return self._sent(self._deviate(effects) if self._rewrite else effects)
 
     def _receive(self, sender: str, msg: Message, now: float) -> list[Effect]:
         if not isinstance(msg, _MESSAGE_TYPES):
@@ -232,7 +234,15 @@ class SraNode(HostingMixin):
     def on_timer(self, now: float) -> list[Effect]:
         """Act on every deadline that has passed."""
         effects = self._on_timer(now)
-        return self._deviate(effects) if self._rewrite else effects
+        return self._sent(self._deviate(effects) if self._rewrite else effects)
+
+    def _sent(self, effects: list[Effect]) -> list[Effect]:
+        """Note the context bids that go out (after any deviation rewrote them): a buyer signs
+        no purchase above the bid it made in that hop."""
+        for effect in effects:
+            if type(effect) is Send and type(effect.msg) is ContextBid:
+                self._bids_made[(effect.msg.hop, effect.to)] = effect.msg.amount
+        return effects
 
     def _on_timer(self, now: float) -> list[Effect]:
         effects: list[Effect] = []
