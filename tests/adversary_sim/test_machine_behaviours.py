@@ -176,6 +176,7 @@ def test_false_reserve_is_announced_and_applied_by_the_host() -> None:
     invited_by(b, ["s"])
     b.receive("c", Bid(auction=AUCTION, amount=9), 2.0)
     b.receive("s", opened(), 3.0)
+    b.receive("c", ContextReply(auction=AUCTION, hop=1, amount=9), 4.0)  # b bids 9 in hop 1
     effects = b.receive("s", Award(auction=AUCTION, hop=1, price=4, entry=_entry_hash("s", "b", 4)), 5.0)
     assert [m for _, m in sends(effects)] == [Open(auction=AUCTION, hop=2, reserve=6, prev=_entry_hash("s", "b", 4),
                                                    budget=19.5)]
@@ -190,6 +191,7 @@ def test_under_guarded_resale_a_false_reserve_names_a_made_up_purchase() -> None
     invited_by(b, ["s"])
     b.receive("c", Bid(auction=AUCTION, amount=9), 2.0)
     b.receive("s", opened(), 3.0)
+    b.receive("c", ContextReply(auction=AUCTION, hop=1, amount=9), 4.0)  # b bids 9 in hop 1
     effects = b.receive("s", Offer(auction=AUCTION, hop=1, price=4, entry=_entry_hash("s", "b", 4), budget=30.0), 5.0)
     (open2,) = [m for _, m in sends(effects)]
     assert isinstance(open2, Open) and open2.reserve == 6 and (open2.bought_from, open2.bought_prev) == ("s", GENESIS)

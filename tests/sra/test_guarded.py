@@ -216,3 +216,60 @@ def test_a_participant_checks_the_reserve_against_the_purchase_the_open_names() 
     assert c.receive("a", HOP2, 4.0) == [Send("a", ContextBid(auction=AUCTION, hop=2, amount=1))]
     first = reported("f", ["s"], 1, inviters=["s"], guarded=True)
     assert "reserve" in assert_rejected(first, "s", opener(1, 3, GENESIS)).reason
+
+
+# ------------------------------------------------------ a rerun hands the next hop to another host
+
+
+def _open_from(host: str, price: int) -> tuple[Open, HopEntry]:
+    """The Open of hop 2 from ``host``, which the seller offered hop 1 at ``price``."""
+    bought = HopEntry(auction=AUCTION, hop=1, seller="s", buyer=host, price=price, prev=GENESIS)
+    return Open(auction=AUCTION, hop=2, reserve=price, prev=bought.hash, budget=HOST_BUDGET, bought_from="s",
+                bought_prev=GENESIS), bought
+
+
+def test_a_participant_of_a_refused_hosts_hop_joins_the_rerun_hosts_hop_of_the_same_number() -> None:
+    # p was invited by x and y.  s offered hop 1 to x; x hosted hop 2 (p bid 7 there), then
+    # refused; s reran hop 1 and offered it to y, who now opens hop 2 as well.  p must bid
+    # in y's hop: before the fix it refused the Open ("hop 2 was already opened") and sat out.
+    p = reported("p", ["x", "y"], 7, inviters=["x", "y"], guarded=True)
+    from_x, _ = _open_from("x", 5)
+    assert p.receive("x", from_x, 3.0) == [Send("x", ContextBid(auction=AUCTION, hop=2, amount=7))]
+    from_y, bought_y = _open_from("y", 3)
+    assert p.receive("y", from_y, 9.0) == [Send("y", ContextBid(auction=AUCTION, hop=2, amount=7))]
+    # The sale y then offers is checked against y's Open, not x's.
+    sale = HopEntry(auction=AUCTION, hop=2, seller="y", buyer="p", price=3, prev=bought_y.hash)
+    effects = p.receive("y", Offer(auction=AUCTION, hop=2, price=3, entry=sale.hash, budget=30.0), 10.0)
+    assert StageChanged("hosting") in effects
+    # One host still cannot open one hop twice with different terms.
+    other, _ = _open_from("y", 4)
+    q = reported("q", ["x", "y"], 7, inviters=["x", "y"], guarded=True)
+    q.receive("y", from_y, 9.0)
+    assert "already opened" in assert_rejected(q, "y", other).reason
+
+
+# ---------------------------------------------------- no purchase above the buyer's own bid
+
+
+def test_a_buyer_refuses_an_award_or_offer_above_the_bid_it_made_in_both_modes() -> None:
+    # b (value 5) bids 5 in the seller's hop 1.  A host that then sells to it at 50 is refused in
+    # either mode: under the paper's rule b used to record and countersign the sale at 50.
+    for guarded in (False, True):
+        b = reported("b", ["s"], 5, inviters=["s"], guarded=guarded)
+        assert b.receive("s", opener(1, 0, GENESIS), 3.0) == [Send("s", ContextBid(auction=AUCTION, hop=1, amount=5))]
+        high = HopEntry(auction=AUCTION, hop=1, seller="s", buyer="b", price=50, prev=GENESIS)
+        sale = (Offer(auction=AUCTION, hop=1, price=50, entry=high.hash, budget=30.0) if guarded
+                else Award(auction=AUCTION, hop=1, price=50, entry=high.hash))
+        assert "above the bid 5" in assert_rejected(b, "s", sale).reason
+        at_bid = HopEntry(auction=AUCTION, hop=1, seller="s", buyer="b", price=5, prev=GENESIS)
+        fair = (Offer(auction=AUCTION, hop=1, price=5, entry=at_bid.hash, budget=30.0) if guarded
+                else Award(auction=AUCTION, hop=1, price=5, entry=at_bid.hash))
+        assert b.receive("s", fair, 4.0)  # at its bid it buys (or, guarded, hosts first)
+
+
+def test_a_sale_before_the_buyer_has_bid_is_refused() -> None:
+    # c's context reply is still out, so b has made no bid in hop 1 yet.
+    b = reported("b", ["s", "c"], 5, inviters=["s"], bids={"c": 9})
+    b.receive("s", opener(1, 0, GENESIS), 3.0)
+    entry = HopEntry(auction=AUCTION, hop=1, seller="s", buyer="b", price=1, prev=GENESIS)
+    assert "made no bid" in assert_rejected(b, "s", Award(auction=AUCTION, hop=1, price=1, entry=entry.hash)).reason

@@ -825,10 +825,11 @@ def test_reselling_host_keeps_when_the_best_bid_is_below_its_reserve() -> None:
     a = reported("a", ["s", "c"], 0, inviters=["s"], bids={"c": 3})
     a.receive("s", opener(1, 0, GENESIS), 3.0)
     a.receive("c", ContextReply(auction=AUCTION, hop=1, amount=3), 3.5)
-    entry = HopEntry(auction=AUCTION, hop=1, seller="s", buyer="a", price=5, prev=GENESIS)
-    a.receive("s", Award(auction=AUCTION, hop=1, price=5, entry=entry.hash), 4.0)
-    effects = a.receive("c", ContextBid(auction=AUCTION, hop=2, amount=3), 5.0)
-    assert effects[:2] == [StageChanged("settled"), Outcome("a", 5, 1)]
+    entry = HopEntry(auction=AUCTION, hop=1, seller="s", buyer="a", price=3, prev=GENESIS)
+    a.receive("s", Award(auction=AUCTION, hop=1, price=3, entry=entry.hash), 4.0)
+    # c does not repeat its bid in a's own hop (the paper's rule leaves a holding the item).
+    effects = a.receive("c", ContextBid(auction=AUCTION, hop=2, amount=2), 5.0)
+    assert effects[:2] == [StageChanged("settled"), Outcome("a", 3, 1)]
 
 
 def test_winner_without_participants_settles_and_floods() -> None:
@@ -1160,7 +1161,7 @@ def test_award_with_a_price_out_of_range_is_rejected_not_a_crash(price: object) 
 
 
 def test_award_at_the_largest_price_is_accepted() -> None:
-    b = reported("b", ["s"], 5, inviters=["s"])
+    b = reported("b", ["s"], MAX, inviters=["s"])
     b.receive("s", opener(1, 0, GENESIS), 3.0)
     entry = HopEntry(auction=AUCTION, hop=1, seller="s", buyer="b", price=MAX, prev=GENESIS)
     assert b.receive("s", Award(auction=AUCTION, hop=1, price=MAX, entry=entry.hash), 4.0)[0] == Record(entry)

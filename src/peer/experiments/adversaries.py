@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from peer.result import RunResult
@@ -86,6 +86,11 @@ def _parent(s: Situation) -> Behaviour | None:
     return Behaviour(parent=s.rng.choice(others)) if others else None
 
 
+def _covered(s: Situation, cover: str) -> Behaviour | None:
+    chosen = _parent(s)
+    return None if chosen is None else replace(chosen, coin_cover=cover)
+
+
 def _equivocate(s: Situation) -> Behaviour:
     return Behaviour(equivocate={p: s.rng.randint(0, 2 * s.top) for p in s.inviters})
 
@@ -108,6 +113,10 @@ KINDS: list[Kind] = [
     Kind("context-high", "beyond", "stage-3 context bid uniform in (top, 2 top]",
          lambda s: Behaviour(context=s.top + s.rng.randint(1, s.top))),
     Kind("parent-choice", "beyond", "choose the other inviter as parent (nodes with >= 2)", _multi(_parent)),
+    Kind("parent-choice-omit", "beyond", "the same; under verifiable coins, list only the inviters the coin "
+         "ranks after the chosen one", _multi(lambda s: _covered(s, "omit"))),
+    Kind("parent-choice-silent", "beyond", "the same; under verifiable coins, also say nothing to the inviters "
+         "the coin ranks first", _multi(lambda s: _covered(s, "silent"))),
     Kind("equivocate", "beyond", "Bid and context bid: a different amount in [0, 2 top] to each inviter",
          _multi(_equivocate)),
     Kind("underbid-low-demand", "Mirage", "S1: declare v/2 when at most 1 invitee answered",

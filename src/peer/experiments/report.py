@@ -18,6 +18,7 @@ A deviant run without faults that does not complete would be a simulator bug
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections import Counter
@@ -35,6 +36,7 @@ from peer.result import RunResult
 from peer.scenario.load import load_scenario
 from peer.scenario.model import Scenario, explicit_scenario
 from peer.sim.chaos import parse_chaos
+from peer.sim.network import SimNetwork
 from peer.sim.run import SimulationError, default_config, simulate
 
 # label -> (chaos spec, whether the nodes' margins cover its delays)
@@ -66,6 +68,7 @@ class ReportConfig:
     chaos: tuple[str, ...] = tuple(CHAOS_SETTINGS)
     workers: int = 1
     guarded: bool = True  # guarded resale (False: the paper's literal stage 3)
+    verifiable_coins: bool = False  # parent choices by verifiable coins (peer.sra.coins)
 
 
 FULL = ReportConfig()
@@ -149,6 +152,17 @@ class ChaosRecord:
     dropped: int
 
 
+def _run(scenario: Scenario, seed: int, report: ReportConfig, **kwargs: object) -> tuple[RunResult, SimNetwork]:
+    """``simulate`` in rounds mode with the report's resale rule and coins."""
+    if not report.verifiable_coins:
+        return simulate(scenario, seed=seed, guarded=report.guarded, **kwargs)  # type: ignore[arg-type]
+    chaos = kwargs.get("chaos")
+    sra = kwargs.pop("config", None) or default_config(
+        scenario, "rounds", None, max_transit=1.0 + (chaos.max_extra if chaos is not None and chaos.active else 0.0))
+    sra = dataclasses.replace(sra, verifiable_coins=True)  # type: ignore[arg-type]
+    return simulate(scenario, seed=seed, guarded=report.guarded, config=sra, **kwargs)  # type: ignore[arg-type]
+
+
 def _describe(b: object) -> str:
     fields = getattr(b, "__dataclass_fields__", {})
     parts = [f"{k}={getattr(b, k)!r}" for k, f in fields.items() if getattr(b, k) != f.default]
@@ -156,7 +170,7 @@ def _describe(b: object) -> str:
 
 
 def _deviant_record(
-    kind: Kind, case: Case, seed: int, honest: RunResult, node: str, top: int, guarded: bool
+    kind: Kind, case: Case, seed: int, honest: RunResult, node: str, top: int, config: ReportConfig
 ) -> DevRecord | None:
     scenario = case.scenario
     rng = random.Random(f"report/make/{case.label}/{seed}/{kind.name}/{node}")
@@ -165,8 +179,7 @@ def _deviant_record(
     if behaviour is None:
         return None
     try:
-        result, network = simulate(scenario.with_behaviours({node: behaviour}), seed=seed, checks=kind.checks,
-                                   guarded=guarded)
+        result, network = _run(scenario.with_behaviours({node: behaviour}), seed, config, checks=kind.checks)
     except SimulationError as exc:
         return DevRecord(kind.name, case.label, seed, node, _describe(behaviour), top, int(honest.utilities[node]),
                          int(honest.utilities[node]), "bug", str(exc)[:120], 0, (), False, False)
@@ -185,12 +198,12 @@ def _deviant_record(
     )
 
 
-def _chaos_record(label: str, case: Case, seed: int, honest: RunResult, top: int, guarded: bool) -> ChaosRecord:
+def _chaos_record(label: str, case: Case, seed: int, honest: RunResult, top: int, config: ReportConfig) -> ChaosRecord:
     spec, covered = CHAOS_SETTINGS[label]
     chaos = parse_chaos(spec)
-    config = None if covered else default_config(case.scenario, "rounds", None)
+    sra = None if covered else default_config(case.scenario, "rounds", None)
     try:
-        result, network = simulate(case.scenario, seed=seed, chaos=chaos, config=config, guarded=guarded)
+        result, network = _run(case.scenario, seed, config, chaos=chaos, config=sra)
     except SimulationError as exc:  # never: chaos runs are not strict
         return ChaosRecord(label, case.label, seed, "bug", str(exc)[:120], False, False, 0, top, 0)
     return ChaosRecord(
@@ -204,7 +217,7 @@ def _chaos_record(label: str, case: Case, seed: int, honest: RunResult, top: int
 def run_case(args: tuple[Case, int, ReportConfig]) -> tuple[list[DevRecord], list[ChaosRecord]]:
     """Every kind and chaos setting on one (graph, seed)."""
     case, seed, config = args
-    honest, _ = simulate(case.scenario, seed=seed, guarded=config.guarded)
+    honest, _ = _run(case.scenario, seed, config)
     top = max(1, max(case.scenario.values.values()))
     big = case.scenario.graph.number_of_nodes() > config.big
     devs: list[DevRecord] = []
@@ -212,10 +225,10 @@ def run_case(args: tuple[Case, int, ReportConfig]) -> tuple[list[DevRecord], lis
         kind = BY_NAME[name]
         pick_rng = random.Random(f"report/pick/{case.label}/{seed}/{name}")
         for node in pick_deviators(honest, kind, 1 if big else config.deviators, pick_rng):
-            record = _deviant_record(kind, case, seed, honest, node, top, config.guarded)
+            record = _deviant_record(kind, case, seed, honest, node, top, config)
             if record is not None:
                 devs.append(record)
-    chaos = [_chaos_record(label, case, seed, honest, top, config.guarded) for label in config.chaos]
+    chaos = [_chaos_record(label, case, seed, honest, top, config) for label in config.chaos]
     return devs, chaos
 
 

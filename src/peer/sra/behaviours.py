@@ -154,6 +154,10 @@ class Behaviour:
     aggregate: int | None = None  # report this aggregate instead of the max
     context: int | None = None  # stage-3 context bid to report instead of the true one
     parent: str | None = None  # inviter to choose as parent
+    # Under verifiable coins, how a node that chose ``parent`` hides it (peer.sra.coins): None
+    # lists every inviter (and is refused), "omit" leaves off those its coin ranks before the
+    # parent, "silent" also sends them nothing.
+    coin_cover: str | None = None
     equivocate: tuple[tuple[str, int], ...] = ()  # (inviter, amount) pairs; a dict is accepted
     underbid_when_demand_low: LowDemand | None = None
     false_reserve: int | None = None  # reserve to announce as a host
@@ -167,6 +171,8 @@ class Behaviour:
         for stage in (self.silent_from, self.crash_at):
             if stage is not None:
                 check_stage(stage)
+        if self.coin_cover not in (None, "omit", "silent"):
+            raise ValueError("coin_cover must be None, 'omit' or 'silent'")
         if self.restart_after is not None and (self.crash_at is None or self.restart_after < 0):
             raise ValueError("restart_after needs crash_at and must be >= 0")
         if self.split < 1:
@@ -214,7 +220,7 @@ def rewrite_sends(
         if type(msg) is ContextReply and msg.amount is not None or type(msg) is ContextBid:
             amount = msg.amount if behaviour.context is None else behaviour.context
             msg = replace(msg, amount=equivocate.get(effect.to, amount))
-        elif type(msg) is Bid and effect.to in equivocate:
+        elif isinstance(msg, Bid) and effect.to in equivocate:
             msg = replace(msg, amount=equivocate[effect.to])
         out.append(Send(effect.to, msg) if msg is not effect.msg else effect)
     return out, muted

@@ -26,6 +26,10 @@ class SraConfig:
     # can recover.  False: the paper's literal stage 3 (buy first, then resell).
     guarded: bool = True
     confirm_timeout: float = 120.0  # the seller's wait for a buyer's Confirm or Refuse
+    # Verifiable coins (peer.sra.coins): a node's parent is picked by its deterministic
+    # Ed25519 signature over the auction id, which its inviters check.  False: the paper's
+    # private coin (a seeded random choice nobody can check).
+    verifiable_coins: bool = False
 
 
 MAX_AMOUNT = 2**63 - 1  # amounts and hop numbers must fit the ledger's fixed-width fields

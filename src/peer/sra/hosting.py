@@ -298,13 +298,18 @@ class HostingMixin:
         """The entry an Offer or (paper rule) an Award names, checked against the Open it follows."""
         if not (amount_ok(hop) and isinstance(named, str)):
             raise RemoteProtocolError(sender, f"malformed {what}")
-        opened: Open | None = self._opened.get(hop)  # type: ignore[arg-type]
-        if opened is None or self._opened_by[hop] != sender:  # type: ignore[index]
+        opened: Open | None = self._opened.get((hop, sender))  # type: ignore[arg-type]
+        if opened is None:
             raise RemoteProtocolError(sender, f"{what} for hop {hop} it did not open to us")
         if self.bought_at is not None:
             raise RemoteProtocolError(sender, f"{what} to a node that already bought")
         if not amount_ok(price) or price < opened.reserve:  # type: ignore[operator]
             raise RemoteProtocolError(sender, "price out of range or below the reserve the host announced")
+        made = self._bids_made.get((hop, sender))  # type: ignore[arg-type]
+        if made is None:
+            raise RemoteProtocolError(sender, f"{what} for hop {hop}, in which this node made no bid")
+        if price > made:  # type: ignore[operator]
+            raise RemoteProtocolError(sender, f"{what} at {price}, above the bid {made} this node made in hop {hop}")
         entry = HopEntry(auction=self.auction, hop=hop, seller=sender, buyer=self.id, price=price,  # type: ignore[arg-type]
                          prev=opened.prev)
         if entry.hash != named:

@@ -44,11 +44,12 @@ was: every check happens before any mutation.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
 from peer.errors import LocalProtocolError, RemoteProtocolError
 from peer.sra.behaviours import HONEST, Behaviour, rewrite_sends
-from peer.sra.config import HASH, SraConfig, amount_ok, budget_ok
+from peer.sra.coin_reports import CoinReports
+from peer.sra.coins import CoinKeys, SimulatedKeys, choose_parent
+from peer.sra.config import SraConfig, amount_ok, budget_ok
 from peer.sra.effects import Effect, Outcome, Record, Send, StageChanged, Wake
 from peer.sra.ledger_entry import HopEntry, genesis_hash
 from peer.sra.hosting import Hosting, HostingMixin, Purchase
@@ -68,6 +69,7 @@ from peer.sra.messages import (
     Settled,
 )
 from peer.sra.node_stage import NodeStage
+from peer.sra.participating import Participating, _Context
 
 __all__ = ["NodeStage", "SraNode"]
 
@@ -76,20 +78,7 @@ _MESSAGE_TYPES = (
 )
 
 
-@dataclass(slots=True)
-class _Context:
-    """One convergecast this node takes part in (at most one per hop)."""
-
-    host: str
-    requesters: list[str]  # parents that asked (several only under deviation)
-    direct: bool  # this node is a participant of the host's auction
-    pending: set[str]
-    best: int
-    deadline: float
-    budget: float  # what our own context requests hand down
-
-
-class SraNode(HostingMixin):
+class SraNode(HostingMixin, Participating, CoinReports):
     """One node's state in one auction."""
 
     def __init__(
@@ -104,6 +93,7 @@ class SraNode(HostingMixin):
         item: str = "item",
         config: SraConfig | None = None,
         behaviour: Behaviour = HONEST,
+        coin_keys: CoinKeys | None = None,
     ) -> None:
         if value < 0:
             raise LocalProtocolError(f"{node_id}: negative value")
@@ -117,6 +107,9 @@ class SraNode(HostingMixin):
         self.item = item
         self.config = config or SraConfig()
         self.behaviour = behaviour
+        # Verifiable coins: without keys from the shell, the simulator's name-derived ones.
+        self._keys = coin_keys if coin_keys is not None or not self.config.verifiable_coins else SimulatedKeys(node_id)
+        self._coin: bytes | None = None
         self._bid = value if behaviour.bid is None else behaviour.bid  # underbidding may lower it later
         # Deviations that rewrite or suppress what the machine sends (see _deviate).
         self._rewrite = behaviour.context is not None or bool(behaviour.equivocate) or behaviour.silent_from is not None
@@ -146,12 +139,15 @@ class SraNode(HostingMixin):
         self._late_inviters: set[str] = set()  # invited us after we forwarded (deviating neighbours)
         self._pending: set[str] = set()
         self._reply_deadline: float | None = None
-        self._contexts: dict[int, _Context] = {}
-        self._opened: dict[int, Open] = {}  # hop -> the Open we received
-        self._opened_by: dict[int, str] = {}  # hop -> the host that sent it
+        # Keyed by (hop, host): a host whose buyer refuses or lapses reruns its hop, and the
+        # next hop then goes to another host under the same number, which we may join too.
+        self._contexts: dict[tuple[int, str], _Context] = {}
+        self._opened: dict[tuple[int, str], Open] = {}  # (hop, host) -> the Open that host sent us
         self._hosting: Hosting | None = None
         self._purchase: Purchase | None = None  # guarded resale: the offer we took
         self._answered = False  # guarded resale: we refused our one offer
+        # (hop, host) -> the context bid this node sent that host: no sale above it is signed.
+        self._bids_made: dict[tuple[int, str], int] = {}
 
     # ------------------------------------------------------------------ API
 
@@ -167,7 +163,7 @@ class SraNode(HostingMixin):
         if self.stage is not NodeStage.IDLE:
             raise LocalProtocolError("the auction has already started")
         effects = self._forward(now)
-        return self._deviate(effects) if self._rewrite else effects
+        return self._sent(self._deviate(effects) if self._rewrite else effects)
 
     def next_deadline(self) -> float | None:
         """The earliest time at which ``on_timer`` has something to do."""
@@ -190,7 +186,7 @@ class SraNode(HostingMixin):
             RemoteProtocolError: the message is illegal here; nothing changed.
         """
         effects = self._receive(sender, msg, now)
-        return self._deviate(effects) if self._rewrite else effects
+        return self._sent(self._deviate(effects) if self._rewrite else effects)
 
     def _receive(self, sender: str, msg: Message, now: float) -> list[Effect]:
         if not isinstance(msg, _MESSAGE_TYPES):
@@ -205,8 +201,12 @@ class SraNode(HostingMixin):
             case Bid():
                 if not amount_ok(msg.amount):
                     raise RemoteProtocolError(sender, "bid out of range")
+                if self._keys is not None and sender in self._pending:
+                    self._check_bid_coin(sender, msg)
                 return self._on_reply(sender, msg.amount, now)
             case Decline():
+                if self._keys is not None and sender in self._pending:
+                    self._check_decline_coin(sender, msg)
                 return self._on_reply(sender, None, now)
             case Open():
                 return self._on_open(sender, msg, now)
@@ -231,7 +231,15 @@ class SraNode(HostingMixin):
     def on_timer(self, now: float) -> list[Effect]:
         """Act on every deadline that has passed."""
         effects = self._on_timer(now)
-        return self._deviate(effects) if self._rewrite else effects
+        return self._sent(self._deviate(effects) if self._rewrite else effects)
+
+    def _sent(self, effects: list[Effect]) -> list[Effect]:
+        """Note the context bids that go out (after any deviation rewrote them): a buyer signs
+        no purchase above the bid it made in that hop."""
+        for effect in effects:
+            if type(effect) is Send and type(effect.msg) is ContextBid:
+                self._bids_made[(effect.msg.hop, effect.to)] = effect.msg.amount
+        return effects
 
     def _on_timer(self, now: float) -> list[Effect]:
         effects: list[Effect] = []
@@ -241,7 +249,7 @@ class SraNode(HostingMixin):
             self.silent |= self._pending
             self._pending = set()
             effects += self._finish_aggregation(now)
-        for hop, ctx in list(self._contexts.items()):
+        for (hop, _host), ctx in list(self._contexts.items()):
             if ctx.pending and now >= ctx.deadline:
                 ctx.pending = set()
                 effects += self._finish_context(hop, ctx, now)
@@ -278,7 +286,7 @@ class SraNode(HostingMixin):
                 # We did not invite it (only a deviating node skips a neighbour): it
                 # is owed an answer, and it is too late to make it an inviter.
                 self._late_inviters.add(sender)
-                return [Send(sender, Decline(auction=self.auction))]
+                return [Send(sender, self._decline(""))]
             raise RemoteProtocolError(sender, "invitation after replying")
         if sender in self.inviters:
             return []
@@ -361,131 +369,18 @@ class SraNode(HostingMixin):
             self.parents = inviters
         elif self.behaviour.parent is not None and self.behaviour.parent in self.inviters:
             self.parents = [self.behaviour.parent]
+        elif self._keys is not None:
+            self.parents = [choose_parent(self.coin, inviters)]
         else:
             rng = random.Random(f"sra/parent/{self.seed}/{self.id}")
             self.parents = [rng.choice(inviters)]
+        if self._keys is not None:
+            return effects + self._report_with_coin(inviters, aggregate)
         for inviter in inviters:
             if inviter in self.parents:
                 effects.append(Send(inviter, Bid(auction=self.auction, amount=aggregate)))
             else:
                 effects.append(Send(inviter, Decline(auction=self.auction)))
-        return effects
-
-    # -------------------------------------------------- stage 3: participant
-
-    def _on_open(self, sender: str, msg: Open, now: float) -> list[Effect]:
-        if self.is_seller:
-            # The seller buys nothing; she can only meet a downstream host by skipping it
-            # (a deviation), and must not end up bidding for her own item.
-            raise RemoteProtocolError(sender, "the seller takes part in no local auction")
-        # A late inviter we answered with Decline counts as a host we take part with.
-        if sender not in self.inviters and sender not in self._late_inviters:
-            raise RemoteProtocolError(sender, "opened a local auction to a node it did not invite")
-        if not (amount_ok(msg.hop) and msg.hop >= 1 and amount_ok(msg.reserve)
-                and isinstance(msg.prev, str) and HASH.fullmatch(msg.prev) and budget_ok(msg.budget)):
-            raise RemoteProtocolError(sender, "malformed Open")
-        if self.config.guarded:
-            self._check_reserve(sender, msg)
-        if msg.hop in self._opened:
-            if self._opened_by[msg.hop] == sender and self._opened[msg.hop] == msg:
-                return []  # duplicate
-            raise RemoteProtocolError(sender, f"hop {msg.hop} was already opened")
-        if self.stage is not NodeStage.REPORTED:
-            raise RemoteProtocolError(sender, f"Open while {self.stage.value}")
-        self._opened[msg.hop] = msg
-        self._opened_by[msg.hop] = sender
-        ctx = self._contexts.get(msg.hop)
-        if ctx is not None:
-            # Our parent asked first; we are a participant, so that request was answered "cut".
-            ctx.direct = True
-            ctx.host = sender
-            if not ctx.pending:
-                return [Send(sender, ContextBid(auction=self.auction, hop=msg.hop, amount=ctx.best))]
-            return []
-        budget = self.config.context_timeout if msg.budget is None else msg.budget
-        return self._begin_context(msg.hop, sender, None, direct=True, now=now, budget=budget)
-
-    def _check_reserve(self, sender: str, msg: Open) -> None:
-        """Guarded resale: the reserve must be the price in the purchase entry the Open names.
-
-        The host has not bought yet (its purchase is only offered), so there is
-        no ledger entry to check it against; instead the Open carries the rest of
-        that entry's body and ``prev`` must be its hash.  A host that lies about
-        the price must then name an entry that will never be on the ledger, and
-        every sale that chains to it is void.
-        """
-        if msg.hop == 1:
-            ok = msg.prev == self.genesis and msg.reserve == 0 and sender == self.seller
-        else:
-            ok = (isinstance(msg.bought_from, str) and isinstance(msg.bought_prev, str)
-                  and HASH.fullmatch(msg.bought_prev) is not None
-                  and HopEntry(auction=self.auction, hop=msg.hop - 1, seller=msg.bought_from, buyer=sender,
-                               price=msg.reserve, prev=msg.bought_prev).hash == msg.prev)
-        if not ok:
-            raise RemoteProtocolError(sender, "the Open's reserve is not the price of the purchase it names")
-
-    def _on_context_request(self, sender: str, msg: ContextRequest, now: float) -> list[Effect]:
-        if sender not in self.parents:
-            raise RemoteProtocolError(sender, "context request from a node that is not our parent")
-        if not (amount_ok(msg.hop) and msg.hop >= 1 and budget_ok(msg.budget) and isinstance(msg.host, str)):
-            raise RemoteProtocolError(sender, "malformed context request")
-        if msg.host in self.inviters:
-            # We are an invitee of the host: we join its auction directly.
-            return [Send(sender, ContextReply(auction=self.auction, hop=msg.hop, amount=None))]
-        ctx = self._contexts.get(msg.hop)
-        if ctx is not None:
-            if sender in ctx.requesters:
-                return []
-            ctx.requesters.append(sender)
-            if not ctx.pending:
-                return [Send(sender, ContextReply(auction=self.auction, hop=msg.hop, amount=ctx.best))]
-            return []
-        budget = self.config.context_timeout if msg.budget is None else msg.budget
-        return self._begin_context(msg.hop, msg.host, sender, direct=False, now=now, budget=budget)
-
-    def _begin_context(
-        self, hop: int, host: str, requester: str | None, *, direct: bool, now: float, budget: float
-    ) -> list[Effect]:
-        children = sorted(self.children)
-        deadline = max(now, now + budget - self.config.margin)
-        ctx = _Context(
-            host=host,
-            requesters=[] if requester is None else [requester],
-            direct=direct,
-            pending=set(children),
-            best=self.bid,
-            deadline=deadline,
-            budget=max(0.0, deadline - now - self.config.margin),
-        )
-        self._contexts[hop] = ctx
-        if not children:
-            return self._finish_context(hop, ctx, now)
-        request = ContextRequest(auction=self.auction, hop=hop, host=host, budget=ctx.budget)
-        effects: list[Effect] = [Send(c, request) for c in children]
-        effects.append(Wake(ctx.deadline))
-        return effects
-
-    def _on_context_reply(self, sender: str, msg: ContextReply, now: float) -> list[Effect]:
-        if not (amount_ok(msg.hop) and msg.hop >= 1):
-            raise RemoteProtocolError(sender, "malformed context reply")
-        ctx = self._contexts.get(msg.hop)
-        if ctx is None or sender not in ctx.pending:
-            raise RemoteProtocolError(sender, f"unexpected context reply for hop {msg.hop}")
-        if msg.amount is not None and not amount_ok(msg.amount):
-            raise RemoteProtocolError(sender, "context bid out of range")
-        ctx.pending.discard(sender)
-        if msg.amount is not None and msg.amount > ctx.best:
-            ctx.best = msg.amount
-        if ctx.pending:
-            return []
-        return self._finish_context(msg.hop, ctx, now)
-
-    def _finish_context(self, hop: int, ctx: _Context, now: float) -> list[Effect]:
-        effects: list[Effect] = [
-            Send(r, ContextReply(auction=self.auction, hop=hop, amount=ctx.best)) for r in ctx.requesters
-        ]
-        if ctx.direct:
-            effects.append(Send(ctx.host, ContextBid(auction=self.auction, hop=hop, amount=ctx.best)))
         return effects
 
     def _on_award(self, sender: str, msg: Award, now: float) -> list[Effect]:

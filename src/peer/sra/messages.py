@@ -40,10 +40,38 @@ class Bid:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CoinBid(Bid):
+    """A Bid under verifiable coins (``SraConfig.verifiable_coins``, :mod:`peer.sra.coins`).
+
+    It carries the sender's coin (its Ed25519 signature over the auction id)
+    and the inviters it counted, so the receiver can check that the coin picks
+    it.  A subclass rather than two more fields of Bid only until the wire
+    codec mirrors them: the codec refuses to encode a field it does not know,
+    and the paper's private coin sends plain Bids.
+    """
+
+    coin: bytes
+    inviters: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Decline:
     """Stage 2: the sender is the receiver's invitee but chose another parent."""
 
     auction: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoinDecline(Decline):
+    """A Decline under verifiable coins: the sender's coin and the parent it chose.
+
+    ``parent`` is empty when the receiver's invitation came after the sender
+    had forwarded.  A declined inviter checks that the coin ranks that parent
+    before it.
+    """
+
+    coin: bytes
+    parent: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,14 +172,16 @@ class Settled:
 
 
 Message = (
-    Invite | Bid | Decline | Open | ContextRequest | ContextReply | ContextBid | Offer | Confirm | Refuse
+    Invite | Bid | CoinBid | Decline | CoinDecline | Open | ContextRequest | ContextReply | ContextBid | Offer | Confirm | Refuse
     | Award | Settled
 )
 
 STAGE_OF: dict[type, Stage] = {
     Invite: Stage.DIFFUSION,
     Bid: Stage.AGGREGATION,
+    CoinBid: Stage.AGGREGATION,
     Decline: Stage.AGGREGATION,
+    CoinDecline: Stage.AGGREGATION,
     Open: Stage.ALLOCATION,
     ContextRequest: Stage.ALLOCATION,
     ContextReply: Stage.ALLOCATION,
