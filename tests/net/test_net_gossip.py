@@ -10,7 +10,18 @@ import networkx as nx
 import pytest
 
 from peer.net.codec import GossipEnvelope
-from peer.net.gossip import Deliver, Forward, Gossip, GossipError, SeenCache, sign_envelope, verify_envelope
+from peer.net.codec import MAX_GOSSIP_PAYLOAD
+from peer.net.gossip import (
+    Deliver,
+    Forward,
+    Gossip,
+    GossipError,
+    PayloadTooLarge,
+    PublishError,
+    SeenCache,
+    sign_envelope,
+    verify_envelope,
+)
 from peer.net.identity import Identity
 from peer.net.seqstore import MemorySeqCounter, SeqFile, SeqFileError
 
@@ -136,6 +147,19 @@ def test_publish_checks_its_arguments() -> None:
         node.publish("", b"", NOW)
     env, effects = node.publish("t", b"", NOW)
     assert effects == [] and env.seq == 1
+
+
+def test_an_oversize_payload_is_refused_with_the_documented_error_and_uses_no_seq() -> None:
+    """#15.10: publish used to raise a bare ValueError that nothing caught."""
+    node = Gossip(ident(1), MemorySeqCounter(), frozenset({ident(2).public_hex}))
+    with pytest.raises(PayloadTooLarge) as info:
+        node.publish("ledger", b"x" * (MAX_GOSSIP_PAYLOAD + 1), NOW)
+    assert isinstance(info.value, PublishError) and info.value.size == MAX_GOSSIP_PAYLOAD + 1
+    for bad in (dict(ttl=0), dict(ttl=10_000)):
+        with pytest.raises(PublishError):
+            node.publish("t", b"", NOW, **bad)
+    env, _ = node.publish("ledger", b"x" * MAX_GOSSIP_PAYLOAD, NOW)
+    assert env.seq == 1 and node.stats.published == 1
 
 
 def test_seen_cache_is_bounded_and_eviction_never_readmits() -> None:

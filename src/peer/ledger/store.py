@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from peer.ledger.codec import Summary, encode_record
+from peer.ledger.codec import Digests, Summaries, Summary, encode_record
 from peer.ledger.entries import (
     Announcement,
     Chain,
@@ -36,6 +36,7 @@ from peer.ledger.entries import (
     verify_fraud_proof,
 )
 from peer.ledger.records import FRAUD_FILE, Issue, chain_file_name, frame, load_dir
+from peer.ledger.reconcile import SummariesAnswer, answer_digests, answer_summaries, bucket_digests
 from peer.ledger.replicate import MergeResult, merge, plan_sends, summarize
 
 LEDGER_DIR = "ledger"
@@ -183,6 +184,18 @@ class LedgerStore:
     def entries_for(self, peer_summaries: Iterable[Summary]) -> list[Entry]:
         """What to send a peer, given its summaries."""
         return plan_sends(self.chains(), peer_summaries)
+
+    def digests(self) -> Digests:
+        """Step 1 of anti-entropy (``peer.ledger.reconcile``): one digest per bucket of chains."""
+        return bucket_digests(self.chains())
+
+    def answer_digests(self, theirs: Digests) -> Summaries | None:
+        """Step 2: our covering summaries where a peer's digests differ from ours (None: in sync)."""
+        return answer_digests(self.chains(), theirs)
+
+    def answer_summaries(self, theirs: Summaries) -> SummariesAnswer:
+        """Step 3: the entries a peer lacks, and our summaries where it holds more than we do."""
+        return answer_summaries(self.chains(), theirs)
 
     def verify_all(self) -> VerifyReport:
         """Re-read every file from disk and re-verify every entry from genesis.

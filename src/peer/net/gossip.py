@@ -43,7 +43,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from peer.errors import RemoteProtocolError
+from peer.errors import LocalProtocolError, RemoteProtocolError
 from peer.net.codec import MAX_GOSSIP_PAYLOAD, MAX_TOPIC, GossipEnvelope
 from peer.net.handshake import lp
 from peer.net.identity import Identity, verify
@@ -81,6 +81,20 @@ def to_ms(now: float) -> int:
 
 class GossipError(RemoteProtocolError):
     """A neighbour forwarded an envelope whose origin signature fails: it forged or altered it."""
+
+
+class PublishError(LocalProtocolError, ValueError):
+    """This node asked to publish something the wire cannot carry (bad ttl, topic or an oversize
+    payload).  Nothing was signed or sent and no sequence number was used.  It is a ``ValueError``
+    too, for callers written against the old contract."""
+
+
+class PayloadTooLarge(PublishError):
+    """The payload is larger than ``MAX_GOSSIP_PAYLOAD``: split it first (``peer.ledger.split``)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"gossip payload of {size} bytes exceeds the {MAX_GOSSIP_PAYLOAD}-byte limit")
+        self.size = size
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,11 +197,18 @@ class Gossip:
     def publish(
         self, topic: str, payload: bytes, now: float, *, ttl: float = DEFAULT_TTL
     ) -> tuple[GossipEnvelope, list[Effect]]:
-        """Sign a new message and flood it.  Raises ValueError on our own bad input."""
+        """Sign a new message and flood it.
+
+        Raises:
+            PayloadTooLarge: the payload exceeds ``MAX_GOSSIP_PAYLOAD`` (a ``PublishError``).
+            PublishError: the ttl or topic is outside the wire limits.
+        """
         if not 0 < ttl <= self.max_ttl:
-            raise ValueError(f"ttl must be in (0, {self.max_ttl}]")
-        if not 0 < len(topic) <= MAX_TOPIC or len(payload) > MAX_GOSSIP_PAYLOAD:
-            raise ValueError("topic or payload exceeds the wire limits")
+            raise PublishError(f"ttl must be in (0, {self.max_ttl}]")
+        if not isinstance(topic, str) or not 0 < len(topic) <= MAX_TOPIC:
+            raise PublishError(f"topic must be 1..{MAX_TOPIC} characters")
+        if len(payload) > MAX_GOSSIP_PAYLOAD:
+            raise PayloadTooLarge(len(payload))
         now_ms = to_ms(now)
         env = sign_envelope(self.identity, self.counter.next(), now_ms + to_ms(ttl), topic, bytes(payload))
         self.seen.add((env.origin, env.seq), env.expires_ms, now_ms)
