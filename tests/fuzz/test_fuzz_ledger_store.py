@@ -10,9 +10,10 @@ files), and opened read-only and writable.  Properties:
 
 * opening never raises anything but IntegrityError (damage is in ``issues``);
 * everything that is loaded re-verifies from genesis, in the right file;
-* a read-only open changes no byte; a writable open only cuts torn tails (each
-  file becomes a prefix of itself, reported as torn) and a second open finds
-  nothing left to cut;
+* a read-only open changes no byte; a writable open only cuts torn tails or
+  sets a lost tail aside (each file becomes a prefix of itself, reported as
+  torn, or as lost with the bytes kept in ``<file>.lost``), adds only head and
+  ``.lost`` files, and a second open finds nothing left to cut;
 * ``verify_all`` never raises and ``ok`` means "no issue but torn tails";
 * ``merge`` of unsigned/forged/mutated entries (as a peer could send them)
   rejects each with a reason, accepts nothing, and leaves files and chains as
@@ -46,7 +47,8 @@ from peer.ledger.entries import (
     verify_chain,
     verify_fraud_proof,
 )
-from peer.ledger.records import FRAUD_FILE, HEADER, chain_file_name, frame, scan
+from peer.ledger.heads import HEAD_SUFFIX
+from peer.ledger.records import FRAUD_FILE, HEADER, LOST_SUFFIX, chain_file_name, frame, scan
 from peer.ledger.store import IntegrityError, LedgerStore
 from peer.sra.ledger_entry import HopEntry
 
@@ -87,8 +89,8 @@ def _build_template() -> dict[str, bytes]:
 
 TEMPLATE = _build_template()
 A1_FILE, B2_FILE = chain_file_name("a1"), chain_file_name("b2")
-assert set(TEMPLATE) == {A1_FILE, B2_FILE, FRAUD_FILE}
-RECORDS = {name: [HEADER.size + len(body) for _, body in scan(data).records] for name, data in TEMPLATE.items()}
+A1_HEAD, B2_HEAD = A1_FILE.replace(".chain", HEAD_SUFFIX), B2_FILE.replace(".chain", HEAD_SUFFIX)
+assert set(TEMPLATE) == {A1_FILE, B2_FILE, FRAUD_FILE, A1_HEAD, B2_HEAD}
 
 
 def records_of(data: bytes) -> list[bytes]:
@@ -148,7 +150,8 @@ def damaged_file(draw: st.DrawFn, data: bytes) -> bytes:
 
 @st.composite
 def ledger_dirs(draw: st.DrawFn) -> dict[str, bytes]:
-    files = {name: draw(damaged_file(data)) for name, data in TEMPLATE.items()}
+    files = {name: data if name.endswith(HEAD_SUFFIX) and draw(st.integers(0, 3)) else draw(damaged_file(data))
+             for name, data in TEMPLATE.items()}
     for name in [n for n in files if draw(st.integers(0, 5)) == 0]:
         del files[name]
     for _ in range(draw(st.integers(0, 2))):
@@ -192,12 +195,17 @@ def test_opening_a_damaged_ledger_reports_and_never_crashes(files: dict[str, byt
             assert {c.auction: c for c in rw.chains()} == ro_chains
             assert [(i.file, i.offset, i.torn) for i in rw.issues] == ro_issues
             torn = {i.file for i in rw.issues if i.torn}
+            set_aside = {i.file for i in rw.issues if i.lost and "kept in" in i.reason}
             rw.verify_all()
         after = snapshot(path)
-        assert set(after) == set(before)
+        assert all(n.endswith((HEAD_SUFFIX, LOST_SUFFIX)) for n in set(after) - set(before))
         for name, data in before.items():
+            if name.endswith(HEAD_SUFFIX):
+                continue  # rewritten to name what is on disk when it named less
             assert data.startswith(after[name]), f"{name}: repair may only cut a tail"
-            assert (after[name] != data) == (name in torn), name
+            assert (after[name] != data) == (name in torn | set_aside), name
+            if name in set_aside:  # nothing acknowledged is dropped: the cut bytes are kept
+                assert after[name + LOST_SUFFIX].endswith(data[len(after[name]):])
 
         with LedgerStore(path) as again:  # repair is idempotent
             assert not any(i.torn for i in again.issues)
@@ -271,9 +279,10 @@ def wire_entries(draw: st.DrawFn) -> list[Entry]:
 @given(wire_entries(), st.booleans())
 def test_merging_garbage_rejects_with_reasons_and_changes_nothing(entries: list[Entry], damaged: bool) -> None:
     files = dict(TEMPLATE)
-    if damaged:  # a1's file damaged mid-file: nothing may be merged into a1
+    if damaged:  # a1's file damaged mid-file, with no head file to say it lost entries: nothing may be merged
         records = records_of(files[A1_FILE])
         files[A1_FILE] = records[0] + b"\xff" * 40 + b"".join(records[1:])
+        del files[A1_HEAD]
     with directory(files) as path, LedgerStore(path) as store:
         before, chains = snapshot(path), store.chains()
         result = store.merge(entries)

@@ -89,7 +89,8 @@ def test_fsync_happens_before_append_returns(tmp_path: Path, monkeypatch: pytest
         assert store.append(CHAIN.hops[0])
         events.append("returned")
         assert store.chain("a1") == make_chain(hops=1)
-    assert events == ["write", "fsync+record", "returned"]
+    # the record first, then the head file that acknowledges it, then the return
+    assert events == ["write", "fsync+record", "fsync+record", "returned"]
 
 
 def test_new_file_also_fsyncs_the_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -98,9 +99,9 @@ def test_new_file_also_fsyncs_the_directory(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.path.isdir(f"/proc/self/fd/{fd}")),
                                                  real_fsync(fd))[1])
     with LedgerStore(tmp_path) as store:
-        store.append(CHAIN.announcement)  # creates the file: file fsync, then directory fsync
-        store.append(CHAIN.hops[0])  # existing file: file fsync only
-    assert synced == [False, True, False]
+        store.append(CHAIN.announcement)  # creates the files: chain fsync, head fsync, then directory fsync
+        store.append(CHAIN.hops[0])  # existing files: chain and head fsync only
+    assert synced == [False, False, True, False, False]
 
 
 def test_failed_fsync_undoes_the_write_and_refuses_more(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,8 +117,11 @@ def test_failed_fsync_undoes_the_write_and_refuses_more(tmp_path: Path, monkeypa
                 store.append(CHAIN.hops[1])
         assert store.chain("a1") == make_chain(hops=1)
         assert _file(tmp_path).stat().st_size == size
-        with pytest.raises(StoreError, match="reopen"):
+        with pytest.raises(StoreError, match="cannot persist"):  # until writable() has re-read the disk
             store.append(CHAIN.hops[1])
+        assert not store.healthy
+        assert store.writable() and store.healthy
+        assert store.chain("a1") == make_chain(hops=1)
     with LedgerStore(tmp_path) as store:
         assert store.append(CHAIN.hops[1])
         assert store.verify_all().ok
@@ -229,7 +233,11 @@ def test_a_chain_file_in_the_wrong_place_is_reported(tmp_path: Path) -> None:
         assert store.chains() == []
         report = store.verify_all()
         assert not report.ok
-        assert report.auctions[0].auction is None and "belongs in another file" in str(report.auctions[0].problem)
+        problems = {a.file: a.problem for a in report.auctions}
+        assert all(a.auction is None for a in report.auctions)
+        assert "belongs in another file" in str(problems[_file(tmp_path, "zz").name])
+        # ... and the head file left behind says the real chain file is gone: lost, not silently absent.
+        assert "4 acknowledged entries missing" in str(problems[_file(tmp_path).name])
 
 
 # -------------------------------------------------------------- fraud proofs

@@ -10,7 +10,21 @@ import networkx as nx
 import pytest
 
 from peer.net.codec import GossipEnvelope
-from peer.net.gossip import Deliver, Forward, Gossip, GossipError, SeenCache, sign_envelope, verify_envelope
+from peer.net.codec import MAX_GOSSIP_PAYLOAD
+from peer.net.gossip import (
+    Deliver,
+    Forward,
+    Gossip,
+    GossipError,
+    GossipLimits,
+    PayloadTooLarge,
+    PublishError,
+    RateLimiter,
+    SeenCache,
+    TokenBucket,
+    sign_envelope,
+    verify_envelope,
+)
 from peer.net.identity import Identity
 from peer.net.seqstore import MemorySeqCounter, SeqFile, SeqFileError
 
@@ -138,6 +152,19 @@ def test_publish_checks_its_arguments() -> None:
     assert effects == [] and env.seq == 1
 
 
+def test_an_oversize_payload_is_refused_with_the_documented_error_and_uses_no_seq() -> None:
+    """#15.10: publish used to raise a bare ValueError that nothing caught."""
+    node = Gossip(ident(1), MemorySeqCounter(), frozenset({ident(2).public_hex}))
+    with pytest.raises(PayloadTooLarge) as info:
+        node.publish("ledger", b"x" * (MAX_GOSSIP_PAYLOAD + 1), NOW)
+    assert isinstance(info.value, PublishError) and info.value.size == MAX_GOSSIP_PAYLOAD + 1
+    for bad in (dict(ttl=0), dict(ttl=10_000)):
+        with pytest.raises(PublishError):
+            node.publish("t", b"", NOW, **bad)
+    env, _ = node.publish("ledger", b"x" * MAX_GOSSIP_PAYLOAD, NOW)
+    assert env.seq == 1 and node.stats.published == 1
+
+
 def test_seen_cache_is_bounded_and_eviction_never_readmits() -> None:
     cache = SeenCache(capacity=3)
     origin = b"o" * 32
@@ -196,3 +223,88 @@ def test_restarted_origin_is_not_mistaken_for_a_duplicate(tmp_path: Path) -> Non
     assert receiver.receive(a.public_hex, before, NOW + 1)
     assert receiver.receive(a.public_hex, after, NOW + 1)
     assert receiver.stats.delivered == 2
+
+
+# ---------------------------------------------------- rate and quota (#16.1)
+
+SMALL = GossipLimits(link_msgs=10, link_msgs_burst=20, link_bytes=10_000, link_bytes_burst=50_000,
+                     origin_msgs=2, origin_msgs_burst=5, origin_bytes=10_000, origin_bytes_burst=50_000,
+                     max_origins=8, max_links=4)
+
+
+def _signed(origin: Identity, seq: int, payload: bytes = b"x", now: float = NOW) -> GossipEnvelope:
+    return sign_envelope(origin, seq, int((now + 30) * 1000), "ledger", payload)
+
+
+def _delivered(effects: list) -> int:
+    return sum(isinstance(e, Deliver) for e in effects)
+
+
+def test_one_neighbour_with_throwaway_origins_is_bounded_by_its_link_rate() -> None:
+    me, spammer, honest = ident(1), ident(2), ident(3)
+    node = Gossip(me, MemorySeqCounter(), frozenset({spammer.public_hex, honest.public_hex}), limits=SMALL)
+    throwaway = [ident(100 + i) for i in range(60)]
+    got = sum(_delivered(node.receive(spammer.public_hex, _signed(o, 1), NOW)) for o in throwaway)
+    assert got == SMALL.link_msgs_burst and node.stats.link_limited == 60 - 20
+    # The honest neighbour's link has its own bucket: it is still served.
+    assert _delivered(node.receive(honest.public_hex, _signed(ident(99), 1), NOW)) == 1
+    # One second later the spammer's link has refilled by its rate, no more.
+    later = [ident(200 + i) for i in range(30)]
+    got = sum(_delivered(node.receive(spammer.public_hex, _signed(o, 1, now=NOW + 1), NOW + 1)) for o in later)
+    assert got == SMALL.link_msgs
+
+
+def test_a_link_over_its_rate_is_refused_before_the_signature_is_checked() -> None:
+    me, spammer = ident(1), ident(2)
+    node = Gossip(me, MemorySeqCounter(), frozenset({spammer.public_hex}), limits=SMALL)
+    forged = [msgspec.structs.replace(_signed(ident(100 + i), 1), sig=b"\0" * 64) for i in range(30)]
+    errors = 0
+    for env in forged:
+        try:
+            node.receive(spammer.public_hex, env, NOW)
+        except GossipError:
+            errors += 1
+    assert errors == SMALL.link_msgs_burst and node.stats.link_limited == 10  # no CPU for the rest
+
+
+def test_one_origin_is_bounded_whichever_links_bring_it() -> None:
+    me, a, b, origin = ident(1), ident(2), ident(3), ident(4)
+    node = Gossip(me, MemorySeqCounter(), frozenset({a.public_hex, b.public_hex}), limits=SMALL)
+    envs = [_signed(origin, seq) for seq in range(1, 21)]
+    got = 0
+    for env in envs:  # each message arrives on both links: the second copy is a duplicate, not charged
+        got += _delivered(node.receive(a.public_hex, env, NOW))
+        got += _delivered(node.receive(b.public_hex, env, NOW))
+    assert got == SMALL.origin_msgs_burst
+    assert node.stats.origin_limited == 20 - 5 and node.stats.duplicates == 20
+    assert _delivered(node.receive(a.public_hex, _signed(origin, 50, now=NOW + 1), NOW + 1)) == 1  # refilled
+
+
+def test_bytes_are_bounded_too() -> None:
+    me, a = ident(1), ident(2)
+    node = Gossip(me, MemorySeqCounter(), frozenset({a.public_hex}), limits=SMALL)
+    big = b"x" * 20_000
+    got = sum(_delivered(node.receive(a.public_hex, _signed(ident(100 + i), 1, big), NOW)) for i in range(5))
+    assert got == 2  # 50,000 bytes of burst: two 20 KB payloads, not a third
+
+
+def test_origin_buckets_are_bounded_in_number() -> None:
+    limiter = RateLimiter(SMALL)
+    for i in range(100):
+        limiter.origin(bytes([i]) * 32, NOW, 1)
+    assert len(limiter._origins) == SMALL.max_origins
+
+
+def test_token_bucket_refills_at_its_rate_and_caps_at_its_burst() -> None:
+    bucket = TokenBucket(rate=2, burst=3, now=0)
+    assert [bucket.take(0) for _ in range(4)] == [True, True, True, False]
+    assert bucket.take(0.5) and not bucket.take(0.5)
+    assert not bucket.take(0.4)  # the clock going back refills nothing
+    bucket_later = bucket.can(100, 3) and not bucket.can(100, 3.5)
+    assert bucket_later
+
+
+def test_without_limits_everything_is_relayed() -> None:
+    me, spammer = ident(1), ident(2)
+    node = Gossip(me, MemorySeqCounter(), frozenset({spammer.public_hex}), limits=None)
+    assert sum(_delivered(node.receive(spammer.public_hex, _signed(ident(100 + i), 1), NOW)) for i in range(60)) == 60

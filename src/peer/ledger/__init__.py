@@ -5,6 +5,8 @@
   and the pure checks (``verify_hop``, ``verify_chain``, ``check_reserve``).
 - :mod:`peer.ledger.codec`: msgspec wire/disk payloads; one ``DecodeError``.
 - :mod:`peer.ledger.replicate`: summaries, what to send, the pure merge.
+- :mod:`peer.ledger.reconcile`: bucket digests -> covering summaries -> entries (anti-entropy).
+- :mod:`peer.ledger.split`: ``split_payload``, the one way to encode a payload for gossip.
 - :mod:`peer.ledger.store`: one append-only, fsync'd file per auction.
 - :mod:`peer.ledger.cli`: ``ledger_app`` (``show`` and ``verify``).
 
@@ -14,7 +16,9 @@ See ``docs/ledger.md`` for the byte layouts and the recovery rules.
 from __future__ import annotations
 
 from peer.ledger.codec import (
+    BucketDigest,
     DecodeError,
+    Digests,
     Entries,
     FraudProofs,
     Summaries,
@@ -38,11 +42,21 @@ from peer.ledger.entries import (
     verify_fraud_proof,
     verify_hop,
 )
+from peer.ledger.reconcile import SummariesAnswer, answer_digests, answer_summaries, bucket_digests
 from peer.ledger.replicate import MergeResult, Rejection
+from peer.ledger.split import PayloadTooLarge, split_payload
 from peer.ledger.store import FraudDetected, IntegrityError, LedgerStore, StoreError, VerifyReport
 
 __all__ = [
     "Announcement",
+    "BucketDigest",
+    "Digests",
+    "PayloadTooLarge",
+    "SummariesAnswer",
+    "answer_digests",
+    "answer_summaries",
+    "bucket_digests",
+    "split_payload",
     "Chain",
     "DecodeError",
     "Entries",

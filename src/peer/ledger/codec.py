@@ -31,12 +31,19 @@ from peer.ledger.entries import (
     validate_auction,
 )
 from peer.ledger.keys import is_public_hex
+from peer.net.msgpack_limits import check_shape
 from peer.sra.ledger_entry import HopEntry
 
 #: Bound on one payload: far above a real batch (an entry is ~250 bytes) and
 #: far below what would hurt, as the research note asks of every decoder.
 MAX_PAYLOAD_BYTES = 1 << 20
 MAX_BATCH = 4096
+#: Shape bounds checked before msgspec sees the bytes (see ``peer.net.msgpack_limits``):
+#: the deepest payload is a fraud-proof batch, [tag, [[tag, [tag, ...], ...]]], 4 levels.
+MAX_DEPTH = 4
+MAX_VALUES = 16 * MAX_BATCH + 16  # a hop is 9 values, a proof 19 (bounded by bytes first anyway)
+#: Buckets of the summary digests: an auction's bucket is the first byte of a hash of its id.
+BUCKETS = 256
 
 Key = Annotated[bytes, Meta(min_length=32, max_length=32)]
 Sig = Annotated[bytes, Meta(min_length=64, max_length=64)]
@@ -81,20 +88,36 @@ class SummaryMsg(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fi
     head: Key  # digest of the head entry, 32 bytes
 
 
-class SummariesMsg(msgspec.Struct, tag="ledger-summaries", array_like=True, frozen=True):
+class SummariesMsg(msgspec.Struct, tag="ledger-summaries", array_like=True, frozen=True,
+                   forbid_unknown_fields=True):
     summaries: Annotated[list[SummaryMsg], Meta(max_length=MAX_BATCH)]
+    # Buckets this payload covers completely (see Summaries); omitted when empty.
+    buckets: Annotated[list[Annotated[int, Meta(ge=0, lt=BUCKETS)]], Meta(max_length=BUCKETS)] = []
 
 
-class EntriesMsg(msgspec.Struct, tag="ledger-entries", array_like=True, frozen=True):
+class BucketDigestMsg(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields=True):
+    bucket: Annotated[int, Meta(ge=0, lt=BUCKETS)]
+    count: Annotated[int, Meta(ge=1, le=2**32)]
+    digest: Key
+
+
+class DigestsMsg(msgspec.Struct, tag="ledger-digests", array_like=True, frozen=True,
+                 forbid_unknown_fields=True):
+    buckets: Annotated[list[BucketDigestMsg], Meta(max_length=BUCKETS)]
+
+
+class EntriesMsg(msgspec.Struct, tag="ledger-entries", array_like=True, frozen=True,
+                   forbid_unknown_fields=True):
     entries: Annotated[list[EntryMsg], Meta(max_length=MAX_BATCH)]
 
 
-class FraudProofsMsg(msgspec.Struct, tag="ledger-fraud", array_like=True, frozen=True):
+class FraudProofsMsg(msgspec.Struct, tag="ledger-fraud", array_like=True, frozen=True,
+                   forbid_unknown_fields=True):
     proofs: Annotated[list[FraudProofMsg], Meta(max_length=MAX_BATCH)]
 
 
 RecordMsg = AnnouncementMsg | HopMsg | FraudProofMsg
-PayloadMsg = SummariesMsg | EntriesMsg | FraudProofsMsg
+PayloadMsg = SummariesMsg | EntriesMsg | FraudProofsMsg | DigestsMsg
 
 
 # ------------------------------------------------------------- domain side
@@ -118,7 +141,43 @@ class Summary:
 
 @dataclass(frozen=True, slots=True)
 class Summaries:
+    """Summaries of some of a node's chains.
+
+    ``buckets`` names the buckets (see ``peer.ledger.reconcile``) for which
+    ``summaries`` is complete: an auction of a covered bucket that is not listed
+    is one the sender does not have.  Empty: only the listed auctions are meant.
+    """
+
     summaries: tuple[Summary, ...]
+    buckets: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if any(not isinstance(b, int) or isinstance(b, bool) or not 0 <= b < BUCKETS for b in self.buckets):
+            raise InvalidEntry(f"a bucket is an integer in 0..{BUCKETS - 1}")
+
+
+@dataclass(frozen=True, slots=True)
+class BucketDigest:
+    """``count`` chains whose summaries hash to ``digest`` (32 bytes) in bucket ``bucket``."""
+
+    bucket: int
+    count: int
+    digest: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.bucket, int) or not 0 <= self.bucket < BUCKETS:
+            raise InvalidEntry(f"a bucket is an integer in 0..{BUCKETS - 1}")
+        if not isinstance(self.count, int) or not 1 <= self.count <= 2**32:
+            raise InvalidEntry("a bucket digest covers at least one chain")
+        if not isinstance(self.digest, bytes) or len(self.digest) != 32:
+            raise InvalidEntry("a bucket digest is 32 bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class Digests:
+    """One digest per non-empty bucket: a node's whole ledger in at most 256 x 40 bytes."""
+
+    buckets: tuple[BucketDigest, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +190,7 @@ class FraudProofs:
     proofs: tuple[FraudProof, ...]
 
 
-Payload = Summaries | Entries | FraudProofs
+Payload = Summaries | Entries | FraudProofs | Digests
 
 
 def _entry_msg(entry: Entry) -> EntryMsg:
@@ -167,11 +226,17 @@ _payload_decoder = msgspec.msgpack.Decoder(PayloadMsg)
 
 
 def _guard(data: object) -> bytes:
+    """Type, size and shape checks before msgspec runs (it recurses while skipping values)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError(f"expected bytes, got {type(data).__name__}")
     if len(data) > MAX_PAYLOAD_BYTES:
         raise DecodeError(f"payload of {len(data)} bytes exceeds {MAX_PAYLOAD_BYTES}")
-    return bytes(data)
+    raw = bytes(data)
+    try:
+        check_shape(raw, max_depth=MAX_DEPTH, max_items=MAX_VALUES)
+    except ValueError as exc:
+        raise DecodeError(f"not a ledger payload: {exc}") from None
+    return raw
 
 
 # ------------------------------------------------------------ disk records
@@ -190,6 +255,8 @@ def decode_record(data: bytes) -> Entry | FraudProof:
         return _proof(msg) if isinstance(msg, FraudProofMsg) else _entry(msg)
     except (msgspec.MsgspecError, ValueError, LedgerError) as exc:  # ValueError: bad UTF-8 in a tag
         raise DecodeError(f"bad ledger record: {exc}") from None
+    except Exception as exc:  # the contract is "DecodeError and nothing else", whatever the bytes
+        raise DecodeError(f"undecodable ledger record: {type(exc).__name__}") from None
 
 
 # ----------------------------------------------------------- gossip payloads
@@ -199,7 +266,10 @@ def encode_payload(payload: Payload) -> bytes:
     """Bytes for the gossip layer to carry (topic/kind framing is its business)."""
     msg: PayloadMsg
     if isinstance(payload, Summaries):
-        msg = SummariesMsg([SummaryMsg(s.auction, s.length, bytes.fromhex(s.head)) for s in payload.summaries])
+        msg = SummariesMsg([SummaryMsg(s.auction, s.length, bytes.fromhex(s.head)) for s in payload.summaries],
+                           sorted(set(payload.buckets)))
+    elif isinstance(payload, Digests):
+        msg = DigestsMsg([BucketDigestMsg(d.bucket, d.count, d.digest) for d in payload.buckets])
     elif isinstance(payload, Entries):
         msg = EntriesMsg([_entry_msg(e) for e in payload.entries])
     else:
@@ -213,9 +283,14 @@ def decode_payload(data: bytes) -> Payload:
     try:
         msg = _payload_decoder.decode(raw)
         if isinstance(msg, SummariesMsg):
-            return Summaries(tuple(Summary(s.auction, s.length, s.head.hex()) for s in msg.summaries))
+            return Summaries(tuple(Summary(s.auction, s.length, s.head.hex()) for s in msg.summaries),
+                             tuple(msg.buckets))
         if isinstance(msg, EntriesMsg):
             return Entries(tuple(_entry(e) for e in msg.entries))
+        if isinstance(msg, DigestsMsg):
+            return Digests(tuple(BucketDigest(d.bucket, d.count, d.digest) for d in msg.buckets))
         return FraudProofs(tuple(_proof(p) for p in msg.proofs))
     except (msgspec.MsgspecError, ValueError, LedgerError) as exc:  # ValueError: bad UTF-8 in a tag
         raise DecodeError(f"bad ledger payload: {exc}") from None
+    except Exception as exc:  # the contract is "DecodeError and nothing else", whatever the bytes
+        raise DecodeError(f"undecodable ledger payload: {type(exc).__name__}") from None

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from peer.ledger.codec import DecodeError, decode_record
+from peer.ledger.heads import HEAD_SUFFIX, Head, head_path, read_head
 from peer.ledger.entries import (
     Announcement,
     Chain,
@@ -47,6 +48,7 @@ HEADER = struct.Struct(">II32s")
 MAX_RECORD = 64 * 1024
 CHAIN_SUFFIX = ".chain"
 FRAUD_FILE = "fraud.log"
+LOST_SUFFIX = ".lost"
 
 
 def chain_file_name(auction: str) -> str:
@@ -104,13 +106,28 @@ def scan(data: bytes) -> Scan:
 
 @dataclass(frozen=True, slots=True)
 class Issue:
-    """Something in a file that is wrong.  ``torn`` issues were (or would be) truncated."""
+    """Something in a file that is wrong.
+
+    ``torn`` issues were (or would be) truncated: never-acknowledged records.
+    ``lost`` issues are acknowledged entries missing or damaged (the head file
+    names more than the chain file holds): recoverable from peers, never cut.
+    """
 
     file: str
     offset: int
     reason: str
     torn: bool = False
     auction: str | None = None
+    lost: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """A chain file that holds ``have`` verified entries where its head acknowledged ``head.count``."""
+
+    file: str
+    head: Head
+    have: int
 
 
 @dataclass(slots=True)
@@ -120,9 +137,19 @@ class Loaded:
     broken_files: set[str] = field(default_factory=set)
     issues: list[Issue] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # auction -> file name
+    lost: dict[str, Lost] = field(default_factory=dict)  # file name -> what is missing
+    heads: dict[str, Head] = field(default_factory=dict)  # file name -> acknowledged head
+
+
+def _cut(path: Path, at: int) -> None:
+    with open(path, "r+b") as fh:
+        fh.truncate(at)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _read(path: Path, *, repair: bool, loaded: Loaded) -> Scan:
+    """The fraud log's reading: without a head file, a torn tail is cut (see module doc)."""
     data = path.read_bytes()
     result = scan(data)
     if result.torn:
@@ -130,15 +157,14 @@ def _read(path: Path, *, repair: bool, loaded: Loaded) -> Scan:
         loaded.issues.append(Issue(path.name, result.good_end,
                                    f"torn tail: {verb} {result.torn} bytes", torn=True))
         if repair:
-            with open(path, "r+b") as fh:
-                fh.truncate(result.good_end)
-                fh.flush()
-                os.fsync(fh.fileno())
+            _cut(path, result.good_end)
     return result
 
 
-def _load_chain(path: Path, result: Scan, loaded: Loaded) -> None:
+def _verified(path: Path, result: Scan) -> tuple[Chain | None, int, str | None]:
+    """The chain of the records that verify from genesis, the offset where they end, and why they stop."""
     chain: Chain | None = None
+    end = result.good_end
     for offset, body in result.records:
         try:
             entry = decode_record(body)
@@ -155,14 +181,64 @@ def _load_chain(path: Path, result: Scan, loaded: Loaded) -> None:
             verify_hop(chain.head, entry)
             chain = chain.appended(entry)
         except (DecodeError, InvalidEntry) as exc:
-            auction = chain.auction if chain is not None else None
-            loaded.issues.append(Issue(path.name, offset, f"integrity error: {exc}", auction=auction))
+            return chain, offset, f"offset {offset}: {exc}"
+    return chain, end, result.damage
+
+
+def _quarantine(path: Path, at: int) -> Path:
+    """Keep the bytes from ``at`` on in ``<file>.lost`` (fsync'd), then cut them from the chain file."""
+    keep = path.with_name(path.name + LOST_SUFFIX)
+    tail = path.read_bytes()[at:]
+    with open(keep, "ab") as fh:
+        fh.write(tail)
+        fh.flush()
+        os.fsync(fh.fileno())
+    _cut(path, at)
+    return keep
+
+
+def _load_chain(path: Path, *, repair: bool, loaded: Loaded) -> None:
+    head = read_head(head_path(path))
+    data = path.read_bytes() if path.exists() else b""
+    result = scan(data)
+    chain, end, problem = _verified(path, result)
+    have = 0 if chain is None else chain.length
+    auction = chain.auction if chain is not None else None
+    if head is not None:
+        loaded.heads[path.name] = head
+    # Damage right after the last good record when the head names exactly one more entry is
+    # that entry's record damaged (a flipped length, say): it is the tail, so it is lost too.
+    last_one = (head is not None and head.count - have == 1 and problem is not None
+                and problem == result.damage and end == result.good_end)
+    if head is not None and have < head.count and (problem is None or last_one):
+        # The file ends early, or in what looks like a torn append, but the head says those
+        # entries were acknowledged: lost, never a torn tail.  Keep the bytes aside
+        # (writable open) so that recovery can extend the chain again.  (Damage followed
+        # by more records stays damage, below: an operator looks before anything is merged.)
+        missing = head.count - have
+        where = ""
+        if repair and end < len(data):
+            where = f"; the {len(data) - end} bytes from offset {end} are kept in {_quarantine(path, end).name}"
+        loaded.issues.append(Issue(
+            path.name, end, f"{missing} acknowledged entr{'y' if missing == 1 else 'ies'} missing or damaged "
+                            f"(acknowledged {head.count}, the file holds {have}){where}; recoverable from peers "
+                            f"by anti-entropy", auction=auction, lost=True))
+        loaded.lost[path.name] = Lost(path.name, head, have)
+    else:
+        # Everything acknowledged is here: what follows it can only be a torn append.
+        if head is not None and chain is not None:
+            acknowledged = chain.at(head.count - 1)
+            if acknowledged is None or acknowledged.digest != head.digest:
+                problem = problem or f"entry {head.count - 1} is not the one that was acknowledged"
+        if result.torn:
+            verb = "truncated" if repair else "would truncate"
+            loaded.issues.append(Issue(path.name, result.good_end,
+                                       f"torn tail: {verb} {result.torn} bytes", torn=True))
+            if repair:
+                _cut(path, result.good_end)
+        if problem is not None:
+            loaded.issues.append(Issue(path.name, end, f"integrity error: {problem}", auction=auction))
             loaded.broken_files.add(path.name)
-            break
-    if result.damage is not None:
-        loaded.issues.append(Issue(path.name, result.good_end, f"integrity error: {result.damage}",
-                                   auction=chain.auction if chain else None))
-        loaded.broken_files.add(path.name)
     if chain is not None:
         loaded.chains[chain.auction] = chain
         loaded.files[chain.auction] = path.name
@@ -188,12 +264,16 @@ def _load_proofs(path: Path, result: Scan, loaded: Loaded) -> None:
 def load_dir(path: Path, *, repair: bool) -> Loaded:
     """Read every chain file and the fraud log, re-verifying everything from genesis.
 
-    ``repair`` truncates torn tails (the owning node on start); without it the
-    directory is not modified (offline tools, possibly next to a running node).
+    ``repair`` truncates torn tails and sets lost tails aside (the owning node on
+    start); without it the directory is not modified (offline tools, possibly
+    next to a running node).  A head file without its chain file is a chain
+    lost whole.
     """
     loaded = Loaded()
-    for file in sorted(path.glob("*" + CHAIN_SUFFIX)):
-        _load_chain(file, _read(file, repair=repair, loaded=loaded), loaded)
+    names = {f.name for f in path.glob("*" + CHAIN_SUFFIX)}
+    names |= {f.with_suffix(CHAIN_SUFFIX).name for f in path.glob("*" + HEAD_SUFFIX)}
+    for name in sorted(names):
+        _load_chain(path / name, repair=repair, loaded=loaded)
     fraud = path / FRAUD_FILE
     if fraud.exists():
         _load_proofs(fraud, _read(fraud, repair=repair, loaded=loaded), loaded)

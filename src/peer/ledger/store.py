@@ -7,15 +7,25 @@ per auction; and a damaged auction does not stop a node from recording others.
 The price is one directory fsync when an auction's file is created.
 
 Durability: ``append`` verifies first, then writes the whole framed record with
-one ``write``, fsyncs, and only then returns (and only then may the caller
+one ``write``, fsyncs, then records the chain's new head in its head file
+(``heads.py``, fsync'd), and only then returns (and only then may the caller
 acknowledge, e.g. countersign or forward).  In-memory state is updated after
-the fsync, so it is never ahead of the disk.  Fraud proofs go to a separate
+that, so it is never ahead of the disk, and the head file always names what
+was acknowledged: a chain file that holds less is reported as *lost*, not torn,
+and is filled again from peers (``merge``).  Fraud proofs go to a separate
 append-only file (``fraud.log``) with the same framing; the chain is never
 rewritten.
+
+When the disk refuses a write (full, read-only, I/O error) the append raises
+``StoreUnavailable`` (``DiskFull`` for ENOSPC/EDQUOT) with the errno, after
+cutting off whatever part of the record reached the file: nothing is
+acknowledged that is not durable.  ``healthy`` says whether the last write
+failed; ``writable()`` probes the disk and clears the failure when it works again.
 """
 
 from __future__ import annotations
 
+import errno as errnos
 import fcntl
 import json
 import os
@@ -24,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from peer.ledger.codec import Summary, encode_record
+from peer.ledger.codec import Digests, Summaries, Summary, encode_record
 from peer.ledger.entries import (
     Announcement,
     Chain,
@@ -35,16 +45,46 @@ from peer.ledger.entries import (
     SignedHop,
     verify_fraud_proof,
 )
-from peer.ledger.records import FRAUD_FILE, Issue, chain_file_name, frame, load_dir
+from peer.ledger.heads import Head, head_path, write_head
+from peer.ledger.records import FRAUD_FILE, Issue, Lost, chain_file_name, frame, load_dir
+from peer.ledger.reconcile import SummariesAnswer, answer_digests, answer_summaries, bucket_digests
 from peer.ledger.replicate import MergeResult, merge, plan_sends, summarize
 
 LEDGER_DIR = "ledger"
 LOCK_FILE = ".lock"
 NAMES_FILE = "names.json"
+PROBE_FILE = ".probe"
+PROBE_BYTES = 4096
+_FULL = {errnos.ENOSPC, getattr(errnos, "EDQUOT", errnos.ENOSPC)}
+_NOT_WRITABLE = {errnos.EROFS, errnos.EACCES, errnos.EPERM}
 
 
 class StoreError(LedgerError):
     """The store cannot do what was asked: locked, read-only, missing, or an I/O failure."""
+
+
+class StoreUnavailable(StoreError):
+    """The disk refused a write: ``errno`` says why (EROFS, EACCES, EIO, ...).
+
+    Nothing was acknowledged: the chain on disk and in memory is what it was
+    before the call.  The node must not sign or forward what it could not
+    persist; ``LedgerStore.writable()`` says when it can again.
+    """
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+
+class DiskFull(StoreUnavailable):
+    """The disk (or the quota) is full: ENOSPC or EDQUOT."""
+
+
+def unavailable(what: str, exc: OSError) -> StoreUnavailable:
+    """The precise error for an ``OSError`` of a write."""
+    cls = DiskFull if exc.errno in _FULL else StoreUnavailable
+    name = errnos.errorcode.get(exc.errno or 0, "?")
+    return cls(f"{what}: {exc.strerror or exc} ({name})", exc.errno)
 
 
 class IntegrityError(LedgerError):
@@ -75,13 +115,18 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        """Every stored entry verifies.  Torn tails and fraud proofs do not make a chain invalid."""
+        """Every acknowledged entry is there and verifies.  Torn tails and fraud proofs do not make a
+        chain invalid; lost acknowledged entries do."""
         return not any(not i.torn for i in self.issues)
+
+    @property
+    def lost(self) -> list[Issue]:
+        return [i for i in self.issues if i.lost]
 
     def lines(self) -> list[str]:
         out = [f"{len(self.auctions)} auction(s), {sum(a.entries for a in self.auctions)} entries, "
                f"{self.fraud_proofs} fraud proof(s)"]
-        out += [f"{'note' if i.torn else 'ERROR'}: {i.file} at offset {i.offset}: {i.reason}"
+        out += [f"{'note' if i.torn else 'LOST' if i.lost else 'ERROR'}: {i.file} at offset {i.offset}: {i.reason}"
                 for i in self.issues]
         return out
 
@@ -118,6 +163,7 @@ class LedgerStore:
         self.read_only = read_only
         self._lock_fd: int | None = None
         self._poisoned: str | None = None
+        self.failure: StoreUnavailable | None = None  # the last write failure, until writable() clears it
         if read_only:
             if not self.path.is_dir():
                 raise StoreError(f"{self.path}: no ledger directory")
@@ -126,9 +172,16 @@ class LedgerStore:
                 self.path.mkdir(parents=True, exist_ok=True)
                 self._lock()
             except OSError as exc:
-                raise StoreError(f"{self.path}: {exc.strerror or exc}") from exc
+                if exc.errno not in _NOT_WRITABLE or not self.path.is_dir():
+                    raise StoreError(f"{self.path}: {exc.strerror or exc}") from exc
+                # A read-only data dir: serve what is there, refuse writes, and let
+                # writable() take the lock (and repair) once the directory is writable.
+                self.failure = unavailable(f"{self.path}", exc)
+        self._load(repair=self._lock_fd is not None)
+
+    def _load(self, *, repair: bool) -> None:
         try:
-            loaded = load_dir(self.path, repair=not read_only)
+            loaded = load_dir(self.path, repair=repair)
         except OSError as exc:
             self.close()
             raise StoreError(f"{self.path}: {exc.strerror or exc}") from exc
@@ -136,7 +189,23 @@ class LedgerStore:
         self._proofs = loaded.proofs
         self._proof_keys = {p.key for p in loaded.proofs}
         self._broken = loaded.broken_files
+        self._lost: dict[str, Lost] = loaded.lost
         self.issues: list[Issue] = loaded.issues
+        if repair:
+            try:
+                self._record_heads(loaded.chains, loaded.heads, loaded.lost, loaded.files)
+            except OSError as exc:  # e.g. a full disk: readable, but not writable until space returns
+                self.failure = unavailable(f"{self.path}: recording chain heads", exc)
+
+    def _record_heads(self, chains: Mapping[str, Chain], heads: Mapping[str, Head], lost: Mapping[str, Lost],
+                      files: Mapping[str, str]) -> None:
+        """On a writable open: name what is on disk as acknowledged where the head file does not
+        yet (files written before head files existed, or a record fsync'd just before a crash)."""
+        for auction, chain in chains.items():
+            name = files[auction]
+            head = heads.get(name)
+            if name not in lost and (head is None or head.count < chain.length):
+                write_head(head_path(self.path / name), Head(chain.length, chain.head.digest))
 
     @classmethod
     def open_data_dir(cls, data_dir: str | os.PathLike[str], *, read_only: bool = False) -> LedgerStore:
@@ -176,6 +245,13 @@ class LedgerStore:
     def is_damaged(self, auction: str) -> bool:
         return chain_file_name(auction) in self._broken
 
+    def lost(self) -> list[Lost]:
+        """Chains missing acknowledged entries (found on open), until merged back from peers."""
+        return [self._lost[name] for name in sorted(self._lost)]
+
+    def is_lost(self, auction: str) -> bool:
+        return chain_file_name(auction) in self._lost
+
     def summaries(self) -> list[Summary]:
         """What to tell a peer we have (gossip sends these; see ``replicate``)."""
         return [summarize(c) for c in self.chains()]
@@ -183,6 +259,18 @@ class LedgerStore:
     def entries_for(self, peer_summaries: Iterable[Summary]) -> list[Entry]:
         """What to send a peer, given its summaries."""
         return plan_sends(self.chains(), peer_summaries)
+
+    def digests(self) -> Digests:
+        """Step 1 of anti-entropy (``peer.ledger.reconcile``): one digest per bucket of chains."""
+        return bucket_digests(self.chains())
+
+    def answer_digests(self, theirs: Digests) -> Summaries | None:
+        """Step 2: our covering summaries where a peer's digests differ from ours (None: in sync)."""
+        return answer_digests(self.chains(), theirs)
+
+    def answer_summaries(self, theirs: Summaries) -> SummariesAnswer:
+        """Step 3: the entries a peer lacks, and our summaries where it holds more than we do."""
+        return answer_summaries(self.chains(), theirs)
 
     def verify_all(self) -> VerifyReport:
         """Re-read every file from disk and re-verify every entry from genesis.
@@ -207,10 +295,54 @@ class LedgerStore:
     def _writable(self) -> None:
         if self.read_only:
             raise StoreError("the ledger was opened read-only")
+        if self.failure is not None:
+            raise type(self.failure)(f"the ledger cannot persist: {self.failure}", self.failure.errno)
         if self._lock_fd is None:
             raise StoreError("the ledger is closed")
-        if self._poisoned is not None:
-            raise StoreError(f"an earlier write failed ({self._poisoned}); reopen the ledger")
+
+    @property
+    def healthy(self) -> bool:
+        """No write has failed since the last successful ``writable()`` (no I/O: cheap to poll)."""
+        return not self.read_only and self.failure is None and self._lock_fd is not None
+
+    def writable(self) -> bool:
+        """Probe the disk: can the store persist right now?  One small write + fsync + unlink.
+
+        After a failure (``failure`` set) a successful probe re-reads the
+        directory (cutting whatever a failed append left past the acknowledged
+        head) and clears the failure, so the node may take part again.  A
+        store opened on a read-only directory takes its lock here once it can.
+        Never raises; ``failure`` says why it returned False.
+        """
+        if self.read_only:
+            return False
+        try:
+            if self._lock_fd is None:
+                self._lock()
+            fd = os.open(self.path / PROBE_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, bytes(PROBE_BYTES))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                try:
+                    os.unlink(self.path / PROBE_FILE)
+                except OSError:
+                    pass
+        except StoreError as exc:  # the lock: another process holds it
+            self.failure = StoreUnavailable(str(exc))
+            return False
+        except OSError as exc:
+            self.failure = unavailable(f"{self.path}", exc)
+            return False
+        if self.failure is not None or self._poisoned is not None:
+            self.failure = None
+            self._poisoned = None
+            try:
+                self._load(repair=True)  # the disk is the truth: cut what a failed append left
+            except StoreError as exc:
+                self.failure = StoreUnavailable(str(exc))
+        return self.failure is None
 
     def append(self, entry: Entry) -> bool:
         """Verify ``entry`` against its chain, then persist it durably.
@@ -278,18 +410,37 @@ class LedgerStore:
         return new
 
     def _write_entry(self, entry: Entry) -> None:
-        self._append_durably(self.path / chain_file_name(entry.auction), frame(encode_record(entry)))
-        if isinstance(entry, Announcement):
-            self._chains[entry.auction] = Chain(entry)
-        else:
-            self._chains[entry.auction] = self._chains[entry.auction].appended(entry)
+        name = chain_file_name(entry.auction)
+        chain = Chain(entry) if isinstance(entry, Announcement) else self._chains[entry.auction].appended(entry)
+        lost = self._lost.get(name)
+        # While a chain is lost its head file keeps naming what was acknowledged, so that a
+        # crash during recovery still shows the loss; it moves on once the chain is whole.
+        restored = lost is not None and chain.length >= lost.head.count
+        head = None if lost is not None and not restored else Head(chain.length, chain.head.digest)
+        self._append_durably(self.path / name, frame(encode_record(entry)), head)
+        self._chains[entry.auction] = chain
+        if restored:
+            assert lost is not None
+            del self._lost[name]
+            acknowledged = chain.at(lost.head.count - 1)
+            if acknowledged is None or acknowledged.digest != lost.head.digest:
+                self._broken.add(name)
+                self.issues.append(Issue(name, 0, f"integrity error: the chain recovered from peers differs from "
+                                                  f"the one acknowledged at entry {lost.head.count - 1}",
+                                         auction=entry.auction))
 
-    def _append_durably(self, path: Path, record: bytes) -> None:
+    def _append_durably(self, path: Path, record: bytes, head: Head | None = None) -> None:
+        """Append ``record`` and fsync it, then (if given) write ``head``; all or nothing.
+
+        On any failure the record is cut off again (or the store is marked
+        poisoned if even that fails) and ``StoreUnavailable`` is raised.
+        """
         created = not path.exists()
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise StoreError(f"{path}: {exc.strerror or exc}") from exc
+            self.failure = unavailable(f"{path}", exc)
+            raise self.failure from exc
         try:
             start = os.fstat(fd).st_size
             try:
@@ -297,19 +448,23 @@ class LedgerStore:
                 while written < len(record):  # os.write is unbuffered: no flush needed
                     written += os.write(fd, record[written:])
                 os.fsync(fd)
-                if created:
-                    _fsync_dir(self.path)  # the new file's name must survive a crash too
+                head_created = head is not None and write_head(head_path(path), head)
+                if created or head_created:
+                    _fsync_dir(self.path)  # new files' names must survive a crash too (one fsync for both)
             except OSError as exc:
                 # Cut the partial record off, or the next append would bury it mid-file
-                # where recovery must call it damage.  After a failed fsync the page cache
-                # cannot be trusted either way, so refuse further writes until reopened.
+                # where recovery must call it damage; a whole record without its head is
+                # cut too: the caller is told it failed, so it was never acknowledged.
+                # After a failed fsync the page cache cannot be trusted either way, so
+                # refuse further writes until writable() has re-read the disk.
                 self._poisoned = f"{path.name}: {exc.strerror or exc}"
+                self.failure = unavailable(f"{path}: write failed", exc)
                 try:
                     os.ftruncate(fd, start)
                     os.fsync(fd)
                 except OSError:
                     pass
-                raise StoreError(f"{path}: write failed: {exc.strerror or exc}") from exc
+                raise self.failure from exc
         finally:
             os.close(fd)
 
@@ -323,9 +478,12 @@ class LedgerStore:
         self._writable()
         merged = {**self.names(), **names}
         tmp = self.path / (NAMES_FILE + ".tmp")
-        with open(tmp, "w") as fh:
-            json.dump(merged, fh, indent=1, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path / NAMES_FILE)
-        _fsync_dir(self.path)
+        try:
+            with open(tmp, "w") as fh:
+                json.dump(merged, fh, indent=1, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path / NAMES_FILE)
+            _fsync_dir(self.path)
+        except OSError as exc:  # names are a convenience: a failure here is reported, not poisoning
+            raise unavailable(f"{self.path / NAMES_FILE}", exc) from exc

@@ -28,6 +28,7 @@ import msgspec
 from msgspec import Meta
 
 from peer.errors import LocalProtocolError, PeerError
+from peer.net.msgpack_limits import check_shape
 from peer.sra import messages as sra
 
 MAX_U63 = 2**63 - 1  # msgpack ints are 64-bit; one sign bit of headroom for every consumer
@@ -35,6 +36,10 @@ MAX_TEXT = 128  # auction ids, item names, node names (a 64-char hex key fits)
 MAX_TOPIC = 64
 MAX_GOSSIP_PAYLOAD = 60 * 1024  # leaves room for the envelope and frame header in a 64 KiB frame
 PROTOCOL_VERSION = 1
+#: Every link and handshake message is one flat map of at most a dozen fields: any
+#: nesting is refused before msgspec runs (it recurses while skipping a value).
+MAX_MESSAGE_DEPTH = 1
+MAX_MESSAGE_VALUES = 64
 
 U63 = Annotated[int, Meta(ge=0, le=MAX_U63)]
 Seq = Annotated[int, Meta(ge=1, le=MAX_U63)]
@@ -272,12 +277,15 @@ def _decode(data: object, decoder: msgspec.msgpack.Decoder[Any]) -> Any:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError(f"expected bytes, got {type(data).__name__}")
     try:
+        check_shape(data, max_depth=MAX_MESSAGE_DEPTH, max_items=MAX_MESSAGE_VALUES)
         return decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise DecodeError(f"invalid message: {exc}") from None
     except msgspec.DecodeError as exc:
         raise DecodeError(f"malformed msgpack: {exc}") from None
-    except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
+    except ValueError as exc:  # ShapeError included
+        raise DecodeError(f"malformed msgpack: {exc}") from None
+    except Exception as exc:
         # Not expected from msgspec, but the contract is "DecodeError and nothing else".
         raise DecodeError(f"undecodable: {type(exc).__name__}: {exc}") from None
 

@@ -32,8 +32,21 @@ Why each rule:
   under that pressure a late, unseen, lower-numbered message from the same
   origin is dropped too.)
 
+* Relaying is bounded (#16.1): an unseen message costs a token from its
+  sending link's bucket *before* its signature is checked (so a neighbour
+  cannot make us burn CPU without bound either) and one from its origin's
+  bucket after; each bucket counts messages and payload bytes, refills at a
+  fixed rate and holds at most a burst (:class:`GossipLimits`).  A message
+  refused for rate is dropped, not forwarded, counted in ``stats``; one refused
+  on its origin's rate is marked seen (it is that origin's excess, wherever it
+  comes from), one refused on the link's rate is not (another neighbour may
+  still bring it).  Origin buckets are kept for the ``max_origins`` most recent
+  origins, so throwaway origins cost memory only up to that bound, and what
+  they can push through is bounded by the links they arrive on.
+
 Time is an input: ``now`` is *wall-clock* unix seconds (``time.time()``), not
-trio's monotonic clock, because expiries are compared across machines.
+trio's monotonic clock, because expiries are compared across machines.  The
+buckets are fed the same ``now`` (a clock that jumps back refills nothing).
 """
 
 from __future__ import annotations
@@ -43,7 +56,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from peer.errors import RemoteProtocolError
+from peer.errors import LocalProtocolError, RemoteProtocolError
 from peer.net.codec import MAX_GOSSIP_PAYLOAD, MAX_TOPIC, GossipEnvelope
 from peer.net.handshake import lp
 from peer.net.identity import Identity, verify
@@ -83,6 +96,20 @@ class GossipError(RemoteProtocolError):
     """A neighbour forwarded an envelope whose origin signature fails: it forged or altered it."""
 
 
+class PublishError(LocalProtocolError, ValueError):
+    """This node asked to publish something the wire cannot carry (bad ttl, topic or an oversize
+    payload).  Nothing was signed or sent and no sequence number was used.  It is a ``ValueError``
+    too, for callers written against the old contract."""
+
+
+class PayloadTooLarge(PublishError):
+    """The payload is larger than ``MAX_GOSSIP_PAYLOAD``: split it first (``peer.ledger.split``)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"gossip payload of {size} bytes exceeds the {MAX_GOSSIP_PAYLOAD}-byte limit")
+        self.size = size
+
+
 @dataclass(frozen=True, slots=True)
 class Deliver:
     """Hand this message to the local application (exactly once per message id)."""
@@ -102,6 +129,102 @@ class Forward:
 Effect = Deliver | Forward
 
 
+class TokenBucket:
+    """``rate`` tokens per second up to ``burst``; sans-I/O: the caller passes the time."""
+
+    __slots__ = ("rate", "burst", "tokens", "at")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        if rate < 0 or burst <= 0:
+            raise ValueError("rate must be >= 0 and burst > 0")
+        self.rate, self.burst, self.tokens, self.at = rate, burst, burst, now
+
+    def _refill(self, now: float) -> None:
+        if now > self.at:
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+
+    def can(self, now: float, cost: float = 1.0) -> bool:
+        self._refill(now)
+        return self.tokens >= cost
+
+    def take(self, now: float, cost: float = 1.0) -> bool:
+        """Take ``cost`` tokens if there are that many; False (and take nothing) if not."""
+        if not self.can(now, cost):
+            return False
+        self.tokens -= cost
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class GossipLimits:
+    """How much one neighbour (link) and one origin may make this node relay.
+
+    Rates are per second, bursts are what may arrive at once.  The defaults
+    leave honest traffic alone: a QPQ phase of a 1,000-node launch puts about
+    one message per member on a link at once, a restart's catch-up a few dozen
+    60 KiB pieces, an SRA auction a handful of messages per origin per second.
+    """
+
+    link_msgs: float = 200.0
+    link_msgs_burst: float = 2000.0
+    link_bytes: float = 2 * 1024 * 1024
+    link_bytes_burst: float = 8 * 1024 * 1024
+    origin_msgs: float = 20.0
+    origin_msgs_burst: float = 200.0
+    origin_bytes: float = 256 * 1024
+    origin_bytes_burst: float = 2 * 1024 * 1024
+    max_origins: int = 4096
+    max_links: int = 1024
+
+
+class _Pair:
+    """A message bucket and a byte bucket, taken together or not at all."""
+
+    __slots__ = ("msgs", "bytes")
+
+    def __init__(self, msgs: float, msgs_burst: float, nbytes: float, bytes_burst: float, now: float) -> None:
+        self.msgs = TokenBucket(msgs, msgs_burst, now)
+        self.bytes = TokenBucket(nbytes, bytes_burst, now)
+
+    def take(self, now: float, size: int) -> bool:
+        cost = min(float(size), self.bytes.burst)  # a message larger than the burst is possible, once
+        if not (self.msgs.can(now) and self.bytes.can(now, cost)):
+            return False
+        self.msgs.take(now)
+        self.bytes.take(now, cost)
+        return True
+
+
+class RateLimiter:
+    """Per-link and per-origin buckets (bounded LRU maps) for :class:`Gossip`."""
+
+    def __init__(self, limits: GossipLimits) -> None:
+        self.limits = limits
+        self._links: OrderedDict[str, _Pair] = OrderedDict()
+        self._origins: OrderedDict[bytes, _Pair] = OrderedDict()
+
+    def _pair(self, table: OrderedDict, key: object, bound: int, now: float, origin: bool) -> _Pair:  # type: ignore[type-arg]
+        pair = table.get(key)
+        if pair is None:
+            lim = self.limits
+            pair = (_Pair(lim.origin_msgs, lim.origin_msgs_burst, lim.origin_bytes, lim.origin_bytes_burst, now)
+                    if origin else
+                    _Pair(lim.link_msgs, lim.link_msgs_burst, lim.link_bytes, lim.link_bytes_burst, now))
+            table[key] = pair
+            if len(table) > bound:
+                table.popitem(last=False)
+        else:
+            table.move_to_end(key)
+        return pair
+
+    def link(self, neighbour: str, now: float, size: int) -> bool:
+        return self._pair(self._links, neighbour, self.limits.max_links, now, False).take(now, size)
+
+    def origin(self, origin: bytes, now: float, size: int) -> bool:
+        return self._pair(self._origins, origin, self.limits.max_origins, now, True).take(now, size)
+
+
 @dataclass(slots=True)
 class GossipStats:
     published: int = 0
@@ -112,6 +235,8 @@ class GossipStats:
     stale: int = 0  # at or below an origin's floor
     echoes: int = 0  # our own messages coming back
     invalid: int = 0  # bad origin signature
+    link_limited: int = 0  # dropped: the sending neighbour is over its rate
+    origin_limited: int = 0  # dropped: the origin is over its rate
 
 
 class SeenCache:
@@ -176,6 +301,11 @@ class Gossip:
     max_skew: float = DEFAULT_MAX_SKEW
     seen: SeenCache = field(default_factory=SeenCache)
     stats: GossipStats = field(default_factory=GossipStats)
+    limits: GossipLimits | None = field(default_factory=GossipLimits)  # None: relay without bound
+    _limiter: RateLimiter | None = field(init=False, default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._limiter = RateLimiter(self.limits) if self.limits is not None else None
 
     def set_neighbours(self, neighbours: Iterable[str]) -> None:
         self.neighbours = frozenset(neighbours)
@@ -183,11 +313,18 @@ class Gossip:
     def publish(
         self, topic: str, payload: bytes, now: float, *, ttl: float = DEFAULT_TTL
     ) -> tuple[GossipEnvelope, list[Effect]]:
-        """Sign a new message and flood it.  Raises ValueError on our own bad input."""
+        """Sign a new message and flood it.
+
+        Raises:
+            PayloadTooLarge: the payload exceeds ``MAX_GOSSIP_PAYLOAD`` (a ``PublishError``).
+            PublishError: the ttl or topic is outside the wire limits.
+        """
         if not 0 < ttl <= self.max_ttl:
-            raise ValueError(f"ttl must be in (0, {self.max_ttl}]")
-        if not 0 < len(topic) <= MAX_TOPIC or len(payload) > MAX_GOSSIP_PAYLOAD:
-            raise ValueError("topic or payload exceeds the wire limits")
+            raise PublishError(f"ttl must be in (0, {self.max_ttl}]")
+        if not isinstance(topic, str) or not 0 < len(topic) <= MAX_TOPIC:
+            raise PublishError(f"topic must be 1..{MAX_TOPIC} characters")
+        if len(payload) > MAX_GOSSIP_PAYLOAD:
+            raise PayloadTooLarge(len(payload))
         now_ms = to_ms(now)
         env = sign_envelope(self.identity, self.counter.next(), now_ms + to_ms(ttl), topic, bytes(payload))
         self.seen.add((env.origin, env.seq), env.expires_ms, now_ms)
@@ -197,8 +334,9 @@ class Gossip:
     def receive(self, from_neighbour: str, env: GossipEnvelope, now: float) -> list[Effect]:
         """Handle an envelope from a neighbour.
 
-        Returns ``[]`` for duplicates, expired, stale and echoed messages,
-        otherwise ``[Deliver, Forward?]``.
+        Returns ``[]`` for duplicates, expired, stale and echoed messages and
+        for messages over their link's or origin's rate, otherwise
+        ``[Deliver, Forward?]``.
 
         Raises:
             GossipError: the origin signature does not verify; the machine is
@@ -221,9 +359,17 @@ class Gossip:
             else:
                 self.stats.duplicates += 1
             return []
+        size = len(env.payload)
+        if self._limiter is not None and not self._limiter.link(from_neighbour, now, size):
+            self.stats.link_limited += 1
+            return []
         if not verify_envelope(env):
             self.stats.invalid += 1
             raise GossipError(from_neighbour, f"bad origin signature on seq {env.seq} from {env.origin.hex()[:16]}…")
+        if self._limiter is not None and not self._limiter.origin(env.origin, now, size):
+            self.stats.origin_limited += 1
+            self.seen.add(msg_id, env.expires_ms, now_ms)
+            return []
         self.seen.add(msg_id, env.expires_ms, now_ms)
         self.stats.delivered += 1
         return [Deliver(env, from_neighbour), *self._forward(env, exclude=from_neighbour)]
