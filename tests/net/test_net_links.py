@@ -12,7 +12,7 @@ import trio
 from peer.net.codec import GossipEnvelope
 from peer.net.frames import FrameTooLarge
 from peer.net.gossip import Deliver, Forward, Gossip, GossipError
-from peer.net.linkstate import LinkDown, LinkUp, Received
+from peer.net.linkstate import HandshakeFailed, LinkDown, LinkUp, Received
 from peer.net.seqstore import MemorySeqCounter
 from peer.sra import messages as sra
 from tests.net.net_harness import identities, open_harness, wait_until
@@ -86,8 +86,17 @@ async def test_unknown_key_is_refused(kind: str, clock: object) -> None:
         await wait_until(lambda: ns.manager.snapshot()[b.public_hex].dial_failures >= 2)
         assert nb.manager.unknown_handshake_failures >= 2
         assert not ns.manager.is_up(b.public_key)
-        assert nb.pending_events() == [LinkUp(a.public_hex)]  # nothing about the stranger
-        assert "4001" in ns.manager.snapshot()[b.public_hex].last_error
+        # Each side says once (rate-limited) who presented which key (issue 9.4).
+        events = nb.pending_events()
+        assert events[0] == LinkUp(a.public_hex)
+        refusals = [e for e in events[1:] if isinstance(e, HandshakeFailed)]
+        assert len(refusals) == len(events) - 1 == 1
+        assert refusals[0].kind == "unknown-key" and refusals[0].presented == stranger.public_hex
+        assert refusals[0].inbound and refusals[0].neighbour is None
+        told = [e for e in ns.pending_events() if isinstance(e, HandshakeFailed)]
+        assert len(told) == 1 and told[0].neighbour == told[0].expected == b.public_hex
+        assert "refused our key" in told[0].reason and stranger.public_hex in told[0].reason
+        assert "not one of its neighbours" in ns.manager.snapshot()[b.public_hex].last_error
 
 
 async def test_reconnects_after_the_peer_restarts(kind: str, clock: object) -> None:

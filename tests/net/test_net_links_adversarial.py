@@ -8,7 +8,7 @@ from trio_websocket import ConnectionClosed, wrap_client_stream
 
 from peer.net.handshake import Role, Session
 from peer.net.link import CloseCode, Link, LinkConfig
-from peer.net.linkstate import LinkDown, LinkUp, Received
+from peer.net.linkstate import HandshakeFailed, LinkDown, LinkUp, Received
 from peer.net.websocket import RESOURCE
 from peer.sra.messages import Bid
 from tests.net.net_harness import FAST, identities, open_harness, wait_until
@@ -31,18 +31,59 @@ async def test_bad_frames_are_counted_and_the_abuser_is_cut_off(kind: str, clock
         good = sealer.seal(Bid(auction="x", amount=1))
         await ws.send_message(good)
         assert await na.event() == Received(m.public_hex, Bid(auction="x", amount=1))
-        await ws.send_message(good)  # replayed
-        sealer.seal(Bid(auction="x", amount=2))  # seq 2 is skipped...
-        await ws.send_message(sealer.seal(Bid(auction="x", amount=3)))  # ...so seq 3 is reordered
         await ws.send_message((2).to_bytes(8, "big") + bytes(64) + b"\x80")  # forged signature at seq 2
+        await ws.send_message((2).to_bytes(8, "big") + bytes(64) + b"\x81")  # forged again
         await ws.send_message("a text frame")  # garbage
-        await ws.send_message(b"tiny")  # garbage: the 5th bad frame reaches the threshold
+        await ws.send_message(b"tiny")  # garbage
+        await ws.send_message(b"short")  # garbage: the 5th bad frame reaches the threshold
         down = await na.event()
         assert isinstance(down, LinkDown) and down.reason.startswith("abuse: 5 bad frames")
         snap = na.manager.snapshot()[m.public_hex]
-        assert snap.bad_by_kind == {"replayed": 1, "reordered": 1, "forged": 1, "garbage": 2}
-        assert snap.frames_in >= 1 and not snap.up
+        assert snap.bad_by_kind == {"forged": 2, "garbage": 3}
+        assert snap.frames_in >= 1 and not snap.up and snap.abuse_closes == 1
         assert await _close_code(ws) == CloseCode.ABUSE
+
+
+async def test_a_frame_lost_on_the_path_closes_the_link_at_once(kind: str, clock: object) -> None:
+    """Issue 17.5: one frame lost or reordered on the path used to deafen the link until
+    the idle timeout (every later frame was refused as reordered too).  A genuine frame
+    that skips ahead now closes the link at once, so the redial recovers."""
+    async with open_harness(kind) as net:
+        a, m = identities(2)
+        na = await net.start(a, [m], idle_timeout=10.0)
+        ws, _, sealer = await net.raw_dial(m, na)
+        assert await na.event() == LinkUp(m.public_hex)
+        await ws.send_message(sealer.seal(Bid(auction="x", amount=1)))
+        assert await na.event() == Received(m.public_hex, Bid(auction="x", amount=1))
+        sent = trio.current_time()
+        sealer.seal(Bid(auction="x", amount=2))  # seq 2 is lost on the path...
+        await ws.send_message(sealer.seal(Bid(auction="x", amount=3)))  # ...so seq 3 arrives out of order
+        down = await na.event()
+        assert isinstance(down, LinkDown) and down.reason.startswith("out of sequence: reordered frame")
+        assert trio.current_time() - sent < 1.0  # not the 10 s idle timeout
+        assert await _close_code(ws) == CloseCode.OUT_OF_SEQUENCE
+        snap = na.manager.snapshot()[m.public_hex]
+        assert snap.bad_by_kind == {"reordered": 1} and snap.abuse_closes == 0  # the path, not the key, is blamed
+        assert na.manager.abuse.refusal(m.public_key, trio.current_time()) is None
+
+
+async def test_injected_replays_and_skips_do_not_deafen_the_link(kind: str, clock: object) -> None:
+    """A replay, or a skip-ahead frame the peer never signed, is refused and counted, and
+    the peer's next genuine frame still gets through (nothing was lost)."""
+    async with open_harness(kind) as net:
+        a, m = identities(2)
+        na = await net.start(a, [m], idle_timeout=10.0)
+        ws, _, sealer = await net.raw_dial(m, na)
+        assert await na.event() == LinkUp(m.public_hex)
+        first = sealer.seal(Bid(auction="x", amount=1))
+        await ws.send_message(first)
+        assert await na.event() == Received(m.public_hex, Bid(auction="x", amount=1))
+        await ws.send_message(first)  # replayed
+        await ws.send_message((5).to_bytes(8, "big") + first[8:])  # skips ahead, signed for seq 1 only
+        await ws.send_message(sealer.seal(Bid(auction="x", amount=2)))
+        assert await na.event() == Received(m.public_hex, Bid(auction="x", amount=2))
+        assert na.manager.snapshot()[m.public_hex].bad_by_kind == {"replayed": 1, "reordered": 1}
+        assert na.manager.is_up(m.public_key)
 
 
 async def test_an_oversized_frame_closes_the_link(kind: str, clock: object) -> None:
@@ -79,7 +120,8 @@ async def test_garbage_during_the_handshake_is_refused(kind: str, clock: object)
         await ws.send_message(b"\x93\x01\x02\x03 definitely not a Hello")
         assert await _close_code(ws) == CloseCode.HANDSHAKE_FAILED
         assert na.manager.unknown_handshake_failures == 1
-        assert na.pending_events() == []
+        [event] = na.pending_events()
+        assert isinstance(event, HandshakeFailed) and event.kind == "garbage" and event.inbound
 
 
 async def test_forged_gossip_reported_by_the_shell_counts_as_abuse(kind: str, clock: object) -> None:

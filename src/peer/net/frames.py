@@ -16,8 +16,12 @@ ordered pipe, so any gap is an attack or a bug).  The signature covers the
 *body bytes as received*, never a re-encoding of the decoded message, so no
 canonical-encoding question arises (the libp2p pubsub lesson).
 
-The receiver checks, cheapest first: size, header shape, sequence number,
-signature, then decodes the body.  A rejected frame leaves the opener's state
+The receiver checks, cheapest first: size, header shape, replay, signature,
+sequence gap, then decodes the body.  A frame that skips ahead is refused either
+way, but whether its signature verifies matters: a genuine one means the peer's
+frames in between were lost, so every later frame would be refused as well and
+the link must be closed (``ReorderedFrame.genuine``; issue 17.5), while a forged
+one is only injected noise.  A rejected frame leaves the opener's state
 unchanged, except a validly signed, in-order frame whose body does not decode:
 its sequence number is consumed (it *was* the peer's frame N), then it is
 reported as garbage.  Nothing here touches I/O.
@@ -81,7 +85,15 @@ class ReplayedFrame(FrameError):
 
 
 class ReorderedFrame(FrameError):
+    """A frame that skips ahead.  ``genuine`` when its signature verifies: the peer
+    really sent it, so the frames in between are lost and every later frame would
+    be refused too (the link is deaf: the shell must close it)."""
+
     kind = FrameErrorKind.REORDERED
+
+    def __init__(self, reason: str, *, genuine: bool = False) -> None:
+        super().__init__(reason)
+        self.genuine = genuine
 
 
 class OversizedFrame(FrameError):
@@ -171,10 +183,12 @@ class FrameOpener:
         seq = int.from_bytes(data[:SEQ_BYTES], "big")
         if seq <= self.last_seq:
             raise ReplayedFrame(f"seq {seq} was already seen (last {self.last_seq})")
-        if seq != self.last_seq + 1:
-            raise ReorderedFrame(f"seq {seq} skips ahead (expected {self.last_seq + 1})")
         sig, body = data[SEQ_BYTES:HEADER_BYTES], data[HEADER_BYTES:]
-        if not verify(self._session.peer, signed_bytes(self._session.session_id, self._direction, seq, body), sig):
+        genuine = verify(self._session.peer, signed_bytes(self._session.session_id, self._direction, seq, body), sig)
+        if seq != self.last_seq + 1:
+            lost = "frames in between were lost" if genuine else "not signed by the peer"
+            raise ReorderedFrame(f"seq {seq} skips ahead (expected {self.last_seq + 1}): {lost}", genuine=genuine)
+        if not genuine:
             raise ForgedFrame(f"seq {seq}: signature does not verify")
         self.last_seq = seq
         self.frames_in += 1

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import Enum
 from typing import TypeVar
@@ -86,11 +86,22 @@ class State(str, Enum):
 
 
 class HandshakeError(PeerError):
-    """The handshake failed; the connection must be dropped.  ``reason`` says why."""
+    """The handshake failed; the connection must be dropped.  ``reason`` says why.
 
-    def __init__(self, reason: str) -> None:
+    ``kind`` is a stable token for counting and rate-limiting (``garbage``,
+    ``wrong-key``, ``unknown-key``, ``misdirected``, ...); ``presented`` is the
+    key the other side presented as its own and ``wanted`` the key it expected
+    us to have, where known (neither is authenticated: the handshake failed).
+    """
+
+    def __init__(
+        self, reason: str, *, kind: str = "failed", presented: bytes | None = None, wanted: bytes | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
+        self.presented = presented
+        self.wanted = wanted
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +151,11 @@ class _Machine:
             raise HandshakeError(f"no session: handshake is {self.state.value}")
         return self._session
 
-    def _fail(self, reason: str) -> HandshakeError:
+    def _fail(
+        self, reason: str, kind: str = "protocol", presented: bytes | None = None, wanted: bytes | None = None
+    ) -> HandshakeError:
         self.state = State.FAILED
-        return HandshakeError(f"{self.role.value}: {reason}")
+        return HandshakeError(f"{self.role.value}: {reason}", kind=kind, presented=presented, wanted=wanted)
 
     def _decode(self, data: bytes, expected: type[_M]) -> _M:
         if self.state in (State.DONE, State.FAILED):
@@ -150,7 +163,7 @@ class _Machine:
         try:
             msg = decode_handshake(data)
         except DecodeError as exc:
-            raise self._fail(f"garbage: {exc.reason}") from None
+            raise self._fail(f"garbage: {exc.reason}", "garbage") from None
         if not isinstance(msg, expected):
             raise self._fail(f"out of order: got {type(msg).__name__} while expecting {expected.__name__}")
         return msg
@@ -190,16 +203,18 @@ class DialerHandshake(_Machine):
             raise self._fail("out of order: received data before sending Hello")
         ack = self._decode(data, HelloAck)
         if ack.v != PROTOCOL_VERSION:
-            raise self._fail(f"unsupported protocol version {ack.v}")
+            raise self._fail(f"unsupported protocol version {ack.v}", "version", ack.pk)
         if ack.pk == self._identity.public_key:
-            raise self._fail("reflected: the peer presented our own key")
+            raise self._fail("reflected: the peer presented our own key", "reflected", ack.pk)
         if ack.pk != self._expected:
-            raise self._fail(f"wrong peer: expected {self._expected.hex()[:16]}…, got {ack.pk.hex()[:16]}…")
+            raise self._fail(
+                f"wrong peer: expected {self._expected.hex()[:16]}…, got {ack.pk.hex()[:16]}…", "wrong-key", ack.pk
+            )
         if ack.nonce == self._nonce:
-            raise self._fail("reflected: the peer echoed our nonce")
+            raise self._fail("reflected: the peer echoed our nonce", "reflected", ack.pk)
         pk_d, pk_l = self._identity.public_key, ack.pk
         if not verify(pk_l, transcript(Role.LISTENER, pk_d, pk_l, self._nonce, ack.nonce), ack.sig):
-            raise self._fail("bad listener signature (forged, or replayed from another session)")
+            raise self._fail("bad listener signature (forged, or replayed from another session)", "bad-signature", ack.pk)
         confirm = Confirm(sig=self._identity.sign(transcript(Role.DIALER, pk_d, pk_l, self._nonce, ack.nonce)))
         self._finish(pk_l, pk_d, pk_l, self._nonce, ack.nonce)
         return encode_handshake(confirm)
@@ -214,9 +229,19 @@ class ListenerHandshake(_Machine):
 
     role = Role.LISTENER
 
-    def __init__(self, identity: Identity, allowed: Collection[bytes], *, nonce: bytes | None = None) -> None:
+    def __init__(
+        self,
+        identity: Identity,
+        allowed: Collection[bytes],
+        *,
+        nonce: bytes | None = None,
+        refuse: Callable[[bytes], tuple[str, str] | None] | None = None,
+    ) -> None:
+        """``refuse(key)`` may return ``(kind, reason)`` to turn away a configured key
+        before we spend a signature on it (throttled or banned for abuse)."""
         super().__init__(identity, nonce)
         self._allowed = frozenset(bytes(k) for k in allowed)
+        self._refuse = refuse
         self._peer: bytes | None = None
         self._peer_nonce = b""
 
@@ -236,15 +261,19 @@ class ListenerHandshake(_Machine):
         hello = self._decode(data, Hello)
         me = self._identity.public_key
         if hello.v != PROTOCOL_VERSION:
-            raise self._fail(f"unsupported protocol version {hello.v}")
+            raise self._fail(f"unsupported protocol version {hello.v}", "version", hello.pk)
         if hello.pk == me:
-            raise self._fail("reflected: the Hello carries our own key")
+            raise self._fail("reflected: the Hello carries our own key", "reflected", hello.pk)
         if hello.to != me:
-            raise self._fail("misdirected: the dialer expects another node")
+            # Name our real key: the dialer's operator has pinned a wrong one for us.
+            raise self._fail(f"misdirected: this node is {me.hex()}", "misdirected", hello.pk, hello.to)
         if hello.pk not in self._allowed:
-            raise self._fail(f"unknown key {hello.pk.hex()[:16]}…: not a configured neighbour")
+            raise self._fail(f"unknown key {hello.pk.hex()[:16]}…: not a configured neighbour", "unknown-key", hello.pk)
         if hello.nonce == self._nonce:
-            raise self._fail("reflected: the dialer used our nonce")
+            raise self._fail("reflected: the dialer used our nonce", "reflected", hello.pk)
+        refusal = self._refuse(hello.pk) if self._refuse is not None else None
+        if refusal is not None:
+            raise self._fail(refusal[1], refusal[0], hello.pk)
         self._peer, self._peer_nonce = hello.pk, hello.nonce
         sig = self._identity.sign(transcript(Role.LISTENER, hello.pk, me, hello.nonce, self._nonce))
         self.state = State.WAIT_CONFIRM
@@ -256,5 +285,5 @@ class ListenerHandshake(_Machine):
         if peer is None:  # unreachable: WAIT_CONFIRM is only entered after a Hello
             raise self._fail("out of order: Confirm before Hello")
         if not verify(peer, transcript(Role.DIALER, peer, me, self._peer_nonce, self._nonce), confirm.sig):
-            raise self._fail("bad dialer signature (forged, or replayed from another session)")
+            raise self._fail("bad dialer signature (forged, or replayed from another session)", "bad-signature", peer)
         self._finish(peer, peer, me, self._peer_nonce, self._nonce)

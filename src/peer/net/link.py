@@ -49,6 +49,7 @@ from peer.net.frames import (
     FrameOpener,
     FrameSealer,
     FrameTooLarge,
+    ReorderedFrame,
 )
 from peer.net.handshake import DialerHandshake, HandshakeError, ListenerHandshake, Session
 from peer.net.identity import Identity, short_name
@@ -63,7 +64,9 @@ class LinkConfig:
     trio-websocket's own 60 s defaults are far too long for one (pitfall 13)."""
 
     max_frame: int = DEFAULT_MAX_FRAME  # enforced on receive (websocket + frames) and on send
-    outbox_size: int = 256
+    outbox_size: int = 256  # frames queued for the writer...
+    outbox_bytes: int = 1 << 20  # ...and their bytes: whichever is reached first refuses
+    events_bytes: int = 4 << 20  # received message bytes queued for the node shell, all links together
     ws_queue_size: int = 16  # trio-websocket's message_queue_size: small but > 1
     heartbeat_interval: float = 5.0
     idle_timeout: float = 15.0
@@ -76,6 +79,18 @@ class LinkConfig:
     backoff_cap: float = 30.0
     stable_after: float = 10.0  # a link that lasted this long resets the dial backoff
     defer_dial: float = 1.0  # the higher key waits this long so the lower key's dial usually wins
+    # Unauthenticated inbound connections (issue 17.1): global and per-source caps
+    # (the global one is lowered further to fit RLIMIT_NOFILE), and how long a
+    # refused handshake waits for the peer's close reply.
+    max_pending: int = 256
+    max_pending_per_source: int = 64
+    refuse_grace: float = 0.25
+    # Abuse that outlives a link (issue 16.2): see peer.net.abuse.
+    abuse_half_life: float = 600.0
+    abuse_backoff_base: float = 1.0
+    abuse_backoff_cap: float = 300.0
+    ban_after: float = 8.0
+    report_interval: float = 10.0  # rate limit of HandshakeFailed events and warnings per kind and key
 
 
 class CloseCode(IntEnum):
@@ -89,6 +104,8 @@ class CloseCode(IntEnum):
     ABUSE = 4003
     IDLE = 4004
     SEND_TIMEOUT = 4005
+    OUT_OF_SEQUENCE = 4006  # a replayed or reordered frame: the session cannot continue
+    THROTTLED = 4007  # handshake refused: the key is throttled or banned for abuse
 
 
 #: Everything the transport can throw at us.  Caught at the link boundary, never beyond.
@@ -134,8 +151,13 @@ async def close_ws(ws: WebSocketConnection, code: int, reason: str, grace: float
             pass
 
 
-async def run_handshake(ws: WebSocketConnection, machine: DialerHandshake | ListenerHandshake) -> Session:
+async def run_handshake(
+    ws: WebSocketConnection,
+    machine: DialerHandshake | ListenerHandshake,
+    progress: Callable[[], None] | None = None,
+) -> Session:
     """Drive a handshake machine over ``ws``; the caller bounds it with a timeout.
+    ``progress`` is called after each message the machine accepted.
 
     Raises:
         HandshakeError: the peer failed authentication (or sent garbage);
@@ -146,6 +168,8 @@ async def run_handshake(ws: WebSocketConnection, machine: DialerHandshake | List
     while not machine.done:
         data = await ws.get_message()
         reply = machine.receive(data)  # type: ignore[arg-type]  # str is refused inside as garbage
+        if progress is not None:
+            progress()
         if reply is not None:
             await ws.send_message(reply)
     return machine.session
@@ -172,10 +196,16 @@ class Link:
         self._opener = FrameOpener(session, max_frame=config.max_frame)
         self._abuse = AbuseCounter(config.abuse_threshold)
         self._outbox_send, self._outbox_recv = trio.open_memory_channel[bytes](config.outbox_size)
+        self.outbox_bytes = 0  # bytes queued for the writer (bounded by config.outbox_bytes)
         self._scope = trio.CancelScope()
         self._close_code = CloseCode.GOING_AWAY
         self._last_rx = trio.current_time()
         self.down_reason: str | None = None
+        self.abusive = False  # closed for abuse: the manager's AbuseTracker counts it against the key
+
+    @property
+    def close_code(self) -> CloseCode:
+        return self._close_code
 
     @property
     def bad_frames(self) -> int:
@@ -191,13 +221,20 @@ class Link:
         body = encode_message(msg)
         if HEADER_BYTES + len(body) > self.config.max_frame:
             raise FrameTooLarge(f"{type(msg).__name__} needs a {HEADER_BYTES + len(body)}-byte frame")
+        return self._enqueue(body, count_drop=True)
+
+    def _enqueue(self, body: bytes, *, count_drop: bool) -> bool:
+        if self.outbox_bytes + len(body) > self.config.outbox_bytes:
+            self.stats.outbox_drops += count_drop
+            return False
         try:
             self._outbox_send.send_nowait(body)
         except trio.WouldBlock:
-            self.stats.outbox_drops += 1
+            self.stats.outbox_drops += count_drop
             return False
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             return False
+        self.outbox_bytes += len(body)
         return True
 
     def report_abuse(self, reason: str) -> None:
@@ -205,7 +242,12 @@ class Link:
         with a bad origin signature) against this link; close it at the threshold."""
         self.stats.bad_frames["app"] += 1
         if self._abuse.record():
-            self.close(f"abuse: {self._abuse.count} bad frames (last: {reason})", CloseCode.ABUSE)
+            self._close_for_abuse(f"abuse: {self._abuse.count} bad frames (last: {reason})")
+
+    def _close_for_abuse(self, reason: str) -> None:
+        if self.down_reason is None:
+            self.abusive = True
+        self.close(reason, CloseCode.ABUSE)
 
     def close(self, reason: str, code: int = CloseCode.NORMAL) -> None:
         """Ask the link to go down (idempotent; the first reason wins)."""
@@ -214,7 +256,7 @@ class Link:
             self._close_code = CloseCode(code)
         self._scope.cancel()
 
-    async def run(self, deliver: Callable[[Link, LinkMessage], Awaitable[None]]) -> str:
+    async def run(self, deliver: Callable[[Link, LinkMessage, int], Awaitable[None]]) -> str:
         """Run until the link goes down and return why; then call :meth:`aclose`.
 
         The polite close is left to the caller so it can first update its
@@ -247,7 +289,7 @@ class Link:
         reason = self.down_reason or "closed"
         await close_ws(self._ws, self._close_code, reason, self.config.close_timeout)
 
-    async def _reader(self, deliver: Callable[[Link, LinkMessage], Awaitable[None]]) -> None:
+    async def _reader(self, deliver: Callable[[Link, LinkMessage, int], Awaitable[None]]) -> None:
         while True:
             try:
                 data = await self._ws.get_message()
@@ -255,6 +297,7 @@ class Link:
                 if exc.reason is not None and exc.reason.code == CloseCode.TOO_BIG:
                     # trio-websocket refused an oversized message and closed the link itself.
                     self.stats.bad_frames[FrameErrorKind.OVERSIZED.value] += 1
+                    self.abusive = self.down_reason is None
                 self.close(describe(exc))
                 return
             try:
@@ -262,17 +305,26 @@ class Link:
             except FrameError as exc:
                 self.stats.bad_frames[exc.kind.value] += 1
                 log.warning("link %s: %s", self.name, exc)
+                if isinstance(exc, ReorderedFrame) and exc.genuine:
+                    # The peer really sent this frame, so the ones before it are lost, and the
+                    # opener (exactly last + 1) would refuse every later frame too: the link was
+                    # deaf until the idle timeout and the refused messages never re-sent (issue
+                    # 17.5).  Close at once; the redial and anti-entropy recover.  Not abuse of
+                    # the key: an attacker on the path can cause it.
+                    self.close(f"out of sequence: {exc}", CloseCode.OUT_OF_SEQUENCE)
+                    return
                 if self._abuse.record():
-                    self.close(f"abuse: {self._abuse.count} bad frames (last: {exc})", CloseCode.ABUSE)
+                    self._close_for_abuse(f"abuse: {self._abuse.count} bad frames (last: {exc})")
                     return
                 continue
             self._last_rx = trio.current_time()
             self.stats.frames_in += 1
             if not isinstance(msg, Heartbeat):
-                await deliver(self, msg)
+                await deliver(self, msg, len(data))
 
     async def _writer(self) -> None:
         async for body in self._outbox_recv:
+            self.outbox_bytes -= len(body)
             frame = self._sealer.seal_body(body)
             try:
                 with trio.fail_after(self.config.send_timeout):
@@ -297,7 +349,5 @@ class Link:
             if now >= next_beat:
                 n += 1
                 next_beat = now + interval
-                try:
-                    self._outbox_send.send_nowait(encode_message(Heartbeat(n=n)))
-                except trio.WouldBlock:
-                    pass  # data frames are queued; they keep the peer's idle timer fed
+                # If the outbox is full, data frames are queued: they keep the peer's idle timer fed.
+                self._enqueue(encode_message(Heartbeat(n=n)), count_drop=False)

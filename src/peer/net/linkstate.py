@@ -36,7 +36,43 @@ class LinkDown:
     reason: str
 
 
-LinkEvent = LinkUp | Received | LinkDown
+@dataclass(frozen=True, slots=True)
+class HandshakeFailed:
+    """A handshake failed or was refused (rate-limited: see ``repeats``).
+
+    ``neighbour`` is the configured neighbour concerned (the one we dialled, or
+    the one an inbound dialer claimed to be), ``None`` if no configured key is
+    involved.  ``expected`` is the key we expected the other side to have (the
+    pinned key we dialled) or, for an inbound ``misdirected`` failure, the key
+    the dialer expected *us* to have.  ``presented`` is the key the other side
+    presented (unauthenticated when the handshake failed).  Keys are hex.
+    ``kind`` is a stable token (``wrong-key``, ``unknown-key``, ``misdirected``,
+    ``refused``, ``bad-signature``, ``garbage``, ``timeout``, ``throttled``,
+    ``banned``, ...), ``reason`` a complete sentence for a log line, ``source``
+    the address dialled or the inbound source, ``repeats`` how many failures
+    with the same (kind, neighbour, expected, presented) were suppressed since
+    the last one reported.
+    """
+
+    kind: str
+    neighbour: str | None
+    expected: str | None
+    presented: str | None
+    reason: str
+    inbound: bool
+    source: str
+    repeats: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PeerBanned:
+    """``peer`` was banned for repeated abuse; ``LinkManager.unban`` lifts it."""
+
+    peer: str
+    reason: str
+
+
+LinkEvent = LinkUp | Received | LinkDown | HandshakeFailed | PeerBanned
 
 
 # --- counters ------------------------------------------------------------------
@@ -55,6 +91,8 @@ class LinkStats:
     dial_failures: int = 0
     duplicates: int = 0  # links closed by the one-link-per-pair rule
     outbox_drops: int = 0  # send_nowait refused because the outbox was full
+    abuse_closes: int = 0  # links closed for abuse (the abuse tracker keeps the decaying score)
+    refused: int = 0  # handshakes refused while the key was throttled or banned
     last_down: str = ""  # why the last link went down
     last_error: str = ""  # the last failed dial or handshake
 
@@ -69,6 +107,7 @@ class LinkStats:
             reconnects=self.reconnects, handshake_failures=self.handshake_failures,
             dial_failures=self.dial_failures, duplicates=self.duplicates,
             outbox_drops=self.outbox_drops, last_down=self.last_down, last_error=self.last_error,
+            abuse_closes=self.abuse_closes, refused=self.refused,
         )
 
 
@@ -90,6 +129,8 @@ class LinkSnapshot:
     outbox_drops: int
     last_down: str
     last_error: str
+    abuse_closes: int = 0
+    refused: int = 0
 
 
 # --- reconnect backoff ---------------------------------------------------------

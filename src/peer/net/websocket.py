@@ -29,141 +29,53 @@ the other links never see it (pitfalls 3, 9, 11).
 
 from __future__ import annotations
 
-import errno
 import logging
+import math
 import random
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 import trio
-import trio.testing
-from trio_websocket import wrap_client_stream, wrap_server_stream
+from trio_websocket import ConnectionClosed, wrap_client_stream, wrap_server_stream
 
+from peer.net.abuse import AbuseTracker, Ban, ReportLimiter
+from peer.net.admission import Admission, Stage, Ticket, pending_cap_for_fd_limit
 from peer.net.codec import LinkMessage
+from peer.net.events import EventChannel
+from peer.net.failures import describe_failure
 from peer.net.handshake import DialerHandshake, HandshakeError, ListenerHandshake
 from peer.net.identity import Identity, short_name
 from peer.net.link import LINK_ERRORS, CloseCode, Link, LinkConfig, close_ws, describe, run_handshake
 from peer.net.linkstate import (
     Backoff,
+    HandshakeFailed,
     LinkDown,
     LinkEvent,
     LinkSnapshot,
     LinkStats,
     LinkUp,
+    PeerBanned,
     Received,
     keep_new_link,
 )
+from peer.net.reclaim import reclaim_memory
+
+# The transports moved to peer.net.transport; these names stay importable from here.
+from peer.net.transport import Address as Address
+from peer.net.transport import MemoryConnection as MemoryConnection
+from peer.net.transport import MemoryHub as MemoryHub
+from peer.net.transport import MemoryTransport as MemoryTransport
+from peer.net.transport import StreamHandler as StreamHandler
+from peer.net.transport import TcpTransport as TcpTransport
+from peer.net.transport import Transport as Transport
+from peer.net.transport import WatchedStream, source_of
 
 log = logging.getLogger(__name__)
 
 RESOURCE = "/peer/v1"
-Address = Any  # (host, port) for TCP, a name for the memory hub
-StreamHandler = Callable[[trio.abc.Stream], Awaitable[None]]
-
-
-class Transport(Protocol):
-    async def serve(self, handler: StreamHandler, *, task_status: trio.TaskStatus[Address]) -> None: ...
-    async def connect(self, address: Address) -> trio.abc.Stream: ...
-
-
-class TcpTransport:
-    """Plain TCP; binds one explicit host (never ``None``: pitfall 14)."""
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host, self.port = host, port
-
-    async def serve(
-        self, handler: StreamHandler, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        listeners = await trio.open_tcp_listeners(self.port, host=self.host)
-        host, port = listeners[0].socket.getsockname()[:2]
-        await trio.serve_listeners(handler, listeners, task_status=_Started(task_status, (host, port)))
-
-    async def connect(self, address: Address) -> trio.abc.Stream:
-        host, port = address
-        return await trio.open_tcp_stream(host, port)
-
-
-class _Started:
-    """Adapts a TaskStatus so ``started(x)`` reports a fixed value instead of ``x``."""
-
-    def __init__(self, inner: trio.TaskStatus[Address], value: Address) -> None:
-        self._inner, self._value = inner, value
-
-    def started(self, value: object = None) -> None:
-        self._inner.started(self._value)
-
-
-class MemoryConnection:
-    """Both directions of one in-memory connection; :meth:`cut` makes it half-open.
-
-    After ``cut()`` nothing more is delivered either way, not even the close:
-    the way a dead path looks to TCP until a heartbeat notices.
-    """
-
-    def __init__(self) -> None:
-        self.is_cut = False
-        client_send, server_recv = self._one_way()
-        server_send, client_recv = self._one_way()
-        self.client: trio.abc.Stream = trio.StapledStream(client_send, client_recv)
-        self.server: trio.abc.Stream = trio.StapledStream(server_send, server_recv)
-
-    def cut(self) -> None:
-        self.is_cut = True
-
-    def _one_way(self) -> tuple[trio.testing.MemorySendStream, trio.testing.MemoryReceiveStream]:
-        send, recv = trio.testing.MemorySendStream(), trio.testing.MemoryReceiveStream()
-
-        def pump() -> None:
-            if not self.is_cut:
-                trio.testing.memory_stream_pump(send, recv)
-
-        async def async_pump() -> None:
-            pump()
-
-        send.send_all_hook, send.close_hook = async_pump, pump
-        return send, recv
-
-
-class MemoryHub:
-    """An in-process network of named listeners, for tests and simulations."""
-
-    def __init__(self) -> None:
-        self._listeners: dict[str, tuple[trio.Nursery, StreamHandler]] = {}
-        self.connections: list[MemoryConnection] = []
-
-    def transport(self, name: str) -> MemoryTransport:
-        return MemoryTransport(self, name)
-
-
-class MemoryTransport:
-    def __init__(self, hub: MemoryHub, name: str) -> None:
-        self.hub, self.name = hub, name
-
-    async def serve(
-        self, handler: StreamHandler, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        if self.name in self.hub._listeners:
-            raise OSError(errno.EADDRINUSE, f"memory address {self.name!r} is in use")
-        async with trio.open_nursery() as nursery:
-            self.hub._listeners[self.name] = (nursery, handler)
-            try:
-                task_status.started(self.name)
-                await trio.sleep_forever()
-            finally:
-                del self.hub._listeners[self.name]
-
-    async def connect(self, address: Address) -> trio.abc.Stream:
-        await trio.lowlevel.checkpoint()
-        entry = self.hub._listeners.get(address)
-        if entry is None:
-            raise ConnectionRefusedError(errno.ECONNREFUSED, f"nothing listens on {address!r}")
-        nursery, handler = entry
-        conn = MemoryConnection()
-        self.hub.connections.append(conn)
-        nursery.start_soon(handler, conn.server)
-        return conn.client
+#: A flood is over, and memory worth trimming, once this many handshakes were pending at once.
+RECLAIM_AFTER_PEAK = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +84,10 @@ class Neighbour:
 
     pubkey: bytes
     address: Address = None
+
+
+def _hex(peer: str | bytes) -> bytes:
+    return bytes.fromhex(peer) if isinstance(peer, str) else peer
 
 
 class LinkManager:
@@ -188,7 +104,7 @@ class LinkManager:
         events_size: int = 256,
     ) -> None:
         self.identity = identity
-        self.config = config or LinkConfig()
+        self.config = cfg = config or LinkConfig()
         self._transport = transport
         self._rng = rng or random.Random()
         self._addresses: dict[bytes, Address] = {}
@@ -204,8 +120,17 @@ class LinkManager:
             if nb.address is not None:
                 self.set_address(nb.pubkey, nb.address)
         self.unknown_handshake_failures = 0  # inbound connections that never authenticated
+        self.handshake_failures: Counter[str] = Counter()  # by HandshakeError kind, inbound and outbound
         self.address: Address = None
-        self._events_send, self.events = trio.open_memory_channel[LinkEvent](events_size)
+        self.admission = Admission(pending_cap_for_fd_limit(cfg.max_pending), cfg.max_pending_per_source)
+        self.abuse = AbuseTracker(
+            half_life=cfg.abuse_half_life, backoff_base=cfg.abuse_backoff_base,
+            backoff_cap=cfg.abuse_backoff_cap, ban_after=cfg.ban_after,
+        )
+        self._reports = ReportLimiter(cfg.report_interval)
+        self._abuse_reports = ReportLimiter(cfg.report_interval)
+        self.reclaims = 0  # times memory was trimmed after a flood
+        self.events: EventChannel[LinkEvent] = EventChannel(events_size, cfg.events_bytes)
 
     # --- the node shell's API ---------------------------------------------------
 
@@ -216,31 +141,77 @@ class LinkManager:
 
     def send_nowait(self, peer: str | bytes, msg: LinkMessage) -> bool:
         """Queue ``msg`` to ``peer`` (hex or raw key).  False if no link or its outbox is full."""
-        link = self._links.get(bytes.fromhex(peer) if isinstance(peer, str) else peer)
+        link = self._links.get(_hex(peer))
         return link.send_nowait(msg) if link is not None else False
 
     def is_up(self, peer: str | bytes) -> bool:
-        return (bytes.fromhex(peer) if isinstance(peer, str) else peer) in self._links
+        return _hex(peer) in self._links
 
     def link(self, peer: str | bytes) -> Link | None:
-        return self._links.get(bytes.fromhex(peer) if isinstance(peer, str) else peer)
+        return self._links.get(_hex(peer))
 
-    def report_abuse(self, peer: str | bytes, reason: str) -> None:
-        """Count application-level misbehaviour (e.g. a forged gossip envelope) against ``peer``'s link."""
+    def report_abuse(self, peer: str | bytes, reason: str) -> bool:
+        """Count application-level misbehaviour (e.g. a forged gossip envelope) against ``peer``'s link.
+
+        Returns whether the caller should log this report: at most one per peer
+        per ``report_interval`` (the rest are counted in :meth:`suppressed_reports`),
+        so a flood of refusals cannot flood the log.
+        """
         link = self.link(peer)
         if link is not None:
             link.report_abuse(reason)
+        return self._abuse_reports.offer(_hex(peer), trio.current_time()) is not None
+
+    def suppressed_reports(self) -> dict[str, int]:
+        """Abuse reports not logged because of the rate limit, per peer, since the last
+        call that returned them (call it once per ``report_interval`` for a summary line)."""
+        return {k.hex(): n for k, n, _ in self._abuse_reports.due(trio.current_time())}  # type: ignore[union-attr]
 
     def snapshot(self) -> dict[str, LinkSnapshot]:
         return {pk.hex(): st.snapshot(pk.hex(), short_name(pk)) for pk, st in self._stats.items()}
 
+    # --- abuse that outlives a link: what an operator's control client needs -------
+
+    def bans(self) -> dict[str, Ban]:
+        """Banned keys (hex) with the logged reason and when."""
+        return {k.hex(): b for k, b in self.abuse.bans().items()}
+
+    def ban(self, peer: str | bytes, reason: str) -> None:
+        """Ban ``peer`` by hand: its link goes down and it is refused until :meth:`unban`."""
+        key = _hex(peer)
+        self.abuse.ban(key, reason, trio.current_time())
+        log.warning("banned %s: %s", short_name(key), reason)
+        link = self._links.get(key)
+        if link is not None:
+            link.close(f"banned: {reason}", CloseCode.ABUSE)
+
+    def unban(self, peer: str | bytes) -> bool:
+        """Lift a ban (and forgive the abuse score); True if ``peer`` was banned."""
+        key = _hex(peer)
+        lifted = self.abuse.unban(key)
+        if lifted:
+            log.warning("unbanned %s", short_name(key))
+        if key in self._changed:
+            self._signal(key)  # wake its dialer
+        return lifted
+
+    def abuse_scores(self) -> dict[str, float]:
+        """The decaying abuse score of each configured neighbour (0 for an honest one)."""
+        now = trio.current_time()
+        return {k.hex(): self.abuse.score(k, now) for k in self._stats}
+
+    # --- running ------------------------------------------------------------------
+
     async def run(self, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve and dial until cancelled; ``events`` is closed when this returns."""
-        async with self._events_send:
+        try:
             async with trio.open_nursery() as nursery:
                 self.address = await nursery.start(self.serve_links)
                 nursery.start_soon(self.run_dialers)
+                nursery.start_soon(self._housekeeping)
                 task_status.started(self.address)
+        finally:
+            self.events.close_sender()
 
     async def serve_links(self, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED) -> None:
         """Accept inbound links on the transport's address until cancelled."""
@@ -251,6 +222,18 @@ class LinkManager:
         async with trio.open_nursery() as nursery:
             for pubkey in self._stats:
                 nursery.start_soon(self._dialer, pubkey, random.Random(self._rng.getrandbits(64)))
+
+    async def _housekeeping(self) -> None:
+        """Summarise suppressed refusals and give memory back after a flood, every report_interval."""
+        while True:
+            await trio.sleep(self.config.report_interval)
+            for _, count, event in self._reports.due(trio.current_time()):
+                if isinstance(event, HandshakeFailed):
+                    self._emit_failure(replace(event, repeats=count))
+            if self.admission.peak >= RECLAIM_AFTER_PEAK and len(self.admission) < RECLAIM_AFTER_PEAK // 4:
+                self.admission.peak = len(self.admission)
+                self.reclaims += 1
+                reclaim_memory()
 
     # --- dialing ------------------------------------------------------------------
 
@@ -263,6 +246,12 @@ class LinkManager:
             while peer in self._links:  # someone's link is up: nothing to do until it drops
                 await self._changed[peer].wait()
             await self._address_set[peer].wait()
+            retry_at = self.abuse.retry_at(peer)
+            if retry_at == math.inf:  # banned: wait for unban (or a new link: there is none)
+                await self._changed[peer].wait()
+                continue
+            if retry_at > trio.current_time():  # throttled for abuse: no redial before then
+                await trio.sleep_until(retry_at)
             started = trio.current_time()
             if not await self._dial_once(peer, self._addresses[peer]):
                 self._stats[peer].dial_failures += 1
@@ -277,14 +266,31 @@ class LinkManager:
         except (OSError, trio.TooSlowError) as exc:
             self._stats[peer].last_error = f"dial {address!r}: {describe(exc)}"
             return False
-        return await self._run_stream(stream, peer)
+        return await self._run_stream(stream, peer, None, str(address))
 
     async def _on_inbound(self, stream: trio.abc.Stream) -> None:
-        await self._run_stream(stream, None)
+        source = source_of(stream)
+        ticket, evicted = self.admission.admit(source, trio.current_time())
+        for old in evicted:  # the least promising pending handshakes make room (admission.py)
+            if old.handle is not None:
+                old.handle.cancel()
+        try:
+            with trio.CancelScope() as scope:
+                ticket.handle = scope
+                await self._run_stream(WatchedStream(stream), None, ticket, str(source))
+            if scope.cancelled_caught:
+                self._note_handshake_failure(
+                    None, None, HandshakeError("evicted: too many unauthenticated connections", kind="evicted"),
+                    str(source))
+        finally:
+            self.admission.release(ticket)
+            ticket.handle = None
 
     # --- one connection, start to end -----------------------------------------------
 
-    async def _run_stream(self, stream: trio.abc.Stream, expected: bytes | None) -> bool:
+    async def _run_stream(
+        self, stream: trio.abc.Stream, expected: bytes | None, ticket: Ticket | None, source: str
+    ) -> bool:
         """Own one raw stream until it is closed.  Never raises except Cancelled.
 
         Returns True if the handshake succeeded (whether or not the link was kept).
@@ -293,7 +299,7 @@ class LinkManager:
         try:
             async with trio.open_nursery() as nursery:  # hosts trio-websocket's reader task
                 try:
-                    established = await self._run_ws(nursery, stream, expected)
+                    established = await self._run_ws(nursery, stream, expected, ticket, source)
                 finally:
                     nursery.cancel_scope.cancel()
         except* LINK_ERRORS as group:
@@ -306,28 +312,49 @@ class LinkManager:
                 await trio.aclose_forcefully(stream)
         return established
 
-    async def _run_ws(self, nursery: trio.Nursery, stream: trio.abc.Stream, expected: bytes | None) -> bool:
+    async def _run_ws(
+        self, nursery: trio.Nursery, stream: trio.abc.Stream, expected: bytes | None,
+        ticket: Ticket | None, source: str,
+    ) -> bool:
         cfg = self.config
         opts = {"message_queue_size": cfg.ws_queue_size, "max_message_size": cfg.max_frame}
         machine: DialerHandshake | ListenerHandshake | None = None
         with trio.move_on_after(cfg.handshake_timeout) as deadline:
             if expected is None:
+                if isinstance(stream, WatchedStream):  # drop it the moment it hangs up (issue 17.1)
+                    nursery.start_soon(_cancel_when_ended, stream, deadline)
                 request = await wrap_server_stream(nursery, stream, **opts)
                 ws = await request.accept()
-                machine = ListenerHandshake(self.identity, self._stats.keys())
+                machine = ListenerHandshake(self.identity, self._stats.keys(), refuse=self._refusal)
             else:
                 ws = await wrap_client_stream(nursery, stream, "peer", RESOURCE, **opts)  # type: ignore[arg-type]
                 machine = DialerHandshake(self.identity, expected)
+            if ticket is not None:
+                self.admission.advance(ticket, Stage.UPGRADED)
             try:
-                session = await run_handshake(ws, machine)
+                session = await run_handshake(ws, machine, progress=lambda: self._progress(ticket, machine))
             except HandshakeError as exc:
-                self._note_handshake_failure(expected, machine, exc.reason)
-                await close_ws(ws, CloseCode.HANDSHAKE_FAILED, exc.reason, cfg.close_timeout)
+                self._note_handshake_failure(expected, machine, exc, source)
+                code = CloseCode.THROTTLED if exc.kind in ("throttled", "banned") else CloseCode.HANDSHAKE_FAILED
+                await close_ws(ws, code, exc.reason, min(cfg.refuse_grace, cfg.close_timeout))
+                return False
+            except ConnectionClosed as exc:  # the listener refused us: say what it said
+                if expected is None or exc.reason is None or exc.reason.code not in (
+                        CloseCode.HANDSHAKE_FAILED, CloseCode.THROTTLED):
+                    raise
+                refused = HandshakeError(exc.reason.reason or f"close code {exc.reason.code}", kind="refused")
+                self._note_handshake_failure(expected, machine, refused, source)
                 return False
         if deadline.cancelled_caught:
-            self._note_handshake_failure(expected, machine, "handshake timed out")
+            ended = isinstance(stream, WatchedStream) and stream.ended.is_set()
+            failure = (HandshakeError("closed before the handshake finished", kind="hung-up") if ended
+                       else HandshakeError("handshake timed out", kind="timeout"))
+            self._note_handshake_failure(expected, machine, failure, source)
             return False
 
+        if ticket is not None:  # authenticated: no longer a pending connection, never evicted
+            self.admission.release(ticket)
+            ticket.handle = None
         stats = self._stats[session.peer]
         link = Link(ws, session, self.identity, cfg, stats)
         kept, first = self._register(link)
@@ -337,22 +364,41 @@ class LinkManager:
             return True
         try:
             if first:
-                await self._events_send.send(LinkUp(link.peer))
+                await self.events.put(LinkUp(link.peer))
             reason = await link.run(self._deliver)
         finally:
             current = self._unregister(link)
+            if link.abusive:
+                self._on_abuse_close(session.peer, link.down_reason or "abuse")
         if current:
             # No checkpoint between unregistering and this send, so this LinkDown
             # is queued before the LinkUp of any link that replaces this one.
             stats.last_down = reason
-            await self._events_send.send(LinkDown(link.peer, reason))
+            await self.events.put(LinkDown(link.peer, reason))
         await link.aclose()
         return True
 
-    async def _deliver(self, link: Link, msg: LinkMessage) -> None:
-        # Blocks when the shell is behind: the backpressure reaches the peer's
-        # writer through the websocket queue and TCP, and its send_timeout.
-        await self._events_send.send(Received(link.peer, msg))
+    async def _deliver(self, link: Link, msg: LinkMessage, size: int) -> None:
+        # Blocks when the shell is behind (in events or in bytes): the backpressure
+        # reaches the peer's writer through the websocket queue and TCP, and its send_timeout.
+        await self.events.put(Received(link.peer, msg), size)
+
+    def _progress(self, ticket: Ticket | None, machine: DialerHandshake | ListenerHandshake | None) -> None:
+        if ticket is not None and isinstance(machine, ListenerHandshake) and machine.claimed_peer in self._stats:
+            self.admission.advance(ticket, Stage.CLAIMED)
+
+    def _refusal(self, key: bytes) -> tuple[str, str] | None:
+        refusal = self.abuse.refusal(key, trio.current_time())
+        if refusal is not None:
+            self._stats[key].refused += 1
+        return refusal
+
+    def _on_abuse_close(self, peer: bytes, reason: str) -> None:
+        self._stats[peer].abuse_closes += 1
+        ban = self.abuse.on_abuse_close(peer, trio.current_time(), reason)
+        if ban is not None:
+            log.warning("banned %s: %s", short_name(peer), ban.reason)
+            self.events.put_nowait(PeerBanned(peer.hex(), ban.reason))
 
     # --- the registry ---------------------------------------------------------------
 
@@ -391,12 +437,31 @@ class LinkManager:
             self._stats[peer].last_error = reason
 
     def _note_handshake_failure(
-        self, expected: bytes | None, machine: DialerHandshake | ListenerHandshake | None, reason: str
+        self, expected: bytes | None, machine: DialerHandshake | ListenerHandshake | None,
+        error: HandshakeError, source: str,
     ) -> None:
-        claimed = expected or (machine.claimed_peer if isinstance(machine, ListenerHandshake) else None)
-        log.warning("handshake with %s failed: %s", short_name(claimed) if claimed else "unknown", reason)
-        if claimed is not None and claimed in self._stats:
-            self._stats[claimed].handshake_failures += 1
-            self._stats[claimed].last_error = reason
+        claimed = machine.claimed_peer if isinstance(machine, ListenerHandshake) else None
+        event = describe_failure(
+            error, dialled=expected, claimed=claimed, source=source, neighbours=self._stats,
+            me=self.identity.public_key)
+        self.handshake_failures[error.kind] += 1
+        blamed = expected or (claimed if claimed in self._stats else None)
+        if blamed is not None:
+            self._stats[blamed].handshake_failures += 1
+            self._stats[blamed].last_error = event.reason
         else:
             self.unknown_handshake_failures += 1
+        key = (event.kind, event.neighbour, event.expected, event.presented, event.inbound)
+        repeats = self._reports.offer(key, trio.current_time(), event)
+        if repeats is not None:
+            self._emit_failure(replace(event, repeats=repeats))
+
+    def _emit_failure(self, event: HandshakeFailed) -> None:
+        more = f" ({event.repeats} more like it since the last report)" if event.repeats else ""
+        log.warning("handshake failed: %s%s", event.reason, more)
+        self.events.put_nowait(event)
+
+
+async def _cancel_when_ended(stream: WatchedStream, scope: trio.CancelScope) -> None:
+    await stream.ended.wait()
+    scope.cancel()
