@@ -37,6 +37,9 @@ from rich.live import Live
 from peer.errors import ScenarioError
 from peer.launch.check import assemble, assemble_with_faults
 from peer.launch.faults import Faults, FaultSpecError
+from peer.launch.hosts import HostsError
+from peer.launch.remote import RemoteChildren
+from peer.launch.spread import spread_over_hosts
 from peer.launch.monitor import NetworkState
 from peer.launch.plan import plan_nodes
 from peer.launch.processes import Children
@@ -124,6 +127,11 @@ class _Watch:
             return False
         if faults.restarts_pending():
             return False
+        partitioned: set[str] = set()
+        if isinstance(self.children, RemoteChildren):
+            if self.children.partition_pending():
+                return False  # the run is not over before the cut host is healed
+            partitioned = self.children.cut_nodes()
         self._honest_done_at = self._honest_done_at or now
         if now - self._honest_done_at > CATCHUP_WAIT:
             return True  # bounded: what is still missing then is reported, not waited for
@@ -132,7 +140,7 @@ class _Watch:
             return False
         # A restarted node catches its ledger up (it asks its neighbours); give it a moment.
         target = max((state.nodes[n].ledger_entries for n in honest), default=0)
-        return all(state.nodes[n].ledger_entries >= target for n in faults.restarted)
+        return all(state.nodes[n].ledger_entries >= target for n in set(faults.restarted) | partitioned)
 
     def _inject(self, now: float) -> None:
         for name, stage in self.faults.kills.items():
@@ -184,6 +192,11 @@ def launch(
     behaviour: Annotated[list[str] | None, typer.Option(
         "--behaviour", metavar="NAME=SPEC",
         help="Fault: run NAME as an adversary, e.g. b=crash@hosting (see docs/adversaries-real.md).")] = None,
+    hosts: Annotated[Path | None, typer.Option(
+        "--hosts", metavar="HOSTS.toml", help="Spread the nodes over these hosts (see docs/hosts.md).")] = None,
+    partition: Annotated[list[str] | None, typer.Option(
+        "--partition", metavar="HOST@AT+FOR",
+        help="Fault (with --hosts): cut HOST off AT s after the sale starts, heal it FOR s later.")] = None,
 ) -> None:
     """Run SCENARIO as one real node process per node on 127.0.0.1 (an SRA auction, or a QPQ stream)."""
     if _is_qpq_scenario(scenario):
@@ -208,12 +221,21 @@ def launch(
     except FaultSpecError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None
+    spread = None
+    if hosts is not None or partition:
+        try:
+            spread = spread_over_hosts(loaded, hosts, partition or [], run_seed, restart_after)
+        except HostsError as exc:
+            err.print(f"error: {exc}", markup=False, highlight=False)
+            raise typer.Exit(2) from None
+        faults.partitioned = bool(partition)
     temp = workdir is None
     root = Path(tempfile.mkdtemp(prefix="peer-launch-")) if workdir is None else workdir
     root.mkdir(parents=True, exist_ok=True)
     plans = plan_nodes(loaded, root, seed=run_seed, gather_window=gather_window,
                        reply_timeout=reply_timeout, context_timeout=context_timeout,
-                       confirm_timeout=confirm_timeout, paper_resale=paper_resale)
+                       confirm_timeout=confirm_timeout, paper_resale=paper_resale,
+                       addresses=None if spread is None else spread.addresses)
     safe_names = {p.argv[p.argv.index("--name") + 1]: p.name for p in plans}
     if len(safe_names) != len(plans):
         err.print("error: node names collide once made file-safe", markup=False)
@@ -222,7 +244,7 @@ def launch(
         if plan.name in faults.behaviours:
             plan.argv.extend(["--behaviour", str(faults.behaviours[plan.name])])
     state = NetworkState(plans=plans, names=safe_names, by_key={p.key_hex: p.name for p in plans}, seller=loaded.seller)
-    children = Children()
+    children: Children | RemoteChildren = Children() if spread is None else spread.children(root)
     code = 0
     timing: dict[str, float] = {}
     live = None if headless or json_out else Live(console=console, auto_refresh=False, transient=False)
@@ -270,6 +292,8 @@ def launch(
         if memory:
             result.extra["memory_kib_per_node"] = round(sum(memory.values()) / len(memory))
         result.extra["bad_messages"] = sum(s.bad_frames for s in state.nodes.values())
+        if spread is not None:
+            result.extra["hosts"] = spread.report(children)
         if json_out:
             sys.stdout.write(dumps(result.to_json()) + "\n")
         else:

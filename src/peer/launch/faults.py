@@ -59,6 +59,7 @@ class Faults:
     killed: dict[str, dict[str, Any]] = field(default_factory=dict)
     died: dict[str, float] = field(default_factory=dict)  # node -> monotonic time it was seen dead
     restarted: dict[str, float] = field(default_factory=dict)  # node -> monotonic time of the re-fork
+    partitioned: bool = False  # --partition: hosts are cut off and healed during the run (peer.launch.remote)
 
     @classmethod
     def parse(cls, kills: list[str], behaviours: list[str], restart_after: float | None, nodes: set[str]) -> Faults:
@@ -79,7 +80,7 @@ class Faults:
 
     @property
     def active(self) -> bool:
-        return bool(self.kills or self.behaviours)
+        return bool(self.kills or self.behaviours or self.partitioned)
 
     @property
     def crashers(self) -> set[str]:

@@ -64,9 +64,14 @@ def plan_nodes(
     context_timeout: float,
     confirm_timeout: float | None = None,
     paper_resale: bool = False,
+    addresses: dict[str, tuple[str, int]] | None = None,
 ) -> list[NodePlan]:
+    """``addresses``: node -> (host, port) when the nodes run on several hosts (peer.launch.hosts);
+    by default every node listens on a free port of 127.0.0.1."""
     nodes = sorted(scenario.graph.nodes)
-    ports = dict(zip(nodes, free_ports(len(nodes)), strict=True))
+    if addresses is None:
+        addresses = {n: ("127.0.0.1", p) for n, p in zip(nodes, free_ports(len(nodes)), strict=True)}
+    ports = {n: addresses[n][1] for n in nodes}
     identities = {n: launch_identity(scenario, seed, n) for n in nodes}
     for sub in ("keys", "data", "logs"):
         (workdir / sub).mkdir(parents=True, exist_ok=True)
@@ -77,13 +82,15 @@ def plan_nodes(
         if not key_path.exists():
             ident.save(key_path)
         neighbours = ",".join(
-            f"{_safe(nb)}=ws://127.0.0.1:{ports[nb]}#{identities[nb].public_hex}" for nb in scenario.neighbours(node)
+            f"{_safe(nb)}=ws://{addresses[nb][0]}:{ports[nb]}#{identities[nb].public_hex}"
+            for nb in scenario.neighbours(node)
         )
         log_path = workdir / "logs" / f"{_safe(node)}.ndjson"
         data_dir = workdir / "data" / _safe(node)
         argv = [
             "run",
             "--port", str(ports[node]),
+            "--host", addresses[node][0],
             "--key", str(key_path),
             "--name", _safe(node),
             "--value", format_money(scenario.values[node]),
