@@ -131,3 +131,16 @@ def test_a_directory_of_allocation_files_only(node_dir: Path) -> None:
 def test_hostile_lines_are_problems_not_crashes(garbage: str) -> None:
     report = check_stream(garbage + garbage, "x.ndjson")
     assert not report.ok and report.problems[0].startswith("line 1: unreadable")
+
+
+def test_verify_json(node_dir: Path, setup: QpqSetup) -> None:
+    code, out = invoke("verify", str(node_dir), "--json")
+    assert code == 0, out
+    doc = json.loads(out)
+    assert doc["ok"] is True and doc["auctions"] == [] and doc["issues"] == []
+    (stream,) = doc["qpq"]
+    assert stream["allocations"] == ROUNDS and "rounds" not in stream
+    path = _file(node_dir, setup)
+    path.write_text(path.read_text().replace('"round": 2,', '"round": 9,', 1))
+    code, out = invoke("verify", str(node_dir), "--json")
+    assert code == 1 and json.loads(out)["ok"] is False

@@ -170,3 +170,11 @@ def test_short_help_option(data_dir: Path) -> None:
     for command in ("show", "verify"):
         result = runner.invoke(ledger_app, [command, "-h"])
         assert result.exit_code == 0 and "Usage:" in result.output and "DATA_DIR" in result.output
+
+
+def test_verify_json(data_dir: Path) -> None:
+    code, out = _run("verify", str(data_dir), "--json")
+    assert code == 0, out
+    doc = json.loads(out)
+    assert doc["ok"] is True and [a["entries"] for a in doc["auctions"]] == [4, 2]
+    assert doc["fraud_proofs"] == 0 and doc["qpq"] == []

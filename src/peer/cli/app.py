@@ -11,7 +11,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
-import networkx as nx
 import typer
 from rich.console import Console
 
@@ -123,20 +122,12 @@ def sim(
         console.print(summary_view(summarise(results)))
 
 
-def unreachable_from_seller(scenario: Scenario) -> list[str]:
-    """Nodes with no path to the seller: no run can ever reach them."""
-    reachable = nx.node_connected_component(scenario.graph, scenario.seller)
-    return sorted(n for n in scenario.graph.nodes if n not in reachable)
-
-
 def _warn_unreachable(scenario: Scenario) -> None:
-    missing = unreachable_from_seller(scenario)
-    if missing:
-        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
-        Console(stderr=True, soft_wrap=True).print(
-            f"warning: {len(missing)} of {scenario.graph.number_of_nodes()} nodes are unreachable from the seller "
-            f"{scenario.seller} (the graph is disconnected) and take no part: {shown}",
-            markup=False, highlight=False)
+    from peer.cli.reach import unreachable_warning
+
+    line = unreachable_warning(scenario)
+    if line is not None:
+        Console(stderr=True, soft_wrap=True).print(line, markup=False, highlight=False)
 
 
 def _fail(message: str) -> NoReturn:

@@ -63,11 +63,11 @@ def proof_json(proof: FraudProof, name: Namer) -> dict[str, Any]:
 
 def issue_json(issue: Issue) -> dict[str, Any]:
     return {"file": issue.file, "offset": issue.offset, "reason": issue.reason, "torn": issue.torn,
-            "auction": issue.auction}
+            "lost": bool(getattr(issue, "lost", False)), "auction": issue.auction}
 
 
-def stream_json(report: StreamReport, name: Namer) -> dict[str, Any]:
-    return {
+def stream_json(report: StreamReport, name: Namer, *, rounds: bool = True) -> dict[str, Any]:
+    out = {
         "file": report.file,
         "stream": report.stream,
         "allocations": len(report.entries),
@@ -76,9 +76,20 @@ def stream_json(report: StreamReport, name: Namer) -> dict[str, Any]:
         "ok": report.ok,
         "problems": report.problems,
         "notes": report.notes,
-        "rounds": [{"round": e.round, "winner": e.winner, "cluster": e.cluster, "hash": e.hash}
-                   for e in report.entries],
     }
+    if rounds:
+        out["rounds"] = [{"round": e.round, "winner": e.winner, "cluster": e.cluster, "hash": e.hash}
+                         for e in report.entries]
+    return out
+
+
+def verify_json(report: Any, streams: list[dict[str, Any]]) -> dict[str, Any]:
+    """``peer ledger verify --json``: ``report`` is the store's VerifyReport (None: no SRA ledger)."""
+    auctions = [] if report is None else [
+        {"auction": a.auction, "file": a.file, "entries": a.entries, "problem": a.problem} for a in report.auctions]
+    ok = (report is None or report.ok) and all(s["ok"] for s in streams)
+    return {"ok": ok, "auctions": auctions, "fraud_proofs": 0 if report is None else report.fraud_proofs,
+            "issues": [] if report is None else [issue_json(i) for i in report.issues], "qpq": streams}
 
 
 def ledger_json(path: Path | None, chains: list[dict[str, Any]], proofs: list[dict[str, Any]],

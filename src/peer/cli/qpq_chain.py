@@ -125,5 +125,6 @@ def summary_line(report: StreamReport, name: object = None) -> str:
         signer = report.signers[0]
         who = f", signed by {name(signer) if callable(name) else signer[:16]}"
     rounds = f"rounds 0..{len(report.entries) - 1}" if report.entries else "no entries"
+    head = f", head {report.head[:16]}" if report.head else ""  # compare copies across nodes by it
     return (f"qpq stream {report.stream or '?'} ({report.file}): {len(report.entries)} allocation(s), "
-            f"{rounds}{who}")
+            f"{rounds}{who}{head}")

@@ -70,7 +70,11 @@ def result_view(run: RunResult, *, max_rows: int = 40) -> Group:
     elif run.winner is not None:
         parts.append(Text(f"resale path: {run.seller} keeps the item"))
     who = "winner" if settled else "holder (by the ledger)"
-    totals = f"{who}: {run.winner if run.winner is not None else '(randomised: see P(win))'}   revenue: {_amount(run.revenue)}"
+    if run.winner is not None:
+        held_by = run.winner
+    else:
+        held_by = "(randomised: see P(win))" if probs is not None else "nobody"
+    totals = f"{who}: {held_by}   revenue: {_amount(run.revenue)}"
     if run.messages:
         counts = ", ".join(f"{k} {v}" for k, v in run.messages.items())
         totals += f"   messages: {counts} (total {sum(run.messages.values())})"

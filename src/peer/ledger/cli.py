@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from peer.cli.ledger_json import chain_json, ledger_json, proof_json, stream_json
+from peer.cli.ledger_json import chain_json, ledger_json, proof_json, stream_json, verify_json
 from peer.cli.qpq_chain import StreamReport, check_data_dir, summary_line
 from peer.ledger.entries import Announcement, Chain, Entry, FraudProof, SignedHop, find_culprits
 from peer.ledger.records import CHAIN_SUFFIX, FRAUD_FILE, Issue
@@ -243,7 +243,9 @@ def _stream_table(report: StreamReport, name: _Names, max_rows: int = 20) -> Tab
 
 
 @ledger_app.command(cls=PeerCommand)
-def verify(data_dir: DataDir) -> None:
+def verify(data_dir: DataDir, json_out: Annotated[bool, typer.Option("--json", help=(
+        "Print the verdict as JSON (ok, auctions, issues, QPQ streams); the exit code is the same."))] = False,
+           ) -> None:
     """Re-verify every chain from genesis, SRA and QPQ: exit 0 if all verify, 1 if not, 2 if unreadable."""
     console = Console()
 
@@ -251,18 +253,26 @@ def verify(data_dir: DataDir) -> None:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     store, streams = _open(data_dir)
-    ok = True
+    report = None
     if store is not None:
         try:
             report = store.verify_all()
-        except OSError as exc:
+        except (StoreError, OSError) as exc:
             raise _unreadable(f"cannot read a ledger: {exc}") from None
+    name = _load_names(store, None)
+    if json_out:
+        payload = verify_json(report, [stream_json(s, name, rounds=False) for s in streams])
+        sys.stdout.write(dumps(payload) + "\n")
+        if not payload["ok"]:
+            raise typer.Exit(EXIT_INVALID)
+        return
+    ok = True
+    if report is not None:
         for line in report.lines():
             say(line)
         if report.fraud_proofs:
             say(f"warning: {report.fraud_proofs} fraud proof(s) kept; see `peer ledger show`")
         ok = report.ok
-    name = _load_names(store, None)
     for stream in streams:
         say(summary_line(stream, name))
         for note in stream.notes:
