@@ -62,3 +62,11 @@ def to_decimal(units: int) -> Decimal:
 
 def format_money(units: int | None) -> str:
     return "" if units is None else str(to_decimal(units))
+
+
+def describe_amount(value: object) -> str:
+    """An amount for a message: whole units if it is one, else exactly what was sent
+    (messages about refused input must not fail on the input they describe)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return format_money(value)
+    return repr(value)

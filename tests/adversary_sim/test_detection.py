@@ -51,7 +51,7 @@ def test_false_reserve_is_refused_with_evidence_and_the_liar_keeps_the_item() ->
     lying = SCENARIO.with_behaviours({"b": Behaviour(false_reserve=8)})
     result, network = simulate(lying, guarded=False)
     reserve = [d for d in network.stats.detections if d.check == "reserve"]
-    assert reserve == [Detection("c", "b", "reserve", 2, 8, 4, "host claims reserve 8 but bought at 4")]
+    assert reserve == [Detection("c", "b", "reserve", 2, 8, 4, "host claims reserve 0.000008 but bought at 0.000004")]
     assert result.extra["detections"][0]["claimed"] == Decimal("0.000008")  # JSON amounts are in whole units
     # b got no bid, kept the item and announced a settlement at its false price: every shell refuses it.
     assert result.extra["status"] == "aborted" and result.extra["reason"] == "settlement-refused"
@@ -69,7 +69,7 @@ def test_a_lower_reserve_slips_past_a_disabled_reserve_check_but_the_award_does_
     result, network = simulate(lying, checks=frozenset({"award", "settled"}), guarded=False)
     (award,) = [d for d in network.stats.detections if d.check == "award"]
     assert (award.by, award.against, award.hop, award.claimed, award.recorded) == ("c", "b", 2, 1, 4)
-    assert "below the 4 the host paid" in award.detail
+    assert "below the 0.000004 the host paid" in award.detail
     assert result.extra["status"] == "aborted" and result.extra["reason"] == "sale-stopped"
     assert "refused" in result.extra["detail"]
     assert result.extra["ledger"]["ok"]  # the bad entry was never countersigned
@@ -82,8 +82,8 @@ def test_a_settlement_that_contradicts_the_ledger_or_another_settlement_is_caugh
         network._apply("c", [Send("b", forged)], network.stats.end_time)  # c's shell sends a forged copy
         network.run()
         (d,) = network.stats.detections
-        assert (d.by, d.against, d.check, d.claimed) == ("b", "c", kind, "c/2 hops/1")
-        assert d.recorded == "c/2 hops/4"
+        assert (d.by, d.against, d.check, d.claimed) == ("b", "c", kind, "c/2 hops/0.000001")
+        assert d.recorded == "c/2 hops/0.000004"
         assert network.machines["b"].result == Settled(auction=forged.auction, winner="c", hops=2, price=4)
 
 

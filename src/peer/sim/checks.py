@@ -38,6 +38,8 @@ says the host holds the item.
 
 from __future__ import annotations
 
+from peer.money import describe_amount
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,7 +142,7 @@ class LedgerView:
                              price=msg.reserve, prev=msg.bought_prev)
             if named.hash != msg.prev:
                 return Detection(receiver, host, "reserve", hop, msg.reserve, None,
-                                 f"host claims reserve {msg.reserve}, which is not the price in the entry it names")
+                                 f"host claims reserve {describe_amount(msg.reserve)}, which is not the price in the entry it names")
             return None
         basis = self.basis(hop) if isinstance(hop, int) and hop >= 1 else None
         if basis is None or basis[0] != host:
@@ -150,7 +152,7 @@ class LedgerView:
         _, bought, prev = basis
         if msg.reserve != bought:
             return Detection(receiver, host, "reserve", hop, msg.reserve, bought,
-                             f"host claims reserve {msg.reserve} but bought at {bought}")
+                             f"host claims reserve {describe_amount(msg.reserve)} but bought at {describe_amount(bought)}")
         if msg.prev != prev:
             return Detection(receiver, host, "reserve", hop, msg.prev, prev,
                              f"host's prev does not name the entry of hop {hop - 1}")
@@ -168,7 +170,7 @@ class LedgerView:
         elif half.prev != basis[2]:
             problem = f"the entry does not chain to hop {half.hop - 1}"
         elif half.price < basis[1]:
-            problem = f"the entry sells at {half.price}, below the {basis[1]} the host paid"
+            problem = f"the entry sells at {describe_amount(half.price)}, below the {describe_amount(basis[1])} the host paid"
         if problem is None:
             return None
         return Detection(buyer, host, "award", half.hop, half.price, None if basis is None else basis[1], problem)
@@ -190,5 +192,7 @@ class LedgerView:
         claimed = (msg.winner, msg.hops, msg.price)
         if claimed == expected:
             return None
-        return Detection(receiver, sender, "settled", msg.hops, f"{claimed[0]}/{claimed[1]} hops/{claimed[2]}",
-                         f"{expected[0]}/{expected[1]} hops/{expected[2]}", "settlement contradicts the ledger")
+        return Detection(receiver, sender, "settled", msg.hops,
+                         f"{claimed[0]}/{claimed[1]} hops/{describe_amount(claimed[2])}",
+                         f"{expected[0]}/{expected[1]} hops/{describe_amount(expected[2])}",
+                         "settlement contradicts the ledger")

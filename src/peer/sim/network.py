@@ -35,6 +35,8 @@ in the heap for the caller to judge (:mod:`peer.sim.outcome`).
 
 from __future__ import annotations
 
+from peer.money import describe_amount
+
 import heapq
 import random
 from collections import Counter
@@ -184,8 +186,8 @@ class SimNetwork:
                         held = machine.result
                         stats.detections.append(Detection(
                             target, sender, "settled-conflict", msg.hops,
-                            f"{msg.winner}/{msg.hops} hops/{msg.price}",
-                            f"{held.winner}/{held.hops} hops/{held.price}", exc.reason,
+                            f"{msg.winner}/{msg.hops} hops/{describe_amount(msg.price)}",
+                            f"{held.winner}/{held.hops} hops/{describe_amount(held.price)}", exc.reason,
                         ))
                     continue
             if effects:

@@ -37,6 +37,8 @@ gap, and no entry an honest node recorded is missing from the ledger.
 
 from __future__ import annotations
 
+from peer.money import describe_amount
+
 from dataclasses import dataclass
 
 from peer.sim.network import SimNetwork
@@ -132,8 +134,8 @@ def judge(network: SimNetwork, honest: set[str], horizon: float) -> Verdict:
     if versions and versions != {expected}:
         (held,) = versions
         return verdict(ABORTED, "false-settlement",
-                       f"honest nodes accepted {held.winner}/{held.hops} hops/{held.price}, but the ledger says "
-                       f"{winner}/{hops} hops/{price} (the settled check is off)")
+                       f"honest nodes accepted {held.winner}/{held.hops} hops/{describe_amount(held.price)}, but the ledger "
+                       f"says {winner}/{hops} hops/{describe_amount(price)} (the settled check is off)")
     if any(d.check == "settled" for d in network.stats.detections):
         first = next(d for d in network.stats.detections if d.check == "settled")
         return verdict(ABORTED, "settlement-refused",
