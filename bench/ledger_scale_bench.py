@@ -8,13 +8,16 @@ old-style Entries and Summaries payloads (which ``Gossip.publish`` refused past
 60 KiB), how many pieces ``split_payload`` makes of them, the Digests payload,
 and the bytes and payloads of a full digest -> summaries -> entries exchange.
 Then the cost of ``check_shape`` on worst-case 60 KiB inputs (one value per
-byte) and on a genuine 60 KiB entries payload.
+byte) and on a genuine 60 KiB entries payload, and the time of one durable
+``append`` (record + fsync, then the head file + fsync) in a temporary directory.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import statistics
+import tempfile
 import time
 
 from nacl.signing import SigningKey
@@ -84,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chains", type=int, nargs="+", default=[1500, 10000])
     parser.add_argument("--differ", type=int, default=10)
+    parser.add_argument("--tmp", default=None, help="directory for the append timing (default: the system's)")
     args = parser.parse_args()
     print(f"gossip payload limit: {MAX_GOSSIP_PAYLOAD} bytes")
     for n in args.chains:
@@ -124,6 +128,18 @@ def main() -> None:
             except ValueError:
                 pass
         print(f"  {name}: {_timed(run) * 1e3:.2f} ms")
+
+    from peer.ledger.store import LedgerStore
+    chains = [_chain(i) for i in range(200)]
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp, LedgerStore(tmp) as store:
+        times = []
+        for chain in chains:
+            for entry in chain.entries:
+                t = time.perf_counter()
+                store.append(entry)
+                times.append(time.perf_counter() - t)
+    print(f"\nappend ({len(times)} entries in {args.tmp or tempfile.gettempdir()}): "
+          f"median {statistics.median(times) * 1e3:.2f} ms, p90 {sorted(times)[len(times) * 9 // 10] * 1e3:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -98,6 +98,7 @@ class LedgerStore(AdmissionGlue):
         self.path = Path(path)
         self.read_only = read_only
         self._lock_fd: int | None = None
+        self._closed = False
         self._poisoned: str | None = None
         self.failure: StoreUnavailable | None = None  # the last write failure, until writable() clears it
         if read_only:
@@ -157,6 +158,7 @@ class LedgerStore(AdmissionGlue):
         self._lock_fd = fd
 
     def close(self) -> None:
+        self._closed = True
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
@@ -250,7 +252,7 @@ class LedgerStore(AdmissionGlue):
         store opened on a read-only directory takes its lock here once it can.
         Never raises; ``failure`` says why it returned False.
         """
-        if self.read_only:
+        if self.read_only or self._closed:
             return False
         try:
             if self._lock_fd is None:
