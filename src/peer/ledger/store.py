@@ -141,7 +141,9 @@ class LedgerStore(AdmissionGlue):
         for auction, chain in chains.items():
             name = files[auction]
             head = heads.get(name)
-            if name not in lost and (head is None or head.count < chain.length):
+            if name in lost or name in self._broken:
+                continue  # the head is the evidence of what was acknowledged: keep it as it is
+            if head is None or head.count < chain.length:
                 write_head(head_path(self.path / name), Head(chain.length, chain.head.digest))
 
     @classmethod
