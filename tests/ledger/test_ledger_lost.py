@@ -169,3 +169,20 @@ def test_a_torn_head_slot_falls_back_to_the_other(tmp_path: Path) -> None:
     raw[4] ^= 1  # slot 0 (count 4) torn
     path.write_bytes(bytes(raw))
     assert read_head(path) == Head(3, "ab" * 32)
+
+
+def test_mid_file_damage_stays_damage_and_keeps_its_head(tmp_path: Path) -> None:
+    """Damage followed by more records needs an operator: frozen, and the head is not rewritten."""
+    ledger = tmp_path / "ledger"
+    _fill(ledger)
+    head_before = head_path(_file(ledger)).read_bytes()
+    second = _boundaries(ledger)[1]
+    raw = bytearray(_file(ledger).read_bytes())
+    raw[second + HEADER.size + 3] ^= 1
+    _file(ledger).write_bytes(bytes(raw))
+    with LedgerStore(ledger) as store:
+        assert store.is_damaged("a1") and not store.is_lost("a1")
+        assert store.merge(CHAIN.entries).accepted == []
+    assert head_path(_file(ledger)).read_bytes() == head_before
+    assert _file(ledger).read_bytes() == bytes(raw)
+    assert _verify_cli(tmp_path)[0] == 1

@@ -19,6 +19,7 @@ from peer.ledger.codec import (
     Entries,
     FraudProofs,
     Summaries,
+    Summary,
     decode_payload,
     encode_payload,
 )
@@ -201,3 +202,13 @@ def test_covering_summaries_say_what_the_sender_lacks() -> None:
                                                if bucket_of(c.auction) == bucket_of("auction-00001")}
     assert ans.summaries is None
     assert isinstance(ans.entries[0], Announcement) and KEYS
+
+
+def test_the_densest_pieces_pass_the_decoders_shape_bound() -> None:
+    """Summaries with 2-character ids pack the most values into 60 KiB: every piece still decodes."""
+    alphabet = [chr(c) for c in range(33, 127)]
+    ids = [a + b for a in alphabet for b in alphabet][:4000]
+    summaries = Summaries(tuple(Summary(i, 1, "ab" * 32) for i in ids), tuple(range(BUCKETS)))
+    pieces = split_payload(summaries)
+    assert max(map(len, pieces)) > MAX_GOSSIP_PAYLOAD - 1000  # full pieces
+    assert sum(len(decode_payload(p).summaries) for p in pieces) == len(ids)

@@ -146,3 +146,11 @@ def test_a_chmod_read_only_dir(tmp_path: Path) -> None:
                 store.append(CHAIN.hops[1])
     finally:
         os.chmod(tmp_path, 0o755)
+
+
+def test_a_closed_store_is_not_writable_and_does_not_lock_again(tmp_path: Path) -> None:
+    store = LedgerStore(tmp_path)
+    store.close()
+    assert not store.writable() and not store.healthy
+    with LedgerStore(tmp_path) as other:  # the lock is free
+        assert other.healthy

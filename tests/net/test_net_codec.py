@@ -209,3 +209,23 @@ def test_encoding_refuses_what_peers_would_reject(msg: codec.LinkMessage) -> Non
 def test_encoding_refuses_non_messages() -> None:
     with pytest.raises(EncodeError):
         encode_message("hello")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("depth", [2, 50, 100_000])
+@pytest.mark.parametrize("decode", [codec.decode_message, codec.decode_handshake])
+def test_nesting_before_the_tag_is_refused_by_the_shape_bound(depth: int, decode: object) -> None:
+    """msgspec skips map entries before the tag recursively; the guard refuses any nesting first.
+
+    Before the guard, 100,000 levels raised RecursionError inside msgspec (caught late, as
+    "undecodable"), and how deep was too deep depended on the caller's own stack.
+    """
+    hb = msgspec.msgpack.encode({"t": "hb", "n": 1})
+    raw = b"\x83" + msgspec.msgpack.encode("x") + b"\x91" * depth + b"\xc0" + hb[1:]
+    with pytest.raises(DecodeError, match="nested deeper than 1 levels"):
+        decode(raw)  # type: ignore[operator]
+
+
+def test_a_flat_message_with_too_many_values_is_refused_before_msgspec() -> None:
+    doc = {"t": "hb", "n": 1, **{f"k{i}": i for i in range(40)}}
+    with pytest.raises(DecodeError, match="more than 64 values"):
+        codec.decode_message(msgspec.msgpack.encode(doc))

@@ -7,7 +7,8 @@
 - :mod:`peer.ledger.replicate`: summaries, what to send, the pure merge.
 - :mod:`peer.ledger.reconcile`: bucket digests -> covering summaries -> entries (anti-entropy).
 - :mod:`peer.ledger.split`: ``split_payload``, the one way to encode a payload for gossip.
-- :mod:`peer.ledger.store`: one append-only, fsync'd file per auction.
+- :mod:`peer.ledger.store`: one append-only, fsync'd file per auction, and its head file.
+- :mod:`peer.ledger.admission`: the pending area and the admission policy.
 - :mod:`peer.ledger.cli`: ``ledger_app`` (``show`` and ``verify``).
 
 See ``docs/ledger.md`` for the byte layouts and the recovery rules.
@@ -45,9 +46,21 @@ from peer.ledger.entries import (
 from peer.ledger.reconcile import SummariesAnswer, answer_digests, answer_summaries, bucket_digests
 from peer.ledger.replicate import MergeResult, Rejection
 from peer.ledger.split import PayloadTooLarge, split_payload
-from peer.ledger.store import FraudDetected, IntegrityError, LedgerStore, StoreError, VerifyReport
+from peer.ledger.admission import AdmissionPolicy
+from peer.ledger.store import (
+    DiskFull,
+    FraudDetected,
+    IntegrityError,
+    LedgerStore,
+    StoreError,
+    StoreUnavailable,
+    VerifyReport,
+)
 
 __all__ = [
+    "AdmissionPolicy",
+    "DiskFull",
+    "StoreUnavailable",
     "Announcement",
     "BucketDigest",
     "Digests",

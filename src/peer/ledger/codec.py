@@ -34,14 +34,16 @@ from peer.ledger.keys import is_public_hex
 from peer.net.msgpack_limits import check_shape
 from peer.sra.ledger_entry import HopEntry
 
-#: Bound on one payload: far above a real batch (an entry is ~250 bytes) and
-#: far below what would hurt, as the research note asks of every decoder.
-MAX_PAYLOAD_BYTES = 1 << 20
+#: Bound on one payload or record: what a gossip message carries (60 KiB) and
+#: what a disk record holds (64 KiB); ``split_payload`` cuts anything larger.
+MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_BATCH = 4096
 #: Shape bounds checked before msgspec sees the bytes (see ``peer.net.msgpack_limits``):
 #: the deepest payload is a fraud-proof batch, [tag, [[tag, [tag, ...], ...]]], 4 levels.
+#: The densest is a batch of summaries with 1-byte ids, 4 values in 38 bytes: about
+#: 6,900 values in 64 KiB.  The bound keeps the guard's own walk short (~4 ms at worst).
 MAX_DEPTH = 4
-MAX_VALUES = 16 * MAX_BATCH + 16  # a hop is 9 values, a proof 19 (bounded by bytes first anyway)
+MAX_VALUES = 8192
 #: Buckets of the summary digests: an auction's bucket is the first byte of a hash of its id.
 BUCKETS = 256
 

@@ -20,6 +20,14 @@ and that is last in the file or followed only by zeros.  It is cut off; it was
 never acknowledged, because ``append`` returns only after fsync;
 - anything else that does not check out, followed by more data, is damage:
   reported with file and offset, never dropped.
+
+With a head file (``heads.py``) the chain file is also checked against what
+was acknowledged: fewer verified entries than the head names (a cut at a
+record boundary, a damaged last record, a removed file) is *lost*, never a
+torn tail: reported, the bytes past the good prefix set aside in
+``<file>.lost`` by a writable open, and refilled by merge.  Only records past
+the acknowledged head can be a torn tail.  Without a head file (a ledger
+written before them) the rules above are all there is.
 """
 
 from __future__ import annotations

@@ -68,6 +68,7 @@ class MergeResult:
     fraud_proofs: list[FraudProof] = field(default_factory=list)
     duplicates: int = 0
     chains: dict[str, Chain] = field(default_factory=dict)
+    held: list[Entry] = field(default_factory=list)  # kept pending by the store's admission policy
 
 
 def _conflict(local: Entry, remote: Entry, result: MergeResult, seen: set[object]) -> None:

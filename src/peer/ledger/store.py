@@ -30,7 +30,6 @@ import fcntl
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -41,11 +40,21 @@ from peer.ledger.entries import (
     Entry,
     FraudProof,
     InvalidEntry,
-    LedgerError,
     SignedHop,
     verify_fraud_proof,
 )
 from peer.ledger.heads import Head, head_path, write_head
+from peer.ledger.store_admission import AdmissionGlue
+from peer.ledger.store_report import (  # re-exported: the store's errors and report live there
+    AuctionStatus,
+    DiskFull,
+    FraudDetected,
+    IntegrityError,
+    StoreError,
+    StoreUnavailable,
+    VerifyReport,
+    unavailable,
+)
 from peer.ledger.records import FRAUD_FILE, Issue, Lost, chain_file_name, frame, load_dir
 from peer.ledger.reconcile import SummariesAnswer, answer_digests, answer_summaries, bucket_digests
 from peer.ledger.replicate import MergeResult, merge, plan_sends, summarize
@@ -55,82 +64,9 @@ LOCK_FILE = ".lock"
 NAMES_FILE = "names.json"
 PROBE_FILE = ".probe"
 PROBE_BYTES = 4096
-_FULL = {errnos.ENOSPC, getattr(errnos, "EDQUOT", errnos.ENOSPC)}
 _NOT_WRITABLE = {errnos.EROFS, errnos.EACCES, errnos.EPERM}
-
-
-class StoreError(LedgerError):
-    """The store cannot do what was asked: locked, read-only, missing, or an I/O failure."""
-
-
-class StoreUnavailable(StoreError):
-    """The disk refused a write: ``errno`` says why (EROFS, EACCES, EIO, ...).
-
-    Nothing was acknowledged: the chain on disk and in memory is what it was
-    before the call.  The node must not sign or forward what it could not
-    persist; ``LedgerStore.writable()`` says when it can again.
-    """
-
-    def __init__(self, message: str, errno: int | None = None) -> None:
-        super().__init__(message)
-        self.errno = errno
-
-
-class DiskFull(StoreUnavailable):
-    """The disk (or the quota) is full: ENOSPC or EDQUOT."""
-
-
-def unavailable(what: str, exc: OSError) -> StoreUnavailable:
-    """The precise error for an ``OSError`` of a write."""
-    cls = DiskFull if exc.errno in _FULL else StoreUnavailable
-    name = errnos.errorcode.get(exc.errno or 0, "?")
-    return cls(f"{what}: {exc.strerror or exc} ({name})", exc.errno)
-
-
-class IntegrityError(LedgerError):
-    """A stored chain is damaged; nothing is appended to it until an operator looks."""
-
-
-class FraudDetected(LedgerError):
-    """An append conflicted with a stored entry signed by the same party.  The proof was kept."""
-
-    def __init__(self, proof: FraudProof) -> None:
-        super().__init__(f"auction {proof.auction!r} position {proof.position}: conflicting signed entries")
-        self.proof = proof
-
-
-@dataclass(frozen=True, slots=True)
-class AuctionStatus:
-    auction: str | None  # None: the file's announcement itself is unreadable
-    file: str
-    entries: int
-    problem: str | None
-
-
-@dataclass(slots=True)
-class VerifyReport:
-    auctions: list[AuctionStatus] = field(default_factory=list)
-    fraud_proofs: int = 0
-    issues: list[Issue] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """Every acknowledged entry is there and verifies.  Torn tails and fraud proofs do not make a
-        chain invalid; lost acknowledged entries do."""
-        return not any(not i.torn for i in self.issues)
-
-    @property
-    def lost(self) -> list[Issue]:
-        return [i for i in self.issues if i.lost]
-
-    def lines(self) -> list[str]:
-        out = [f"{len(self.auctions)} auction(s), {sum(a.entries for a in self.auctions)} entries, "
-               f"{self.fraud_proofs} fraud proof(s)"]
-        out += [f"{'note' if i.torn else 'LOST' if i.lost else 'ERROR'}: {i.file} at offset {i.offset}: {i.reason}"
-                for i in self.issues]
-        return out
-
-
+__all__ = ["AuctionStatus", "DiskFull", "FraudDetected", "IntegrityError", "LedgerStore", "StoreError",
+           "StoreUnavailable", "VerifyReport", "unavailable"]
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -148,7 +84,7 @@ def read_names(path: Path) -> dict[str, str]:
     return {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(raw, dict) else {}
 
 
-class LedgerStore:
+class LedgerStore(AdmissionGlue):
     """The ledger in directory ``path`` (usually ``<data dir>/ledger``).
 
     Writable stores take an exclusive lock (two writers would interleave
@@ -162,6 +98,7 @@ class LedgerStore:
         self.path = Path(path)
         self.read_only = read_only
         self._lock_fd: int | None = None
+        self._closed = False
         self._poisoned: str | None = None
         self.failure: StoreUnavailable | None = None  # the last write failure, until writable() clears it
         if read_only:
@@ -204,7 +141,9 @@ class LedgerStore:
         for auction, chain in chains.items():
             name = files[auction]
             head = heads.get(name)
-            if name not in lost and (head is None or head.count < chain.length):
+            if name in lost or name in self._broken:
+                continue  # the head is the evidence of what was acknowledged: keep it as it is
+            if head is None or head.count < chain.length:
                 write_head(head_path(self.path / name), Head(chain.length, chain.head.digest))
 
     @classmethod
@@ -221,6 +160,7 @@ class LedgerStore:
         self._lock_fd = fd
 
     def close(self) -> None:
+        self._closed = True
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
@@ -314,7 +254,7 @@ class LedgerStore:
         store opened on a read-only directory takes its lock here once it can.
         Never raises; ``failure`` says why it returned False.
         """
-        if self.read_only:
+        if self.read_only or self._closed:
             return False
         try:
             if self._lock_fd is None:
@@ -372,15 +312,19 @@ class LedgerStore:
     def append_hop(self, hop: SignedHop) -> bool:
         return self.append(hop)
 
-    def merge(self, remote: Iterable[Entry]) -> MergeResult:
+    def merge(self, remote: Iterable[Entry], *, now: float | None = None) -> MergeResult:
         """Apply what a peer sent: accepted entries are persisted, fraud proofs kept.
 
-        Nothing that is rejected touches the disk.
+        Nothing that is rejected touches the disk.  With an admission policy
+        (``set_admission``), entries of auctions that are not relevant yet are
+        held pending (``result.held``) or refused; ``now`` is the time for that.
         """
         self._writable()
-        entries = list(remote)
+        entries, held, refused = self._screen(list(remote), now)
         broken = {e.auction for e in entries if self.is_damaged(e.auction)}
         result = merge(self._chains, entries, broken=broken)
+        result.held = held
+        result.rejected += refused
         for entry in result.accepted:
             self._write_entry(entry)
         self._keep_proofs(result.fraud_proofs)

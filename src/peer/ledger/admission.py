@@ -1,0 +1,141 @@
+"""Admission: what gossip may make a node store, and for how long (#16.1).
+
+Without it every node writes every validly signed announcement it hears to
+disk, for good: one neighbour flooding announcements under throwaway keys left
+20,000 chain files on a node two hops away.  With an :class:`AdmissionPolicy`
+set on the store (``LedgerStore.set_admission``):
+
+* An entry of an auction the node does not hold goes to a bounded, in-memory
+  **pending area** instead of the disk.  The node calls
+  ``store.admit(auction)`` when the auction becomes relevant (its seller's
+  Invite arrived); that merges what is pending for it (verified as any merge)
+  and remembers the id, so entries arriving later are merged directly.
+  Announcements are signature-checked before they are held (a forged one
+  cannot push out a real one); each seller may have at most
+  ``max_pending_per_seller`` announcements pending and each auction
+  ``max_pending_per_auction`` entries; past ``max_pending`` entries in all the
+  oldest auction is dropped; pending entries older than ``pending_ttl`` are
+  forgotten.  Nothing pending is summarized, digested or served.
+* Auctions the node already holds, or has lost entries of, are merged as before.
+* A seller may have at most ``max_unstarted_per_seller`` stored chains that
+  never started (announcement only); ``expire_unstarted`` deletes those older
+  than ``unstarted_ttl`` (age from the file's own time, not the seller's
+  claimed ``created_at_ms``), except the ids the node says to keep.
+
+Time is an input (``now``, seconds; the node passes its wall clock).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from peer.ledger.entries import Announcement, Entry, InvalidEntry, verify_announcement
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionPolicy:
+    max_pending: int = 1024  # entries held in memory, in all
+    max_pending_per_seller: int = 16  # announcements pending per seller key
+    max_pending_per_auction: int = 64  # entries pending per auction (its announcement and hops)
+    pending_ttl: float = 600.0  # seconds an entry may wait for its auction to become relevant
+    max_unstarted_per_seller: int = 8  # stored announcement-only chains per seller
+    unstarted_ttl: float = 3600.0  # seconds before a stored chain that never started may be expired
+    max_admitted: int = 4096  # admitted auction ids remembered (LRU)
+    # False: no pending area; unknown auctions are stored at once, but still within
+    # max_unstarted_per_seller and subject to expire_unstarted.
+    hold_pending: bool = True
+
+
+@dataclass(slots=True)
+class _Held:
+    since: float
+    entries: dict[int, Entry] = field(default_factory=dict)  # position -> entry (first copy wins)
+    seller: str | None = None
+
+
+class PendingArea:
+    """Entries of auctions not (yet) relevant: bounded in count, per seller, per auction and in time."""
+
+    def __init__(self, policy: AdmissionPolicy) -> None:
+        self.policy = policy
+        self._held: OrderedDict[str, _Held] = OrderedDict()  # oldest first
+        self._size = 0
+        self._per_seller: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __contains__(self, auction: str) -> bool:
+        return auction in self._held
+
+    def hold(self, entry: Entry, now: float) -> str | None:
+        """Keep ``entry`` until its auction is admitted.  None if held, else why not."""
+        self.sweep(now)
+        held = self._held.get(entry.auction)
+        if held is not None and entry.position in held.entries:
+            return None  # a copy: nothing new
+        if held is not None and len(held.entries) >= self.policy.max_pending_per_auction:
+            return f"pending area: auction {entry.auction!r} already has {len(held.entries)} entries waiting"
+        if isinstance(entry, Announcement):
+            if held is not None and held.seller is not None:
+                return "pending area: another announcement of this auction is waiting"
+            try:
+                verify_announcement(entry)
+            except InvalidEntry as exc:
+                return str(exc)
+            if self._per_seller.get(entry.seller, 0) >= self.policy.max_pending_per_seller:
+                return (f"pending area: seller {entry.seller[:12]} already has "
+                        f"{self.policy.max_pending_per_seller} announcements waiting")
+        if held is None:
+            held = self._held[entry.auction] = _Held(now)
+        held.entries[entry.position] = entry
+        self._size += 1
+        if isinstance(entry, Announcement):
+            held.seller = entry.seller
+            self._per_seller[entry.seller] = self._per_seller.get(entry.seller, 0) + 1
+        while self._size > self.policy.max_pending and self._held:
+            self._drop(next(iter(self._held)))
+        return None
+
+    def take(self, auction: str) -> list[Entry]:
+        """Everything held for ``auction`` (in chain order), now no longer pending."""
+        held = self._held.get(auction)
+        if held is None:
+            return []
+        self._drop(auction)
+        return [held.entries[p] for p in sorted(held.entries)]
+
+    def sweep(self, now: float) -> None:
+        while self._held:
+            auction, held = next(iter(self._held.items()))
+            if held.since + self.policy.pending_ttl > now:
+                return
+            self._drop(auction)
+
+    def _drop(self, auction: str) -> None:
+        held = self._held.pop(auction)
+        self._size -= len(held.entries)
+        if held.seller is not None:
+            left = self._per_seller[held.seller] - 1
+            if left:
+                self._per_seller[held.seller] = left
+            else:
+                del self._per_seller[held.seller]
+
+
+class Admitted:
+    """Auction ids the node said are relevant (bounded, most recent kept)."""
+
+    def __init__(self, bound: int) -> None:
+        self.bound = bound
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def add(self, auction: str) -> None:
+        self._ids[auction] = None
+        self._ids.move_to_end(auction)
+        while len(self._ids) > self.bound:
+            self._ids.popitem(last=False)
+
+    def __contains__(self, auction: str) -> bool:
+        return auction in self._ids
