@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from peer.errors import ScenarioError
 
 experiment_app = typer.Typer(help="Reproduce the papers' experiments.", no_args_is_help=True)
+from peer.mirage.cli import mirage as _mirage; experiment_app.command("mirage")(_mirage)  # noqa: E402, E702
 
 EXIT_BAD_INPUT = 2
 

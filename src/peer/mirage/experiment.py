@@ -111,7 +111,7 @@ def _row(s: MirageScenario, seed: int, r: RunResult, base: RunResult, users: lis
 
     peak_hours = [a.hours for _, a, _ in r.allocations if peak_factor(s, a.start)[0] > 1]
     node_hours = sum(a.nodes * a.hours for _, a, st in r.allocations if st)
-    used = sum(a.nodes * a.hours for _, a, _ in r.allocations)
+    used = sum(a.nodes * max(0, min(a.end, s.rounds) - a.start) for _, a, _ in r.allocations)  # within the run
     return Row(
         seed=seed, mechanism=r.mechanism, strategy=r.strategy,
         efficiency=r.delivered / bound if bound else 1.0, delivered=r.delivered, bound=bound,
