@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from peer.errors import ScenarioError
 
@@ -30,7 +31,7 @@ def mirage(
     try:
         loaded = load_mirage_scenario(scenario)
     except ScenarioError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)  # keys look like markup
         raise typer.Exit(EXIT_BAD_INPUT) from None
     if weeks is not None:
         loaded = replace(loaded, weeks=weeks)
