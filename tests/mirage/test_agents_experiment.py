@@ -120,3 +120,13 @@ def test_cli_bad_scenario_is_one_line_and_exit_2(tmp_path: Path) -> None:
     bad.write_text("[mirage]\nnodes = -3\n")
     result = CliRunner().invoke(experiment_app, ["mirage", "--scenario", str(bad), "--out", str(tmp_path)])
     assert result.exit_code == 2 and "mirage.nodes" in result.output and "Traceback" not in result.output
+
+
+def test_cli_unwritable_output_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text("[mirage]\nweeks = 0.1\nusers = 4\n[mirage.strategy]\nstrategists = 1\n")
+    result = CliRunner().invoke(experiment_app, ["mirage", "--scenario", str(scenario), "--seeds", "1",
+                                                 "--out", str(blocker / "sub")])
+    assert result.exit_code == 2 and "cannot write" in result.output and "Traceback" not in result.output

@@ -41,5 +41,11 @@ def mirage(
                                 progress=lambda label: status.update(f"ran {label}"))
     console.print(summary_table(report))
     console.print(claims_table(check_claims(report)))
-    for label, path in {**write_csv(report, out), **write_plots(report, out)}.items():
+    try:
+        paths = {**write_csv(report, out), **write_plots(report, out)}
+    except OSError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] cannot write to {escape(str(out))}: "
+                                   f"{escape(exc.strerror or str(exc))}", highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    for label, path in paths.items():
         console.print(f"{label}: {path}", highlight=False)
