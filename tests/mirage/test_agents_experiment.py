@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from peer.cli.experiment_cmd import experiment_app
 from peer.errors import ScenarioError
 from peer.mirage.agents import Agent, Job, MarketView, S1Underbid, S2Iterative, S3ShortBlocks, S4Sandwich
-from peer.mirage.experiment import check_claims, run_experiment
+from peer.mirage.experiment import check_claims, is_backfill, run_experiment
 from peer.mirage.model import A1, A2, Allocation, Bid
 from peer.mirage.output import write_csv, write_plots
 from peer.mirage.scenario import MirageScenario, StrategyParams, load_mirage_scenario, parse_mirage_scenario
@@ -73,6 +73,7 @@ def test_s4_sandwiches_a_big_job_when_recent_winners_were_too_big_to_backfill() 
     assert main.nodes == 38 and [b.nodes for b in backfill] == [30, 29]
     assert main.value_per_node_hour > Fraction_of(1590 * SCALE, 97 * 32) > backfill[0].value_per_node_hour
     assert len({(b.earliest, b.latest) for b in bids}) == 1  # pinned to one start: the same columns
+    assert [is_backfill(b.bid_id) for b in bids] == [False, True, True]
     small = [Allocation(f"w{i}", "rival", 0, 4, 8, SCALE) for i in range(4)]
     [plain] = S4Sandwich(P).open_bids(job(nodes=97, hours=4), view(rules=A2, recent=small))
     assert plain.nodes == 97  # small winners would backfill: no sandwich

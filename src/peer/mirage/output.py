@@ -127,8 +127,8 @@ def _shade_peaks(report: Report, ax) -> None:
 def summary_table(report: Report) -> Table:
     table = Table(title=f"Mirage, {report.scenario.name}: means over seeds {list(report.seeds)} "
                         f"({report.scenario.weeks:g} weeks of hourly rounds, {report.seconds:.0f} s)")
-    for col in ("mechanism", "strategy", "efficiency", "surplus gain", "value gain", "peak block h", "utilisation",
-                "MIP won/ran", "refused"):
+    for col in ("mechanism", "strategy", "efficiency", "surplus gain", "value gain", "peak block h", "backfill nh",
+                "utilisation", "MIP won/ran", "refused"):
         table.add_column(col, justify="left" if col in ("mechanism", "strategy") else "right")
     for mech in MECHANISM_ORDER:
         for strat in STRATEGIES:
@@ -136,6 +136,7 @@ def summary_table(report: Report) -> Table:
             table.add_row(
                 mech, strat, f"{m(mech, strat, 'efficiency'):.3f}", f"{m(mech, strat, 'surplus_gain') / SCALE:+.1f}",
                 f"{m(mech, strat, 'value_gain') / SCALE:+.1f}", f"{m(mech, strat, 'mean_hours_peak'):.1f}",
+                f"{m(mech, strat, 'backfill_node_hours'):.0f}",
                 f"{m(mech, strat, 'utilisation'):.2f}",
                 f"{m(mech, strat, 'mip_wins'):.0f}/{m(mech, strat, 'mip_rounds'):.0f}", f"{m(mech, strat, 'refused'):.0f}",
                 end_section=strat == STRATEGIES[-1],
