@@ -110,7 +110,7 @@ def test_a_short_experiment_is_deterministic_and_writes_its_outputs(tmp_path: Pa
     assert a.rows == b.rows and len(a.rows) == 20
     assert all(0 <= r.efficiency <= 1 for r in a.rows)
     assert all(r.surplus_gain == 0 for r in a.rows if r.strategy == "truthful")
-    assert len(check_claims(a)) == 3
+    assert len(check_claims(a)) == 5
     paths = {**write_csv(a, tmp_path), **write_plots(a, tmp_path)}
     assert all(p.stat().st_size > 0 for p in paths.values())
     assert (tmp_path / "summary.csv").read_text().count("\n") == 21
