@@ -124,3 +124,12 @@ def test_clear_is_deterministic_on_the_recorded_inputs() -> None:
     rules, _, _, inputs = _run_rounds(6)
     for r in inputs:
         assert clear(r.state, r.bids, rules) == clear(r.state, r.bids, rules)
+
+
+def test_a_malformed_entry_is_a_record_error_not_a_crash() -> None:
+    rules, policy, entries, inputs = _run_rounds(2)
+    broken = replace(entries[1], body={"accounts": [{"user": "a"}]})
+    with pytest.raises(RecordError):
+        verify_chain([entries[0], broken, entries[2]], inputs, rules, policy, [])
+    with pytest.raises(RecordError, match="malformed record"):
+        verify_chain([replace(entries[0], body={})], [], rules, policy, [])

@@ -115,3 +115,8 @@ def deviations(
         _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
     for label, path in paths.items():
         console.print(f"{label}: {path}", highlight=False)
+
+
+from peer.mirage.cli import mirage as _mirage  # noqa: E402  (light: the market loads when it runs)
+
+experiment_app.command("mirage", cls=PeerCommand)(_mirage)

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from peer.mirage.model import Allocation, Bid, Clearing, MarketError, Rules, RoundState
 
@@ -64,10 +63,13 @@ def candidate_starts(bid: Bid, free: np.ndarray, busy: np.ndarray | None, state:
     lo, hi = max(lo, bid.earliest) - state.now, min(hi, bid.latest) - state.now
     if hi < lo or bid.nodes > state.capacity:
         return np.empty(0, dtype=np.int64)
-    windows = sliding_window_view(free, bid.hours)[lo : hi + 1]
-    ok = windows.min(axis=1) >= bid.nodes
+    # A start fits iff no hour of its block is short of nodes: count short hours with a prefix sum
+    # (cheaper than a sliding-window view on these short windows, and this runs for every bid every round).
+    short = np.concatenate(([0], np.cumsum(free < bid.nodes)))
+    ok = short[lo + bid.hours : hi + bid.hours + 1] == short[lo : hi + 1]
     if busy is not None:
-        ok &= ~sliding_window_view(busy, bid.hours)[lo : hi + 1].any(axis=1)
+        held = np.concatenate(([0], np.cumsum(busy)))
+        ok &= held[lo + bid.hours : hi + bid.hours + 1] == held[lo : hi + 1]
     return np.flatnonzero(ok) + lo
 
 

@@ -107,6 +107,16 @@ def verify_chain(entries: Sequence[Entry], inputs: Iterable[RoundInputs], rules:
 
     ``quorum`` defaults to all ``providers``.  Raises RecordError on the first entry that fails.
     """
+    try:
+        _verify_chain(entries, inputs, rules, policy, providers, quorum)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, RecordError):
+            raise
+        raise RecordError(f"malformed record: {type(exc).__name__}: {exc}") from None
+
+
+def _verify_chain(entries: Sequence[Entry], inputs: Iterable[RoundInputs], rules: Rules, policy: CurrencyPolicy,
+                  providers: Iterable[str], quorum: int | None) -> None:
     keys = sorted(set(providers))
     need = len(keys) if quorum is None else quorum
     if not entries:
