@@ -37,6 +37,8 @@ app.add_typer(qpq_app, name="qpq", help="Multilevel QPQ: payment-free allocation
 app.command()(keygen)
 app.command()(run)
 app.add_typer(ledger_app, name="ledger", help="Show and verify a node's ledger, offline.")
+from peer.cli.operator_cmds import register as _register_operator_commands  # noqa: E402
+_register_operator_commands(app)  # peer key ..., peer launch
 
 EXIT_BAD_INPUT = 2
 

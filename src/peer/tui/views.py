@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from peer.money import format_money
-from peer.tui.snapshot import STAGES, LedgerRow, NodeSnapshot
+from peer.tui.snapshot import STAGES, LedgerRow, NodeIdentity, NodeSnapshot
 
 _STAGE_STYLE = {
     "idle": "dim",
@@ -39,11 +39,15 @@ def _names(items: list[str], limit: int = 4) -> str:
     return ",".join(items[:limit]) + f",+{len(items) - limit}"
 
 
-def node_view(node: NodeSnapshot, *, events: list[str] | None = None) -> Panel:
+def node_view(node: NodeSnapshot, *, events: list[str] | None = None, identity: NodeIdentity | None = None) -> Panel:
     """The compact live view of one node (``peer run``)."""
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")  # a key or neighbour string folds; it is never cut
+    if identity is not None:
+        table.add_row("listen", identity.url)
+        table.add_row("key", identity.public_key)
+        table.add_row("neighbours", Text(identity.neighbour_spec, style="cyan"))
     stage = Text(node.stage, style=_STAGE_STYLE.get(node.stage, ""))
     stage.append(f"  ({_STAGE_OF_PROTOCOL.get(node.stage, 'waiting')})", style="dim")
     table.add_row("stage", stage)

@@ -1,0 +1,37 @@
+"""``peer key show KEYFILE``: who a key file makes a node (its public key and short name)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from peer.cli.node_cmd import _fail
+from peer.net.identity import Identity, IdentityError
+
+key_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                      help="Inspect node identities (key files from peer keygen).")
+
+
+@key_app.command()
+def show(
+    keyfile: Annotated[Path, typer.Argument(metavar="KEYFILE", help="A key file written by peer keygen.")],
+    name: Annotated[str | None, typer.Option(help="The name neighbours will know this node by (default: the short name).")] = None,
+    host: Annotated[str, typer.Option(help="Host for the neighbour string.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port for the neighbour string.")] = None,
+) -> None:
+    """Print a key file's public key and short name, and the --neighbours item for it.
+
+    The secret key is never printed.
+    """
+    try:
+        identity = Identity.load(keyfile)
+    except IdentityError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{keyfile}: {exc.strerror or exc}")
+    typer.echo(f"public key  {identity.public_hex}")
+    typer.echo(f"short name  {identity.name}")
+    where = f"ws://{host}:{port}" if port is not None else f"ws://{host}:PORT"
+    typer.echo(f"neighbours  {name or identity.name}={where}#{identity.public_hex}")
