@@ -20,6 +20,7 @@ def show(
     name: Annotated[str | None, typer.Option(help="The name neighbours will know this node by (default: the short name).")] = None,
     host: Annotated[str, typer.Option(help="Host for the neighbour string.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port for the neighbour string.")] = None,
+    spec: Annotated[bool, typer.Option("--spec", help="Print only the neighbour string (for scripts).")] = False,
 ) -> None:
     """Print a key file's public key and short name, and the --neighbours item for it.
 
@@ -31,7 +32,11 @@ def show(
         _fail(str(exc))
     except OSError as exc:
         _fail(f"{keyfile}: {exc.strerror or exc}")
+    where = f"ws://{host}:{port}" if port is not None else f"ws://{host}:PORT"
+    neighbour = f"{name or identity.name}={where}#{identity.public_hex}"
+    if spec:
+        typer.echo(neighbour)
+        return
     typer.echo(f"public key  {identity.public_hex}")
     typer.echo(f"short name  {identity.name}")
-    where = f"ws://{host}:{port}" if port is not None else f"ws://{host}:PORT"
-    typer.echo(f"neighbours  {name or identity.name}={where}#{identity.public_hex}")
+    typer.echo(f"neighbours  {neighbour}")

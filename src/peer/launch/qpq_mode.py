@@ -133,7 +133,7 @@ class QpqWatch:
 
 
 def launch_qpq(scenario: Path, *, rounds: int, phase: float, headless: bool, json_out: bool,
-               workdir: Path | None, link_timeout: float, timeout: float) -> int:
+               workdir: Path | None, link_timeout: float, timeout: float, linger: float = 0.0) -> int:
     err = Console(stderr=True, soft_wrap=True)
     console = Console(stderr=json_out)
     root = Path(tempfile.mkdtemp(prefix="peer-launch-qpq-")) if workdir is None else workdir

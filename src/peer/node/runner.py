@@ -75,7 +75,10 @@ async def _dashboard(node: Node, console: Console, ident: NodeIdentity, fps: flo
     # auto_refresh=False: rich's refresh thread would read node state from another OS thread.
     with Live(console=console, auto_refresh=False, transient=False) as live:
         while True:
-            live.update(node_view(node.snapshot(), events=list(node.recent), identity=ident), refresh=True)
+            # The panel is ~19 lines without events: show as many recent events as the terminal fits.
+            room = max(0, min(6, console.size.height - 19))
+            live.update(node_view(node.snapshot(), events=list(node.recent), identity=ident, max_events=room),
+                        refresh=True)
             await trio.sleep(1 / fps)
 
 
