@@ -151,6 +151,7 @@ class _Watch:
         elapsed = self.timing.get("done", now - self.t0)  # the clock stops when the run is done
         self.live.update(network_view(list(state.nodes.values()), state.ledger_rows(), title=self.title,
                                       elapsed=elapsed, footer=footer, height=self.live.console.size.height,
+                                      width=self.live.console.size.width,
                                       message_rate=state.message_rate() if rate is None else rate), refresh=True)
 
 

@@ -98,16 +98,18 @@ def sales_line(ledger: list[LedgerRow], winner: str | None) -> Text:
     if not ledger:
         line.append("none yet" if winner is None else "none: the seller keeps the item", style="dim")
         return line
+    if winner is not None:
+        line.append(f"winner {winner}", style="bold green")
+        line.append(": ")
     line.append(ledger[0].seller)
     for row in ledger:
         line.append(" → ")
         line.append(row.buyer, style="bold")
         line.append(f" ({format_money(row.price)})", style="dim")
-    if winner is not None:
-        line.append(f"   winner {winner}", style="bold green")
     return line
 
 
+_SHORT_ROLE = {"local seller": "resold", "seller": "seller", "winner": "winner", "other": ""}
 LEDGER_ROWS = 6  # most recent hops shown; the sales line above always has the whole path
 
 
@@ -120,6 +122,7 @@ def network_view(
     message_rate: float,
     max_rows: int = 24,
     height: int | None = None,
+    width: int | None = None,
     footer: str | None = None,
 ) -> Group:
     """The whole-network dashboard of ``tools/launch``: summary first, then the ledger, then the nodes.
@@ -155,27 +158,31 @@ def network_view(
     if len(ledger) > len(recent):
         ledger_title.append(f"  (last {len(recent)} of {len(ledger)} hops)", style="dim")
 
+    narrow = width is not None and width < 110
+    any_bad = any(n.bad_frames for n in nodes)
+    columns = [("node", "left"), ("stage", "left"), ("role", "left")]
+    # Narrow terminals get counts of inviters/invitees instead of their names.
+    columns += [("inv→", "right")] if narrow else [("inviters", "left"), ("invitees", "left")]
+    columns += [("bought", "right"), ("sold", "right"), ("in/out", "right")]
+    if any_bad or not narrow:
+        columns.append(("bad", "right"))
     table = Table(expand=False, box=None, pad_edge=False)
-    for col, justify in (
-        ("node", "left"), ("stage", "left"), ("role", "left"), ("inviters", "left"),
-        ("invitees", "left"), ("bought", "right"), ("sold", "right"), ("in/out", "right"), ("bad", "right"),
-    ):
+    for col, justify in columns:
         table.add_column(col, justify=justify, no_wrap=True, overflow="ellipsis")  # type: ignore[arg-type]
     fixed = 4 + 2 + max(1, len(recent)) + 1 + 1 + (1 if footer else 0)  # summary, ledger, table header, "more"
-    rows = max_rows if height is None else max(3, min(max_rows, height - fixed - 1))
+    rows = max_rows if height is None else max(3, height - fixed - 1)
     shown = sorted(nodes, key=_interest)[:rows]
     for n in shown:
-        table.add_row(
+        cells: list[object] = [
             n.name if n.alive else f"{n.name} ✗",
             Text(n.stage, style=_STAGE_STYLE.get(n.stage, "")),
-            n.role,
-            _names(n.inviters, 3),
-            _names(n.invitees, 3),
-            format_money(n.bought_at),
-            format_money(n.sold_at),
-            f"{n.messages_in}/{n.messages_out}",
-            str(n.bad_frames) if n.bad_frames else "",
-        )
+            _SHORT_ROLE.get(n.role, n.role) if narrow else n.role,
+        ]
+        cells += [f"{len(n.inviters)}→{len(n.invitees)}"] if narrow else [_names(n.inviters, 3), _names(n.invitees, 3)]
+        cells += [format_money(n.bought_at), format_money(n.sold_at), f"{n.messages_in}/{n.messages_out}"]
+        if any_bad or not narrow:
+            cells.append(str(n.bad_frames) if n.bad_frames else "")
+        table.add_row(*cells)
     parts: list[object] = [header, stages, progress, sales_line(ledger, next((n.winner for n in nodes if n.winner), None)), ledger_title, ledger_table, table]
     if len(nodes) > len(shown):
         parts.append(Text(f"… {len(nodes) - len(shown)} more nodes (sellers and the winner first)", style="dim"))
