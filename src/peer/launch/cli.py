@@ -39,7 +39,7 @@ from peer.errors import ScenarioError
 from peer.launch.check import assemble, assemble_with_faults
 from peer.launch.budgets import Topology, disconnected_message, timeout_problems
 from peer.launch.faults import Faults, FaultSpecError
-from peer.launch.linger import interactive, wait_for_key
+from peer.launch.linger import interactive, stdout_closed as _stdout_closed, wait_for_key
 from peer.launch.monitor import NetworkState
 from peer.launch.plan import plan_nodes
 from peer.result import dumps
@@ -347,14 +347,6 @@ def _launch_sra(
     except (BrokenPipeError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
         _stdout_closed()
     return 0 if check.ok else 1
-
-
-def _stdout_closed() -> None:
-    """`tools/launch ... | head -1`: the reader has what it wanted.  Point stdout at /dev/null so
-    the interpreter's final flush does not fail again; the run's own result decides the exit code."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
 
 
 def _print_check(console: Console, check: dict[str, Any], timing: dict[str, float]) -> None:

@@ -1,4 +1,5 @@
-"""Keep a finished dashboard on screen until a key is pressed or ``--linger`` seconds pass.
+"""The launcher's terminal: keep a finished dashboard on screen until a key is pressed or
+``--linger`` seconds pass, and cope with a reader that went away.
 
 Only on a terminal: with stdin or stdout not a tty (a pipe, CI) there is nobody
 to press a key, so there is no wait at all.
@@ -40,3 +41,11 @@ def wait_for_key(seconds: float) -> bool:
         return False
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def stdout_closed() -> None:
+    """``tools/launch ... | head -1``: the reader has what it wanted.  Point stdout at /dev/null so
+    the interpreter's final flush does not fail again; the run's own result decides the exit code."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
