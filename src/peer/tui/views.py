@@ -69,7 +69,7 @@ def node_view(
     body: list[Table | Text] = [table]
     for line in (events or [])[-max_events:] if max_events > 0 else []:
         body.append(Text(line, style="dim", overflow="ellipsis", no_wrap=True))
-    return Panel(Group(*body), title=Text(f"peer node {node.name} [{node.key}]"), title_align="left")
+    return Panel(Group(*body), title=Text(f"peer node {node.name} [{node.key}]"), title_align="left", expand=False)
 
 
 def _bar(done: int, total: int, *, width: int) -> Text:
