@@ -46,7 +46,8 @@ def event_line(event: dict[str, Any]) -> str | None:
         bought, sold = event.get("bought_at"), event.get("sold_at")
         trade = ", ".join(x for x in (f"bought at {bought}" if bought else "",
                                       f"sold at {sold}" if sold else "") if x) or "no trade"
-        text = f"done: {trade}; ledger complete ({len(event.get('ledger') or [])} hop entries)"
+        hops = len(event.get("ledger") or [])
+        text = f"done: {trade}; ledger complete ({hops} hop entr{'y' if hops == 1 else 'ies'})"
     elif kind == "aborted":
         text = f"aborted: {event.get('reason')}"
     elif kind == "error":
