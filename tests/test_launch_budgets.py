@@ -62,3 +62,13 @@ def test_the_reported_short_timeouts_are_refused_with_what_is_needed() -> None:
 
 def test_natural_order_puts_2_before_10() -> None:
     assert sorted(["10", "2", "1", "b10", "b2", "a"], key=natural_key) == ["1", "2", "10", "a", "b2", "b10"]
+
+
+def test_linger_never_waits_off_a_terminal() -> None:
+    import time
+
+    from peer.launch.linger import wait_for_key
+
+    started = time.monotonic()
+    assert wait_for_key(30) is False  # pytest's stdin is not a terminal
+    assert time.monotonic() - started < 1

@@ -81,3 +81,12 @@ def test_a_failed_launch_keeps_its_logs_but_never_its_keys(tmp_path: Path) -> No
     (kept,) = launch_dirs(tmp_path)
     assert f"logs kept in {kept} (keys removed)" in proc.stderr
     assert (kept / "logs").is_dir() and not (kept / "keys").exists()
+
+
+def test_unwritable_workdir_is_one_error_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    proc = launch(tmp_path, str(ROOT / "scenarios" / "small-tree.toml"), "--headless", "--workdir",
+                  str(blocker / "run"), timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr

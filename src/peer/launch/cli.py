@@ -226,7 +226,11 @@ def launch(
             _error(err, problem)
         raise typer.Exit(2)
     temp = workdir is None
-    root = Path(tempfile.mkdtemp(prefix="peer-launch-")) if workdir is None else workdir
+    try:
+        root = Path(tempfile.mkdtemp(prefix="peer-launch-")) if workdir is None else workdir
+    except OSError as exc:
+        _error(err, f"cannot make a temporary directory: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
     code = 1
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -236,6 +240,11 @@ def launch(
             confirm_timeout=confirm, paper_resale=paper_resale, link_timeout=link_timeout, timeout=timeout,
             linger=linger,
         )
+    except OSError as exc:  # the work directory (or a file in it) cannot be written
+        _error(err, f"{exc.filename or root}: {exc.strerror or exc}")
+        code = 2
+    except KeyboardInterrupt:  # Ctrl-C before the nodes started (planning, forking)
+        code = 130
     finally:
         # The keys are private keys: a temp dir never outlives the launch with them inside, whatever
         # happened (a failed check, Ctrl-C, a closed pipe); logs and ledgers stay for a failed run.

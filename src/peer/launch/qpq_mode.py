@@ -191,12 +191,21 @@ class QpqWatch:
 def launch_qpq(scenario: Path, *, rounds: int, phase: float, headless: bool, json_out: bool,
                workdir: Path | None, link_timeout: float, timeout: float, linger: float = 0.0) -> int:
     err = Console(stderr=True, soft_wrap=True)
-    root = Path(tempfile.mkdtemp(prefix="peer-launch-qpq-")) if workdir is None else workdir
+    try:
+        root = Path(tempfile.mkdtemp(prefix="peer-launch-qpq-")) if workdir is None else workdir
+    except OSError as exc:
+        err.print(f"error: cannot make a temporary directory: {exc.strerror or exc}", markup=False)
+        return 2
     code = 1
     try:
         root.mkdir(parents=True, exist_ok=True)
         code = _launch(scenario, root, err, rounds=rounds, phase=phase, headless=headless, json_out=json_out,
                        link_timeout=link_timeout, timeout=timeout, linger=linger)
+    except OSError as exc:  # the work directory (or a file in it) cannot be written
+        err.print(f"error: {exc.filename or root}: {exc.strerror or exc}", markup=False, highlight=False)
+        code = 2
+    except KeyboardInterrupt:  # Ctrl-C before the nodes started (planning, forking)
+        code = 130
     finally:
         if workdir is None:  # a temp dir never keeps the private keys (see peer.launch.cli)
             if code == 0:
