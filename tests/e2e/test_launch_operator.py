@@ -5,8 +5,10 @@ pipe, and private keys that never outlive a launch in a temp dir.  ``peer launch
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,28 @@ def test_unwritable_workdir_is_one_error_line(tmp_path: Path) -> None:
                   str(blocker / "run"), timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_terminated_or_hung_up_launch_stops_its_nodes_and_removes_the_keys(tmp_path: Path, signum: int) -> None:
+    # A closed terminal (SIGHUP) used to kill the launcher outright: children and keys stayed behind.
+    proc = subprocess.Popen([str(ROOT / "tools" / "launch"), str(ROOT / "scenarios" / "ws-20.toml"), "--headless"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env_with_tmp(tmp_path))
+    deadline = time.monotonic() + 60
+    while not any((d / "keys").is_dir() and any((d / "logs").glob("*.ndjson")) for d in launch_dirs(tmp_path)):
+        assert time.monotonic() < deadline and proc.poll() is None, "the launch never started its nodes"
+        time.sleep(0.1)
+    proc.send_signal(signum)
+    try:
+        code = proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert code == 130, err
+    assert "Traceback" not in err
+    assert all(not (d / "keys").exists() for d in launch_dirs(tmp_path))
+    left = subprocess.run(["pgrep", "-f", str(tmp_path / "tmp")], capture_output=True, text=True, check=False)
+    assert left.stdout.strip() == ""

@@ -194,6 +194,8 @@ def launch(
 ) -> None:
     """Run SCENARIO as one real node process per node on 127.0.0.1 (an SRA auction, or a QPQ stream)."""
     err = Console(stderr=True, soft_wrap=True)
+    for signum in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, _stop_as_interrupt)
     if _is_qpq_scenario(scenario):
         if kill or behaviour or restart_after is not None:
             _error(err, "--kill, --behaviour and --restart-after apply to SRA scenarios only")
@@ -261,8 +263,15 @@ def launch(
 def _error(err: Console, message: str, prefix: str = "error: ") -> None:
     try:
         err.print(prefix + message, markup=False, highlight=False)
-    except (BrokenPipeError, ValueError):
+    except (OSError, ValueError):  # a closed pipe, or a terminal that hung up
         pass
+
+
+def _stop_as_interrupt(signum: int, frame: object) -> None:
+    """SIGHUP (the terminal closed) and SIGTERM stop a launch like Ctrl-C: every node is stopped
+    and the private keys are removed.  Re-raised as SIGINT so that inside trio it arrives as
+    trio delivers Ctrl-C, at a safe point."""
+    signal.raise_signal(signal.SIGINT)
 
 
 def _launch_sra(
@@ -323,7 +332,7 @@ def _launch_sra(
     if live is not None:
         try:
             live.stop()
-        except (BrokenPipeError, SystemExit):
+        except (OSError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
             _stdout_closed()
     if code != 0:
         return code
@@ -353,7 +362,7 @@ def _launch_sra(
             console.print(result_view(result))
             _print_check(console, check.to_json(), timing)
             console.file.flush()
-    except (BrokenPipeError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
+    except (OSError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
         _stdout_closed()
     return 0 if check.ok else 1
 

@@ -283,7 +283,7 @@ def _launch(scenario: Path, root: Path, err: Console, *, rounds: int, phase: flo
     if live is not None:
         try:
             live.stop()
-        except (BrokenPipeError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
+        except (OSError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
             _stdout_closed()
     if code:
         return code
@@ -309,7 +309,7 @@ def _launch(scenario: Path, root: Path, err: Console, *, rounds: int, phase: flo
             for problem in c["problems"]:
                 console.print(f"  - {problem}", markup=False)
             console.file.flush()
-    except (BrokenPipeError, SystemExit):
+    except (OSError, SystemExit):
         _stdout_closed()
     return 0 if report["check"]["ok"] else 1
 
