@@ -67,3 +67,21 @@ def test_views_render_at_any_width(width: int) -> None:
             for i in range(60)]
     text = render(network_view(many, [], title="big", elapsed=0.0, message_rate=0.0), width=width)
     assert "more nodes" in text
+
+
+def test_network_view_fits_80x24_with_the_summary_first() -> None:
+    # 40 nodes, named 1..40: natural order (2 before 10), the summary and the whole ledger above
+    # the node table, and the node rows cut to what fits 24 lines.
+    many = [NodeSnapshot(name=str(i), stage="settled", links_up=1, links_total=1) for i in range(1, 41)]
+    many[0].role = "seller"
+    ledger = [LedgerRow(h, str(h), str(h + 1), 5 * M, f"{h:02d}" * 32, copies=40) for h in range(1, 4)]
+    text = render(network_view(many, ledger, title="forty (seed 1)", elapsed=2.0, message_rate=0.0,
+                               height=24, width=80, footer="done: press any key"), width=80)
+    check_golden("network_view_80x24.txt", text)
+    lines = text.splitlines()
+    assert len(lines) <= 23 and max(len(line) for line in lines) <= 80
+    assert lines[3].startswith("sales 1 → 2 (5) → 3 (5) → 4 (5)")
+    assert lines.index("ledger") < next(i for i, line in enumerate(lines) if line.startswith("node"))
+    names = [line.split()[0] for line in lines if line[:1].isdigit() and "settled" in line]
+    assert names[:4] == ["1", "2", "3", "4"] and "10" in names and names.index("9") < names.index("10")
+    assert lines[-1] == "done: press any key"

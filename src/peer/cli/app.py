@@ -39,6 +39,8 @@ app.add_typer(qpq_app, name="qpq", help="Multilevel QPQ: payment-free allocation
 app.command(cls=PeerCommand)(keygen)
 app.command(cls=PeerCommand)(run)
 app.add_typer(ledger_app, name="ledger", help="Show and verify a node's ledger, offline.")
+from peer.cli.operator_cmds import register as _register_operator_commands  # noqa: E402
+_register_operator_commands(app)  # peer key ..., peer launch
 
 # The --mechanism choices, so that help and shell completion list them.
 Mechanism = Enum("Mechanism", {m.replace("-", "_"): m for m in MECHANISMS}, type=str)  # type: ignore[misc]

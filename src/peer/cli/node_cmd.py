@@ -1,25 +1,26 @@
-"""``peer keygen`` and ``peer run``: one real node."""
+"""``peer keygen``, ``peer key show`` and ``peer run``: one real node."""
 
 from __future__ import annotations
 
+import signal
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from peer.errors import PeerError
+from peer.cli.failures import EXIT_BAD_INPUT, judge
 from peer.money import MoneyError, parse_money
 from peer.net.identity import Identity, IdentityError
 from peer.node.config import ConfigError, NodeConfig, parse_neighbours
 
-EXIT_BAD_INPUT = 2
 
 
 def _fail(message: str) -> None:
     # One line, verbatim: markup off (messages contain "[key]"), no wrapping.
-    Console(stderr=True, soft_wrap=True).print(f"error: {message}", markup=False, highlight=False)
+    _say(f"error: {message}")
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -40,7 +41,8 @@ def run(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (127.0.0.1 by default).")],
     key: Annotated[Path, typer.Option(help="This node's key file (from peer keygen).")],
     value: Annotated[str, typer.Option(help="This node's value for the item (exact decimal).")] = "0",
-    neighbours: Annotated[str, typer.Option(help="NAME=ws://HOST:PORT#PUBKEY,... (keys are pinned).")] = "",
+    neighbours: Annotated[list[str] | None, typer.Option(
+        help="NAME=ws://HOST:PORT#PUBKEY (keys are pinned); repeat the option or separate with commas.")] = None,
     sell: Annotated[str | None, typer.Option(help="Sell ITEM: this node is the seller.")] = None,
     name: Annotated[str | None, typer.Option(help="A readable name for logs and views.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -60,13 +62,16 @@ def run(
     exit_when_done: Annotated[bool, typer.Option(help="Exit once settled and the ledger copy is complete.")] = False,
     qpq_plan: Annotated[Path | None, typer.Option(help="Take part in a QPQ resource stream (a plan from tools/launch).")] = None,
     tui: Annotated[bool, typer.Option(help="Show the live view (default: when stdout is a terminal).")] = sys.stdout.isatty(),
+    debug: Annotated[bool, typer.Option(help="On a failure, also print the Python traceback.")] = False,
     behaviour: Annotated[str | None, typer.Option(
         hidden=True, help="TESTING ONLY: misbehave (see peer.node.adversary), e.g. crash@hosting.")] = None,
 ) -> None:
     """Run one node: link to the neighbours, take part in (or start) an auction."""
     attack = None
     try:
-        specs = parse_neighbours(neighbours)
+        # Every --neighbours counts (typer would keep only the last of a plain option);
+        # a name given twice, in one option or across several, is refused.
+        specs = parse_neighbours(",".join(neighbours or []))
         amount = parse_money(value)
         identity = Identity.load(key)
         if behaviour is not None:
@@ -85,16 +90,32 @@ def run(
         start_timeout=start_timeout, qpq_plan=qpq_plan,
         exit_when_done=exit_when_done,
     )
-    from peer.node.runner import run_node_blocking
+    from peer.node.runner import NodeRun, run_node_blocking
 
+    outcome = NodeRun()
     try:
         if attack is not None:  # a test adversary: no live view
             from peer.node.adversary import run_adversary_blocking
 
             run_adversary_blocking(config, identity, attack)
         else:
-            run_node_blocking(config, identity, tui=tui)
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
-    except (PeerError, OSError) as exc:
-        _fail(str(exc))
+            run_node_blocking(config, identity, tui=tui, outcome=outcome)
+    except BaseException as exc:  # noqa: BLE001 - the CLI boundary: no traceback reaches a user
+        if isinstance(exc, (SystemExit, typer.Exit)):
+            raise
+        failure = judge(exc, host=host, port=port, started=outcome.started)
+        if debug:
+            traceback.print_exception(exc)
+        if failure.message is not None:
+            _say(f"error: {failure.message}")
+        raise typer.Exit(failure.code) from None
+    if outcome.stopped_by is not None:
+        _say(f"stopped by {signal.Signals(outcome.stopped_by).name}; ledger closed")
+        raise typer.Exit(128 + outcome.stopped_by)
+
+
+def _say(line: str) -> None:
+    try:
+        Console(stderr=True, soft_wrap=True).print(line, markup=False, highlight=False)
+    except (BrokenPipeError, ValueError):
+        pass

@@ -20,6 +20,7 @@ bounded: the launcher never hangs.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import sys
@@ -36,13 +37,14 @@ from rich.live import Live
 
 from peer.errors import ScenarioError
 from peer.launch.check import assemble, assemble_with_faults
+from peer.launch.budgets import Topology, disconnected_message, timeout_problems
 from peer.launch.faults import Faults, FaultSpecError
 from peer.launch.hosts import HostsError
+from peer.launch.linger import interactive, stdout_closed as _stdout_closed, wait_for_key
 from peer.launch.remote import RemoteChildren
 from peer.launch.spread import spread_over_hosts
 from peer.launch.monitor import NetworkState
 from peer.launch.plan import plan_nodes
-from peer.launch.processes import Children
 from peer.result import dumps
 from peer.scenario.load import load_scenario
 from peer.tui.views import network_view
@@ -64,7 +66,7 @@ class _Watch:
     and calls ``run`` again; all progress is kept here."""
 
     def __init__(
-        self, state: NetworkState, children: Children, seller: str, *, live: Live | None, link_timeout: float,
+        self, state: NetworkState, children: Any, seller: str, *, live: Live | None, link_timeout: float,
         timeout: float, title: str, faults: Faults,
     ) -> None:
         self.state, self.children, self.seller, self.live = state, children, seller, live
@@ -150,12 +152,14 @@ class _Watch:
             self.faults.killed[name] = {"stage": stage, "last_logged": self.state.nodes[name].stage,
                                         "at": round(now - self.t0, 3)}
 
-    def _draw(self, now: float, rate: float | None) -> None:
+    def _draw(self, now: float, rate: float | None, footer: str | None = None) -> None:
         if self.live is None:
             return
         state = self.state
+        elapsed = self.timing.get("done", now - self.t0)  # the clock stops when the run is done
         self.live.update(network_view(list(state.nodes.values()), state.ledger_rows(), title=self.title,
-                                      elapsed=now - self.t0,
+                                      elapsed=elapsed, footer=footer, height=self.live.console.size.height,
+                                      width=self.live.console.size.width,
                                       message_rate=state.message_rate() if rate is None else rate), refresh=True)
 
 
@@ -169,12 +173,12 @@ def _is_qpq_scenario(path: Path) -> bool:
 
 @app.command()
 def launch(
-    scenario: Annotated[Path, typer.Argument(help="A scenario TOML file.")],
+    scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="A scenario TOML file.")],
     headless: Annotated[bool, typer.Option(help="No dashboard.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the run as JSON (like peer sim --json).")] = False,
     seed: Annotated[int | None, typer.Option(help="Run seed; defaults to the scenario's.")] = None,
     workdir: Annotated[Path | None, typer.Option(help="Keep keys, ledgers and logs here (default: a temp dir, removed).")] = None,
-    gather_window: Annotated[float, typer.Option(help="Seconds each node gathers inviters.")] = 0.2,
+    gather_window: Annotated[float, typer.Option(min=0, help="Seconds each node gathers inviters.")] = 0.2,
     reply_timeout: Annotated[float, typer.Option(help="The seller's stage-2 wait, seconds.")] = 60.0,
     context_timeout: Annotated[float, typer.Option(help="A host's stage-3 wait, seconds.")] = 30.0,
     confirm_timeout: Annotated[float | None, typer.Option(
@@ -183,6 +187,9 @@ def launch(
         "--paper-resale", help="The paper's literal stage 3 instead of guarded resale.")] = False,
     link_timeout: Annotated[float, typer.Option(help="Give up if not all nodes link within this.")] = 60.0,
     timeout: Annotated[float, typer.Option(help="Give up if the auction has not finished within this.")] = 120.0,
+    linger: Annotated[float, typer.Option(
+        min=0, help="Dashboard: keep the final view until a key is pressed or this many seconds pass "
+                    "(no wait off a terminal).")] = 30.0,
     qpq_rounds: Annotated[int, typer.Option("--rounds", min=1, help="QPQ scenarios: resources to allocate.")] = 5,
     qpq_phase: Annotated[float, typer.Option("--phase", min=0.05, help="QPQ scenarios: seconds per phase.")] = 1.0,
     kill: Annotated[list[str] | None, typer.Option(
@@ -199,50 +206,115 @@ def launch(
         help="Fault (with --hosts): cut HOST off AT s after the sale starts, heal it FOR s later.")] = None,
 ) -> None:
     """Run SCENARIO as one real node process per node on 127.0.0.1 (an SRA auction, or a QPQ stream)."""
+    err = Console(stderr=True, soft_wrap=True)
+    for signum in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, _stop_as_interrupt)
     if _is_qpq_scenario(scenario):
         if kill or behaviour or restart_after is not None:
-            Console(stderr=True).print("error: --kill, --behaviour and --restart-after apply to SRA scenarios only",
-                                       markup=False)
+            _error(err, "--kill, --behaviour and --restart-after apply to SRA scenarios only")
             raise typer.Exit(2)
         from peer.launch.qpq_mode import launch_qpq  # scipy and the QPQ code: only for QPQ runs
 
         raise typer.Exit(launch_qpq(scenario, rounds=qpq_rounds, phase=qpq_phase, headless=headless,
-                                    json_out=json_out, workdir=workdir, link_timeout=link_timeout, timeout=timeout))
-    console = Console(stderr=json_out)
-    err = Console(stderr=True, soft_wrap=True)
+                                    json_out=json_out, workdir=workdir, link_timeout=link_timeout, timeout=timeout,
+                                    linger=linger))
     try:
         loaded = load_scenario(scenario)
-    except ScenarioError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from None
-    run_seed = loaded.seed if seed is None else seed
-    try:
         faults = Faults.parse(kill or [], behaviour or [], restart_after, set(loaded.graph.nodes))
-    except FaultSpecError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+    except (ScenarioError, FaultSpecError) as exc:
+        _error(err, str(exc))
         raise typer.Exit(2) from None
     spread = None
     if hosts is not None or partition:
         try:
-            spread = spread_over_hosts(loaded, hosts, partition or [], run_seed, restart_after)
+            spread = spread_over_hosts(loaded, hosts, partition or [], loaded.seed if seed is None else seed, restart_after)
         except HostsError as exc:
-            err.print(f"error: {exc}", markup=False, highlight=False)
+            _error(err, str(exc))
             raise typer.Exit(2) from None
         faults.partitioned = bool(partition)
+    topology = Topology.of(loaded)
+    if topology.unreachable:
+        _error(err, disconnected_message(loaded, topology))
+        raise typer.Exit(2)
+    confirm = 3 * context_timeout if confirm_timeout is None else confirm_timeout
+    problems = timeout_problems(topology, gather_window=gather_window, reply_timeout=reply_timeout,
+                                context_timeout=context_timeout, confirm_timeout=confirm, guarded=not paper_resale)
+    if problems and faults.active:
+        # Fault runs test aborts and recovery, where short waits are the point; the replay
+        # guarantee is about honest runs, so say it, and go on.
+        for problem in problems:
+            _error(err, problem.replace(" use at least", " an honest run needs at least"), prefix="warning: ")
+    elif problems:
+        for problem in problems:
+            _error(err, problem)
+        raise typer.Exit(2)
     temp = workdir is None
-    root = Path(tempfile.mkdtemp(prefix="peer-launch-")) if workdir is None else workdir
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root = Path(tempfile.mkdtemp(prefix="peer-launch-")) if workdir is None else workdir
+    except OSError as exc:
+        _error(err, f"cannot make a temporary directory: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+    code = 1
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        code = _launch_sra(
+            loaded, root, faults, err, seed=seed, headless=headless, json_out=json_out,
+            gather_window=gather_window, reply_timeout=reply_timeout, context_timeout=context_timeout,
+            confirm_timeout=confirm, paper_resale=paper_resale, link_timeout=link_timeout, timeout=timeout,
+            linger=linger, spread=spread,
+        )
+    except OSError as exc:  # the work directory (or a file in it) cannot be written
+        _error(err, f"{exc.filename or root}: {exc.strerror or exc}")
+        code = 2
+    except KeyboardInterrupt:  # Ctrl-C before the nodes started (planning, forking)
+        code = 130
+    finally:
+        # The keys are private keys: a temp dir never outlives the launch with them inside, whatever
+        # happened (a failed check, Ctrl-C, a closed pipe); logs and ledgers stay for a failed run.
+        if temp:
+            if code == 0:
+                shutil.rmtree(root, ignore_errors=True)
+            else:
+                shutil.rmtree(root / "keys", ignore_errors=True)
+                if root.exists():
+                    _error(err, f"logs kept in {root} (keys removed)", prefix="")
+    raise typer.Exit(code)
+
+
+def _error(err: Console, message: str, prefix: str = "error: ") -> None:
+    try:
+        err.print(prefix + message, markup=False, highlight=False)
+    except (OSError, ValueError):  # a closed pipe, or a terminal that hung up
+        pass
+
+
+def _stop_as_interrupt(signum: int, frame: object) -> None:
+    """SIGHUP (the terminal closed) and SIGTERM stop a launch like Ctrl-C: every node is stopped
+    and the private keys are removed.  Re-raised as SIGINT so that inside trio it arrives as
+    trio delivers Ctrl-C, at a safe point."""
+    signal.raise_signal(signal.SIGINT)
+
+
+def _launch_sra(
+    loaded: Any, root: Path, faults: Faults, err: Console, *, seed: int | None, headless: bool, json_out: bool,
+    gather_window: float, reply_timeout: float, context_timeout: float, confirm_timeout: float,
+    paper_resale: bool, link_timeout: float, timeout: float, linger: float, spread: Any = None,
+) -> int:
+    console = Console(stderr=json_out)
+    run_seed = loaded.seed if seed is None else seed
     plans = plan_nodes(loaded, root, seed=run_seed, gather_window=gather_window,
                        reply_timeout=reply_timeout, context_timeout=context_timeout,
                        confirm_timeout=confirm_timeout, paper_resale=paper_resale,
                        addresses=None if spread is None else spread.addresses)
     safe_names = {p.argv[p.argv.index("--name") + 1]: p.name for p in plans}
     if len(safe_names) != len(plans):
-        err.print("error: node names collide once made file-safe", markup=False)
-        raise typer.Exit(2)
+        _error(err, "node names collide once made file-safe")
+        return 2
     for plan in plans:  # an adversary is the same `peer run` with one more (hidden) option
         if plan.name in faults.behaviours:
             plan.argv.extend(["--behaviour", str(faults.behaviours[plan.name])])
+    from peer.launch.processes import Children  # imports peer.cli.app (which registers this command)
+
     state = NetworkState(plans=plans, names=safe_names, by_key={p.key_hex: p.name for p in plans}, seller=loaded.seller)
     children: Children | RemoteChildren = Children() if spread is None else spread.children(root)
     code = 0
@@ -251,9 +323,9 @@ def launch(
     watch = _Watch(state, children, loaded.seller, live=live, link_timeout=link_timeout, timeout=timeout,
                    title=f"{loaded.name} (seed {run_seed})", faults=faults)
     plan_of = {p.name: p for p in plans}
+    memory: dict[str, int] = {}
     try:
         children.start(plans)  # fork before trio (and any thread) starts
-        memory = {}
         if live is not None:
             live.start()
         while trio.run(watch.run, headless or json_out) == "restart":
@@ -266,48 +338,57 @@ def launch(
             watch._draw(time.monotonic(), rate=0.0)
         memory = children.memory_kib()
     except LaunchFailed as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        _error(err, str(exc))
         code = 1
     except KeyboardInterrupt:
-        err.print("interrupted: stopping every node", markup=False)
+        _error(err, "interrupted: stopping every node", prefix="")
         code = 130
     finally:
-        if live is not None:
-            live.stop()
         children.stop()
-    if code == 0:
-        state.poll()
-        if faults.active:
-            stops = {n for n, a in faults.behaviours.items() if a.kind == "false-reserve"}
-            result, check = assemble_with_faults(loaded, run_seed, plans, state, faulty=faults.faulty,
-                                                 notes=faults.notes(), stops_at=stops, stalled=watch.stalled)
-            result.extra["faults"] = faults.to_json(watch.t0)
-            result.extra["refusals"] = dict(sorted(state.refusals.items()))
-            result.extra["aborted"] = {n: e.get("reason") for n, e in sorted(state.aborts.items())}
-            result.extra["adversary"] = {n: [e.get("what") for e in ev] for n, ev in sorted(state.adversary.items())}
-        else:
-            result, check = assemble(loaded, run_seed, plans, state)
-        result.extra["check"] = check.to_json()
-        result.extra["timing"] = {k: round(v, 3) for k, v in timing.items()}
-        if memory:
-            result.extra["memory_kib_per_node"] = round(sum(memory.values()) / len(memory))
-        result.extra["bad_messages"] = sum(s.bad_frames for s in state.nodes.values())
-        if spread is not None:
-            result.extra["hosts"] = spread.report(children)
+    if code == 0 and live is not None and linger > 0 and interactive():
+        watch._draw(time.monotonic(), rate=0.0, footer=f"done: press any key for the result (or wait {linger:g} s)")
+        try:
+            wait_for_key(linger)
+        except KeyboardInterrupt:
+            pass
+    if live is not None:
+        try:
+            live.stop()
+        except (OSError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
+            _stdout_closed()
+    if code != 0:
+        return code
+    state.poll()
+    if faults.active:
+        stops = {n for n, a in faults.behaviours.items() if a.kind == "false-reserve"}
+        result, check = assemble_with_faults(loaded, run_seed, plans, state, faulty=faults.faulty,
+                                             notes=faults.notes(), stops_at=stops, stalled=watch.stalled)
+        result.extra["faults"] = faults.to_json(watch.t0)
+        result.extra["refusals"] = dict(sorted(state.refusals.items()))
+        result.extra["aborted"] = {n: e.get("reason") for n, e in sorted(state.aborts.items())}
+        result.extra["adversary"] = {n: [e.get("what") for e in ev] for n, ev in sorted(state.adversary.items())}
+    else:
+        result, check = assemble(loaded, run_seed, plans, state)
+    result.extra["check"] = check.to_json()
+    result.extra["timing"] = {k: round(v, 3) for k, v in timing.items()}
+    if memory:
+        result.extra["memory_kib_per_node"] = round(sum(memory.values()) / len(memory))
+    result.extra["bad_messages"] = sum(s.bad_frames for s in state.nodes.values())
+    if spread is not None:
+        result.extra["hosts"] = spread.report(children)
+    try:
         if json_out:
             sys.stdout.write(dumps(result.to_json()) + "\n")
+            sys.stdout.flush()
         else:
             from peer.cli.render import result_view
 
             console.print(result_view(result))
             _print_check(console, check.to_json(), timing)
-        if not check.ok:
-            code = 1
-    if temp and code == 0:
-        shutil.rmtree(root, ignore_errors=True)
-    elif temp:
-        err.print(f"logs kept in {root}", markup=False)
-    raise typer.Exit(code)
+            console.file.flush()
+    except (OSError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
+        _stdout_closed()
+    return 0 if check.ok else 1
 
 
 def _print_check(console: Console, check: dict[str, Any], timing: dict[str, float]) -> None:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 # Imported here, before any fork, so children share these pages and start at once.
 import peer.cli.app  # noqa: F401
@@ -55,6 +56,11 @@ def _child_main(argv: list[str], out_path: str) -> None:
     # Ctrl-C in the terminal reaches the whole process group; the launcher
     # stops the children itself, in order, so they ignore SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the parent around the fork
+    # The launcher turns its own SIGHUP and SIGTERM into an orderly stop (see peer.launch.cli);
+    # a node keeps the ordinary meaning of both.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     from peer.cli.app import app  # already imported by the launcher: free
 
     code = 0
@@ -70,6 +76,22 @@ def _child_main(argv: list[str], out_path: str) -> None:
     os._exit(code)
 
 
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+def _fork(ctx: Any, plan: NodePlan) -> BaseProcess:
+    """Fork one node with the stop signals held back: a Ctrl-C (or SIGTERM, SIGHUP) that lands
+    inside the fork's own machinery is swallowed there ("Exception ignored in _releaseLock") and
+    the launch would run on; held back, it is delivered right after, where it stops the launch."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        proc = ctx.Process(target=_child_main, args=(plan.argv, str(plan.out_path)), name=f"peer-{plan.name}")
+        proc.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return proc
+
+
 class Children:
     """The node processes of one launch; stops every one of them on ``stop()``."""
 
@@ -83,9 +105,7 @@ class Children:
         # parent's whole heap (numpy, scipy, ...) page by page, in every child.
         gc.freeze()
         for plan in plans:
-            proc = self._ctx.Process(target=_child_main, args=(plan.argv, str(plan.out_path)), name=f"peer-{plan.name}")
-            proc.start()
-            self.procs[plan.name] = proc
+            self.procs[plan.name] = _fork(self._ctx, plan)
 
     def restart(self, plan: NodePlan) -> None:
         """Fork ``plan``'s node again with the same argv (after it died; fault injection).
@@ -96,9 +116,7 @@ class Children:
         old = self.procs.get(plan.name)
         if old is not None:
             old.join(1.0)  # reap it; it is dead already
-        proc = self._ctx.Process(target=_child_main, args=(plan.argv, str(plan.out_path)), name=f"peer-{plan.name}")
-        proc.start()
-        self.procs[plan.name] = proc
+        self.procs[plan.name] = _fork(self._ctx, plan)
 
     def dead(self) -> dict[str, int]:
         """Children that have exited, with their exit codes."""

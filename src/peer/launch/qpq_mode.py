@@ -24,23 +24,18 @@ import networkx as nx
 import trio
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
+from rich.console import Group
 
 from peer.errors import ScenarioError
 from peer.launch.plan import NodePlan, free_ports
+from peer.launch.linger import interactive, stdout_closed as _stdout_closed, wait_for_key
 from peer.launch.processes import Children
 from peer.net.identity import Identity
 from peer.node.eventlog import Tail
-from peer.node.qpq_shell import QpqPlan, read_allocations, setup_for, warm
+from peer.node.qpq_shell import PHASES, QpqPlan, read_allocations, setup_for, warm
 from peer.qpq.router import run_machines
 from peer.result import dumps
-
-
-def is_qpq_scenario(path: Path) -> bool:
-    try:
-        return "qpq" in tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False  # the SRA loader reports the problem properly
+from peer.tui.qpq_view import AllocationRow, ClusterRow, QpqSnapshot, qpq_view
 
 
 def plan_qpq(scenario: Path, root: Path, *, rounds: int, phase: float) -> tuple[Any, list[NodePlan]]:
@@ -78,7 +73,8 @@ def plan_qpq(scenario: Path, root: Path, *, rounds: int, phase: float) -> tuple[
 
 
 class QpqWatch:
-    def __init__(self, plans: list[NodePlan], degrees: dict[str, int]) -> None:
+    def __init__(self, plans: list[NodePlan], degrees: dict[str, int], clusters: dict[str, tuple[str, ...]] | None = None,
+                 phase: float = 1.0) -> None:
         self.tails = {p.name: Tail(p.log_path) for p in plans}
         self.degrees = degrees
         self.links: dict[str, set[str]] = {p.name: set() for p in plans}
@@ -91,8 +87,33 @@ class QpqWatch:
         self.finals: dict[str, dict[str, Any]] = {}
         self.sends = 0
         self.round_seconds: dict[int, float] = {}  # round -> from its start to the last node's allocation
+        # For the dashboard (peer.tui.qpq_view).
+        self.clusters = dict(clusters or {p.name: (p.name,) for p in plans})
+        self.cluster_of = {m: c for c, members in self.clusters.items() for m in members}
+        self.phase = phase
+        self.round_length = PHASES * phase + phase / 2  # as peer.node.qpq_shell.QpqPlan.round_length
+        self.start_at: float | None = None  # wall clock of round 0's start (the coordinator's kickoff)
+        self.alloc_cluster: dict[int, str] = {}
+        self.flag_witnesses: dict[tuple[int, int, str, str], set[str]] = {}  # (round, level, member, reason)
+        self.flags_by_cluster: Counter[str] = Counter()
+        self._counted_round: int | None = None
+        self.level_counts: Counter[tuple[str, str, str]] = Counter()  # (cluster, scope, type) this round
+
+    def current(self, now: float | None = None) -> tuple[int | None, int | None]:
+        """The round in progress and its phase, from the kickoff's start time and the phase length."""
+        if self.start_at is None:
+            return None, None
+        since = (time.time() if now is None else now) - self.start_at
+        if since < 0:
+            return None, None
+        r = int(since // self.round_length)
+        return r, min(PHASES, int((since - r * self.round_length) // self.phase))
 
     def poll(self) -> None:
+        r, _ = self.current()
+        if r != self._counted_round:
+            self._counted_round = r
+            self.level_counts.clear()  # commitments and reveals are shown per round
         for name, tail in self.tails.items():
             for e in tail.read_new():
                 kind = e.get("kind")
@@ -102,16 +123,29 @@ class QpqWatch:
                     (self.links[name].add if e.get("up") else self.links[name].discard)(str(e.get("peer")))
                 elif kind == "waiting":
                     self.waiting = True
+                elif kind == "qpq_kickoff" and e.get("start") is not None:
+                    self.start_at = float(e["start"])
                 elif kind == "qpq_round":
                     self.rounds_done[name] += 1
                     r = int(e["round"])
                     self.round_seconds[r] = max(self.round_seconds.get(r, 0.0), float(e.get("seconds", 0.0)))
                     if e.get("winner"):
                         self.allocations[int(e["round"])] = str(e["winner"])
+                elif kind == "qpq_alloc":
+                    self.alloc_cluster[int(e.get("round", -1))] = str(e.get("cluster") or "")
                 elif kind == "qpq_flag":
                     self.flags[str(e.get("reason"))] += 1
+                    # Every member that sees a fault flags it: count each fault once, with its witnesses.
+                    member = str(e.get("member"))
+                    key = (int(e.get("round", 0)), int(e.get("level", 0)), member, str(e.get("reason")))
+                    if key not in self.flag_witnesses:
+                        self.flags_by_cluster[self.cluster_of.get(member, member)] += 1
+                    self.flag_witnesses.setdefault(key, set()).add(name)
                 elif kind == "send":
                     self.sends += 1
+                    if e.get("type") in ("Commit", "Reveal"):
+                        scope = "all" if e.get("peer") == "all" else "cluster"
+                        self.level_counts[(self.cluster_of.get(name, "?"), scope, str(e["type"]))] += 1
                 elif kind == "final":
                     self.finals[name] = e
 
@@ -119,69 +153,119 @@ class QpqWatch:
         return len(self.started) == len(self.tails) and all(
             len(self.links[n]) >= d for n, d in self.degrees.items())
 
-    def view(self, title: str, rounds: int, elapsed: float) -> Table:
-        table = Table(title=f"{title}: QPQ, {len(self.tails)} nodes, t={elapsed:5.1f}s", title_justify="left")
-        table.add_column("round")
-        table.add_column("winner")
+    def snapshot(self, title: str, rounds: int, elapsed: float) -> QpqSnapshot:
         done = min(self.rounds_done.values(), default=0) if len(self.rounds_done) == len(self.tails) else 0
-        for r in sorted(self.allocations)[-10:]:
-            table.add_row(str(r), self.allocations[r])
-        table.caption = (f"rounds done on every node: {done}/{rounds}   linked: "
-                         f"{sum(1 for n, d in self.degrees.items() if len(self.links[n]) >= d)}/{len(self.tails)}   "
-                         f"flags: {dict(self.flags)}   messages sent: {self.sends}")
-        return table
+        r, phase = self.current()
+        wins = Counter(self.cluster_of.get(w, "?") for w in self.allocations.values())
+        rows = [ClusterRow(cluster=c, members=list(members),
+                           commits=self.level_counts[(c, "cluster", "Commit")],
+                           reveals=self.level_counts[(c, "cluster", "Reveal")],
+                           winner_commits=self.level_counts[(c, "all", "Commit")],
+                           winner_reveals=self.level_counts[(c, "all", "Reveal")],
+                           flags=self.flags_by_cluster[c], wins=wins[c])
+                for c, members in self.clusters.items()]
+        allocations = [AllocationRow(round=k, winner=self.allocations.get(k, ""),
+                                     cluster=self.alloc_cluster.get(k, self.cluster_of.get(self.allocations.get(k, ""), "")),
+                                     seconds=self.round_seconds.get(k))
+                       for k in sorted(set(self.allocations) | set(self.round_seconds))]
+        linked = sum(1 for n, d in self.degrees.items() if len(self.links[n]) >= d)
+        return QpqSnapshot(title=title, nodes=len(self.tails), linked=linked, rounds=rounds,
+                           round=None if r is None else min(r, rounds - 1) if done < rounds else rounds - 1,
+                           phase=phase if done < rounds else None, rounds_done=done, clusters=rows,
+                           allocations=allocations, flags=self._flag_lines(), messages=self.sends,
+                           elapsed=elapsed)
+
+    def _flag_lines(self, last: int = 3) -> list[str]:
+        lines = []
+        for (r, level, member, reason), witnesses in list(self.flag_witnesses.items())[-last:]:
+            where = "cluster" if level == 0 else "winner"
+            lines.append(f"round {r + 1}, {where} level: {member} {reason.replace('_', ' ')} "
+                         f"(seen by {len(witnesses)} node{'s' if len(witnesses) != 1 else ''})")
+        return lines
+
+    def view(self, title: str, rounds: int, elapsed: float, *, height: int | None = None,
+             footer: str | None = None) -> Group:
+        return qpq_view(self.snapshot(title, rounds, elapsed), height=height, footer=footer)
 
 
 def launch_qpq(scenario: Path, *, rounds: int, phase: float, headless: bool, json_out: bool,
-               workdir: Path | None, link_timeout: float, timeout: float) -> int:
+               workdir: Path | None, link_timeout: float, timeout: float, linger: float = 0.0) -> int:
     err = Console(stderr=True, soft_wrap=True)
+    try:
+        root = Path(tempfile.mkdtemp(prefix="peer-launch-qpq-")) if workdir is None else workdir
+    except OSError as exc:
+        err.print(f"error: cannot make a temporary directory: {exc.strerror or exc}", markup=False)
+        return 2
+    code = 1
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        code = _launch(scenario, root, err, rounds=rounds, phase=phase, headless=headless, json_out=json_out,
+                       link_timeout=link_timeout, timeout=timeout, linger=linger)
+    except OSError as exc:  # the work directory (or a file in it) cannot be written
+        err.print(f"error: {exc.filename or root}: {exc.strerror or exc}", markup=False, highlight=False)
+        code = 2
+    except KeyboardInterrupt:  # Ctrl-C before the nodes started (planning, forking)
+        code = 130
+    finally:
+        if workdir is None:  # a temp dir never keeps the private keys (see peer.launch.cli)
+            if code == 0:
+                shutil.rmtree(root, ignore_errors=True)
+            else:
+                shutil.rmtree(root / "keys", ignore_errors=True)
+                if any(root.iterdir()):
+                    err.print(f"logs kept in {root} (keys removed)", markup=False, highlight=False)
+                else:
+                    shutil.rmtree(root, ignore_errors=True)
+    return code
+
+
+def _launch(scenario: Path, root: Path, err: Console, *, rounds: int, phase: float, headless: bool, json_out: bool,
+            link_timeout: float, timeout: float, linger: float) -> int:
     console = Console(stderr=json_out)
-    root = Path(tempfile.mkdtemp(prefix="peer-launch-qpq-")) if workdir is None else workdir
-    root.mkdir(parents=True, exist_ok=True)
     try:
         setup, plans = plan_qpq(scenario, root, rounds=rounds, phase=phase)
     except ScenarioError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         return 2
     assert setup.graph is not None
-    watch = QpqWatch(plans, {n: setup.graph.degree(n) for n in setup.membership.nodes})
+    watch = QpqWatch(plans, {n: setup.graph.degree(n) for n in setup.membership.nodes},
+                     dict(setup.membership.clusters), phase=phase)
     children = Children()
     timing: dict[str, float] = {}
     code = 0
+    live = None if headless or json_out else Live(console=console, auto_refresh=False)
+
+    def draw(now: float, footer: str | None = None) -> None:
+        if live is not None:
+            live.update(watch.view(setup.name, rounds, now, height=console.size.height, footer=footer), refresh=True)
 
     async def run() -> None:
         t0 = time.monotonic()
-        live = None if headless or json_out else Live(console=console, auto_refresh=False)
-        if live is not None:
-            live.start()
-        try:
-            signalled = False
-            while True:
-                watch.poll()
-                now = time.monotonic() - t0
-                if not signalled and now > link_timeout:  # first: late linking still missed it
-                    raise RuntimeError(f"not every node linked within {link_timeout:g} s")
-                if not signalled and watch.linked() and watch.waiting:
-                    timing["linked"] = now
-                    children.signal(plans[0].name, signal.SIGUSR1)
-                    signalled = True
-                if signalled and len(watch.finals) == len(plans):
-                    timing["done"] = now
-                    return
-                if children.dead():
-                    name, c = next(iter(children.dead().items()))
-                    raise RuntimeError(f"node {name} exited with code {c}")
-                if signalled and now - timing["linked"] > timeout:
-                    raise RuntimeError(f"the stream did not finish within {timeout:.0f} s")
-                if live is not None:
-                    live.update(watch.view(setup.name, rounds, now), refresh=True)
-                await trio.sleep(0.1)
-        finally:
-            if live is not None:
-                live.stop()
+        signalled = False
+        while True:
+            watch.poll()
+            now = time.monotonic() - t0
+            if not signalled and now > link_timeout:  # first: late linking still missed it
+                raise RuntimeError(f"not every node linked within {link_timeout:g} s")
+            if not signalled and watch.linked() and watch.waiting:
+                timing["linked"] = now
+                children.signal(plans[0].name, signal.SIGUSR1)
+                signalled = True
+            if signalled and len(watch.finals) == len(plans):
+                timing["done"] = now
+                return
+            if children.dead():
+                name, c = next(iter(children.dead().items()))
+                raise RuntimeError(f"node {name} exited with code {c}")
+            if signalled and now - timing["linked"] > timeout:
+                raise RuntimeError(f"the stream did not finish within {timeout:.0f} s")
+            draw(now)
+            await trio.sleep(0.1)
 
     try:
         children.start(plans)
+        if live is not None:
+            live.start()
         trio.run(run)
     except RuntimeError as exc:
         err.print(f"error: {exc}", markup=False)
@@ -190,8 +274,18 @@ def launch_qpq(scenario: Path, *, rounds: int, phase: float, headless: bool, jso
         code = 130
     finally:
         children.stop()
+    if code == 0 and live is not None and linger > 0 and interactive():
+        draw(timing.get("done", 0.0), footer=f"done: press any key for the check (or wait {linger:g} s)")
+        try:
+            wait_for_key(linger)
+        except KeyboardInterrupt:
+            pass
+    if live is not None:
+        try:
+            live.stop()
+        except (OSError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
+            _stdout_closed()
     if code:
-        err.print(f"logs kept in {root}", markup=False)
         return code
     report = check_qpq(setup, plans, rounds)
     report["timing"] = {k: round(v, 3) for k, v in timing.items()}
@@ -201,17 +295,22 @@ def launch_qpq(scenario: Path, *, rounds: int, phase: float, headless: bool, jso
         report["timing"]["round_seconds_mean"] = round(sum(watch.round_seconds.values()) / len(watch.round_seconds), 3)
     report["timing"]["phase"] = phase
     report["flags"] = dict(watch.flags)
-    if json_out:
-        sys.stdout.write(dumps(report) + "\n")
-    else:
-        console.print(watch.view(setup.name, rounds, timing.get("done", 0.0)))
-        c = report["check"]
-        console.print(f"check {'ok' if c['ok'] else 'FAILED'}: {c['copies_verified']}/{c['copies']} allocation copies "
-                      f"verified, identical: {c['identical']}, equal to the simulator: {c['matches_simulator']}")
-        for problem in c["problems"]:
-            console.print(f"  - {problem}", markup=False)
-    if workdir is None and report["check"]["ok"]:
-        shutil.rmtree(root, ignore_errors=True)
+    try:
+        if json_out:
+            sys.stdout.write(dumps(report) + "\n")
+            sys.stdout.flush()
+        else:
+            if live is None:
+                console.print(watch.view(setup.name, rounds, timing.get("done", 0.0)))
+            c = report["check"]
+            console.print(f"check {'ok' if c['ok'] else 'FAILED'}: {c['copies_verified']}/{c['copies']} allocation "
+                          f"copies verified, identical: {c['identical']}, equal to the simulator: "
+                          f"{c['matches_simulator']}")
+            for problem in c["problems"]:
+                console.print(f"  - {problem}", markup=False)
+            console.file.flush()
+    except (OSError, SystemExit):
+        _stdout_closed()
     return 0 if report["check"]["ok"] else 1
 
 

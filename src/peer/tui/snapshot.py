@@ -38,3 +38,28 @@ class LedgerRow:
     price: int
     digest: str
     copies: int = 0  # nodes holding this entry
+
+
+@dataclass(frozen=True)
+class NodeIdentity:
+    """How neighbours reach a running node: what ``peer run`` shows at start."""
+
+    name: str
+    public_key: str  # hex
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}"
+
+    @property
+    def neighbour_spec(self) -> str:
+        """The exact ``--neighbours`` item another node needs to link to this one."""
+        return f"{self.name}={self.url}#{self.public_key}"
+
+    @property
+    def wildcard(self) -> bool:
+        """Listening on every interface: neighbours must use one of this machine's real addresses."""
+        return self.host in ("0.0.0.0", "::", "")
