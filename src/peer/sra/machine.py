@@ -146,6 +146,9 @@ class SraNode(HostingMixin, Participating, CoinReports):
         self._hosting: Hosting | None = None
         self._purchase: Purchase | None = None  # guarded resale: the offer we took
         self._answered = False  # guarded resale: we refused our one offer
+        # (requester, host) of every context request taken: what this node learns about who sits
+        # below which host (measured by peer.experiments.privacy).
+        self.requests_seen: set[tuple[str, str]] = set()
         # (hop, host) -> the context bid this node sent that host: no sale above it is signed.
         self._bids_made: dict[tuple[int, str], int] = {}
 
