@@ -15,7 +15,8 @@ import pytest
 from peer.reference.replay import replay_run
 from peer.scenario.model import explicit_scenario
 from peer.sim.run import default_config, simulate
-from peer.sra.coins import SimulatedKeys, choose_parent, coin_message, outranks, parent_purpose
+from peer.sra.coin_keys import SimulatedKeys
+from peer.sra.coins import choose_parent, coin_message, outranks, parent_purpose
 from peer.sra.effects import Send
 from peer.sra.machine import Behaviour, NodeStage, SraConfig, SraNode
 from peer.sra.messages import Bid, CoinBid, CoinDecline, Decline
