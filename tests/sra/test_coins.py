@@ -88,6 +88,8 @@ def test_a_declined_inviter_checks_that_the_coin_ranks_the_named_parent_first() 
     m = aggregating_inviter(second)
     assert "ranks after" in assert_rejected(m, "d", CoinDecline(auction=AUCTION, coin=coin, parent=third)).reason
     assert "without a coin" in assert_rejected(m, "d", Decline(auction=AUCTION)).reason
+    # "Your invitation came late" is no cover: an honest invitee never answers an invitation late.
+    assert "names no parent" in assert_rejected(m, "d", CoinDecline(auction=AUCTION, coin=coin, parent="")).reason
     m.receive("d", CoinDecline(auction=AUCTION, coin=coin, parent=first), 2.0)
     assert m.declined == {"d"}
 
