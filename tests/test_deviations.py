@@ -168,3 +168,39 @@ def test_shrink_removes_what_the_counterexample_does_not_need() -> None:
     small = shrink(finding)
     assert small.instance.size == (4, 4) and small.gain == 1
     assert small.instance.edges == PARENT.edges
+
+
+# ------------------------------------------------------------------ conditions of the counterexamples
+
+
+def test_shading_pays_only_given_the_deviators_own_coin() -> None:
+    """Counterexample C needs b's coin to pick a; decided before the coins, shading loses in expectation."""
+    honest_total = shaded_total = 0
+    given_a = [0, 0]
+    for seed in range(1, 81):
+        instance = replace(SHADE, seed=seed)
+        honest, shaded = play(instance), play(instance, "b", Deviation("shade", Behaviour(bid=2)))
+        honest_total += honest.result.utilities["b"]
+        shaded_total += shaded.result.utilities["b"]
+        if honest.parents["b"] == ("a",):
+            given_a[0] += honest.result.utilities["b"]
+            given_a[1] += shaded.result.utilities["b"]
+    assert shaded_total < honest_total
+    assert given_a[0] == 0 < given_a[1]
+
+
+def test_inviting_fewer_pays_when_the_seller_sells_at_a_positive_price() -> None:
+    """Counterexample B plus a pendant buyer a=1 at the seller: s sells at 1 > 0 in both runs, so the
+    reading where keep-on-ties also applies to the seller (she would keep at price 0) gives the same."""
+    from peer.sra.local_auction import run_local_auction, tie_break_rng
+
+    variant = inst("a-s b-d b-e c-d c-e c-s", {"a": 1, "b": 8, "c": 6, "d": 10, "e": 2})
+    dev = Deviation("invite-subset", Behaviour(invite_only=frozenset()))
+    honest, deviant = play(variant), play(variant, "d", dev)
+    assert honest.result.hops == [Hop(1, "s", "c", 1)] and honest.result.utilities["d"] == 0
+    assert deviant.result.hops == [Hop(1, "s", "c", 1), Hop(2, "c", "d", 8)] and deviant.result.utilities["d"] == 2
+    finding = evaluate(variant, "d", dev, honest, deviant)
+    assert finding is not None and finding.category == "mechanism" and finding.replay_agrees
+    for origin in (True, False):  # the seller as a price floor, or as a host that keeps on ties
+        hop1 = run_local_auction(0, 0, {"a": 1, "c": 10}, tie_break_rng(1, "s", 1), origin=origin)
+        assert (hop1.winner, hop1.price) == ("c", 1)

@@ -80,8 +80,47 @@ def test_critical_values_are_scipy_isf() -> None:
 
 def test_config_validates() -> None:
     with pytest.raises(ValueError):
-        GofConfig(test="chi2")
+        GofConfig(test="anderson")
     with pytest.raises(ValueError):
         GofConfig(threshold=1.5)
     with pytest.raises(ValueError):
         GofConfig(window=0)
+
+
+# ------------------------------------------------------------------ the chi-squared option
+
+
+@pytest.mark.parametrize("threshold", [0.01, 0.05])
+def test_chi2_decisions_equal_scipy_chisquare_on_the_binned_counts(threshold: float) -> None:
+    from scipy.stats import chisquare
+
+    from peer.qpq.gof import bins_for
+
+    rng = np.random.default_rng(5)
+    width = 40
+    cfg = GofConfig(test="chi2", window=width, threshold=threshold, min_history=0)
+    rows, new = [], []
+    for _ in range(300):
+        size = int(rng.integers(1, 70))
+        a = float(rng.choice([1.0, 1.0, 2.0, 5.0]))
+        rows.append([int(x) for x in (rng.beta(a, 1.0, size) * ONE).astype(np.int64)])
+        new.append(int(rng.integers(0, ONE)))
+    buf, count = _windows(rows, width)
+    got = gof_reject(buf, count, np.array(new), cfg)
+    assert 0 < got.sum() < len(got)  # both outcomes occur
+    for i, row in enumerate(rows):
+        sample = np.array(row[-width:] + [new[i]]) / ONE
+        bins = bins_for(len(sample))
+        observed = np.bincount(np.minimum((sample * bins).astype(int), bins - 1), minlength=bins)
+        assert got[i] == (chisquare(observed).pvalue < threshold), i
+
+
+def test_chi2_passes_honest_values_and_catches_beta_cheaters() -> None:
+    rng = np.random.default_rng(13)
+    cfg = GofConfig(test="chi2", window=100, threshold=0.01, min_history=10)
+    honest = [[int(v) for v in rng.integers(0, ONE, 100)] for _ in range(200)]
+    buf, count = _windows(honest, 100)
+    assert gof_reject(buf, count, rng.integers(0, ONE, 200), cfg).mean() < 0.05
+    cheats = [[int(v) for v in (rng.beta(20, 1, 100) * ONE)] for _ in range(50)]
+    buf, count = _windows(cheats, 100)
+    assert gof_reject(buf, count, (rng.beta(20, 1, 50) * ONE).astype(np.int64), cfg).all()

@@ -15,7 +15,8 @@ import pytest
 from peer.reference.replay import replay_run
 from peer.scenario.model import explicit_scenario
 from peer.sim.run import default_config, simulate
-from peer.sra.coins import SimulatedKeys, choose_parent, coin_message, outranks, parent_purpose
+from peer.sra.coin_keys import SimulatedKeys
+from peer.sra.coins import choose_parent, coin_message, outranks, parent_purpose
 from peer.sra.effects import Send
 from peer.sra.machine import Behaviour, NodeStage, SraConfig, SraNode
 from peer.sra.messages import Bid, CoinBid, CoinDecline, Decline
@@ -87,6 +88,8 @@ def test_a_declined_inviter_checks_that_the_coin_ranks_the_named_parent_first() 
     m = aggregating_inviter(second)
     assert "ranks after" in assert_rejected(m, "d", CoinDecline(auction=AUCTION, coin=coin, parent=third)).reason
     assert "without a coin" in assert_rejected(m, "d", Decline(auction=AUCTION)).reason
+    # "Your invitation came late" is no cover: an honest invitee never answers an invitation late.
+    assert "names no parent" in assert_rejected(m, "d", CoinDecline(auction=AUCTION, coin=coin, parent="")).reason
     m.receive("d", CoinDecline(auction=AUCTION, coin=coin, parent=first), 2.0)
     assert m.declined == {"d"}
 

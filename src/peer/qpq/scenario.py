@@ -13,7 +13,7 @@
     rounds = 1000
     clusters = "auto"            # or a [qpq.clusters] table: node = "cluster id"
     k = 4                        # with "auto" (default round(sqrt(n)))
-    test = "ks"                  # or "off"
+    test = "ks"                  # or "chi2", or "off"
     window = 100
     threshold = 0.01
     min_history = 10

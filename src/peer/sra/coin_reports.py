@@ -74,5 +74,9 @@ class CoinReports:
             raise RemoteProtocolError(sender, "malformed coin on a Decline")
         if not self._keys.verify(sender, coin_message(self.auction, parent_purpose()), msg.coin):  # type: ignore[union-attr]
             raise RemoteProtocolError(sender, "the Decline's coin is not the sender's signature on this auction")
-        if msg.parent == self.id or (msg.parent and outranks(msg.coin, self.id, msg.parent)):
+        if not msg.parent:
+            # "Your invitation came late": an honest invitee never says so, since it invites every
+            # neighbour that has not invited it, so a late invitation crosses its own and voids the edge.
+            raise RemoteProtocolError(sender, "a Decline that names no parent")
+        if msg.parent == self.id or outranks(msg.coin, self.id, msg.parent):
             raise RemoteProtocolError(sender, "the Decline names a parent its coin ranks after this node")

@@ -23,23 +23,19 @@ crossed, so a node can still void the edge to an inviter (docs/findings.md).
 
 Keys.  The machine never sees a private key of another node.  A real node
 shell passes a :class:`CoinKeys` built from its identity and its neighbours'
-public keys; the simulator, which has no identities, uses
-:class:`SimulatedKeys`, derived from the node names (for simulation only:
-anyone can derive them).
+public keys (:class:`peer.sra.coin_keys.SignerKeys`); the simulator, which has
+no identities, uses :class:`peer.sra.coin_keys.SimulatedKeys`, derived from
+the node names (for simulation only: anyone can derive them).
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Protocol
 
-from nacl.exceptions import BadSignatureError
-from nacl.signing import SigningKey, VerifyKey
-
 _DOMAIN = b"peer/sra/coin/v1\x00"
-COIN_BYTES = 64  # an Ed25519 signature
 
 
 def coin_message(auction: str, purpose: str) -> bytes:
@@ -76,66 +72,12 @@ def tie_rng(coin: bytes) -> random.Random:
 
 
 class CoinKeys(Protocol):
-    """What a machine needs for verifiable coins: its own signature and its neighbours' keys."""
+    """What a machine needs for verifiable coins: its own signature and its neighbours' keys.
+
+    Implementations (:mod:`peer.sra.coin_keys`) use Ed25519; kept out of this
+    module so that the machine's core imports only the standard library.
+    """
 
     def sign(self, message: bytes) -> bytes: ...
 
     def verify(self, node: str, message: bytes, signature: bytes) -> bool: ...
-
-
-class SignerKeys:
-    """Coin keys from a real identity: ``sign`` is the node's own Ed25519 signer and
-    ``public_key(node)`` gives a neighbour's raw 32-byte public key (None if unknown)."""
-
-    def __init__(self, sign: Callable[[bytes], bytes], public_key: Callable[[str], bytes | None]) -> None:
-        self._sign = sign
-        self._public_key = public_key
-
-    def sign(self, message: bytes) -> bytes:
-        return self._sign(message)
-
-    def verify(self, node: str, message: bytes, signature: bytes) -> bool:
-        key = self._public_key(node)
-        return key is not None and _verify(key, message, signature)
-
-
-class SimulatedKeys:
-    """Keys derived from node names, for the in-memory simulator only (anyone can derive them)."""
-
-    def __init__(self, node: str) -> None:
-        self.node = node
-        self._key = _simulated(node)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SimulatedKeys) and other.node == self.node
-
-    def __hash__(self) -> int:
-        return hash(self.node)
-
-    def sign(self, message: bytes) -> bytes:
-        return self._key.sign(message).signature
-
-    def verify(self, node: str, message: bytes, signature: bytes) -> bool:
-        return _verify(bytes(_simulated(node).verify_key), message, signature)
-
-
-_SIM_KEYS: dict[str, SigningKey] = {}
-
-
-def _simulated(node: str) -> SigningKey:
-    key = _SIM_KEYS.get(node)
-    if key is None:
-        key = SigningKey(hashlib.sha256(b"peer/sra/simulated-key\x00" + node.encode()).digest())
-        if len(_SIM_KEYS) < 100_000:  # a cache, bounded
-            _SIM_KEYS[node] = key
-    return key
-
-
-def _verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    if not isinstance(signature, bytes) or len(signature) != COIN_BYTES:
-        return False
-    try:
-        VerifyKey(public_key).verify(message, signature)
-    except (BadSignatureError, ValueError, TypeError):
-        return False
-    return True

@@ -48,7 +48,7 @@ import random
 from peer.errors import LocalProtocolError, RemoteProtocolError
 from peer.sra.behaviours import HONEST, Behaviour, rewrite_sends
 from peer.sra.coin_reports import CoinReports
-from peer.sra.coins import CoinKeys, SimulatedKeys, choose_parent
+from peer.sra.coins import CoinKeys, choose_parent
 from peer.sra.config import SraConfig, amount_ok, budget_ok
 from peer.sra.effects import Effect, Outcome, Record, Send, StageChanged, Wake
 from peer.sra.ledger_entry import HopEntry, genesis_hash
@@ -108,7 +108,11 @@ class SraNode(HostingMixin, Participating, CoinReports):
         self.config = config or SraConfig()
         self.behaviour = behaviour
         # Verifiable coins: without keys from the shell, the simulator's name-derived ones.
-        self._keys = coin_keys if coin_keys is not None or not self.config.verifiable_coins else SimulatedKeys(node_id)
+        self._keys = coin_keys
+        if coin_keys is None and self.config.verifiable_coins:
+            from peer.sra.coin_keys import SimulatedKeys  # Ed25519: loaded only when coins are on
+
+            self._keys = SimulatedKeys(node_id)
         self._coin: bytes | None = None
         self._bid = value if behaviour.bid is None else behaviour.bid  # underbidding may lower it later
         # Deviations that rewrite or suppress what the machine sends (see _deviate).
@@ -146,6 +150,9 @@ class SraNode(HostingMixin, Participating, CoinReports):
         self._hosting: Hosting | None = None
         self._purchase: Purchase | None = None  # guarded resale: the offer we took
         self._answered = False  # guarded resale: we refused our one offer
+        # (requester, host) of every context request taken: what this node learns about who sits
+        # below which host (measured by peer.experiments.privacy).
+        self.requests_seen: set[tuple[str, str]] = set()
         # (hop, host) -> the context bid this node sent that host: no sale above it is signed.
         self._bids_made: dict[tuple[int, str], int] = {}
 

@@ -176,12 +176,24 @@ Message = (
     | Award | Settled
 )
 
-STAGE_OF: dict[type, Stage] = {
+class _StageMap(dict[type, Stage]):
+    """Stage per message class; a subclass (CoinBid, CoinDecline) counts as its base class.
+
+    The subclasses are not keys, so the set of keys is exactly the messages that
+    have a wire form of their own.
+    """
+
+    def __missing__(self, kind: type) -> Stage:
+        for base in getattr(kind, "__mro__", ())[1:]:
+            if base in self:
+                return self[base]
+        raise KeyError(kind)
+
+
+STAGE_OF: dict[type, Stage] = _StageMap({
     Invite: Stage.DIFFUSION,
     Bid: Stage.AGGREGATION,
-    CoinBid: Stage.AGGREGATION,
     Decline: Stage.AGGREGATION,
-    CoinDecline: Stage.AGGREGATION,
     Open: Stage.ALLOCATION,
     ContextRequest: Stage.ALLOCATION,
     ContextReply: Stage.ALLOCATION,
@@ -191,4 +203,4 @@ STAGE_OF: dict[type, Stage] = {
     Refuse: Stage.ALLOCATION,
     Award: Stage.ALLOCATION,
     Settled: Stage.SETTLEMENT,
-}
+})
