@@ -81,6 +81,9 @@ def deviations(
     ),
     paper_resale: Annotated[bool, typer.Option(
         "--paper-resale", help="The paper's literal stage 3 (buy, then resell) instead of guarded resale.")] = False,
+    verifiable_coins: Annotated[bool, typer.Option(
+        "--verifiable-coins",
+        help="Parents chosen by a coin inviters can check (docs/findings.md) instead of a private coin.")] = False,
 ) -> None:
     """Strategic, malicious and faulty nodes, and network faults: what SRA and the shells' checks do about them."""
     import os
@@ -96,6 +99,8 @@ def deviations(
         config = replace(config, workers=workers)
     if paper_resale:
         config = replace(config, guarded=False)
+    if verifiable_coins:
+        config = replace(config, verifiable_coins=True)
     prepare_out_dir(out)
     console = Console()
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
