@@ -202,6 +202,7 @@ class Link:
         self._last_rx = trio.current_time()
         self.down_reason: str | None = None
         self.abusive = False  # closed for abuse: the manager's AbuseTracker counts it against the key
+        self.banned: object = None  # the manager's PeerBanned event if this close got the key banned
 
     @property
     def close_code(self) -> CloseCode:

@@ -368,13 +368,15 @@ class LinkManager:
             reason = await link.run(self._deliver)
         finally:
             current = self._unregister(link)
-            if link.abusive:
-                self._on_abuse_close(session.peer, link.down_reason or "abuse")
+            if link.abusive:  # before any checkpoint: the throttle must be in place before a redial
+                self._on_abuse_close(link, session.peer, link.down_reason or "abuse")
         if current:
             # No checkpoint between unregistering and this send, so this LinkDown
             # is queued before the LinkUp of any link that replaces this one.
             stats.last_down = reason
             await self.events.put(LinkDown(link.peer, reason))
+        if link.banned is not None:
+            self.events.put_nowait(link.banned)
         await link.aclose()
         return True
 
@@ -393,12 +395,12 @@ class LinkManager:
             self._stats[key].refused += 1
         return refusal
 
-    def _on_abuse_close(self, peer: bytes, reason: str) -> None:
+    def _on_abuse_close(self, link: Link, peer: bytes, reason: str) -> None:
         self._stats[peer].abuse_closes += 1
         ban = self.abuse.on_abuse_close(peer, trio.current_time(), reason)
         if ban is not None:
             log.warning("banned %s: %s", short_name(peer), ban.reason)
-            self.events.put_nowait(PeerBanned(peer.hex(), ban.reason))
+            link.banned = PeerBanned(peer.hex(), ban.reason)  # reported after its LinkDown
 
     # --- the registry ---------------------------------------------------------------
 
