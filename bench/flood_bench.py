@@ -5,8 +5,8 @@ victim ``a`` also pins a fifth key ``m`` (a neighbour that only dials in) which
 the bench owns.  After a quiet baseline, one attacker process floods ``a`` for
 ``--seconds`` with, at once:
 
-* junk connections at full rate (connect, send garbage, hang up) plus idle
-  ones that never upgrade (slow loris);
+* junk connections at full rate (connect, then send garbage, nothing, or half
+  an upgrade request, and hang up) plus idle ones that never upgrade (slow loris);
 * websocket connections that send garbage frames instead of a handshake;
 * as the pinned neighbour ``m``: authenticated links carrying validly signed
   frames with junk in them (bids for auctions that do not exist, 60 KiB
@@ -20,7 +20,7 @@ and sockets, and CPU; it prints a table, whether every node finished the
 auction with the same outcome, and whether RSS came back to within 1.5x of the
 baseline after the flood.
 
-    python bench/flood_bench.py [--seconds 30] [--after 25]
+    python bench/flood_bench.py [--seconds 30] [--after 25] [--attacks junk,idle,garbage,signed]
 """
 
 from __future__ import annotations
@@ -48,7 +48,10 @@ VALUES = {"s": "0", "a": "3", "b": "5", "c": "4"}
 # --- the attacker (runs in its own process: `flood_bench.py --attack ...`) -------------
 
 
-async def attack(port: int, victim_hex: str, key_path: str, seconds: float) -> dict[str, int]:
+ATTACKS = ("junk", "idle", "garbage", "signed")
+
+
+async def attack(port: int, victim_hex: str, key_path: str, seconds: float, kinds: str) -> dict[str, object]:
     import trio
     from trio_websocket import ConnectionClosed, HandshakeError, wrap_client_stream
 
@@ -62,7 +65,7 @@ async def attack(port: int, victim_hex: str, key_path: str, seconds: float) -> d
 
     me = Identity.load(key_path)
     victim = bytes.fromhex(victim_hex)
-    counts = {"junk_conns": 0, "idle_conns": 0, "garbage_ws": 0, "signed_links": 0, "signed_frames": 0,
+    counts: dict[str, object] = {"junk_conns": 0, "idle_conns": 0, "garbage_ws": 0, "signed_links": 0, "signed_frames": 0,
               "refused_dials": 0, "garbage_frames": 0, "garbage_ws_failed": 0, "connect_errors": 0}
     errors = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed, HandshakeError,
               PeerHandshakeError, trio.TooSlowError)  # what one plain junk connection can raise
@@ -70,11 +73,18 @@ async def attack(port: int, victim_hex: str, key_path: str, seconds: float) -> d
 
     def junk_connections() -> None:
         # Blocking sockets in threads: several times the rate of trio's connect path.
+        # A third send garbage, a third hang up at once, a third send half an upgrade
+        # request and hang up: the last two used to be held for the handshake timeout.
+        payloads = [b"\x16\x03\x01 definitely not HTTP\r\n\r\n", b"",
+                    b"GET /peer/v1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"]
         deadline = time.monotonic() + seconds
+        n = 0
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-                    sock.sendall(b"\x16\x03\x01 definitely not HTTP\r\n\r\n")
+                    n += 1
+                    if payloads[n % 3]:
+                        sock.sendall(payloads[n % 3])
                 counts["junk_conns"] += 1
             except OSError:
                 counts["connect_errors"] += 1
@@ -108,7 +118,8 @@ async def attack(port: int, victim_hex: str, key_path: str, seconds: float) -> d
                             counts["garbage_ws"] += 1
                         finally:
                             nursery.cancel_scope.cancel()
-            except Exception:  # noqa: BLE001 - any failure of one junk connection (groups included)
+            except Exception as exc:  # noqa: BLE001 - any failure of one junk connection (groups included)
+                counts.setdefault("first_errors", {}).setdefault("garbage_ws", repr(_leaves(exc))[:300])  # type: ignore[union-attr]
                 counts["garbage_ws_failed"] += 1  # mostly: evicted before the upgrade by the victim's cap
                 await trio.sleep(0.001)
 
@@ -146,15 +157,18 @@ async def attack(port: int, victim_hex: str, key_path: str, seconds: float) -> d
             except Exception as exc:  # noqa: BLE001 - nurseries wrap what the loop raises in groups
                 refused = _leaves(exc) and all(isinstance(e, (ConnectionClosed, PeerHandshakeError)) for e in _leaves(exc))
                 counts["refused_dials" if refused else "connect_errors"] += 1
+                if not refused:
+                    counts.setdefault("first_errors", {}).setdefault("signed", repr(_leaves(exc))[:300])  # type: ignore[union-attr]
                 await trio.sleep(0.001)  # redial at once: the victim must throttle us, not we
 
     async with trio.open_nursery() as nursery:
-        for _ in range(8):
+        for _ in range(3 if "junk" in kinds else 0):  # more threads starve this process's trio tasks (GIL)
             nursery.start_soon(partial(trio.to_thread.run_sync, junk_connections))
-        nursery.start_soon(idle_connections)
-        for _ in range(4):
+        if "idle" in kinds:
+            nursery.start_soon(idle_connections)
+        for _ in range(4 if "garbage" in kinds else 0):
             nursery.start_soon(garbage_websockets)
-        for _ in range(2):
+        for _ in range(2 if "signed" in kinds else 0):
             nursery.start_soon(signed_junk)
     return counts
 
@@ -233,13 +247,14 @@ def main() -> None:
     parser.add_argument("--reply-timeout", type=float, default=5.0,
                         help="the nodes' reply and context timeouts: the victim invites m too, which never answers")
     parser.add_argument("--workdir", type=Path, help="keep keys, logs and ledgers here (default: a temp dir)")
+    parser.add_argument("--attacks", default=",".join(ATTACKS), help=f"which floods to run (of {','.join(ATTACKS)})")
     parser.add_argument("--attack", nargs=4, metavar=("PORT", "VICTIM", "KEY", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.attack:
         import trio
 
         port, victim, key, seconds = args.attack
-        print(json.dumps(trio.run(attack, int(port), victim, key, float(seconds))), flush=True)
+        print(json.dumps(trio.run(attack, int(port), victim, key, float(seconds), args.attacks)), flush=True)
         return
 
     from peer.net.identity import Identity
@@ -283,7 +298,8 @@ def main() -> None:
 
             tick("before", start + args.before)
             attacker = subprocess.Popen(
-                [sys.executable, __file__, "--attack", str(ports["a"]), keys["a"], str(tmp / "m.key"), str(args.seconds)],
+                [sys.executable, __file__, "--attack", str(ports["a"]), keys["a"], str(tmp / "m.key"), str(args.seconds),
+                 "--attacks", args.attacks],
                 stdout=subprocess.PIPE, text=True)
             flood_start = time.monotonic()
             tick("flood", flood_start + 5.0)
@@ -294,6 +310,11 @@ def main() -> None:
             tick("after", time.monotonic() + args.after)
             results = finals(logs)
             alive = {name: proc.poll() is None for name, proc in procs.items()}
+            victim_log = events(logs["a"])
+            counts["victim_links_from_m"] = sum(
+                1 for e in victim_log if e.get("kind") == "link" and e.get("peer") == "m" and e.get("up"))
+            counts["victim_log_lines"] = len(victim_log)
+            counts["victim_stderr_lines"] = len((tmp / "a.err").read_text().splitlines())
         finally:
             for proc in procs.values():
                 if proc.poll() is None:

@@ -1,4 +1,4 @@
-"""Links over trio-websocket: transports, the server, the dialers, and the registry.
+"""Links over trio-websocket: the server, the dialers, and the registry.
 
 Theory of operation
 -------------------
@@ -22,9 +22,17 @@ duplicate rarely happens at all.  A dialer only dials while it has no link to it
 neighbour, whichever side dialled the current one.
 
 The node shell reads :attr:`LinkManager.events` (``LinkUp``, ``Received``,
-``LinkDown``) and sends with :meth:`LinkManager.send_nowait`.  Every failure of
-one connection is contained in :meth:`LinkManager._run_stream`: the server and
-the other links never see it (pitfalls 3, 9, 11).
+``LinkDown``, and the rate-limited ``HandshakeFailed`` and ``PeerBanned``) and
+sends with :meth:`LinkManager.send_nowait`.  Every failure of one connection is
+contained in :meth:`LinkManager._run_stream`: the server and the other links
+never see it (pitfalls 3, 9, 11).
+
+Under attack: inbound connections pending a handshake are capped globally and
+per source (:mod:`peer.net.admission`), and dropped the moment they hang up;
+abuse closes feed a per-key score that throttles and bans redials across
+reconnects (:mod:`peer.net.abuse`); failed handshakes are reported once per
+interval with the keys involved (:mod:`peer.net.failures`).  The transports
+live in :mod:`peer.net.transport` (re-exported here).
 """
 
 from __future__ import annotations
