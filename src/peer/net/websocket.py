@@ -462,6 +462,10 @@ class LinkManager:
         else:
             self.unknown_handshake_failures += 1
         key = (event.kind, event.neighbour, event.expected, event.presented, event.inbound)
+        if event.inbound and event.neighbour is None:
+            # Strangers: one report per kind per interval, whatever keys they present, so
+            # rotating random keys cannot turn the rate limit into a log flood.
+            key = (event.kind, None, None, None, True)
         repeats = self._reports.offer(key, trio.current_time(), event)
         if repeats is not None:
             self._emit_failure(replace(event, repeats=repeats))
