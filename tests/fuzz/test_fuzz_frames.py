@@ -34,6 +34,7 @@ from peer.net.frames import (
     FrameErrorKind,
     FrameOpener,
     FrameSealer,
+    ReorderedFrame,
     signed_bytes,
 )
 from peer.net.handshake import DialerHandshake, ListenerHandshake, Session
@@ -116,6 +117,9 @@ def test_one_changed_byte_is_refused_with_the_kind_its_position_implies(
         seq = int.from_bytes(mutated[:SEQ_BYTES], "big")
         kind = FrameErrorKind.REPLAYED if seq <= sent else FrameErrorKind.REORDERED
         expect_refused(opener, bytes(mutated), kind)
+        with pytest.raises(FrameError) as info:
+            opener.open(bytes(mutated))
+        assert not getattr(info.value, "genuine", False)  # a rewritten seq is never the peer's own frame
     else:
         expect_refused(opener, bytes(mutated), FrameErrorKind.FORGED)
     if assume_small:  # the genuine frame still passes afterwards: nothing was consumed
@@ -193,11 +197,12 @@ class FrameSession(RuleBasedStateMachine):
             self.sent.append(self.sealer.seal(Heartbeat(n=len(self.sent))))
         return self.sent[seq - 1]
 
-    def _refused(self, frame: object, kind: FrameErrorKind) -> None:
+    def _refused(self, frame: object, kind: FrameErrorKind) -> FrameError:
         with pytest.raises(FrameError) as info:
             self.opener.open(frame)
         assert info.value.kind is kind, (kind, info.value)
         self.model_rejected[kind] += 1
+        return info.value
 
     @rule()
     def genuine_next(self) -> None:
@@ -213,7 +218,17 @@ class FrameSession(RuleBasedStateMachine):
 
     @rule(ahead=st.integers(2, 4))
     def skip_ahead(self, ahead: int) -> None:
-        self._refused(self._seal_until(self.model_last + ahead), FrameErrorKind.REORDERED)
+        # The peer's own frame: frames were lost, the shell must close the link (issue 17.5).
+        error = self._refused(self._seal_until(self.model_last + ahead), FrameErrorKind.REORDERED)
+        assert isinstance(error, ReorderedFrame) and error.genuine
+
+    @rule(ahead=st.integers(2, 2**20))
+    def injected_skip_ahead(self, ahead: int) -> None:
+        # A genuine frame with its seq rewritten: not the peer's, only noise (the link lives on).
+        frame = self._seal_until(self.model_last + 1)
+        bumped = (self.model_last + ahead).to_bytes(SEQ_BYTES, "big") + frame[SEQ_BYTES:]
+        error = self._refused(bumped, FrameErrorKind.REORDERED)
+        assert isinstance(error, ReorderedFrame) and not error.genuine
 
     @rule(signer=st.sampled_from(["mallory", "reflected", "other_session", "wrong_direction"]), body=st.binary(max_size=40))
     def forged(self, signer: str, body: bytes) -> None:

@@ -114,6 +114,9 @@ def assert_failed_for_good(machine: DialerHandshake | ListenerHandshake, honest:
             machine.start()
 
 
+#: Every kind a HandshakeError may carry (the link manager rate-limits and reports by kind).
+KINDS = {"garbage", "protocol", "version", "reflected", "misdirected", "unknown-key", "wrong-key", "bad-signature"}
+
 # ----------------------------------------------------------------- generators
 
 POOLS: dict[str, st.SearchStrategy[Any]] = {"v": versions, "pk": keys, "to": keys, "nonce": nonces,
@@ -167,6 +170,11 @@ def test_listener_on_hello(data: object) -> None:
     with pytest.raises(HandshakeError) as info:
         listener.receive(data)  # type: ignore[arg-type]
     assert info.value.reason.startswith("listener: ")
+    assert info.value.kind in KINDS
+    if isinstance(msg, Hello) and info.value.kind not in ("garbage", "protocol"):
+        assert info.value.presented == msg.pk  # the report names the key it was shown (issue 9.4)
+    if info.value.kind == "misdirected":
+        assert L.public_key.hex() in info.value.reason and info.value.wanted == msg.to  # type: ignore[union-attr]
     assert listener.claimed_peer is None  # nothing was taken from a refused Hello
     assert_failed_for_good(listener, honest_hello())
 
@@ -208,6 +216,9 @@ def test_dialer_on_ack(data: object) -> None:
     with pytest.raises(HandshakeError) as info:
         dialer.receive(data)  # type: ignore[arg-type]
     assert info.value.reason.startswith("dialer: ")
+    assert info.value.kind in KINDS
+    if isinstance(msg, HelloAck) and info.value.kind not in ("garbage", "protocol"):
+        assert info.value.presented == msg.pk
     assert_failed_for_good(dialer, honest_ack())
 
 

@@ -88,3 +88,20 @@ async def test_pending_connections_are_capped_and_the_neighbours_link_survives(k
         await wait_until(lambda: na.manager.is_up(c.public_key))
         assert nc.manager.is_up(a.public_key)
         assert na.manager.handshake_failures["evicted"] >= 7
+
+
+@pytest.mark.parametrize("kind", ["memory"])
+async def test_memory_is_reclaimed_once_a_flood_of_pending_connections_is_over(kind: str, clock: object) -> None:
+    async with open_harness(kind, limit=60) as net:
+        a, b = identities(2)
+        na = await net.start(a, [b], handshake_timeout=2.0, report_interval=1.0)
+        streams = [await net.raw_stream(na.address) for _ in range(40)]
+        await wait_until(lambda: len(na.manager.admission) == 40)
+        await trio.sleep(1.5)
+        assert na.manager.reclaims == 0  # not while the flood is on
+        for stream in streams:
+            await stream.aclose()
+        await wait_until(lambda: na.manager.reclaims == 1)
+        assert len(na.manager.admission) == 0 and na.manager.admission.peak < 32
+        await trio.sleep(5.0)
+        assert na.manager.reclaims == 1  # once per flood, not every interval

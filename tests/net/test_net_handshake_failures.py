@@ -9,6 +9,7 @@ import trio
 from peer.net.abuse import ReportLimiter
 from peer.net.failures import describe_failure, key_named_in
 from peer.net.handshake import HandshakeError
+from peer.net.identity import Identity
 from peer.net.linkstate import HandshakeFailed, LinkUp
 from tests.net.net_harness import identities, open_harness
 
@@ -90,3 +91,20 @@ def test_report_limiter_counts_what_it_suppresses() -> None:
     lim.offer("x", 21.0)
     lim.offer("y", 22.0)  # over max_keys: the stalest key is forgotten
     assert lim.offer("k", 23.0) == 0 and lim.total_suppressed == 3
+
+
+@pytest.mark.parametrize("kind", ["memory"])
+async def test_strangers_rotating_keys_get_one_report_per_interval(kind: str, clock: object) -> None:
+    async with open_harness(kind) as net:
+        a, b = identities(2)
+        na = await net.start(a, [b], report_interval=5.0)
+        for i in range(20):
+            stranger = Identity.from_seed(bytes([100 + i]) * 32)
+            with pytest.raises(Exception):  # refused: unknown key
+                await net.raw_dial(stranger, na)
+        reports = [e for e in na.pending_events() if isinstance(e, HandshakeFailed)]
+        assert [e.kind for e in reports] == ["unknown-key"]
+        assert na.manager.unknown_handshake_failures == 20
+        await trio.sleep(10.5)  # the housekeeping's first tick after a whole interval summarises
+        [summary] = [e for e in na.pending_events() if isinstance(e, HandshakeFailed)]
+        assert summary.repeats == 19 and summary.kind == "unknown-key"

@@ -97,6 +97,9 @@ async def test_an_oversized_frame_closes_the_link(kind: str, clock: object) -> N
         assert isinstance(down, LinkDown) and "1009" in down.reason
         assert na.manager.snapshot()[m.public_hex].bad_by_kind == {"oversized": 1}
         assert await _close_code(ws) == CloseCode.TOO_BIG
+        # An honest peer checks the size before sending: this close counts against the key.
+        await wait_until(lambda: na.manager.snapshot()[m.public_hex].abuse_closes == 1)
+        assert na.manager.abuse.refusal(m.public_key, trio.current_time()) is not None
 
 
 async def test_a_connection_that_never_upgrades_is_dropped(kind: str, clock: object) -> None:

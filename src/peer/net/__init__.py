@@ -2,9 +2,11 @@
 
 Pure, sans-I/O modules (no trio): :mod:`~peer.net.identity`, :mod:`~peer.net.codec`,
 :mod:`~peer.net.handshake`, :mod:`~peer.net.frames`, :mod:`~peer.net.gossip`,
-:mod:`~peer.net.seqstore`, :mod:`~peer.net.linkstate`.  The trio side:
-:mod:`~peer.net.link` (one link) and :mod:`~peer.net.websocket` (transports,
-server, dialers, the link registry).  The wire format is in docs/protocol.md.
+:mod:`~peer.net.seqstore`, :mod:`~peer.net.linkstate`, :mod:`~peer.net.admission`,
+:mod:`~peer.net.abuse`, :mod:`~peer.net.failures`, :mod:`~peer.net.outbox`.  The
+trio side: :mod:`~peer.net.link` (one link), :mod:`~peer.net.transport` (TCP and
+memory transports), :mod:`~peer.net.events` (the byte-bounded event queue) and
+:mod:`~peer.net.websocket` (server, dialers, the link registry).  The wire format is in docs/protocol.md.
 
 Importing this package does not import trio; import the trio names from
 ``peer.net.websocket`` / ``peer.net.link`` directly.
@@ -40,6 +42,9 @@ from peer.net.gossip import GossipError as GossipError
 from peer.net.identity import Identity as Identity
 from peer.net.identity import IdentityError as IdentityError
 from peer.net.linkstate import (
+    HandshakeFailed as HandshakeFailed,
+)
+from peer.net.linkstate import (
     LinkDown as LinkDown,
 )
 from peer.net.linkstate import (
@@ -49,7 +54,12 @@ from peer.net.linkstate import (
     LinkUp as LinkUp,
 )
 from peer.net.linkstate import (
+    PeerBanned as PeerBanned,
+)
+from peer.net.linkstate import (
     Received as Received,
 )
+from peer.net.outbox import Outbox as Outbox
+from peer.net.outbox import Priority as Priority
 from peer.net.seqstore import MemorySeqCounter as MemorySeqCounter
 from peer.net.seqstore import SeqFile as SeqFile

@@ -78,7 +78,7 @@ class AbuseTracker:
         rec.last_reason = reason
         delay = min(self.backoff_cap, self.backoff_base * 2 ** min(rec.score - 1.0, 64.0))
         rec.blocked_until = max(rec.blocked_until, now + delay)
-        if rec.score >= self.ban_after and key not in self._bans:
+        if rec.score >= self.ban_after - 1e-6 and key not in self._bans:  # (float decay of quick closes)
             ban = Ban(key, f"{rec.closes} abuse closes (last: {reason})", now, rec.score)
             self._bans[key] = ban
             return ban

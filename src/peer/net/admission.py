@@ -31,7 +31,7 @@ from typing import Any
 #: listener and the neighbour links themselves.
 FD_RESERVE = 64
 DEFAULT_MAX_PENDING = 256
-DEFAULT_MAX_PENDING_PER_SOURCE = 64
+DEFAULT_MAX_PENDING_PER_SOURCE = 128
 
 
 class Stage(IntEnum):

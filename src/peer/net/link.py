@@ -83,7 +83,7 @@ class LinkConfig:
     # (the global one is lowered further to fit RLIMIT_NOFILE), and how long a
     # refused handshake waits for the peer's close reply.
     max_pending: int = 256
-    max_pending_per_source: int = 64
+    max_pending_per_source: int = 128  # room for a hub whose many neighbours share one host
     refuse_grace: float = 0.25
     # Abuse that outlives a link (issue 16.2): see peer.net.abuse.
     abuse_half_life: float = 600.0
@@ -202,6 +202,7 @@ class Link:
         self._last_rx = trio.current_time()
         self.down_reason: str | None = None
         self.abusive = False  # closed for abuse: the manager's AbuseTracker counts it against the key
+        self.banned: object = None  # the manager's PeerBanned event if this close got the key banned
 
     @property
     def close_code(self) -> CloseCode:

@@ -1,4 +1,4 @@
-"""Links over trio-websocket: transports, the server, the dialers, and the registry.
+"""Links over trio-websocket: the server, the dialers, and the registry.
 
 Theory of operation
 -------------------
@@ -22,9 +22,17 @@ duplicate rarely happens at all.  A dialer only dials while it has no link to it
 neighbour, whichever side dialled the current one.
 
 The node shell reads :attr:`LinkManager.events` (``LinkUp``, ``Received``,
-``LinkDown``) and sends with :meth:`LinkManager.send_nowait`.  Every failure of
-one connection is contained in :meth:`LinkManager._run_stream`: the server and
-the other links never see it (pitfalls 3, 9, 11).
+``LinkDown``, and the rate-limited ``HandshakeFailed`` and ``PeerBanned``) and
+sends with :meth:`LinkManager.send_nowait`.  Every failure of one connection is
+contained in :meth:`LinkManager._run_stream`: the server and the other links
+never see it (pitfalls 3, 9, 11).
+
+Under attack: inbound connections pending a handshake are capped globally and
+per source (:mod:`peer.net.admission`), and dropped the moment they hang up;
+abuse closes feed a per-key score that throttles and bans redials across
+reconnects (:mod:`peer.net.abuse`); failed handshakes are reported once per
+interval with the keys involved (:mod:`peer.net.failures`).  The transports
+live in :mod:`peer.net.transport` (re-exported here).
 """
 
 from __future__ import annotations
@@ -368,13 +376,15 @@ class LinkManager:
             reason = await link.run(self._deliver)
         finally:
             current = self._unregister(link)
-            if link.abusive:
-                self._on_abuse_close(session.peer, link.down_reason or "abuse")
+            if link.abusive:  # before any checkpoint: the throttle must be in place before a redial
+                self._on_abuse_close(link, session.peer, link.down_reason or "abuse")
         if current:
             # No checkpoint between unregistering and this send, so this LinkDown
             # is queued before the LinkUp of any link that replaces this one.
             stats.last_down = reason
             await self.events.put(LinkDown(link.peer, reason))
+        if link.banned is not None:
+            self.events.put_nowait(link.banned)
         await link.aclose()
         return True
 
@@ -393,12 +403,12 @@ class LinkManager:
             self._stats[key].refused += 1
         return refusal
 
-    def _on_abuse_close(self, peer: bytes, reason: str) -> None:
+    def _on_abuse_close(self, link: Link, peer: bytes, reason: str) -> None:
         self._stats[peer].abuse_closes += 1
         ban = self.abuse.on_abuse_close(peer, trio.current_time(), reason)
         if ban is not None:
             log.warning("banned %s: %s", short_name(peer), ban.reason)
-            self.events.put_nowait(PeerBanned(peer.hex(), ban.reason))
+            link.banned = PeerBanned(peer.hex(), ban.reason)  # reported after its LinkDown
 
     # --- the registry ---------------------------------------------------------------
 
@@ -452,6 +462,10 @@ class LinkManager:
         else:
             self.unknown_handshake_failures += 1
         key = (event.kind, event.neighbour, event.expected, event.presented, event.inbound)
+        if event.inbound and event.neighbour is None:
+            # Strangers: one report per kind per interval, whatever keys they present, so
+            # rotating random keys cannot turn the rate limit into a log flood.
+            key = (event.kind, None, None, None, True)
         repeats = self._reports.offer(key, trio.current_time(), event)
         if repeats is not None:
             self._emit_failure(replace(event, repeats=repeats))
