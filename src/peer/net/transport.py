@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import trio
-import trio.testing
 
 Address = Any  # (host, port) for TCP, a name for the memory hub
 StreamHandler = Callable[[trio.abc.Stream], Awaitable[None]]
@@ -71,7 +70,11 @@ class MemoryConnection:
     def cut(self) -> None:
         self.is_cut = True
 
-    def _one_way(self) -> tuple[trio.testing.MemorySendStream, trio.testing.MemoryReceiveStream]:
+    def _one_way(self) -> tuple[Any, Any]:
+        # Imported here: trio.testing imports pytest when it is installed, which cost every
+        # real node ~0.3 s at start-up and the memory of a test framework it never uses.
+        import trio.testing
+
         send, recv = trio.testing.MemorySendStream(), trio.testing.MemoryReceiveStream()
 
         def pump() -> None:
