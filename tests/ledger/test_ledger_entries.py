@@ -108,7 +108,7 @@ def _next(chain: Chain, **changes: object) -> SignedHop:
         ({"hop": 5}, "cannot follow position 2"),
         ({"prev": "ab" * 32}, "prev does not name the entry before it"),
         ({"seller": PK[0]}, "seller is not the buyer of the previous hop"),
-        ({"price": 199}, "below the reserve 200"),
+        ({"price": 199}, "below the reserve 0.0002"),
         ({"auction": "other"}, "belongs to auction 'other'"),
     ],
 )
@@ -166,9 +166,9 @@ def test_check_reserve_accepts_the_honest_host() -> None:
 @pytest.mark.parametrize(
     ("host", "hop", "reserve", "reason"),
     [
-        (3, 4, 250, "claims reserve 250 but bought at 300"),  # lies about the reserve
+        (3, 4, 250, "claims reserve 0.00025 but bought at 0.0003"),  # lies about the reserve
         (2, 4, 300, "did not buy the item in hop 3"),  # not the buyer
-        (0, 1, 5, "claims reserve 5 but bought at 0"),  # the seller's reserve is 0
+        (0, 1, 5, "claims reserve 0.000005 but bought at 0"),  # the seller's reserve is 0
         (4, 5, 300, "no signed entry for hop 4"),  # the entry does not exist
         (3, 0, 0, "does not exist"),
     ],

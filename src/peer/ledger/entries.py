@@ -22,6 +22,7 @@ import hashlib
 from dataclasses import dataclass
 
 from peer.errors import PeerError
+from peer.money import describe_amount
 from peer.ledger.keys import SIGNATURE_BYTES, SignerLike, is_public_hex, public_hex, sign, verify
 from peer.sra.ledger_entry import HopEntry, genesis_hash
 
@@ -242,7 +243,8 @@ def verify_hop(prev: Entry, hop: SignedHop) -> None:
         raise InvalidEntry("seller is not the buyer of the previous hop", k)
     reserve = 0 if isinstance(prev, Announcement) else prev.body.price
     if hop.body.price < reserve:
-        raise InvalidEntry(f"price {hop.body.price} is below the reserve {reserve}", k)
+        raise InvalidEntry(f"price {describe_amount(hop.body.price)} is below the reserve "
+                           f"{describe_amount(reserve)}", k)
     # Both signatures, and both reported: a missing countersignature is a different
     # story from a forged one, but either way the hop is not on the ledger.
     if not hop.seller_sig_ok():
@@ -324,7 +326,7 @@ def check_reserve(chain: Chain, host: str, hop: int, reserve: int, prev: str | N
     if owner != host:
         raise ReserveError(f"host {host[:12]} did not buy the item in hop {hop - 1}")
     if reserve != bought_at:
-        raise ReserveError(f"host claims reserve {reserve} but bought at {bought_at}")
+        raise ReserveError(f"host claims reserve {describe_amount(reserve)} but bought at {describe_amount(bought_at)}")
     if prev is not None and prev != basis.hash:
         raise ReserveError(f"host's prev does not name the entry of hop {hop - 1}")
 

@@ -132,6 +132,8 @@ class Identity:
             IdentityError: ``path`` exists and ``overwrite`` is false.
         """
         target = Path(path)
+        if target.is_dir():
+            raise IdentityError(f"{target}: is a directory; give a file name, e.g. {target / 'node.key'}")
         if target.exists() and not overwrite:
             raise IdentityError(f"{target}: key file exists; refusing to overwrite it")
         tmp = target.with_name(target.name + ".tmp")
@@ -159,6 +161,9 @@ class Identity:
             raise IdentityError(f"{target}: cannot open key file: {exc.strerror}") from None
         try:
             mode = os.fstat(fd).st_mode  # fstat on the opened fd: no check-then-open race
+            if not stat.S_ISREG(mode):
+                raise IdentityError(f"{target}: not a key file (a directory or a device); give the file "
+                                    "that `peer keygen --out` wrote")
             if mode & (stat.S_IRWXG | stat.S_IRWXO):
                 raise IdentityError(
                     f"{target}: key file is accessible by group/others "
