@@ -32,8 +32,10 @@ def keygen(
     identity = Identity.generate()
     try:
         identity.save(out, overwrite=force)
-    except (IdentityError, OSError) as exc:
-        _fail(f"{out}: {exc}")
+    except IdentityError as exc:
+        _fail(str(exc))  # names the path already
+    except OSError as exc:
+        _fail(f"{out}: {exc.strerror or exc}")
     typer.echo(f"{identity.public_hex}  {identity.name}  -> {out}")
 
 
@@ -72,7 +74,10 @@ def run(
         # Every --neighbours counts (typer would keep only the last of a plain option);
         # a name given twice, in one option or across several, is refused.
         specs = parse_neighbours(",".join(neighbours or []))
-        amount = parse_money(value)
+        try:
+            amount = parse_money(value)
+        except MoneyError as exc:
+            raise ConfigError(f"--value {value!r}: {exc}") from None
         identity = Identity.load(key)
         if behaviour is not None:
             from peer.node.adversary import Attack
