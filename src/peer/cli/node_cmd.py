@@ -63,7 +63,8 @@ def run(
     start_timeout: Annotated[float, typer.Option(min=0, help="Seller: start anyway after this many seconds.")] = 60.0,
     exit_when_done: Annotated[bool, typer.Option(help="Exit once settled and the ledger copy is complete.")] = False,
     qpq_plan: Annotated[Path | None, typer.Option(help="Take part in a QPQ resource stream (a plan from tools/launch).")] = None,
-    tui: Annotated[bool, typer.Option(help="Show the live view (default: when stdout is a terminal).")] = sys.stdout.isatty(),
+    tui: Annotated[bool | None, typer.Option(
+        "--tui/--no-tui", help="Show the live view (default: when stdout is a terminal).", show_default=False)] = None,
     debug: Annotated[bool, typer.Option(help="On a failure, also print the Python traceback.")] = False,
     behaviour: Annotated[str | None, typer.Option(
         hidden=True, help="TESTING ONLY: misbehave (see peer.node.adversary), e.g. crash@hosting.")] = None,
@@ -104,7 +105,8 @@ def run(
 
             run_adversary_blocking(config, identity, attack)
         else:
-            run_node_blocking(config, identity, tui=tui, outcome=outcome)
+            # Decided now, not at import: the launcher imports this module with another stdout.
+            run_node_blocking(config, identity, tui=sys.stdout.isatty() if tui is None else tui, outcome=outcome)
     except BaseException as exc:  # noqa: BLE001 - the CLI boundary: no traceback reaches a user
         if isinstance(exc, (SystemExit, typer.Exit)):
             raise
