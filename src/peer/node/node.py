@@ -475,11 +475,14 @@ class Node:
             if not isinstance(msg, Invite):
                 self.reject(peer, f"{type(msg).__name__} before any invitation")
                 return
+            if self.store_failure is not None:  # we may lack its announcement: not the sender's fault
+                self._refuse_invite(peer, msg, f"our ledger cannot be written ({self.store_failure})")
+                return
             problem = self.sra.check_invite(msg)
             if problem:
                 self.reject(peer, problem)
                 return
-            refusal = self._refusal(peer, msg)
+            refusal = self.instances.refusal(origin=peer, owner=msg.seller)
             if refusal is not None:
                 self._refuse_invite(peer, msg, refusal)
                 return
@@ -489,11 +492,6 @@ class Node:
         assert isinstance(inst, SraAuction)
         await self.sra.receive(inst, peer, msg, now)
         self._after(inst)
-
-    def _refusal(self, peer: str, msg: Invite) -> str | None:
-        if self.store_failure is not None:
-            return f"our ledger cannot be written ({self.store_failure})"
-        return self.instances.refusal(origin=peer, owner=msg.seller)
 
     def _refuse_invite(self, peer: str, msg: Invite, reason: str) -> None:
         """Decline to take part: answer with a crossing invitation, which voids our edge.
