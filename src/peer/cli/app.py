@@ -17,6 +17,7 @@ from peer import __version__
 from peer.cli.experiment_cmd import experiment_app
 from peer.errors import ScenarioError
 from peer.ledger.cli import ledger_app
+from peer.cli.control_cmd import register as register_control
 from peer.cli.node_cmd import keygen, run
 from peer.qpq.cli import qpq_app, qpq_experiment_app
 from peer.mechanisms import MECHANISMS, run_mechanism
@@ -37,6 +38,7 @@ app.add_typer(qpq_app, name="qpq", help="Multilevel QPQ: payment-free allocation
 app.command()(keygen)
 app.command()(run)
 app.add_typer(ledger_app, name="ledger", help="Show and verify a node's ledger, offline.")
+register_control(app)  # sell, status, value set, neighbour add/remove: drive a running node
 
 EXIT_BAD_INPUT = 2
 
