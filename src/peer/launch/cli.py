@@ -184,6 +184,10 @@ def launch(
     behaviour: Annotated[list[str] | None, typer.Option(
         "--behaviour", metavar="NAME=SPEC",
         help="Fault: run NAME as an adversary, e.g. b=crash@hosting (see docs/adversaries-real.md).")] = None,
+    auctions: Annotated[int | None, typer.Option(
+        min=1, help="Workload: keep the network up and run this many auctions (see peer.launch.workload).")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Workload: auctions in flight at most.")] = 1,
+    rate: Annotated[float | None, typer.Option(min=0.001, help="Workload: new auctions per second at most.")] = None,
 ) -> None:
     """Run SCENARIO as one real node process per node on 127.0.0.1 (an SRA auction, or a QPQ stream)."""
     if _is_qpq_scenario(scenario):
@@ -203,6 +207,14 @@ def launch(
         err.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     run_seed = loaded.seed if seed is None else seed
+    if auctions is not None:
+        from peer.launch.workload import run_workload
+
+        raise typer.Exit(run_workload(
+            loaded, seed=run_seed, auctions=auctions, concurrency=concurrency, rate=rate, workdir=workdir,
+            json_out=json_out, gather_window=gather_window, reply_timeout=reply_timeout,
+            context_timeout=context_timeout, confirm_timeout=confirm_timeout, paper_resale=paper_resale,
+            link_timeout=link_timeout, timeout=timeout))
     try:
         faults = Faults.parse(kill or [], behaviour or [], restart_after, set(loaded.graph.nodes))
     except FaultSpecError as exc:
