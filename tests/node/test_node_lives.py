@@ -137,3 +137,29 @@ async def test_an_exception_from_a_peers_input_does_not_end_the_main_loop(
     assert calls["n"] > 0
     assert sum(n.internal_errors for n in nodes.values()) == calls["n"]
     assert all([o["outcome"] for o in n.outcomes] == ["completed"] for n in nodes.values())
+
+
+async def test_a_node_that_joins_late_ends_with_the_same_ledger_copies(tmp_path: Path) -> None:
+    # Continuous anti-entropy: summaries are exchanged on every link-up (and periodically),
+    # not only after a restart, so a newcomer catches up on auctions it never saw.
+    from peer.node.config import NeighbourSpec
+    from tests.node.live import ident
+
+    hub = MemoryHub()
+    nodes = make_nodes(EDGES, VALUES, tmp_path, hub)
+    late = make_node("z", ["c"], 3 * M, tmp_path, hub)
+    async with running(nodes) as nursery:
+        done = [await sell(nodes["a"], "lamp"), await sell(nodes["d"], "book")]
+        for auction in done:
+            await wait_everywhere(nodes, auction)
+        await nursery.start(late.run)
+        async with nodes["c"]._lock:
+            nodes["c"].add_neighbour(NeighbourSpec(name="z", pubkey=ident("z").public_key, dial="z"))
+        with trio.fail_after(20):
+            while any(chain_hashes(late, a) != chain_hashes(nodes["c"], a) for a in done):
+                await trio.sleep(0.05)
+        pen = await sell(late, "pen")  # and it takes part from now on
+        await wait_everywhere({**nodes, "z": late}, pen)
+    everyone = {**nodes, "z": late}
+    assert_copies_agree(everyone, [*done, pen])
+    assert late.store.verify_all().ok
