@@ -218,14 +218,11 @@ def summary(runs: list[AuctionRun], wall: float, nodes: int) -> dict[str, Any]:
     }
 
 
-def run_workload(scenario: Scenario, *, seed: int, auctions: int, concurrency: int, rate: float | None,
-                 workdir: Path | None, json_out: bool, gather_window: float, reply_timeout: float,
-                 context_timeout: float, confirm_timeout: float | None, paper_resale: bool, link_timeout: float,
-                 timeout: float) -> int:
-    """The whole ``--auctions`` mode; returns the exit code (0: every auction completed and checked)."""
-    temp = workdir is None
-    root = Path(tempfile.mkdtemp(prefix="peer-workload-")) if workdir is None else workdir
-    root.mkdir(parents=True, exist_ok=True)
+def execute_workload(scenario: Scenario, root: Path, *, seed: int, auctions: int, concurrency: int,
+                     rate: float | None, gather_window: float, reply_timeout: float, context_timeout: float,
+                     confirm_timeout: float | None, paper_resale: bool, link_timeout: float,
+                     timeout: float) -> tuple[dict[str, Any] | None, list[AuctionRun], str | None]:
+    """Run the network and the auctions in ``root``; (summary, runs, None) or (None, runs, error)."""
     plans = plan_nodes(scenario, root, seed=seed, gather_window=gather_window, reply_timeout=reply_timeout,
                        context_timeout=context_timeout, confirm_timeout=confirm_timeout, paper_resale=paper_resale)
     for plan in plans:  # no sale at start-up: the launcher sells through the control sockets
@@ -234,7 +231,7 @@ def run_workload(scenario: Scenario, *, seed: int, auctions: int, concurrency: i
             del plan.argv[i:i + 5]  # --sell ITEM --auction-id ID --start-on-signal
     runs = draw(scenario, seed, auctions)
     children = Children()
-    code, wall, error = 0, 0.0, None
+    memory: dict[str, int] = {}
     try:
         children.start(plans)
 
@@ -243,22 +240,39 @@ def run_workload(scenario: Scenario, *, seed: int, auctions: int, concurrency: i
             spent = await drive({p.name: p for p in plans}, runs, concurrency=concurrency, rate=rate,
                                 timeout=timeout)
             await settle_ledgers(plans, 10.0)
+            memory.update(children.memory_kib())
             return spent
 
         wall = trio.run(main)
     except (RuntimeError, trio.TooSlowError) as exc:
-        error = str(exc) or f"not every node linked within {link_timeout:g} s"
-    except KeyboardInterrupt:
-        error, code = "interrupted", 130
+        return None, runs, str(exc) or f"not every node linked within {link_timeout:g} s"
     finally:
         children.stop()
-    if error is not None:
+    check_auctions(scenario, seed, plans, runs)
+    result = summary(runs, wall, len(plans))
+    if memory:
+        result["memory_kib_per_node"] = round(sum(memory.values()) / len(memory))
+        result["memory_kib_max"] = max(memory.values())
+    return result, runs, None
+
+
+def run_workload(scenario: Scenario, *, seed: int, auctions: int, concurrency: int, rate: float | None,
+                 workdir: Path | None, json_out: bool, **timeouts: Any) -> int:
+    """The whole ``--auctions`` mode; returns the exit code (0: every auction completed and checked)."""
+    temp = workdir is None
+    root = Path(tempfile.mkdtemp(prefix="peer-workload-")) if workdir is None else workdir
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        result, runs, error = execute_workload(scenario, root, seed=seed, auctions=auctions,
+                                               concurrency=concurrency, rate=rate, **timeouts)
+    except KeyboardInterrupt:
+        print("interrupted: every node stopped", file=sys.stderr)
+        return 130
+    if result is None:
         print(f"error: {error}", file=sys.stderr)
         if temp:
             print(f"logs kept in {root}", file=sys.stderr)
-        return code or 1
-    check_auctions(scenario, seed, plans, runs)
-    result = summary(runs, wall, len(plans))
+        return 1
     ok = result["checked_ok"] == auctions
     if json_out:
         sys.stdout.write(json.dumps({"summary": result, "auctions": [r.to_json() for r in runs]}, indent=2) + "\n")
@@ -267,7 +281,8 @@ def run_workload(scenario: Scenario, *, seed: int, auctions: int, concurrency: i
               f"{result['checked_ok']} match their replay and every ledger copy")
         print(f"throughput {result['throughput']} auctions/s over {result['seconds']} s at concurrency "
               f"{concurrency}; latency p50 {result['latency_p50']} s, p95 {result['latency_p95']} s, "
-              f"max {result['latency_max']} s; {result['messages_per_auction']} SRA messages per auction")
+              f"max {result['latency_max']} s; {result['messages_per_auction']} SRA messages per auction; "
+              f"node memory {result.get('memory_kib_per_node', '?')} KiB (PSS, mean)")
         for run in runs:
             if run.outcome != "completed" or not (run.checks.get("replay_matches")
                                                   and run.checks.get("ledger_identical")):
@@ -277,4 +292,3 @@ def run_workload(scenario: Scenario, *, seed: int, auctions: int, concurrency: i
     elif temp:
         print(f"logs kept in {root}", file=sys.stderr)
     return 0 if ok else 1
-
