@@ -75,6 +75,10 @@ def sim(
         help="Network faults, e.g. drop=0.05,dup=0.05,delay=0.5,reorder=0.1 (seeded by the run seed).")] = None,
     paper_resale: Annotated[bool, typer.Option(
         "--paper-resale", help="The paper's literal stage 3 (buy, then resell) instead of guarded resale.")] = False,
+    auctions: Annotated[int | None, typer.Option(
+        min=1, help="Run this many auctions sharing the nodes (sellers drawn by the seed; async delays).")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="With --auctions: auctions in flight at once.")] = 1,
+    capacity: Annotated[int, typer.Option(min=1, help="With --auctions: each node's bound on auctions in flight.")] = 64,
 ) -> None:
     """Run every node of a scenario in one process and show the outcome."""
     if rounds and async_:
@@ -86,6 +90,12 @@ def sim(
     except ScenarioError as exc:
         _fail(str(exc))
     first = loaded.seed if seed is None else seed
+    if auctions is not None:
+        from peer.sim.workload import print_workload, simulate_workload
+
+        print_workload(simulate_workload(loaded, seed=first, auctions=auctions, concurrency=concurrency,
+                                         capacity=capacity, guarded=not paper_resale), json_out)
+        return
     mode = "async" if async_ else "rounds"
     try:
         chaos_config = None if chaos is None else parse_chaos(chaos)
