@@ -642,9 +642,12 @@ class Node:
             return
         self._gossip_effects(effects)
 
-    def publish_summaries(self, payload: Summaries) -> None:
-        """Summaries for our neighbours only (their nodes never relay this topic)."""
+    def publish_scoped(self, payload: Entries | Summaries) -> None:
+        """A ledger payload for our neighbours only (they never relay this topic)."""
         self.publish_topic(SUMMARY_TOPIC, encode_payload(payload))
+
+    def is_live(self, auction: str) -> bool:
+        return self.instances.get(auction) is not None
 
     def _gossip_effects(self, effects: list[Any]) -> list[GossipEnvelope]:
         delivered = []

@@ -3,9 +3,10 @@
 After a restart the node floods what it holds (an entry we fsync'd but never
 got out is not lost) and its summaries, which neighbours answer with what we
 missed.  While it runs, it also exchanges summaries with each neighbour on every
-link-up and every ``SUMMARY_INTERVAL`` seconds, on a topic that is never
-relayed, so a node that joined late or was cut off ends with the same ledger
-copies without a restart.  Answers are rate-limited per origin, so summaries
+link-up and every ``SUMMARY_INTERVAL`` seconds, and answers them, on a topic
+that is never relayed (so anti-entropy costs a node's own links only), so a
+node that joined late or was cut off ends with the same ledger copies without
+a restart.  Answers are rate-limited per origin, so summaries
 cannot be used to make a node flood chains over and over.
 """
 
@@ -44,7 +45,7 @@ class Catchup:
     def exchange(self, now: float) -> None:
         """Tell our neighbours what we hold (on link-up and periodically)."""
         self.next_exchange = now + SUMMARY_INTERVAL
-        self.node.publish_summaries(Summaries(tuple(self.node.store.summaries())))
+        self.node.publish_scoped(Summaries(tuple(self.node.store.summaries())))
 
     def answer_summaries(self, origin: bytes, payload: Summaries, now: float) -> None:
         """A neighbour says what it holds: flood what it lacks (rate-limited per origin)."""
@@ -52,11 +53,14 @@ class Catchup:
             return
         if now < self._answered.get(origin, -math.inf) + CATCHUP_COOLDOWN:
             return
-        # Everything it lacks, chains it never heard of included (a late joiner holds none).
-        entries = self.node.store.entries_for(payload.summaries)
+        # Everything it lacks, chains it never heard of included (a late joiner holds none);
+        # not auctions in flight here: their own flood is on its way to it.
+        entries = [e for e in self.node.store.entries_for(payload.summaries) if not self.node.is_live(e.auction)]
         if not entries:
             return
         self._answered[origin] = now
         self.node.emit("catchup", peer=self.node.n(origin.hex()), entries=len(entries))
+        # To our neighbours only (never relayed): flooding the answer would cost every link
+        # in the network, once per neighbour that was a little behind.
         for start in range(0, len(entries), CATCHUP_BATCH):
-            self.node.publish(Entries(tuple(entries[start:start + CATCHUP_BATCH])))
+            self.node.publish_scoped(Entries(tuple(entries[start:start + CATCHUP_BATCH])))
