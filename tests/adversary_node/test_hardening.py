@@ -11,7 +11,7 @@ import trio
 from peer.ledger import Announcement, Entries
 from peer.ledger.store import StoreError
 from peer.net.websocket import MemoryHub
-from peer.node import node as node_module
+from peer.node import ledger_io as node_module
 from peer.node.node import SellError
 from peer.sra.ids import derive_auction_id
 from tests.adversary_node import fleet as F

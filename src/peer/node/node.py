@@ -27,8 +27,6 @@ are for people only.
 from __future__ import annotations
 
 import collections
-import math
-import os
 import random
 import signal
 import time
@@ -39,18 +37,13 @@ from typing import Any
 import trio
 
 from peer.ledger import (
-    Announcement,
-    DecodeError,
     Entries,
     FraudProofs,
-    InvalidEntry,
     SignedHop,
     Summaries,
-    decode_payload,
     encode_payload,
-    find_culprits,
 )
-from peer.ledger.store import FraudDetected, IntegrityError, LedgerStore, StoreError
+from peer.ledger.store import LedgerStore
 from peer.money import format_money
 from peer.net.codec import GossipEnvelope, Heartbeat
 from peer.net.gossip import Deliver, Forward, Gossip, GossipError
@@ -61,12 +54,14 @@ from peer.net.seqstore import SeqFile
 from peer.net.websocket import LinkManager, Neighbour, TcpTransport, Transport
 from peer.node.config import NeighbourSpec, NodeConfig
 from peer.node.eventlog import EventLog
+from peer.node import actions
+from peer.node.actions import SellError
 from peer.node.instances import InstanceTable, Limits
+from peer.node.ledger_io import NodeLedger
 from peer.node.links import DynamicLinks
 from peer.node.recovery import SUMMARY_TOPIC, Catchup
-from peer.node.values import ValuesError, ValueTable, check_item
+from peer.node.values import ValueTable
 from peer.qpq.node_shell import QPQ_TOPIC, QpqStream, open_qpq
-from peer.sra.ids import derive_auction_id, squatting
 from peer.sra.instance import SraAuction
 from peer.sra.messages import STAGE_OF, Invite, Message, Settled
 from peer.sra.shell import SraShell
@@ -75,14 +70,9 @@ from peer.tui.snapshot import NodeSnapshot
 LEDGER_TOPIC = "ledger"
 BACKLOG_LIMIT = 4096  # messages queued for one neighbour whose link is down
 MAX_WAIT = 1.0  # seconds: the main loop never sleeps longer than this
-PROBE_INTERVAL = 5.0  # seconds between two checks whether a failed ledger is writable again
 RESTARTED = "state lost in a restart"
 # Fault hooks (docs/adversaries-real.md): events that show an auction is moving.
 PROGRESS_KINDS = frozenset({"announced", "stage", "ledger", "settled"})
-
-
-class SellError(Exception):
-    """A local sale cannot start; the message says why (one line for the user)."""
 
 
 class Node:
@@ -112,7 +102,6 @@ class Node:
         self.store = LedgerStore.open_data_dir(data_dir)
         self.store.remember_names(self.names)
         self.store_failure: str | None = None  # set while the ledger cannot be written
-        self._probe_at = -math.inf
         self.gossip = Gossip(identity, SeqFile(data_dir / "gossip.seq"))
         self.gossip.set_neighbours(self.neighbours)
         self.wallclock = clock  # gossip expiry and announcements need a clock shared across hosts
@@ -130,6 +119,7 @@ class Node:
         self.values = ValueTable.open(config.values_file or data_dir / "values.toml", config.value)
         self.instances = InstanceTable(Limits(config.max_auctions, config.max_per_neighbour, config.max_per_seller))
         self.sra = self._make_sra_shell()
+        self.ledger_io = NodeLedger(self)
         self.catchup = Catchup(self)
         self._primary: SraAuction | None = None  # the first auction (what one-shot runs and views follow)
         self.outcomes: collections.deque[dict[str, Any]] = collections.deque(maxlen=config.keep_outcomes)
@@ -187,7 +177,7 @@ class Node:
                 port = self.address[1] if isinstance(self.address, tuple) else self.address
                 self._emit("started", key=self.me, port=port, neighbours=[self.n(n) for n in self.neighbours])
                 if self._recovered:  # a restart: say what the ledger recovered
-                    await self._report_recovery()
+                    await self.ledger_io.report_recovery()
                 if not self.neighbours:
                     self.all_linked.set()
                 if self.config.control:
@@ -221,7 +211,8 @@ class Node:
         while True:
             self._flush_backlogs()
             now = trio.current_time()
-            deadline = min(now + MAX_WAIT, self.instances.next_deadline() or math.inf)
+            due = self.instances.next_deadline()
+            deadline = now + MAX_WAIT if due is None else min(now + MAX_WAIT, due)
             event = None
             with trio.CancelScope(deadline=deadline) as scope:
                 self._wait_scope = scope
@@ -261,8 +252,8 @@ class Node:
         if self.linked and now >= self.catchup.next_exchange:
             self.catchup.exchange(now)
         self._reload_values()
-        if self.store_failure is not None and now >= self._probe_at:
-            await self._probe_store(now)
+        if self.store_failure is not None and now >= self.ledger_io.probe_at:
+            await self.ledger_io.probe(now)
 
     async def _seller_start(self) -> None:
         if self.config.start_on_signal:
@@ -294,75 +285,15 @@ class Node:
         Raises:
             SellError: why the sale cannot start (nothing was announced then).
         """
-        try:
-            check_item(item)
-        except ValuesError as exc:
-            raise SellError(str(exc)) from None
-        if self.store_failure is not None:
-            raise SellError(f"cannot sell {item}: the ledger cannot be written ({self.store_failure})")
-        refusal = self.instances.refusal(origin=None, owner=self.me)
-        if refusal is not None:
-            raise SellError(f"cannot sell {item}: {refusal}")
-        created = int(self.wallclock() * 1000)
-        auction = auction_id or derive_auction_id(self.me, item, created)
-        while auction_id is None and (self.store.chain(auction) is not None or self.instances.get(auction)
-                                      or self.instances.is_finished(auction)):
-            created += 1  # two sales of one item in one millisecond
-            auction = derive_auction_id(self.me, item, created)
-        try:
-            announcement = Announcement.create(self.identity, auction=auction, item=item, created_at_ms=created)
-            await trio.to_thread.run_sync(self.store.append_announcement, announcement)
-        except InvalidEntry as exc:
-            raise SellError(f"cannot sell {item} as {auction!r}: {exc}") from None
-        except (StoreError, OSError) as exc:
-            self._store_failed(exc)
-            raise SellError(f"cannot sell {item}: the ledger cannot be written ({self.store_failure})") from None
-        except ValueError as exc:
-            raise SellError(f"cannot sell {item}: {exc}") from None
-        self._emit("ledger", auction=auction, position=0, entry=announcement.hash, what="announcement")
-        self.publish(Entries((announcement,)))
-        now = trio.current_time()
-        inst = self.sra.new_auction(auction, item, self.me, self.values.value_for(item), None, now)
-        self._add(inst)
-        self._emit("announced", auction=auction, item=item)
-        self.note(f"selling {item} ({auction})")
-        await self.sra.apply(inst, inst.machine.start(now))
-        self._after(inst)
-        self.poke()
-        return auction
+        return await actions.sell(self, item, auction_id=auction_id)
 
     def add_neighbour(self, spec: NeighbourSpec) -> None:
         """Link to a new neighbour now (future auctions include it).  Raises ValueError on a clash."""
-        key = spec.pubkey.hex()
-        if key == self.me:
-            raise ValueError("a node is not its own neighbour")
-        if key in self.neighbours:
-            raise ValueError(f"{self.n(key)} ({key[:16]}...) is already a neighbour")
-        if spec.name in {self.names.get(k) for k in self.neighbours}:
-            raise ValueError(f"the name {spec.name!r} is taken by another neighbour")
-        assert self._nursery is not None, "the node is not running"
-        self.names[key] = spec.name
-        self.store.remember_names({key: spec.name})
-        self.neighbours = sorted([*self.neighbours, key])
-        self._backlog[key] = collections.deque()
-        self.gossip.set_neighbours(self.neighbours)
-        self.links.add(self._nursery, spec.pubkey, spec.address)
-        self._emit("neighbour", peer=spec.name, key=key, added=True)
-        self.note(f"neighbour {spec.name} added")
+        actions.add_neighbour(self, spec)
 
     def remove_neighbour(self, name: str) -> str:
         """Stop linking to the neighbour called ``name``; returns its key.  Raises ValueError if none."""
-        key = next((k for k in self.neighbours if self.names.get(k) == name), None)
-        if key is None:
-            raise ValueError(f"no neighbour called {name!r}")
-        self.neighbours = [k for k in self.neighbours if k != key]
-        self._backlog.pop(key, None)
-        self.gossip.set_neighbours(self.neighbours)
-        self.linked.discard(key)
-        self.links.remove(bytes.fromhex(key))
-        self._emit("neighbour", peer=name, key=key, added=False)
-        self.note(f"neighbour {name} removed")
-        return key
+        return actions.remove_neighbour(self, name)
 
     def finished_event(self, auction: str) -> trio.Event:
         """An event set when ``auction`` leaves this node (settled with a full ledger copy, or aborted)."""
@@ -511,103 +442,15 @@ class Node:
 
     async def persist(self, entries: Sequence[Any]) -> bool:
         """Append our own entries; False if the ledger could not be written (nothing to publish then)."""
-        touched: set[str] = set()
-        for entry in entries:
-            try:
-                added = await trio.to_thread.run_sync(self.store.append, entry)
-            except InvalidEntry as exc:
-                # Our own entry does not chain (only a deviating node's can): the ledger keeps nothing.
-                self._emit("error", reason=f"own ledger entry refused: {exc}")
-                continue
-            except FraudDetected as exc:
-                culprits = sorted(find_culprits(exc.proof.first, exc.proof.second))
-                self._emit("fraud", auction=entry.auction, position=entry.position,
-                           culprits=[self.n(c) for c in culprits])
-                self.publish(FraudProofs((exc.proof,)))
-                continue
-            except (StoreError, IntegrityError, OSError) as exc:  # disk full, read-only, damaged (#15.4)
-                self._store_failed(exc)
-                return False
-            if added:
-                self._emit_ledger(entry)
-                touched.add(entry.auction)
-        await self._ledger_grew(touched, [])
-        return True
+        return await self.ledger_io.persist(entries)
 
     _persist = persist
 
-    def _store_failed(self, exc: BaseException) -> None:
-        reason = str(exc) or type(exc).__name__
-        if self.store_failure is None:
-            self._emit("error", reason=f"cannot write the ledger: {reason}; declining to take part until it can")
-            self.note(f"ledger not writable: {reason}")
-        self.store_failure = reason
-        self._probe_at = trio.current_time() + PROBE_INTERVAL
-
-    async def _probe_store(self, now: float) -> None:
-        """Is the ledger writable again?  Reopen it if so (a failed write poisons the open store)."""
-        self._probe_at = now + PROBE_INTERVAL
-
-        def probe() -> LedgerStore:
-            path = self.data_dir / ".write-probe"
-            with open(path, "wb") as f:
-                f.write(b"\0" * 4096)
-                f.flush()
-                os.fsync(f.fileno())
-            path.unlink()
-            self.store.close()
-            return LedgerStore.open_data_dir(self.data_dir)
-
-        try:
-            self.store = await trio.to_thread.run_sync(probe)
-        except (OSError, StoreError, IntegrityError):
-            return
-        self.store_failure = None
-        self._emit("recovered", ok=True, reason="the ledger is writable again")
-        self.note("ledger writable again")
-
     async def _merge(self, entries: list[Any], origin: bytes | None = None) -> None:
-        kept = []
-        for entry in entries:
-            if isinstance(entry, Announcement) and (why := squatting(entry.auction, entry.seller)):
-                self.bad_input(self.n(origin.hex()) if origin else "gossip", f"announcement refused: {why}")
-                continue
-            kept.append(entry)
-        if not kept:
-            return
-        try:
-            result = await trio.to_thread.run_sync(self.store.merge, kept)
-        except (StoreError, OSError) as exc:
-            self._store_failed(exc)
-            return
-        except (IntegrityError, InvalidEntry) as exc:
-            self._emit("error", reason=f"ledger merge: {exc}")
-            return
-        for entry in result.accepted:
-            self._emit_ledger(entry)
-        for rejection in result.rejected:
-            # The origin signed the envelope, so it is the one to name (a fault-report hook).
-            self._emit("bad", peer="gossip", reason=f"ledger entry refused: {rejection.reason}",
-                       **({} if origin is None else {"origin": self.n(origin.hex())}))
-        if result.fraud_proofs:
-            for proof in result.fraud_proofs:
-                self._emit("fraud", auction=proof.auction)
-            self.publish(FraudProofs(tuple(result.fraud_proofs)))
-        await self._ledger_grew({e.auction for e in result.accepted}, result.accepted)
+        await self.ledger_io.merge(entries, origin)
 
-    async def _ledger_grew(self, auctions: set[str], accepted: list[Any]) -> None:
-        """New entries of these auctions: awards that came by the ledger, held settlements, the end."""
-        now = trio.current_time()
-        for auction in sorted(auctions):
-            inst = self.instances.get(auction)
-            if not isinstance(inst, SraAuction) or inst.finished:
-                continue
-            mine = [e for e in accepted if e.auction == auction]
-            if mine:
-                await self.sra.awarded_by_ledger(inst, mine, now)
-            if inst.held:
-                await self.sra.release_settlements(inst, now)
-            self._after(inst)
+    def _store_failed(self, exc: BaseException) -> None:
+        self.ledger_io.failed(exc)
 
     def _emit_ledger(self, entry: Any) -> None:
         if isinstance(entry, SignedHop):
@@ -617,11 +460,6 @@ class Node:
                        price=format_money(entry.body.price))
         else:
             self._emit("ledger", auction=entry.auction, position=0, entry=entry.hash, what="announcement")
-
-    async def _report_recovery(self) -> None:
-        report = await trio.to_thread.run_sync(self.store.verify_all)
-        self._emit("recovered", ok=report.ok, auctions=dict(sorted(self._recovered.items())),
-                   fraud_proofs=report.fraud_proofs, issues=[i.reason for i in self.store.issues])
 
     async def run_sync(self, fn: Any, *args: Any) -> Any:
         return await trio.to_thread.run_sync(fn, *args)
@@ -676,24 +514,7 @@ class Node:
                 continue
             if delivered.topic not in (LEDGER_TOPIC, SUMMARY_TOPIC):
                 continue
-            try:
-                payload = decode_payload(delivered.payload)
-            except DecodeError as exc:
-                # Signed by its origin, so the origin is at fault, not the relay.
-                self.bad_input(short_name(delivered.origin), f"ledger payload: {exc}")
-                continue
-            if isinstance(payload, Entries):
-                await self._merge(list(payload.entries), origin=delivered.origin)
-            elif isinstance(payload, Summaries):
-                self.catchup.answer_summaries(delivered.origin, payload, trio.current_time())
-            elif isinstance(payload, FraudProofs):
-                try:
-                    new = await trio.to_thread.run_sync(self.store.add_fraud_proofs, list(payload.proofs))
-                except (StoreError, OSError) as exc:
-                    self._store_failed(exc)
-                    continue
-                for proof in new:
-                    self._emit("fraud", auction=proof.auction, relayed=True)
+            await self.ledger_io.delivered(delivered.origin, delivered.payload)
 
     # ------------------------------------------------------------- sending
 
@@ -718,21 +539,9 @@ class Node:
     # ---------------------------------------------------------- reporting
 
     def _reload_values(self) -> None:
-        try:
-            if self.values.reload():
-                self._emit("values", reason="values file reloaded", items=len(self.values.items))
-        except ValuesError as exc:
-            self._emit("error", reason=f"values file not reloaded: {exc}")
-            self._stamp_bad_values()
-
-    def _stamp_bad_values(self) -> None:
-        """Remember the bad file's stamp so one bad edit is reported once, not every second."""
-        try:
-            assert self.values.path is not None
-            st = os.stat(self.values.path)
-            self.values._stamp = (st.st_mtime_ns, st.st_size)
-        except OSError:
-            pass
+        problem = self.values.reload_quietly()
+        if problem is not None:
+            self._emit("error", reason=f"values file not reloaded: {problem}")
 
     def note(self, line: str) -> None:
         self.recent.append(line)

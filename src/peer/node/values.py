@@ -85,6 +85,20 @@ class ValueTable:
         self._stamp = stamp
         return True
 
+    def reload_quietly(self) -> str | None:
+        """Reload if the file changed; the error if it is bad (then reported once per edit, not per call)."""
+        try:
+            self.reload()
+        except ValuesError as exc:
+            try:
+                assert self.path is not None
+                st = os.stat(self.path)
+                self._stamp = (st.st_mtime_ns, st.st_size)
+            except OSError:
+                pass
+            return str(exc)
+        return None
+
     def _parse(self, data: dict[str, object]) -> tuple[int | None, dict[str, int]]:
         unknown = set(data) - {"default", "items"}
         if unknown:

@@ -9,7 +9,6 @@ QPQ and SRA handling never interleave and no lock is held while waiting.
 
 from __future__ import annotations
 
-import math
 import signal
 from typing import TYPE_CHECKING, Any
 
