@@ -90,11 +90,13 @@ async def test_one_neighbour_cannot_fill_a_nodes_auctions(tmp_path: Path) -> Non
     # Invite pre-emption (#15.6): n opens auctions at x as fast as it likes; x's per-neighbour
     # bound keeps room for the auctions its other neighbour opens.
     hub = MemoryHub()
-    nodes = make_nodes([("n", "x"), ("x", "o")], {"x": 1 * M}, tmp_path, hub,
+    nodes = make_nodes([("n", "x"), ("x", "o")], {"x": 1 * M}, tmp_path, hub, gather_window=0.5,
                        per_node={"x": {"max_auctions": 3, "max_per_neighbour": 2, "max_per_seller": 8}})
     async with running(nodes):
         flood = [await sell(nodes["n"], f"junk{i}") for i in range(4)]
-        await trio.sleep(0.3)
+        with trio.fail_after(10):
+            while nodes["x"].refused_invites < 2:
+                await trio.sleep(0.01)
         assert nodes["x"].refused_invites == 2  # two of n's four: its per-neighbour bound
         real = await sell(nodes["o"], "lamp")
         for auction in [*flood, real]:
