@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--memory-nodes", type=int, default=3)
     parser.add_argument("--long", type=int, default=1000, help="auctions of the long memory run")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         big = Path(tmp) / "big.toml"
@@ -80,6 +81,8 @@ def main() -> None:
                 print(f"{level:>11}  {r['throughput']:>10}  {r['latency_p50']:>5}  {r['latency_p95']:>5}  "
                       f"{r['latency_max']:>5}  {r['messages_per_auction']:>12}  "
                       f"{r['checked_ok']}/{r['auctions']:<5}  {r.get('memory_kib_per_node')}", flush=True)
+        if args.skip_memory:
+            return
         print(f"memory: ws-{args.memory_nodes}, a node's PSS after N auctions (fresh network each)")
         short = run(small, 10, 1)
         long = run(small, args.long, 5)
