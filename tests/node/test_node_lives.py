@@ -172,3 +172,37 @@ async def test_a_node_that_joins_late_ends_with_the_same_ledger_copies(tmp_path:
     everyone = {**nodes, "z": late}
     assert_copies_agree(everyone, [*done, pen])
     assert late.store.verify_all().ok
+
+
+@pytest.mark.parametrize("cut_after", [0.05, 0.4])
+async def test_links_that_drop_mid_auction_end_it_in_a_defined_outcome(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut_after: float) -> None:
+    # Every link goes half-open while the auction runs (nothing more is delivered, not even
+    # the close): the links notice by heartbeat and redial, what was in flight is lost, and
+    # every node's auction still ends, completed or aborted with a logged reason, never a hang.
+    monkeypatch.setattr(Node, "STALL_GRACE", 0.2)
+    hub = MemoryHub()
+    nodes = make_nodes(EDGES, VALUES, tmp_path, hub, reply_timeout=2.0, context_timeout=2.0,
+                       confirm_timeout=4.0)
+    async with running(nodes, limit=90):
+        lamp = await sell(nodes["a"], "lamp")
+        await trio.sleep(cut_after)
+        for connection in list(hub.connections):
+            connection.cut()
+        await wait_everywhere(nodes, lamp)
+        with trio.fail_after(30):  # the links come back: heartbeats notice, dialers redial
+
+            def relinked(node: Node) -> bool:
+                return all(s.up and s.reconnects >= 1 for s in node.manager.snapshot().values())
+
+            while not all(relinked(n) and n.linked == set(n.neighbours) for n in nodes.values()):
+                await trio.sleep(0.05)
+        book = await sell(nodes["c"], "book")  # and the network is usable again
+        await wait_everywhere(nodes, book)
+    for name, node in nodes.items():
+        outcomes = {o["auction"]: o for o in node.outcomes}
+        if lamp in outcomes:
+            assert outcomes[lamp]["outcome"] in ("completed", "aborted"), (name, outcomes[lamp])
+            if outcomes[lamp]["outcome"] == "aborted":
+                assert outcomes[lamp]["reason"]
+        assert outcomes[book]["outcome"] == "completed", (name, outcomes.get(book))
