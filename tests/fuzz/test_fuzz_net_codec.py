@@ -100,7 +100,7 @@ LINK: dict[str, dict[str, tuple[Callable[[Any], bool | None], Any]]] = {
     "award": {"auction": (text, MISSING), "hop": (u63, MISSING), "price": (u63, MISSING),
               "entry": (_hash, MISSING), "seller_sig": (optsig, b"")},
     "settled": {"auction": (text, MISSING), "winner": (text, MISSING), "hops": (u63, MISSING),
-                "price": (u63, MISSING)},
+                "price": (u63, MISSING), "sig": (optsig, b"")},
     "hb": {"n": (u63, MISSING)},
     "gossip": {"origin": (key32, MISSING), "seq": (seq, MISSING), "expires_ms": (u63, MISSING),
                "topic": (topic, MISSING), "payload": (payload, MISSING), "sig": (sig64, MISSING)},

@@ -19,6 +19,7 @@ from peer.cli.conventions import EXIT_BAD_INPUT, PeerCommand, fail, new_app
 from peer.cli.experiment_cmd import experiment_app
 from peer.errors import ScenarioError
 from peer.ledger.cli import ledger_app
+from peer.cli.control_cmd import register as register_control
 from peer.cli.node_cmd import keygen, run
 from peer.qpq.cli import qpq_app, qpq_experiment_app
 from peer.mechanisms import MECHANISMS, run_mechanism
@@ -41,6 +42,7 @@ app.command(cls=PeerCommand)(run)
 app.add_typer(ledger_app, name="ledger", help="Show and verify a node's ledger, offline.")
 from peer.cli.operator_cmds import register as _register_operator_commands  # noqa: E402
 _register_operator_commands(app)  # peer key ..., peer launch
+register_control(app)  # sell, status, value set, neighbour add/remove: drive a running node
 
 # The --mechanism choices, so that help and shell completion list them.
 Mechanism = Enum("Mechanism", {m.replace("-", "_"): m for m in MECHANISMS}, type=str)  # type: ignore[misc]
@@ -85,6 +87,10 @@ def sim(
         help="Network faults, e.g. drop=0.05,dup=0.05,delay=0.5,reorder=0.1 (seeded by the run seed).")] = None,
     paper_resale: Annotated[bool, typer.Option(
         "--paper-resale", help="The paper's literal stage 3 (buy, then resell) instead of guarded resale.")] = False,
+    auctions: Annotated[int | None, typer.Option(
+        min=1, help="Run this many auctions sharing the nodes (sellers drawn by the seed; async delays).")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="With --auctions: auctions in flight at once.")] = 1,
+    capacity: Annotated[int, typer.Option(min=1, help="With --auctions: each node's bound on auctions in flight.")] = 64,
 ) -> None:
     """Run every node of a scenario in one process and show the outcome."""
     if rounds and async_:
@@ -96,6 +102,12 @@ def sim(
         _fail(str(exc))
     _warn_unreachable(loaded)
     first = loaded.seed if seed is None else seed
+    if auctions is not None:
+        from peer.sim.workload import print_workload, simulate_workload
+
+        print_workload(simulate_workload(loaded, seed=first, auctions=auctions, concurrency=concurrency,
+                                         capacity=capacity, guarded=not paper_resale), json_out)
+        return
     mode = "async" if async_ else "rounds"
     try:
         chaos_config = None if chaos is None else parse_chaos(chaos)

@@ -204,6 +204,10 @@ def launch(
     partition: Annotated[list[str] | None, typer.Option(
         "--partition", metavar="HOST@AT+FOR",
         help="Fault (with --hosts): cut HOST off AT s after the sale starts, heal it FOR s later.")] = None,
+    auctions: Annotated[int | None, typer.Option(
+        min=1, help="Workload: keep the network up and run this many auctions (see peer.launch.workload).")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Workload: auctions in flight at most.")] = 1,
+    rate: Annotated[float | None, typer.Option(min=0.001, help="Workload: new auctions per second at most.")] = None,
 ) -> None:
     """Run SCENARIO as one real node process per node on 127.0.0.1 (an SRA auction, or a QPQ stream)."""
     err = Console(stderr=True, soft_wrap=True)
@@ -224,6 +228,17 @@ def launch(
     except (ScenarioError, FaultSpecError) as exc:
         _error(err, str(exc))
         raise typer.Exit(2) from None
+    if auctions is not None:
+        if hosts is not None or partition or faults.active:
+            _error(err, "--auctions runs on 127.0.0.1 without faults: leave out --hosts, --partition and the faults")
+            raise typer.Exit(2)
+        from peer.launch.workload import run_workload
+
+        raise typer.Exit(run_workload(
+            loaded, seed=loaded.seed if seed is None else seed, auctions=auctions, concurrency=concurrency,
+            rate=rate, workdir=workdir, json_out=json_out, gather_window=gather_window,
+            reply_timeout=reply_timeout, context_timeout=context_timeout, confirm_timeout=confirm_timeout,
+            paper_resale=paper_resale, link_timeout=link_timeout, timeout=timeout))
     spread = None
     if hosts is not None or partition:
         try:

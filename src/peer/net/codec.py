@@ -172,6 +172,7 @@ class SettledWire(_Wire, tag="settled", frozen=True):
     winner: Text
     hops: U63
     price: U63
+    sig: OptSig = b""  # the winner's signature (sra.messages.settled_signed_bytes)
 
 
 # --- link-level messages -----------------------------------------------------

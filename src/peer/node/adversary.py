@@ -10,8 +10,9 @@ the ledger) is the real code:
   publishes and gossip it relays) passes here: a false reserve rewrites an
   Open, an altering relay flips a payload byte, a replayer sends an old message
   again, a silent or crashed node sends nothing.
-* ``_apply`` -- the machine's effects, one at a time, so an attack can fire at
-  the exact moment the node enters a stage (crash, silence, forgeries).
+* the SRA collaborator's ``apply_one`` -- the machine's effects, one at a time,
+  so an attack can fire at the exact moment the node enters a stage (crash,
+  silence, forgeries).
 * ``_emit_ledger`` -- called for each entry accepted onto our ledger: the
   equivocator waits until its own sale comes back countersigned, then signs a
   second, different version of it.
@@ -48,7 +49,9 @@ from peer.net.identity import Identity
 from peer.node.config import NodeConfig
 from peer.node.node import LEDGER_TOPIC, Node
 from peer.sra.effects import Effect, StageChanged
-from peer.sra.messages import Open, Settled
+from peer.sra.instance import SraAuction
+from peer.sra.messages import Open, Settled, settled_signed_bytes
+from peer.sra.shell import SraShell
 
 STAGES = ("gathering", "aggregating", "reported", "hosting", "settled")
 
@@ -61,6 +64,8 @@ KINDS: dict[str, str] = {
     "alter-gossip": "flip a payload byte of every gossip envelope it relays",
     "equivocate": "after its sale is countersigned, sign and flood a second version at a higher price",
     "false-settle": "on reporting its bid, flood a Settled naming itself the winner (refused against the ledger)",
+    "false-settle-head": "on being invited, flood a Settled that matches the ledger head (the seller wins, "
+                         "no hops) but is not signed by its winner",
     "silent": "from STAGE on, send nothing at all (links stay up)",
     "crash": "at STAGE, die at once (SIGKILL itself in peer run; stop every task in tests)",
 }
@@ -145,19 +150,8 @@ class AdversaryNode(Node):
 
     # ------------------------------------------------------------ stages
 
-    async def _apply(self, effects: list[Effect]) -> None:
-        # One effect at a time (the honest _apply keeps no state across effects), so an
-        # attack that fires on entering a stage sees everything before it done and
-        # nothing after it: e.g. a buyer's countersigned entry is already flooded when
-        # it enters "hosting", its Opens are not sent yet.
-        for effect in effects:
-            if self.crashed:
-                return
-            if isinstance(effect, StageChanged):
-                self._on_stage(effect.stage)
-                if self.crashed:
-                    return
-            await super()._apply([effect])
+    def _make_sra_shell(self) -> SraShell:
+        return _AdversarySraShell(self)
 
     def _on_stage(self, stage: str) -> None:
         kind = self.attack.kind
@@ -168,6 +162,8 @@ class AdversaryNode(Node):
             self._forge_hop()
         elif kind == "false-settle" and stage == "reported" and not self.evidence["false settlements"]:
             self._false_settle()
+        elif kind == "false-settle-head" and stage == "gathering" and not self.evidence["false settlements"]:
+            self._false_settle_head()
         elif kind == "silent" and stage == self.attack.stage and not self.silenced:
             self.silenced = True
             self._emit("adversary", attack=str(self.attack), what="silent from now on", stage=stage)
@@ -252,10 +248,24 @@ class AdversaryNode(Node):
         hops = 0 if chain is None else len(chain.hops)
         price = 0 if chain is None or not chain.hops else chain.hops[-1].body.price
         claim = Settled(auction=self.machine.auction, winner=self.me, hops=hops, price=price)
+        claim = dataclasses.replace(claim, sig=self.identity.sign(settled_signed_bytes(claim)))
         for to in self.neighbours:
             super()._send(to, claim)
             self.evidence["false settlements"] += 1
         self._emit("adversary", attack=str(self.attack), what="flooded a false settlement", hops=hops)
+
+    def _false_settle_head(self) -> None:
+        """Claim the auction ended as the still-empty ledger says: the seller keeps the item.
+
+        It agrees with every honest ledger copy, so only the signature tells it is
+        false: we cannot sign as the seller, so we sign with our own key (issue #15.5)."""
+        assert self.machine is not None
+        claim = Settled(auction=self.machine.auction, winner=self.machine.seller, hops=0, price=0)
+        claim = dataclasses.replace(claim, sig=self.identity.sign(settled_signed_bytes(claim)))
+        for to in self.neighbours:
+            super()._send(to, claim)
+            self.evidence["false settlements"] += 1
+        self._emit("adversary", attack=str(self.attack), what="flooded a settlement matching the ledger head")
 
     def _emit_ledger(self, entry: Any) -> None:
         super()._emit_ledger(entry)
@@ -269,6 +279,25 @@ class AdversaryNode(Node):
             self.evidence["equivocations"] += 1
             self._emit("adversary", attack=str(self.attack), what="signed a second version of hop",
                        hop=body.hop, price=format_money(body.price))
+
+
+class _AdversarySraShell(SraShell):
+    """The honest collaborator, but the node sees each effect first (stage hooks)."""
+
+    node: AdversaryNode
+
+    async def apply_one(self, inst: SraAuction, effect: Effect) -> None:
+        # One effect at a time (the honest apply keeps no state across effects), so an
+        # attack that fires on entering a stage sees everything before it done and
+        # nothing after it: e.g. a buyer's countersigned entry is already flooded when
+        # it enters "hosting", its Opens are not sent yet.
+        if self.node.crashed:
+            return
+        if isinstance(effect, StageChanged):
+            self.node._on_stage(effect.stage)
+            if self.node.crashed:
+                return
+        await super().apply_one(inst, effect)
 
 
 # ---------------------------------------------------------------- peer run --behaviour

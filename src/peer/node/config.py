@@ -89,3 +89,9 @@ class NodeConfig:
     exit_when_done: bool = False
     done_grace: float = 1.0
     qpq_plan: Path | None = None  # take part in a QPQ resource stream (tools/launch writes the plan)
+    values_file: Path | None = None  # per-item values (TOML; default DATA_DIR/values.toml if it exists)
+    max_auctions: int = 64  # auctions in flight at once
+    max_per_neighbour: int = 32  # ... opened here by one neighbour's invitations
+    max_per_seller: int = 8  # ... of one seller
+    keep_outcomes: int = 100  # recent outcomes kept in memory for status
+    control: bool = True  # serve the control socket DATA_DIR/control.sock

@@ -1,86 +1,84 @@
-"""One peer node: the trio shell around the SRA machine, the links, the gossip and the ledger.
+"""One peer node: a host of mechanism instances, with its links, gossip, ledger and control socket.
 
 Theory of operation
 -------------------
-Everything that decides lives elsewhere and is pure: the auction
+Everything that decides lives elsewhere and is pure: each auction's machine
 (:class:`peer.sra.machine.SraNode`), the flooding (:class:`peer.net.gossip.Gossip`),
-the chain rules (:mod:`peer.ledger`).  This class only moves data between them
-and the outside world, in one task (``_main_loop``) so that no two handlers
-ever interleave: it waits for the next link event or the machine's next
-deadline, handles it, and carries out the effects in order.
+the chain rules (:mod:`peer.ledger`).  The node hosts *instances* (one SRA
+auction each, keyed by auction id; :mod:`peer.node.instances`) and routes each
+message to its instance; what SRA adds in the shell (ledger checks, signing,
+the stall watchdog) is its collaborator :class:`peer.sra.shell.SraShell`, and a
+QPQ stream is :class:`peer.qpq.node_shell.QpqStream`.
 
-The order of effects is what makes the ledger checks work without extra round
-trips.  A buyer that accepts an Award countersigns the hop, persists it
-(fsync) and floods it *before* it sends its own hop's Open messages; links are
-FIFO, so each participant holds the signed entry before it sees the Open and
-can check the host's reserve against the chain.  Likewise the seller floods
-its signed announcement before its Invites.
+One task (``_main_loop``) handles every link event and timer, so no two
+handlers interleave: it waits for the next link event, or the earliest
+deadline of all instances, or at most ``MAX_WAIT`` (every wait is bounded: a
+sale started from another task pokes the loop, and even a missed poke costs at
+most ``MAX_WAIT``).  Other tasks (the configured sale, the control socket, QPQ)
+take the node's lock for one step at a time, never for an instance's life.
+Nothing a peer sends can end the loop: a handler that raises is logged, the
+input is dropped and its link gets an abuse point.
 
-Node ids inside the machine are public keys (hex), so the machine's hop
-entries are exactly the ledger's hop bodies and every node names every other
-the same way; names are for people only.
+Node ids inside the machines are public keys (hex), so hop entries are exactly
+the ledger's hop bodies and every node names every other the same way; names
+are for people only.
 """
 
 from __future__ import annotations
 
 import collections
-import dataclasses
-import math
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import trio
 
-from peer.errors import RemoteProtocolError
 from peer.ledger import (
-    Announcement,
-    DecodeError,
     Entries,
     FraudProofs,
-    InvalidEntry,
-    ReserveError,
     SignedHop,
     Summaries,
-    check_reserve,
-    decode_payload,
-    find_culprits,
     encode_payload,
-    sign_hop,
 )
-from peer.ledger.entries import hop_signed_bytes
-from peer.ledger.store import FraudDetected, IntegrityError, LedgerStore, StoreError
+from peer.ledger.store import LedgerStore
 from peer.money import format_money
 from peer.net.codec import GossipEnvelope, Heartbeat
 from peer.net.gossip import Deliver, Forward, Gossip, GossipError
-from peer.net.identity import Identity, short_name, verify
+from peer.net.identity import Identity, short_name
 from peer.net.link import LinkConfig
 from peer.net.linkstate import LinkDown, LinkUp, Received
 from peer.net.seqstore import SeqFile
 from peer.net.websocket import LinkManager, Neighbour, TcpTransport, Transport
-from peer.node.config import NodeConfig
+from peer.node.config import NeighbourSpec, NodeConfig
 from peer.node.eventlog import EventLog
-from peer.node.hops import HopSigning
-from peer.node.qpq_glue import QPQ_TOPIC, QpqGlue
-from peer.node.recovery import RecoveryGlue
-from peer.node.settlement import HOLD, SettlementGlue
-from peer.sra.effects import Effect, Outcome, Record, Send, StageChanged, Wake
-from peer.sra.ledger_entry import HopEntry
-from peer.sra.machine import SraConfig, SraNode
-from peer.sra.messages import STAGE_OF, Award, Confirm, Invite, Message, Open, Settled
+from peer.node import actions
+from peer.node.actions import SellError
+from peer.node.instances import InstanceTable, Limits
+from peer.node.ledger_io import NodeLedger
+from peer.node.links import DynamicLinks
+from peer.node.recovery import SUMMARY_TOPIC, Catchup
+from peer.node.values import ValueTable
+from peer.qpq.node_shell import QPQ_TOPIC, QpqStream, open_qpq
+from peer.sra.instance import SraAuction
+from peer.sra.messages import STAGE_OF, Invite, Message, Settled
+from peer.sra.shell import SraShell
 from peer.tui.snapshot import NodeSnapshot
 
 LEDGER_TOPIC = "ledger"
 BACKLOG_LIMIT = 4096  # messages queued for one neighbour whose link is down
-# Fault hooks (docs/adversaries-real.md): events that show the auction is moving.
+MAX_WAIT = 1.0  # seconds: the main loop never sleeps longer than this
+RESTARTED = "state lost in a restart"
+# Fault hooks (docs/adversaries-real.md): events that show an auction is moving.
 PROGRESS_KINDS = frozenset({"announced", "stage", "ledger", "settled"})
 
 
-class Node(HopSigning, SettlementGlue, RecoveryGlue, QpqGlue):
+class Node:
     """A running node.  Create, then ``await node.run(task_status=...)`` in a nursery."""
+
+    STALL_GRACE = 2.0  # seconds on top of the protocol's own bound before a stalled auction aborts
 
     def __init__(
         self,
@@ -103,64 +101,96 @@ class Node(HopSigning, SettlementGlue, RecoveryGlue, QpqGlue):
         self.data_dir = data_dir
         self.store = LedgerStore.open_data_dir(data_dir)
         self.store.remember_names(self.names)
+        self.store_failure: str | None = None  # set while the ledger cannot be written
         self.gossip = Gossip(identity, SeqFile(data_dir / "gossip.seq"))
         self.gossip.set_neighbours(self.neighbours)
         self.wallclock = clock  # gossip expiry and announcements need a clock shared across hosts
         self.log = EventLog(config.log_json, self.name, clock())
+        self.transport = transport or TcpTransport(config.host, config.port)
+        self.link_config = link_config
         self.manager = LinkManager(
             identity,
             [Neighbour(nb.pubkey, nb.address) for nb in config.neighbours],
-            transport or TcpTransport(config.host, config.port),
+            self.transport,
             config=link_config,
             rng=random.Random(f"links/{config.seed}/{self.me}"),
         )
-        self.machine: SraNode | None = None
+        self.links = DynamicLinks(self.manager, random.Random(f"dyn-links/{config.seed}/{self.me}"))
+        self.values = ValueTable.open(config.values_file or data_dir / "values.toml", config.value)
+        self.instances = InstanceTable(Limits(config.max_auctions, config.max_per_neighbour, config.max_per_seller))
+        self.sra = self._make_sra_shell()
+        self.ledger_io = NodeLedger(self)
+        self.catchup = Catchup(self)
+        self._primary: SraAuction | None = None  # the first auction (what one-shot runs and views follow)
+        self.outcomes: collections.deque[dict[str, Any]] = collections.deque(maxlen=config.keep_outcomes)
+        self._finished_events: dict[str, trio.Event] = {}  # auction -> set when it leaves the node
         self.linked: set[str] = set()
         self.all_linked = trio.Event()
         self.done = trio.Event()
-        self.settled: Settled | None = None
+        self.start_error: str | None = None
         self.messages_in = 0
         self.messages_out = 0
         self.bad = 0
+        self.internal_errors = 0
+        self.refused_invites = 0
         self.recent: collections.deque[str] = collections.deque(maxlen=20)
         self._backlog: dict[str, collections.deque[Any]] = {n: collections.deque() for n in self.neighbours}
-        self._my_sigs: dict[str, bytes] = {}  # entry hash -> our seller signature
-        self._award_sigs: dict[str, bytes] = {}  # entry hash -> the seller's signature we received
-        self._confirm_sigs: dict[str, bytes] = {}  # guarded resale: entry hash -> our buyer's signature
-        self._opens: dict[int, tuple[str, Open]] = {}
         self._lock = trio.Lock()
-        self._held_settlements: list[tuple[str, Settled]] = []
-        # QPQ (peer.node.qpq_glue): a resource stream this node takes part in, if any.
-        self.qpq = self._open_qpq(config.qpq_plan, identity, data_dir) if config.qpq_plan else None
-        self._qpq_poke = trio.Event()
+        self._wait_scope: trio.CancelScope | None = None
+        self._nursery: trio.Nursery | None = None
+        # QPQ (peer.qpq.node_shell): a resource stream this node takes part in, if any.
+        self.qpq = open_qpq(config.qpq_plan, identity, data_dir) if config.qpq_plan else None
+        self._qpq = (QpqStream(self, self.qpq, self._lock, self.wallclock, self.all_linked, self.done)
+                     if self.qpq is not None else None)
         self.address: Any = None
-        # --- fault hooks (docs/adversaries-real.md) ---
         # Chains already on disk when we started: we were restarted (perhaps after a
         # crash) and have lost the machine state of those auctions.
         self._recovered: dict[str, int] = {c.auction: c.length for c in self.store.chains()}
-        self._progress_at: float | None = None  # trio time of the last sign of auction progress
-        self.aborted: str | None = None
-        self._answered: dict[bytes, float] = {}  # origin -> when we last answered its summaries
-        # --- end of fault hooks ---
+        for auction in self._recovered:
+            self.instances.mark_finished(auction, RESTARTED)
+
+    def _make_sra_shell(self) -> SraShell:
+        return SraShell(self)
+
+    # ------------------------------------------------- one-shot compatibility
+
+    @property
+    def machine(self) -> Any:
+        """The first auction's machine (what one-shot runs, views and tests follow)."""
+        return self._primary.machine if self._primary is not None else None
+
+    @property
+    def settled(self) -> Settled | None:
+        return self._primary.settled if self._primary is not None else None
+
+    @property
+    def aborted(self) -> str | None:
+        return self._primary.aborted if self._primary is not None else None
 
     # ------------------------------------------------------------- running
 
     async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
         try:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 self.address = await nursery.start(self.manager.run)
                 port = self.address[1] if isinstance(self.address, tuple) else self.address
-                self._emit("started", key=self.me, port=port, neighbours=[self._n(n) for n in self.neighbours])
-                if self._recovered:  # fault hook: a restart; say what the ledger recovered
-                    await self._report_recovery()
+                self._emit("started", key=self.me, port=port, neighbours=[self.n(n) for n in self.neighbours])
+                if self._recovered:  # a restart: say what the ledger recovered
+                    await self.ledger_io.report_recovery()
                 if not self.neighbours:
                     self.all_linked.set()
+                if self.config.control:
+                    from peer.node.control import serve_control
+
+                    await nursery.start(serve_control, self)
                 task_status.started(self.address)
                 nursery.start_soon(self._main_loop)
-                if self.qpq is not None:
-                    nursery.start_soon(self._qpq_loop)
+                if self._qpq is not None:
+                    nursery.start_soon(self._qpq.run)
+                    assert self.qpq is not None
                     if self.qpq.plan.coordinator == self.qpq.plan.me:
-                        nursery.start_soon(self._qpq_kickoff)
+                        nursery.start_soon(self._qpq.kickoff)
                 if self.config.sell is not None:
                     nursery.start_soon(self._seller_start)
                 if self.config.exit_when_done:
@@ -171,27 +201,59 @@ class Node(HopSigning, SettlementGlue, RecoveryGlue, QpqGlue):
             self.store.close()
             self.log.close()
 
+    def poke(self) -> None:
+        """Wake the main loop now: an instance was added or changed outside it."""
+        if self._wait_scope is not None:
+            self._wait_scope.cancel()
+
     async def _main_loop(self) -> None:
         events = self.manager.events
         while True:
             self._flush_backlogs()
-            deadline = self.machine.next_deadline() if self.machine is not None else None
-            stall = self._stall_deadline()  # fault hook: never wait forever for a dead host
-            if stall is not None:
-                deadline = stall if deadline is None else min(deadline, stall)
+            now = trio.current_time()
+            due = self.instances.next_deadline()
+            deadline = now + MAX_WAIT if due is None else min(now + MAX_WAIT, due)
             event = None
-            with trio.move_on_at(math.inf if deadline is None else deadline):
+            with trio.CancelScope(deadline=deadline) as scope:
+                self._wait_scope = scope
                 try:
                     event = await events.receive()
                 except trio.EndOfChannel:
                     return
+            self._wait_scope = None
             async with self._lock:
-                if event is None:
-                    if self.machine is not None:
-                        await self._apply(self.machine.on_timer(trio.current_time()))
-                    self._check_stall()  # fault hook
-                else:
-                    await self._handle(event)
+                await self._guarded(event)
+
+    async def _guarded(self, event: LinkUp | LinkDown | Received | None) -> None:
+        """Handle one event; nothing a peer sends may end the main loop (issue #15.1)."""
+        try:
+            if event is None:
+                await self._on_tick(trio.current_time())
+            else:
+                await self._handle(event)
+        except Exception as exc:  # the last resort: log, count, drop the input
+            self.internal_errors += 1
+            what = type(event.msg).__name__ if isinstance(event, Received) else type(event).__name__
+            self._emit("error", reason=f"internal error handling {what}: {type(exc).__name__}: {exc}")
+            self.note(f"internal error handling {what}: {type(exc).__name__}")
+            if isinstance(event, Received):
+                self.reject(event.peer, f"its {what} caused an internal error ({type(exc).__name__})")
+
+    async def _on_tick(self, now: float) -> None:
+        for inst in self.instances:
+            if not isinstance(inst, SraAuction) or inst.finished:
+                continue
+            due = inst.machine.next_deadline()
+            if due is not None and due <= now:
+                await self.sra.apply(inst, inst.on_timer(now))
+            if inst.aborted is None and (reason := self.sra.stall_reason(inst, now)) is not None:
+                self.sra.abort(inst, reason)
+            self._after(inst)
+        if self.linked and now >= self.catchup.next_exchange:
+            self.catchup.exchange(now)
+        self._reload_values()
+        if self.store_failure is not None and now >= self.ledger_io.probe_at:
+            await self.ledger_io.probe(now)
 
     async def _seller_start(self) -> None:
         if self.config.start_on_signal:
@@ -204,54 +266,106 @@ class Node(HopSigning, SettlementGlue, RecoveryGlue, QpqGlue):
                 await self.all_linked.wait()
             if not self.all_linked.is_set():
                 self._emit("error", reason="starting with neighbours missing", missing=[
-                    self._n(n) for n in self.neighbours if n not in self.linked])
-        async with self._lock:
-            await self._start_auction()
-
-    async def _start_auction(self) -> None:
+                    self.n(n) for n in self.neighbours if n not in self.linked])
         assert self.config.sell is not None
-        created = int(self.wallclock() * 1000)
-        auction = self.config.auction_id or f"{self.config.sell}/{self.identity.name}/{created}"
-        announcement = Announcement.create(self.identity, auction=auction, item=self.config.sell, created_at_ms=created)
-        await trio.to_thread.run_sync(self.store.append_announcement, announcement)
-        self._emit("ledger", auction=auction, position=0, entry=announcement.hash, what="announcement")
-        self._publish(Entries((announcement,)))
-        self.machine = self._new_machine(auction, self.config.sell, self.me)
-        self._emit("announced", auction=auction, item=self.config.sell)
-        await self._apply(self.machine.start(trio.current_time()))
+        async with self._lock:
+            try:
+                await self.sell(self.config.sell, auction_id=self.config.auction_id)
+            except SellError as exc:  # a failed start is an error line, not a crash (#15.2)
+                self.start_error = str(exc)
+                self._emit("error", reason=str(exc))
+                self.note(f"error: {exc}")
+                self.done.set()
 
-    def _new_machine(self, auction: str, item: str, seller: str) -> SraNode:
-        return SraNode(
-            self.me,
-            self.neighbours,
-            self.config.value,
-            auction=auction,
-            seed=self.config.seed,
-            seller=seller,
-            item=item,
-            config=SraConfig(
-                gather_window=self.config.gather_window,
-                reply_timeout=self.config.reply_timeout,
-                context_timeout=self.config.context_timeout,
-                confirm_timeout=self.config.confirm_timeout,
-                guarded=not self.config.paper_resale,
-            ),
-        )
+    # ------------------------------------------------------------ selling
+
+    async def sell(self, item: str, *, auction_id: str | None = None) -> str:
+        """Start selling ``item`` now (the caller holds the lock); returns the auction id.
+
+        Raises:
+            SellError: why the sale cannot start (nothing was announced then).
+        """
+        return await actions.sell(self, item, auction_id=auction_id)
+
+    def add_neighbour(self, spec: NeighbourSpec) -> None:
+        """Link to a new neighbour now (future auctions include it).  Raises ValueError on a clash."""
+        actions.add_neighbour(self, spec)
+
+    def remove_neighbour(self, name: str) -> str:
+        """Stop linking to the neighbour called ``name``; returns its key.  Raises ValueError if none."""
+        return actions.remove_neighbour(self, name)
+
+    def finished_event(self, auction: str) -> trio.Event:
+        """An event set when ``auction`` leaves this node (settled with a full ledger copy, or aborted)."""
+        event = self._finished_events.get(auction)
+        if event is None:
+            event = self._finished_events[auction] = trio.Event()
+            if self.instances.get(auction) is None:
+                event.set()
+        return event
+
+    def outcome_of(self, auction: str) -> dict[str, Any] | None:
+        for outcome in reversed(self.outcomes):
+            if outcome["auction"] == auction:
+                return outcome
+        return None
+
+    # ------------------------------------------------------------ instances
+
+    def _add(self, inst: SraAuction) -> None:
+        self.instances.add(inst)
+        if self._primary is None:
+            self._primary = inst
+
+    def _after(self, inst: SraAuction) -> None:
+        """``inst`` may be over now: if so it leaves the node (the ledger keeps it)."""
+        if inst.finished:
+            return
+        if inst.aborted is not None:
+            self._finish(inst, "aborted")
+            return
+        final = self.sra.final_fields(inst)
+        if final is not None:
+            self._emit("final", **final)
+            self._finish(inst, "completed")
+
+    def _finish(self, inst: SraAuction, outcome: str) -> None:
+        inst.finished = True
+        self.instances.finish(inst.key, outcome)
+        m = inst.machine
+        record: dict[str, Any] = {"auction": inst.key, "item": m.item, "seller": m.seller, "outcome": outcome,
+                                  "role": "seller" if m.is_seller else "participant"}
+        if inst.settled is not None:
+            record.update(winner=inst.settled.winner, price=inst.settled.price, hops=inst.settled.hops)
+        if inst.aborted is not None:
+            record["reason"] = inst.aborted
+        self.outcomes.append(record)
+        self._finished_events.setdefault(inst.key, trio.Event()).set()
+        if len(self._finished_events) > 4 * self.outcomes.maxlen:  # type: ignore[operator]
+            for key in [k for k, e in self._finished_events.items() if e.is_set()][: len(self._finished_events) // 2]:
+                del self._finished_events[key]
+        if inst is self._primary:
+            self.done.set()
 
     # ------------------------------------------------------------ handling
 
     async def _handle(self, event: LinkUp | LinkDown | Received) -> None:
         match event:
             case LinkUp(peer=peer):
+                if self.links.close_if_removed(peer):
+                    return
                 self.linked.add(peer)
-                self._emit("link", peer=self._n(peer), up=True)
+                self._emit("link", peer=self.n(peer), up=True)
                 if self._recovered and (len(self.linked) == 1 or self.linked >= set(self.neighbours)):
-                    self._offer_recovered()  # fault hook: catch up after a restart
+                    self.catchup.offer_recovered()  # catch up after a restart
+                self.catchup.exchange(trio.current_time())  # continuous anti-entropy
                 if self.linked >= set(self.neighbours):
                     self.all_linked.set()
             case LinkDown(peer=peer, reason=reason):
+                if peer not in self.linked:
+                    return
                 self.linked.discard(peer)
-                self._emit("link", peer=self._n(peer), up=False, reason=reason)
+                self._emit("link", peer=self.n(peer), up=False, reason=reason)
             case Received(peer=peer, msg=msg):
                 if isinstance(msg, GossipEnvelope):
                     await self._on_envelope(peer, msg)
@@ -260,162 +374,118 @@ class Node(HopSigning, SettlementGlue, RecoveryGlue, QpqGlue):
                 else:
                     await self._on_sra(peer, msg)
 
-    def _reject(self, peer: str, reason: str, **evidence: Any) -> None:
+    def reject(self, peer: str, reason: str, **evidence: Any) -> None:
         """A neighbour sent something we refuse: count it, log it, tell its link."""
         self.bad += 1
-        self._emit("bad", peer=self._n(peer), reason=reason, **evidence)
-        self.recent.append(f"refused from {self._n(peer)}: {reason}")
+        self._emit("bad", peer=self.n(peer), reason=reason, **evidence)
+        self.recent.append(f"refused from {self.n(peer)}: {reason}")
         self.manager.report_abuse(peer, reason)
+
+    _reject = reject  # the name fault hooks and adversaries use
+
+    def bad_input(self, who: str, reason: str) -> None:
+        """Bad input signed by ``who`` (an origin, not the relaying link): count and log it."""
+        self.bad += 1
+        self._emit("bad", peer=who, reason=reason)
 
     async def _on_sra(self, peer: str, msg: Message) -> None:
         now = trio.current_time()
         self.messages_in += 1
-        self._emit("recv", peer=self._n(peer), type=type(msg).__name__, stage=STAGE_OF[type(msg)].value)
-        if self.machine is None:
-            if msg.auction in self._recovered:
-                # Fault hook: we were restarted and lost this auction's state; the sender
-                # is not at fault, so no abuse point, and we do not rejoin half-way.
-                self._emit("ignored", peer=self._n(peer), type=type(msg).__name__,
-                           reason="auction state lost in a restart")
-                return
+        self._emit("recv", auction=msg.auction, peer=self.n(peer), type=type(msg).__name__,
+                   stage=STAGE_OF[type(msg)].value)
+        inst = self.instances.get(msg.auction)
+        if inst is None:
+            finished = self.instances.finished_reason(msg.auction)
+            if finished is not None:
+                if finished == RESTARTED:
+                    self._emit("ignored", peer=self.n(peer), type=type(msg).__name__,
+                               reason="auction state lost in a restart")
+                return  # a straggler of an auction that is over here: not the sender's fault
+            if isinstance(msg, Settled):
+                return  # the settlement flood of an auction we are not in reaches every neighbour
             if not isinstance(msg, Invite):
-                self._reject(peer, f"{type(msg).__name__} before any invitation")
+                self.reject(peer, f"{type(msg).__name__} before any invitation")
                 return
-            problem = self._check_invite(msg)
+            if self.store_failure is not None:  # we may lack its announcement: not the sender's fault
+                self._refuse_invite(peer, msg, f"our ledger cannot be written ({self.store_failure})")
+                return
+            problem = self.sra.check_invite(msg)
             if problem:
-                self._reject(peer, problem)
+                self.reject(peer, problem)
                 return
-            self.machine = self._new_machine(msg.auction, msg.item, msg.seller)
-        if isinstance(msg, Settled) and msg.auction == self.machine.auction:
-            verdict = self._settlement_verdict(msg)
-            if verdict == HOLD:
-                self._hold_settlement(peer, msg)
+            refusal = self.instances.refusal(origin=peer, owner=msg.seller)
+            if refusal is not None:
+                self._refuse_invite(peer, msg, refusal)
                 return
-            if verdict is not None:
-                self._reject(peer, verdict)
-                return
-        problem = self._precheck(peer, msg)
-        if problem:
-            self._reject(peer, problem)
-            return
-        try:
-            effects = self.machine.receive(peer, msg, now)
-        except RemoteProtocolError as exc:
-            self._reject(peer, exc.reason)
-            return
-        if isinstance(msg, Open):
-            self._opens[msg.hop] = (peer, msg)
-        await self._apply(effects)
+            inst = self.sra.new_auction(msg.auction, msg.item, msg.seller, self.values.value_for(msg.item),
+                                        peer, now)
+            self._add(inst)
+        assert isinstance(inst, SraAuction)
+        await self.sra.receive(inst, peer, msg, now)
+        self._after(inst)
 
-    def _check_invite(self, msg: Invite) -> str | None:
-        chain = self.store.chain(msg.auction)
-        if chain is None:
-            return "invitation for an auction with no signed announcement on our ledger"
-        if chain.announcement.seller != msg.seller or chain.announcement.hash != msg.genesis:
-            return "invitation does not match the seller's signed announcement"
-        if chain.announcement.item != msg.item:
-            return "invitation names another item than the announcement"
-        return None
+    def _refuse_invite(self, peer: str, msg: Invite, reason: str) -> None:
+        """Decline to take part: answer with a crossing invitation, which voids our edge.
 
-    def _precheck(self, peer: str, msg: Message) -> str | None:
-        """Ledger checks the pure machine cannot do: reserves and the seller's hop signature."""
-        assert self.machine is not None
-        if isinstance(msg, Open) and msg.auction == self.machine.auction and not self.machine.config.guarded:
-            # (Guarded resale: the host has not bought yet; the machine checks the purchase the Open names.)
-            chain = self.store.chain(msg.auction)
-            if chain is None:
-                return "Open for an auction we hold no chain of"
-            try:
-                check_reserve(chain, peer, msg.hop, msg.reserve, msg.prev)
-            except ReserveError as exc:
-                return f"reserve check failed: {exc}"
-        if isinstance(msg, Award) and msg.auction == self.machine.auction:
-            opened = self._opens.get(msg.hop)
-            if opened is None or opened[0] != peer:
-                return None  # the machine refuses it with the precise reason
-            body = HopEntry(auction=msg.auction, hop=msg.hop, seller=peer, buyer=self.me,
-                            price=msg.price, prev=opened[1].prev)
-            if body.hash != msg.entry:
-                return None
-            if not verify(bytes.fromhex(peer), hop_signed_bytes(body), msg.seller_sig):
-                return "award without a valid seller signature on the hop"
-            self._award_sigs[msg.entry] = msg.seller_sig
-        if isinstance(msg, Confirm) and msg.auction == self.machine.auction:
-            offered = self.machine.awaiting_confirm
-            if offered is None or offered.buyer != peer or offered.hop != msg.hop:
-                return None  # the machine refuses it with the precise reason
-            if not verify(bytes.fromhex(peer), hop_signed_bytes(offered), msg.buyer_sig):
-                return "confirm without a valid buyer signature on the hop"
-            self._confirm_sigs[offered.hash] = msg.buyer_sig
-        return None
+        The inviter's machine treats a crossing Invite from an invitee as that
+        invitee's reply and leaves it out of its local auctions, so a refused
+        invitation costs the auction nothing but our subtree, and its sender
+        no abuse point (it did nothing wrong).
+        """
+        self.refused_invites += 1
+        self._emit("refused", auction=msg.auction, peer=self.n(peer), reason=reason)
+        self.note(f"refused {msg.item} from {self.n(peer)}: {reason}")
+        self.send(peer, Invite(auction=msg.auction, item=msg.item, seller=msg.seller, genesis=msg.genesis,
+                               budget=0.0))
 
-    async def _apply(self, effects: list[Effect]) -> None:
-        for effect in effects:
-            if isinstance(effect, Send):
-                msg = effect.msg
-                if isinstance(msg, Award):
-                    msg = dataclasses.replace(msg, seller_sig=self._my_sigs[msg.entry])
-                elif isinstance(msg, Confirm):
-                    # Binding: with this signature our seller can put the whole entry on the ledger.
-                    purchase = self.machine.pending_purchase if self.machine is not None else None
-                    assert purchase is not None  # the machine confirms only an offer it holds
-                    msg = dataclasses.replace(msg, buyer_sig=sign_hop(self.identity, purchase))
-                self._send(effect.to, msg)
-                self.messages_out += 1
-                self._emit("send", peer=self._n(effect.to), type=type(msg).__name__,
-                           stage=STAGE_OF[type(msg)].value)
-            elif isinstance(effect, Record):
-                await self._record(effect.entry, effect.countersigned)
-            elif isinstance(effect, StageChanged):
-                m = self.machine
-                assert m is not None
-                self._emit("stage", stage=effect.stage, inviters=sorted(m.inviters),
-                           invitees=sorted(m.children.keys() | m.declined) if m.stage.value != "aggregating"
-                           else sorted(m.invitees))
-                self.recent.append(f"stage {effect.stage}")
-            elif isinstance(effect, Outcome):
-                assert self.machine is not None
-                self.settled = self.machine.result
-                self._emit("settled", winner=self._n(effect.winner), winner_key=effect.winner,
-                           price=format_money(effect.price), hops=effect.hops)
-                self._check_done()
-            elif isinstance(effect, Wake):
-                pass  # the main loop always waits for the machine's next deadline
+    # ------------------------------------------------------------- ledger
 
-    async def _persist(self, entries: list[Any]) -> None:
-        for entry in entries:
-            try:
-                added = await trio.to_thread.run_sync(self.store.append, entry)
-            except InvalidEntry as exc:
-                # Our own entry does not chain (only a deviating node's can): the ledger keeps nothing.
-                self._emit("error", reason=f"own ledger entry refused: {exc}")
-                continue
-            except FraudDetected as exc:
-                culprits = sorted(find_culprits(exc.proof.first, exc.proof.second))
-                self._emit("fraud", auction=entry.auction, position=entry.position,
-                           culprits=[self._n(c) for c in culprits])
-                self._publish(FraudProofs((exc.proof,)))
-                continue
-            if added:
-                self._emit_ledger(entry)
-        if self._held_settlements:
-            await self._release_settlements()
-        self._check_done()
+    async def persist(self, entries: Sequence[Any]) -> bool:
+        """Append our own entries; False if the ledger could not be written (nothing to publish then)."""
+        return await self.ledger_io.persist(entries)
+
+    _persist = persist
+
+    async def _merge(self, entries: list[Any], origin: bytes | None = None) -> None:
+        await self.ledger_io.merge(entries, origin)
+
+    def _store_failed(self, exc: BaseException) -> None:
+        self.ledger_io.failed(exc)
 
     def _emit_ledger(self, entry: Any) -> None:
         if isinstance(entry, SignedHop):
             self._emit("ledger", auction=entry.auction, position=entry.position, entry=entry.hash,
-                       seller=self._n(entry.body.seller), buyer=self._n(entry.body.buyer),
+                       seller=self.n(entry.body.seller), buyer=self.n(entry.body.buyer),
                        seller_key=entry.body.seller, buyer_key=entry.body.buyer,
                        price=format_money(entry.body.price))
         else:
             self._emit("ledger", auction=entry.auction, position=0, entry=entry.hash, what="announcement")
 
+    async def run_sync(self, fn: Any, *args: Any) -> Any:
+        return await trio.to_thread.run_sync(fn, *args)
+
     # ------------------------------------------------------------- gossip
 
+    def publish(self, payload: Entries | FraudProofs | Summaries) -> None:
+        self._publish(payload)
+
     def _publish(self, payload: Entries | FraudProofs | Summaries) -> None:
-        _, effects = self.gossip.publish(LEDGER_TOPIC, encode_payload(payload), self.wallclock())
+        self.publish_topic(LEDGER_TOPIC, encode_payload(payload))
+
+    def publish_topic(self, topic: str, payload: bytes) -> None:
+        try:
+            _, effects = self.gossip.publish(topic, payload, self.wallclock())
+        except ValueError as exc:  # over the wire limits: ours to fix, never a crash
+            self._emit("error", reason=f"cannot publish on {topic}: {exc}")
+            return
         self._gossip_effects(effects)
+
+    def publish_scoped(self, payload: Entries | Summaries) -> None:
+        """A ledger payload for our neighbours only (they never relay this topic)."""
+        self.publish_topic(SUMMARY_TOPIC, encode_payload(payload))
+
+    def is_live(self, auction: str) -> bool:
+        return self.instances.get(auction) is not None
 
     def _gossip_effects(self, effects: list[Any]) -> list[GossipEnvelope]:
         delivered = []
@@ -431,54 +501,25 @@ class Node(HopSigning, SettlementGlue, RecoveryGlue, QpqGlue):
         try:
             effects = self.gossip.receive(peer, env, self.wallclock())
         except GossipError as exc:
-            self._reject(peer, exc.reason)
+            self.reject(peer, exc.reason)
             return
+        if env.topic == SUMMARY_TOPIC:
+            effects = [e for e in effects if not isinstance(e, Forward)]  # neighbour-scoped
         if env.topic == QPQ_TOPIC and self.qpq is not None and not self.qpq.relays(env.origin.hex(), env.payload):
             effects = [e for e in effects if not isinstance(e, Forward)]  # cluster-scoped relaying
         for delivered in self._gossip_effects(effects):
             if delivered.topic == QPQ_TOPIC:
-                await self._qpq_payload(delivered.origin, delivered.payload)
+                if self._qpq is not None:
+                    await self._qpq.on_payload(delivered.origin, delivered.payload)
                 continue
-            if delivered.topic != LEDGER_TOPIC:
+            if delivered.topic not in (LEDGER_TOPIC, SUMMARY_TOPIC):
                 continue
-            try:
-                payload = decode_payload(delivered.payload)
-            except DecodeError as exc:
-                # Signed by its origin, so the origin is at fault, not the relay.
-                self._emit("bad", peer=short_name(delivered.origin), reason=f"ledger payload: {exc}")
-                self.bad += 1
-                continue
-            if isinstance(payload, Entries):
-                await self._merge(list(payload.entries), origin=delivered.origin)
-            elif isinstance(payload, Summaries):
-                self._answer_summaries(delivered.origin, payload)  # fault hook: catch-up
-            elif isinstance(payload, FraudProofs):
-                new = await trio.to_thread.run_sync(self.store.add_fraud_proofs, list(payload.proofs))
-                for proof in new:
-                    self._emit("fraud", auction=proof.auction, relayed=True)
-
-    async def _merge(self, entries: list[Any], origin: bytes | None = None) -> None:
-        try:
-            result = await trio.to_thread.run_sync(self.store.merge, entries)
-        except (StoreError, IntegrityError, InvalidEntry) as exc:
-            self._emit("error", reason=f"ledger merge: {exc}")
-            return
-        for entry in result.accepted:
-            self._emit_ledger(entry)
-        await self._awarded_by_ledger(result.accepted)
-        for rejection in result.rejected:
-            # The origin signed the envelope, so it is the one to name (a fault-report hook).
-            self._emit("bad", peer="gossip", reason=f"ledger entry refused: {rejection.reason}",
-                       **({} if origin is None else {"origin": self._n(origin.hex())}))
-        if result.fraud_proofs:
-            for proof in result.fraud_proofs:
-                self._emit("fraud", auction=proof.auction)
-            self._publish(FraudProofs(tuple(result.fraud_proofs)))
-        if self._held_settlements and result.accepted:
-            await self._release_settlements()
-        self._check_done()
+            await self.ledger_io.delivered(delivered.origin, delivered.payload)
 
     # ------------------------------------------------------------- sending
+
+    def send(self, to: str, msg: Any) -> None:
+        self._send(to, msg)
 
     def _send(self, to: str, msg: Any) -> None:
         backlog = self._backlog.get(to)
@@ -486,7 +527,7 @@ class Node(HopSigning, SettlementGlue, RecoveryGlue, QpqGlue):
             return
         if backlog or not self.manager.send_nowait(to, msg):
             if len(backlog) >= BACKLOG_LIMIT:
-                self._emit("error", reason=f"backlog to {self._n(to)} full: dropping {type(msg).__name__}")
+                self._emit("error", reason=f"backlog to {self.n(to)} full: dropping {type(msg).__name__}")
                 return
             backlog.append(msg)
 
@@ -497,68 +538,35 @@ class Node(HopSigning, SettlementGlue, RecoveryGlue, QpqGlue):
 
     # ---------------------------------------------------------- reporting
 
-    def _check_done(self) -> None:
-        if self.settled is None or self.done.is_set() or self.machine is None:
-            return
-        chain = self.store.chain(self.machine.auction)
-        if chain is None or len(chain.hops) < self.settled.hops:
-            return  # settled, but our copy of the ledger is not complete yet
-        m = self.machine
-        self._emit(
-            "final",
-            auction=m.auction,
-            value=format_money(m.value),
-            seller=m.seller,
-            inviters=sorted(m.inviters),
-            invitees=sorted(m.children.keys() | m.declined),
-            parent=m.parents[0] if len(m.parents) == 1 else None,
-            bought_at=None if m.bought_at is None or m.is_seller else format_money(m.bought_at),
-            sold_at=format_money(m.sold_at) if m.sold_at is not None else None,
-            winner=self.settled.winner,
-            hops=self.settled.hops,
-            ledger=[h.hash for h in chain.hops],
-            seed=self.config.seed,
-        )
-        self.done.set()
+    def _reload_values(self) -> None:
+        problem = self.values.reload_quietly()
+        if problem is not None:
+            self._emit("error", reason=f"values file not reloaded: {problem}")
 
-    def _n(self, key: str) -> str:
-        return self.names.get(key) or short_name(bytes.fromhex(key))
+    def note(self, line: str) -> None:
+        self.recent.append(line)
+
+    def n(self, key: str) -> str:
+        try:
+            return self.names.get(key) or short_name(bytes.fromhex(key))
+        except ValueError:
+            return repr(key)[:40]
+
+    _n = n
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        self._emit(kind, **fields)
 
     def _emit(self, kind: str, **fields: Any) -> None:
-        if kind in PROGRESS_KINDS and (self.machine is None or fields.get("auction", self.machine.auction)
-                                       == self.machine.auction):
-            # Fault hook: feeds the stall watchdog.  Only our auction counts: valid entries of
-            # some other auction must not keep a dead one looking alive.
-            self._progress_at = trio.current_time()
+        if kind in PROGRESS_KINDS and "auction" in fields:
+            # Feeds the stall watchdog of that auction only: valid entries of some other
+            # auction must not keep a dead one looking alive.
+            inst = self.instances.get(fields["auction"])
+            if isinstance(inst, SraAuction):
+                inst.progress_at = trio.current_time()
         self.log.emit(self.wallclock(), kind, **fields)
 
     def snapshot(self) -> NodeSnapshot:
-        m = self.machine
-        snap = NodeSnapshot(
-            name=self.name,
-            key=self.identity.name,
-            links_up=len(self.linked),
-            links_total=len(self.neighbours),
-            messages_in=self.messages_in,
-            messages_out=self.messages_out,
-            bad_frames=self.bad + sum(s.bad_frames for s in self.manager.snapshot().values()),
-            value=self.config.value,
-        )
-        if m is not None:
-            snap.stage = m.stage.value
-            snap.inviters = [self._n(x) for x in sorted(m.inviters)]
-            snap.invitees = [self._n(x) for x in sorted(m.children.keys() | m.declined)]
-            snap.parent = self._n(m.parents[0]) if len(m.parents) == 1 else None
-            snap.bought_at = None if m.is_seller else m.bought_at
-            snap.sold_at = m.sold_at
-            chain = self.store.chain(m.auction)
-            snap.ledger_entries = 0 if chain is None else chain.length
-            if m.is_seller:
-                snap.role = "seller"
-            elif self.settled is not None and self.settled.winner == self.me:
-                snap.role = "winner"
-            elif m.bought_at is not None:
-                snap.role = "local seller"
-            if self.settled is not None:
-                snap.winner = self._n(self.settled.winner)
-        return snap
+        from peer.node.status import snapshot
+
+        return snapshot(self)

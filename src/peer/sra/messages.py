@@ -7,7 +7,7 @@ message belongs to is used to count traffic per stage.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 
@@ -163,12 +163,29 @@ class Refuse:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settled:
-    """The auction is over: flooded from the final winner to every informed node."""
+    """The auction is over: flooded from the final winner to every informed node.
+
+    Only the party that ends the auction may say so: the winner is the host
+    that kept the item (the seller, or the buyer of the last hop, backed by its
+    signed ledger entry), and ``sig`` is its signature over
+    :func:`settled_signed_bytes` (added by the node shell, checked by every
+    receiving shell before its machine sees the message).  The signature is
+    not part of equality: the machine compares settlements by what they say.
+    """
 
     auction: str
     winner: str
     hops: int
     price: int
+    sig: bytes = field(default=b"", compare=False)
+
+
+def settled_signed_bytes(msg: Settled) -> bytes:
+    """What the winner signs: a fixed layout, domain-separated from every other signature."""
+    return b"\x00".join((
+        b"peer/sra/settled/v1", msg.auction.encode(), msg.winner.encode(),
+        str(msg.hops).encode(), str(msg.price).encode(),
+    ))
 
 
 Message = (

@@ -1,0 +1,167 @@
+"""The node's own ledger writes and merges (a collaborator :class:`peer.node.node.Node` calls).
+
+Persisting our own entries, merging what gossip brings, and what the node
+does when the ledger cannot be written (issue #15.4): it says why once,
+declines to take part until a probe finds the data directory writable again,
+and then reopens the ledger (a failed write poisons the open store).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from peer.ledger import (
+    Announcement,
+    DecodeError,
+    Entries,
+    FraudProofs,
+    InvalidEntry,
+    Summaries,
+    decode_payload,
+    find_culprits,
+)
+from peer.ledger.store import FraudDetected, IntegrityError, LedgerStore, StoreError
+from peer.net.identity import short_name
+from peer.sra.ids import squatting
+from peer.sra.instance import SraAuction
+
+if TYPE_CHECKING:
+    from peer.node.node import Node
+
+PROBE_INTERVAL = 5.0  # seconds between two checks whether a failed ledger is writable again
+
+
+class NodeLedger:
+    """Ledger I/O of one node."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.probe_at = -float("inf")
+
+    async def persist(self, entries: Sequence[Any]) -> bool:
+        """Append our own entries; False if the ledger could not be written (nothing to publish then)."""
+        touched: set[str] = set()
+        for entry in entries:
+            try:
+                added = await trio.to_thread.run_sync(self.node.store.append, entry)
+            except InvalidEntry as exc:
+                # Our own entry does not chain (only a deviating node's can): the ledger keeps nothing.
+                self.node._emit("error", reason=f"own ledger entry refused: {exc}")
+                continue
+            except FraudDetected as exc:
+                culprits = sorted(find_culprits(exc.proof.first, exc.proof.second))
+                self.node._emit("fraud", auction=entry.auction, position=entry.position,
+                           culprits=[self.node.n(c) for c in culprits])
+                self.node.publish(FraudProofs((exc.proof,)))
+                continue
+            except (StoreError, IntegrityError, OSError) as exc:  # disk full, read-only, damaged (#15.4)
+                self.failed(exc)
+                return False
+            if added:
+                self.node._emit_ledger(entry)
+                touched.add(entry.auction)
+        await self.grew(touched, [])
+        return True
+
+    def failed(self, exc: BaseException) -> None:
+        reason = str(exc) or type(exc).__name__
+        if self.node.store_failure is None:
+            self.node._emit("error", reason=f"cannot write the ledger: {reason}; declining to take part until it can")
+            self.node.note(f"ledger not writable: {reason}")
+        self.node.store_failure = reason
+        self.probe_at = trio.current_time() + PROBE_INTERVAL
+
+    async def probe(self, now: float) -> None:
+        """Is the ledger writable again?  Reopen it if so (a failed write poisons the open store)."""
+        self.probe_at = now + PROBE_INTERVAL
+
+        def probe() -> LedgerStore:
+            path = self.node.data_dir / ".write-probe"
+            with open(path, "wb") as f:
+                f.write(b"\0" * 4096)
+                f.flush()
+                os.fsync(f.fileno())
+            path.unlink()
+            self.node.store.close()
+            return LedgerStore.open_data_dir(self.node.data_dir)
+
+        try:
+            self.node.store = await trio.to_thread.run_sync(probe)
+        except (OSError, StoreError, IntegrityError):
+            return
+        self.node.store_failure = None
+        self.node._emit("recovered", ok=True, reason="the ledger is writable again")
+        self.node.note("ledger writable again")
+
+    async def delivered(self, origin: bytes, raw: bytes) -> None:
+        """A ledger payload gossip delivered (signed by ``origin``)."""
+        try:
+            payload = decode_payload(raw)
+        except DecodeError as exc:
+            # Signed by its origin, so the origin is at fault, not the relay.
+            self.node.bad_input(short_name(origin), f"ledger payload: {exc}")
+            return
+        if isinstance(payload, Entries):
+            await self.merge(list(payload.entries), origin=origin)
+        elif isinstance(payload, Summaries):
+            self.node.catchup.answer_summaries(origin, payload, trio.current_time())
+        elif isinstance(payload, FraudProofs):
+            try:
+                new = await trio.to_thread.run_sync(self.node.store.add_fraud_proofs, list(payload.proofs))
+            except (StoreError, OSError) as exc:
+                self.failed(exc)
+                return
+            for proof in new:
+                self.node._emit("fraud", auction=proof.auction, relayed=True)
+
+    async def merge(self, entries: list[Any], origin: bytes | None = None) -> None:
+        kept = []
+        for entry in entries:
+            if isinstance(entry, Announcement) and (why := squatting(entry.auction, entry.seller)):
+                self.node.bad_input(self.node.n(origin.hex()) if origin else "gossip", f"announcement refused: {why}")
+                continue
+            kept.append(entry)
+        if not kept:
+            return
+        try:
+            result = await trio.to_thread.run_sync(self.node.store.merge, kept)
+        except (StoreError, OSError) as exc:
+            self.failed(exc)
+            return
+        except (IntegrityError, InvalidEntry) as exc:
+            self.node._emit("error", reason=f"ledger merge: {exc}")
+            return
+        for entry in result.accepted:
+            self.node._emit_ledger(entry)
+        for rejection in result.rejected:
+            # The origin signed the envelope, so it is the one to name (a fault-report hook).
+            self.node._emit("bad", peer="gossip", reason=f"ledger entry refused: {rejection.reason}",
+                       **({} if origin is None else {"origin": self.node.n(origin.hex())}))
+        if result.fraud_proofs:
+            for proof in result.fraud_proofs:
+                self.node._emit("fraud", auction=proof.auction)
+            self.node.publish(FraudProofs(tuple(result.fraud_proofs)))
+        await self.grew({e.auction for e in result.accepted}, result.accepted)
+
+    async def grew(self, auctions: set[str], accepted: list[Any]) -> None:
+        """New entries of these auctions: awards that came by the ledger, held settlements, the end."""
+        now = trio.current_time()
+        for auction in sorted(auctions):
+            inst = self.node.instances.get(auction)
+            if not isinstance(inst, SraAuction) or inst.finished:
+                continue
+            mine = [e for e in accepted if e.auction == auction]
+            if mine:
+                await self.node.sra.awarded_by_ledger(inst, mine, now)
+            if inst.held:
+                await self.node.sra.release_settlements(inst, now)
+            self.node._after(inst)
+
+    async def report_recovery(self) -> None:
+        report = await trio.to_thread.run_sync(self.node.store.verify_all)
+        self.node._emit("recovered", ok=report.ok, auctions=dict(sorted(self.node._recovered.items())),
+                   fraud_proofs=report.fraud_proofs, issues=[i.reason for i in self.node.store.issues])
