@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from peer.cli.conventions import PeerCommand, new_app
 from rich.console import Console
 
 from peer.node.control import short_path, socket_path
@@ -27,8 +29,8 @@ CONNECT_TIMEOUT = 5.0
 DataDir = Annotated[Path, typer.Option("--data-dir", help="The running node's data directory.")]
 Json = Annotated[bool, typer.Option("--json", help="Print the node's answer as JSON.")]
 
-value_app = typer.Typer(no_args_is_help=True, help="Set what this node would pay for items (no restart).")
-neighbour_app = typer.Typer(no_args_is_help=True, help="Add or remove neighbours of a running node.")
+value_app = new_app(no_args_is_help=True, help="Set what this node would pay for items (no restart).")
+neighbour_app = new_app(no_args_is_help=True, help="Add or remove neighbours of a running node.")
 
 
 def _fail(message: str, code: int = EXIT_REFUSED) -> None:
@@ -136,7 +138,7 @@ def status(data_dir: DataDir, as_json: Json = False) -> None:
     typer.echo("\n".join(out))
 
 
-@value_app.command("set")
+@value_app.command("set", cls=PeerCommand)
 def value_set(
     item: Annotated[str, typer.Argument(help="An item name or a glob pattern (e.g. 'book-*').")],
     amount: Annotated[str, typer.Argument(help="What this node would pay (exact decimal).")],
@@ -147,7 +149,7 @@ def value_set(
     typer.echo(f"{answer['item']} = {answer['amount']}")
 
 
-@neighbour_app.command("add")
+@neighbour_app.command("add", cls=PeerCommand)
 def neighbour_add(
     spec: Annotated[str, typer.Argument(help="NAME=ws://HOST:PORT#PUBKEY (what `peer status` prints).")],
     data_dir: DataDir,
@@ -157,7 +159,7 @@ def neighbour_add(
     typer.echo(f"added {answer['name']} ({answer['key'][:16]}...)")
 
 
-@neighbour_app.command("remove")
+@neighbour_app.command("remove", cls=PeerCommand)
 def neighbour_remove(
     name: Annotated[str, typer.Argument(help="The neighbour's name.")],
     data_dir: DataDir,
@@ -169,8 +171,8 @@ def neighbour_remove(
 
 def register(app: typer.Typer) -> None:
     """Add the control commands to ``peer``."""
-    app.command()(sell)
-    app.command()(status)
+    app.command(cls=PeerCommand)(sell)
+    app.command(cls=PeerCommand)(status)
     app.add_typer(value_app, name="value")
     app.add_typer(neighbour_app, name="neighbour")
 

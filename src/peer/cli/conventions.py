@@ -90,6 +90,9 @@ class PeerCommand(TyperCommand):
                 continue
             if isinstance(param, TyperArgument):
                 param.metavar = (param.name or "ARG").upper()
+                if getattr(param, "bare_type", lambda: "")() == "str":
+                    # A text argument's type says nothing its name and help do not: no "<str>".
+                    param.display_type = lambda ctx: None  # type: ignore[method-assign]
             elif isinstance(param, TyperOption) and not param.is_flag:
                 param.metavar = _metavar(param, ctx)
         return params
