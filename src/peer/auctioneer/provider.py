@@ -209,12 +209,10 @@ class ProviderMachine:
         ]
 
     def _agreement_done(self) -> bool:
-        mine = self.view.digest()
-        if not self._slow and len(self._view_digests) == len(self.others):
-            if all(d == mine for d in self._view_digests.values()):
-                return True
-            self._slow = True
-        return self._slow and self._sent_view and all(
+        if not self._slow:
+            mine = self.view.digest()
+            return len(self._view_digests) == len(self.others) and all(d == mine for d in self._view_digests.values())
+        return self._sent_view and all(
             len(self._chunks.get(p, {})) == self._chunk_totals.get(p, -1) for p in self.others
         )
 
@@ -287,6 +285,12 @@ class ProviderMachine:
 
     def _advance(self, now: float) -> list[Effect]:
         out: list[Effect] = []
+        if self.phase == "agree" and not self._slow and len(self._view_digests) == len(self.others):
+            mine = self.view.digest()
+            if any(d != mine for d in self._view_digests.values()):
+                self._slow = True  # views differ: exchange them whole
+        if self.phase == "agree" and self._slow and not self._sent_view:
+            out += self._send_view()
         if self.phase == "agree" and self._agreement_done():
             self.vector = self.view.vector()
             self._enter("validate", now)

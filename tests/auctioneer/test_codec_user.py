@@ -1,0 +1,69 @@
+"""The wire codec (strict, never raises anything but WireError) and the bid submitter machine."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from peer.auctioneer import codec
+from peer.auctioneer import messages as m
+from peer.auctioneer.bids import Equivocation
+from peer.auctioneer.effects import Rejected, Send, Wake
+from peer.auctioneer.user import BidSubmitter
+from tests.auctioneer._helpers import bid, ident
+
+B1, B2 = bid(1, 10, 2), bid(1, 11, 2)
+SAMPLES = [
+    m.BidBatch(1, (B1, B2)), m.BidReceipt(1, 3, ((B1.bidder, "why"),)), m.CloseBids(1),
+    m.ViewDigest(1, bytes(32), 4), m.ViewChunk(1, 0, 1, (B1,), (Equivocation.of(B1, B2),)),
+    m.VectorDigest(1, bytes(32)), m.CoinCommit(1, bytes(32)), m.CoinReveal(1, bytes(32), bytes(16)),
+    m.TaskResult(1, "pay.0", b"xyz", bytes(64)), m.OutcomeSig(1, bytes(32), bytes(64)),
+    m.OutcomeNotice(1, bytes(32), ((bytes(32), bytes(64)),), 5), m.AbortNotice(1, "timeout", (bytes(32),)),
+]
+
+
+@pytest.mark.parametrize("msg", SAMPLES, ids=lambda x: type(x).__name__)
+def test_every_message_round_trips(msg):
+    assert codec.decode(codec.encode(msg)) == msg
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=200))
+def test_garbage_is_a_wire_error_and_nothing_else(raw):
+    try:
+        codec.decode(raw)
+    except codec.WireError:
+        pass
+
+
+@given(st.sampled_from(SAMPLES), st.data())
+def test_a_mutated_field_type_is_refused(msg, data):
+    import msgspec
+
+    raw = msgspec.msgpack.decode(codec.encode(msg))
+    i = data.draw(st.integers(1, len(raw) - 1))
+    raw[i] = data.draw(st.sampled_from([x for x in (True, 1.5, "x", None, {"a": 1}) if type(x) is not type(raw[i])]))
+    with pytest.raises(codec.WireError):
+        codec.decode(msgspec.msgpack.encode(raw))
+
+
+def test_the_submitter_resends_to_a_provider_that_did_not_acknowledge_and_settles_on_equal_outcomes():
+    providers = tuple(sorted(ident("provider", i).public_key for i in range(2)))
+    sub = BidSubmitter(1, (B1,), providers, resend_every=1.0, give_up_at=10.0)
+    out = sub.start(0.0)
+    assert sorted(e.to for e in out if isinstance(e, Send)) == sorted(providers)
+    sub.on_message(providers[0], m.BidReceipt(1, 1, ()), 0.1)
+    again = sub.on_tick(1.0)
+    assert [e.to for e in again if isinstance(e, Send)] == [providers[1]]
+    assert any(isinstance(e, Wake) for e in again)
+    digest = bytes(32)
+    ids = sorted((ident("provider", i) for i in range(2)), key=lambda x: x.public_key)
+    sigs = tuple((p.public_key, p.sign(digest)) for p in ids)
+    assert sub.settled() is None
+    for p in providers:
+        assert sub.on_message(p, m.OutcomeNotice(1, digest, sigs, 0), 2.0) == []
+    assert sub.settled() == digest
+    bad = tuple((p, bytes(64)) for p, _ in sigs)
+    assert isinstance(sub.on_message(providers[0], m.OutcomeNotice(1, digest, bad, 0), 2.0)[0], Rejected)
+    assert sub.on_tick(11.0) == []
