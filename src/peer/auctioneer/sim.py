@@ -32,6 +32,7 @@ class SimResult:
     results: dict[bytes, Decided | Aborted | None]
     client: BidSubmitter
     seconds: float
+    makespan: float = 0.0
     messages: int = 0
     wire_bytes: int = 0
     rejected: list[tuple[bytes, Rejected]] = field(default_factory=list)
@@ -52,10 +53,15 @@ def coin_secret(seed: int, provider: bytes) -> tuple[bytes, bytes]:
 def run_round(
     instance: Instance, *, executors: int, k: int, seed: int = 0, phase_timeout: float = 5.0,
     latency: float = 0.0, wire: bool = False, tamper: dict[bytes, Tamper] | None = None,
-    client_bids: dict[bytes, tuple] | None = None, max_events: int = 10_000_000,
+    client_bids: dict[bytes, tuple] | None = None, max_events: int = 10_000_000, cpu_time: bool = False,
 ) -> SimResult:
     """Run one round; ``tamper[p]`` rewrites provider p's effects (a deviation); ``client_bids[p]``
-    replaces the bids the client sends to provider p (a user that equivocates)."""
+    replaces the bids the client sends to provider p (a user that equivocates).
+
+    With ``cpu_time`` every party has its own CPU: a handler starts when its input arrives and
+    its party is free, occupies it for the handler's measured duration, and its messages leave
+    when it ends.  ``makespan`` is then the round's running time as if each provider ran on its
+    own core (the paper's testbed), from the bids leaving the client to its last notice."""
     tamper = tamper or {}
     execs = tuple(sorted(p.public_key for p in instance.providers[:executors]))
     client = identity_for(seed, "client", 0).public_key
@@ -73,6 +79,8 @@ def run_round(
     sent = size = 0
     rejected: list[tuple[bytes, Rejected]] = []
     results: dict[bytes, Decided | Aborted | None] = {p: None for p in execs}
+    busy: dict[bytes, float] = {}
+    last_notice = 0.0
 
     def push(at: float, to: bytes, frm: bytes, msg: Any) -> None:
         nonlocal seq, sent, size
@@ -121,17 +129,25 @@ def run_round(
         push(latency, p, client, m.CloseBids(instance.round))
     events = 0
     while queue and events < max_events:
-        now, _, to, frm, msg = heapq.heappop(queue)
+        arrived, _, to, frm, msg = heapq.heappop(queue)
         events += 1
+        now = max(arrived, busy.get(to, 0.0)) if cpu_time else arrived
+        began = time.perf_counter()
         if to == client:
             if msg is None:
-                handle(client, now, submitter.on_tick(now))
+                effects = submitter.on_tick(now)
             else:
-                submitter.on_message(frm, msg, now)
-            continue
-        machine = machines[to]
-        handle(to, now, machine.on_tick(now) if msg is None else machine.on_message(frm, msg, now))
+                effects = submitter.on_message(frm, msg, now)
+        else:
+            machine = machines[to]
+            effects = machine.on_tick(now) if msg is None else machine.on_message(frm, msg, now)
+        if cpu_time:
+            now += time.perf_counter() - began
+            busy[to] = now
+        if to == client and msg is not None:
+            last_notice = max(last_notice, now)
+        handle(to, now, effects)
         if all(r is not None for r in results.values()) and (not queue or queue[0][0] > now):
             if len(submitter.notices) + len(submitter.aborts) >= len(execs):
                 break
-    return SimResult(results, submitter, time.perf_counter() - started, sent, size, rejected)
+    return SimResult(results, submitter, time.perf_counter() - started, last_notice, sent, size, rejected)

@@ -37,6 +37,7 @@ app.add_typer(qpq_app, name="qpq", help="Multilevel QPQ: payment-free allocation
 app.command()(keygen)
 app.command()(run)
 app.add_typer(ledger_app, name="ledger", help="Show and verify a node's ledger, offline.")
+app.add_typer(__import__("peer.auctioneer.cli", fromlist=["auctioneer_app"]).auctioneer_app, name="auctioneer")
 
 EXIT_BAD_INPUT = 2
 

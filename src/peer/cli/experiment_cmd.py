@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from peer.errors import ScenarioError
 
 experiment_app = typer.Typer(help="Reproduce the papers' experiments.", no_args_is_help=True)
+experiment_app.command("auctioneer")(__import__("peer.auctioneer.cli", fromlist=["experiment"]).experiment)
 
 EXIT_BAD_INPUT = 2
 
