@@ -121,3 +121,154 @@ def experiment(
         table.add_row(a, s, str(n), f"{sec:.4f}")
     console.print(table)
     console.print(f"wrote {out / 'auctioneer.csv'} and the plots in {out}")
+
+
+@auctioneer_app.command()
+def setup(
+    directory: Annotated[Path, typer.Argument(help="Where to write the keys and cluster.json.")],
+    providers: Annotated[int, typer.Option(min=1, max=64)] = 3,
+    k: Annotated[int, typer.Option(min=0)] = 1,
+    auction: Annotated[str, typer.Option(help="double | standard")] = "double",
+    phase_timeout: Annotated[float, typer.Option(min=0.1, max=3600)] = 5.0,
+    bid_window: Annotated[float, typer.Option(min=0.1, max=86400)] = 30.0,
+) -> None:
+    """Generate provider keys, one bid-client key and the cluster file of a local cluster."""
+    from peer.auctioneer.shell import Cluster
+    from peer.net.identity import Identity, IdentityError
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        keys = []
+        for i in range(providers):
+            ident = Identity.generate()
+            ident.save(directory / f"provider-{i}.key")
+            keys.append(ident.public_key)
+        client = Identity.generate()
+        client.save(directory / "client.key")
+        cluster = Cluster(tuple(sorted(keys)), frozenset({client.public_key}), k, auction, phase_timeout, bid_window)
+        from peer.auctioneer.provider import RoundConfig
+
+        RoundConfig(1, auction, cluster.providers, k, 0.0)
+        cluster.dump(directory / "cluster.json")
+    except (IdentityError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"{directory}: {exc.strerror}") from None
+    console.print(f"wrote {providers} provider keys, client.key and cluster.json in {directory}")
+
+
+def _load(key: Path, cluster: Path):
+    from peer.auctioneer.shell import Cluster, ClusterError
+    from peer.net.identity import Identity, IdentityError
+
+    try:
+        return Identity.load(key), Cluster.load(cluster)
+    except (IdentityError, ClusterError) as exc:
+        raise _fail(str(exc)) from None
+
+
+@auctioneer_app.command()
+def provider(
+    key: Annotated[Path, typer.Option(help="This provider's key file.")],
+    cluster: Annotated[Path, typer.Option(help="The cluster file (providers, clients, k, auction).")],
+    directory: Annotated[Path, typer.Option("--dir", help="Address directory shared by the cluster.")],
+    out: Annotated[Path | None, typer.Option(help="Write round-N.json records here.")] = None,
+    rounds: Annotated[int, typer.Option(min=1, max=1_000_000, help="Rounds to run before exiting.")] = 1,
+    linger: Annotated[float, typer.Option(min=0, max=600, help="Seconds to stay up after the last round, for late peers.")] = 2.0,
+    verbose: Annotated[bool, typer.Option("--verbose")] = False,
+) -> None:
+    """Run one executing provider as a long-lived process (127.0.0.1, port 0)."""
+    import logging
+
+    import trio
+
+    from peer.auctioneer.shell import ProviderShell
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    identity, config = _load(key, cluster)
+    if identity.public_key not in config.providers:
+        raise _fail(f"{key} is not one of the cluster's providers")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _fail(f"cannot create a directory: {exc.strerror}") from None
+    shell = ProviderShell(identity, config, directory, out, rounds=rounds)
+    try:
+        trio.run(lambda: shell.run(idle_exit=linger))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except OSError as exc:
+        raise _fail(f"network: {exc}") from None
+    decided = sum(1 for r in shell.results.values() if isinstance(r, Decided))
+    console.print(f"{identity.name}: {decided} of {rounds} rounds decided")
+
+
+@auctioneer_app.command()
+def bid(
+    key: Annotated[Path, typer.Option(help="The bid client's key file (a client of the cluster).")],
+    cluster: Annotated[Path, typer.Option(help="The cluster file.")],
+    directory: Annotated[Path, typer.Option("--dir", help="Address directory shared by the cluster.")],
+    users: Annotated[int, typer.Option(min=1, max=100_000, help="Users to generate and sign bids for.")] = 100,
+    sellers: Annotated[int, typer.Option(min=0, max=1000, help="Provider asks (capacity, cost) to generate too.")] = 8,
+    seed: Annotated[int, typer.Option()] = 1,
+    round_no: Annotated[int, typer.Option("--round", min=1)] = 1,
+    timeout: Annotated[float, typer.Option(min=0.1, max=3600)] = 60.0,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Sign bids for many users (and the sellers' asks) and submit them to every provider; time the round."""
+    import json as jsonlib
+    import time
+
+    import trio
+
+    from peer.auctioneer.client import submit
+    from peer.auctioneer.scenario import make_instance
+
+    identity, config = _load(key, cluster)
+    signing = time.perf_counter()
+    instance = make_instance(seed, users, max(sellers, 1), config.auction, round_no)
+    bids = instance.bids if sellers else tuple(b for b in instance.bids if b.side == 0)
+    signing = time.perf_counter() - signing
+    try:
+        report = trio.run(lambda: submit(identity, config, directory, round_no, bids, round_timeout=timeout))
+    except (TimeoutError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    out = {
+        "round": round_no, "users": users, "bids": len(bids), "signing_s": round(signing, 4),
+        "digest": report.digest.hex() if report.digest else None,
+        "receipts_s": None if report.receipts_at is None else round(report.receipts_at - report.first_sent, 4),
+        "seconds": None if report.seconds is None else round(report.seconds, 4),
+        "aborts": {p.hex()[:12]: a.reason for p, a in report.aborts.items()}, "rejected": report.rejected,
+    }
+    if json_out:
+        print(jsonlib.dumps(out))
+    elif report.digest:
+        console.print(f"round {round_no}: every provider holds outcome {report.digest.hex()[:16]} after {report.seconds * 1000:.1f} ms")
+    else:
+        console.print(f"round {round_no}: no common outcome: {out['aborts'] or 'timeout'}")
+    if not report.digest:
+        raise typer.Exit(1)
+
+
+@auctioneer_app.command()
+def verify(records: Annotated[list[Path], typer.Argument(help="round-N.json files written by providers.")]) -> None:
+    """Check recorded outcomes offline: digest recomputed, every provider's signature checked, copies equal."""
+    import json as jsonlib
+
+    from peer.auctioneer.record import verify_record
+
+    digests = set()
+    for path in records:
+        try:
+            record = jsonlib.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise _fail(f"{path}: {exc}") from None
+        problem = verify_record(record) if isinstance(record, dict) else "not a record"
+        if problem:
+            raise _fail(f"{path}: {problem}")
+        digests.add(record["digest"])
+    if len(digests) > 1:
+        raise _fail("the records hold different outcomes")
+    console.print(f"{len(records)} record(s) verify; outcome {digests.pop()[:16] if digests else '-'}")
