@@ -163,6 +163,9 @@ class ProviderShell:
         self.results: dict[int, Decided | Aborted] = {}
         self.submitters: dict[int, set[bytes]] = {}
         self._wakes: list[tuple[float, int]] = []
+        self.phase_times: dict[int, dict[str, float]] = {}  # round -> phase -> seconds since its first message
+        self._round_start: dict[int, float] = {}
+        self._round_cpu: dict[int, float] = {}
         self._woken = trio.Event()
 
     def machine_for(self, round_no: int) -> ProviderMachine | None:
@@ -179,6 +182,9 @@ class ProviderShell:
         )
         machine = ProviderMachine(self.identity, config, share=self._random(32), nonce=self._random(16))
         self.machines[round_no] = machine
+        self._round_start[round_no] = time.perf_counter()
+        self._round_cpu[round_no] = time.process_time()
+        self.phase_times[round_no] = {"collect": 0.0}
         self.apply(round_no, machine.start(now))
         return machine
 
@@ -206,6 +212,9 @@ class ProviderShell:
             self.sender.send(client, notice)
         if self.out is not None:
             record = outcome_record(result, self.cluster.providers)
+            record["phase_started_s"] = self.phase_times.get(round_no, {})
+            # CPU this process spent on the round (links, codec, machine): what a core of its own would take
+            record["cpu_s"] = time.process_time() - self._round_cpu.get(round_no, time.process_time())
             (self.out / f"round-{round_no}.json").write_text(json.dumps(record, indent=1))
         if isinstance(result, Decided):
             log.info("round %d decided %s", round_no, result.outcome.outcome.digest().hex()[:16])
@@ -228,7 +237,14 @@ class ProviderShell:
             machine = self.machine_for(round_no)
             if machine is None:
                 return
-            self.apply(round_no, machine.on_message(sender, msg, trio.current_time()))
+            effects = machine.on_message(sender, msg, trio.current_time())
+            self._note_phase(round_no, machine)
+            self.apply(round_no, effects)
+
+    def _note_phase(self, round_no: int, machine: ProviderMachine) -> None:
+        times = self.phase_times[round_no]
+        if machine.phase not in times:
+            times[machine.phase] = time.perf_counter() - self._round_start[round_no]
 
     async def run_timers(self) -> None:
         while True:
@@ -245,7 +261,9 @@ class ProviderShell:
             for _, r in ready:
                 machine = self.machines.get(r)
                 if machine is not None and r not in self.results:
-                    self.apply(r, machine.on_tick(now))
+                    effects = machine.on_tick(now)
+                    self._note_phase(r, machine)
+                    self.apply(r, effects)
 
     async def run(self, *, idle_exit: float | None = None) -> None:
         """Serve until every round has an output (then linger ``idle_exit`` s for late peers) or cancelled."""

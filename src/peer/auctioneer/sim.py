@@ -59,7 +59,8 @@ def run_round(
     replaces the bids the client sends to provider p (a user that equivocates).
 
     With ``cpu_time`` every party has its own CPU: a handler starts when its input arrives and
-    its party is free, occupies it for the handler's measured duration, and its messages leave
+    its party is free, occupies it for the handler's measured CPU time (``process_time``, so
+    other load on the machine does not count), and its messages leave
     when it ends.  ``makespan`` is then the round's running time as if each provider ran on its
     own core (the paper's testbed), from the bids leaving the client to its last notice."""
     tamper = tamper or {}
@@ -132,7 +133,7 @@ def run_round(
         arrived, _, to, frm, msg = heapq.heappop(queue)
         events += 1
         now = max(arrived, busy.get(to, 0.0)) if cpu_time else arrived
-        began = time.perf_counter()
+        began = time.process_time()
         if to == client:
             if msg is None:
                 effects = submitter.on_tick(now)
@@ -142,7 +143,7 @@ def run_round(
             machine = machines[to]
             effects = machine.on_tick(now) if msg is None else machine.on_message(frm, msg, now)
         if cpu_time:
-            now += time.perf_counter() - began
+            now += time.process_time() - began
             busy[to] = now
         if to == client and msg is not None:
             last_notice = max(last_notice, now)

@@ -21,10 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import coo_array
-
 from peer.auctioneer.bids import Side, SignedBid
 from peer.auctioneer.outcome import Allocation, Trade
 
@@ -69,6 +65,12 @@ def solve(
     ]
     if not pairs:
         return 0, {}
+    # Imported here: scipy costs seconds to import on a loaded machine, and a double-auction
+    # provider or a bid client never needs it.
+    import numpy as np
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import coo_array
+
     n = len(pairs)
     users = sorted({i for i, _ in pairs})
     row_of_user = {i: r for r, i in enumerate(users)}
