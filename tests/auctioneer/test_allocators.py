@@ -34,7 +34,7 @@ def utilities(bids, allocation):
     return got, charges, credits
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
 @given(double_market())
 def test_double_auction_is_feasible_individually_rational_and_budget_balanced(market):
     bids, coin = market
@@ -50,7 +50,7 @@ def test_double_auction_is_feasible_individually_rational_and_budget_balanced(ma
     assert double_auction(bids, coin) == alloc  # deterministic given the coin
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
 @given(double_market(), st.data())
 def test_double_auction_no_user_gains_by_misreporting_its_value(market, data):
     """Truthful for every coin outcome (hence in expectation): a user's utility at its true value is
@@ -92,7 +92,7 @@ def brute_force_vcg(market: Market):
     return best(None), {i: best(i) for i in range(n)}
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
 @given(
     st.lists(st.tuples(st.integers(1, 30), st.integers(1, 6)), min_size=1, max_size=5),
     st.lists(st.integers(0, 10), min_size=1, max_size=3),
@@ -116,6 +116,7 @@ def test_exact_vcg_matches_brute_force(users, capacities):
     assert all(load[p] <= c for p, c in zip(market.providers, market.capacities, strict=True))
 
 
+@settings(deadline=None, derandomize=True, database=None)
 @given(st.integers(1, 20), st.integers(0, 6))
 def test_groups_partition_the_providers_into_p_groups_of_more_than_k(m, k):
     providers = [bytes([i]) * 32 for i in range(m)]
