@@ -107,3 +107,14 @@ def test_a_conflicting_bid_convicts_its_bidder_with_a_checkable_proof():
     proof = view.add(b)
     assert proof is not None and proof.problem(1) is None
     assert a.bidder in view.vector().excluded and a.bidder not in view.bids
+
+
+def test_the_simulators_shared_verification_never_admits_a_forged_bid():
+    from peer.auctioneer.bids import bid_problem, shared_verification
+
+    forged = dataclasses.replace(HONEST[0], value=HONEST[0].value + 1)
+    with shared_verification():
+        assert bid_problem(HONEST[0], 1) is None
+        assert bid_problem(HONEST[0], 1) is None  # from the cache
+        assert bid_problem(forged, 1) == "bad signature"
+    assert bid_problem(forged, 1) == "bad signature"

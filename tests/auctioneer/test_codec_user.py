@@ -28,7 +28,7 @@ def test_every_message_round_trips(msg):
     assert codec.decode(codec.encode(msg)) == msg
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(st.binary(max_size=200))
 def test_garbage_is_a_wire_error_and_nothing_else(raw):
     try:

@@ -10,6 +10,9 @@ check it offline, so the bidder is excluded (given the neutral bid) everywhere.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
 from enum import IntEnum
@@ -84,9 +87,35 @@ def bid_problem(bid: SignedBid, round_no: int) -> str | None:
         return "bidder is not a 32-byte key"
     if not isinstance(bid.sig, bytes) or len(bid.sig) != SIGNATURE_BYTES:
         return "signature is not 64 bytes"
-    if not verify(bid.bidder, bid.signed_bytes(), bid.sig):
+    if not _signature_ok(bid):
         return "bad signature"
     return None
+
+
+#: Signatures already verified in this process, when a simulator runs many providers in one
+#: process (``shared_verification``): the same bytes verify the same way for each of them, so
+#: checking once is exact.  ``None`` (the default, and always in a provider process): no cache.
+_VERIFIED: ContextVar[set[tuple[bytes, bytes, bytes]] | None] = ContextVar("verified_bids", default=None)
+
+
+@contextmanager
+def shared_verification() -> Iterator[None]:
+    token = _VERIFIED.set(set())
+    try:
+        yield
+    finally:
+        _VERIFIED.reset(token)
+
+
+def _signature_ok(bid: SignedBid) -> bool:
+    cache = _VERIFIED.get()
+    key = (bid.bidder, bid.digest(), bid.sig)
+    if cache is not None and key in cache:
+        return True
+    ok = verify(bid.bidder, bid.signed_bytes(), bid.sig)
+    if ok and cache is not None:
+        cache.add(key)
+    return ok
 
 
 @dataclass(frozen=True, slots=True)

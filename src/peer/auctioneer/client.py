@@ -63,12 +63,14 @@ async def submit(
             missing = ", ".join(p.hex()[:12] for p in cluster.providers if p not in up)
             raise TimeoutError(f"no link to provider(s) {missing} after {connect_timeout:.0f}s")
         report.first_sent = time.perf_counter()
+        by_message: dict[int, tuple[m.Message, list[bytes]]] = {}  # the same batch goes to every provider
         for e in submitter.start(trio.current_time()):
             if isinstance(e, Send):
-                sender.send(e.to, e.msg)
+                by_message.setdefault(id(e.msg), (e.msg, []))[1].append(e.to)
+        for msg, recipients in by_message.values():
+            sender.send_many(tuple(recipients), msg)
         if close:
-            for p in cluster.providers:
-                sender.send(p, m.CloseBids(round_no))
+            sender.send_many(cluster.providers, m.CloseBids(round_no))
         with trio.move_on_after(round_timeout):
             async for event in links.events:
                 if not isinstance(event, Received):

@@ -123,11 +123,17 @@ class Sender:
         self.seq = time.time_ns() // 1000  # strictly increasing across restarts
 
     def send(self, to: bytes, msg: m.Message) -> bool:
+        return self.send_many((to,), msg)
+
+    def send_many(self, recipients: tuple[bytes, ...], msg: m.Message) -> bool:
+        """One encoding and one envelope signature for every recipient (point to point, so sharing is safe)."""
         self.seq += 1
         env = sign_envelope(self.identity, self.seq, to_ms(time.time() + ENVELOPE_TTL), TOPIC, codec.encode(msg))
-        ok = self.links.send_nowait(to, env)
-        if not ok:
-            log.warning("could not queue %s to %s", type(msg).__name__, to.hex()[:12])
+        ok = True
+        for to in recipients:
+            if not self.links.send_nowait(to, env):
+                log.warning("could not queue %s to %s", type(msg).__name__, to.hex()[:12])
+                ok = False
         return ok
 
 
@@ -193,8 +199,7 @@ class ProviderShell:
             if isinstance(e, Send):
                 self.sender.send(e.to, e.msg)
             elif isinstance(e, Broadcast):
-                for p in self.others:
-                    self.sender.send(p, e.msg)
+                self.sender.send_many(self.others, e.msg)
             elif isinstance(e, Wake):
                 self._wakes.append((e.at, round_no))
                 self._woken.set()
