@@ -68,3 +68,30 @@ def test_the_submitter_resends_to_a_provider_that_did_not_acknowledge_and_settle
     bad = tuple((p, bytes(64)) for p, _ in sigs)
     assert isinstance(sub.on_message(providers[0], m.OutcomeNotice(1, digest, bad, 0), 2.0)[0], Rejected)
     assert sub.on_tick(11.0) == []
+
+
+def test_a_message_for_a_peer_without_a_link_waits_and_goes_out_when_the_link_comes_up():
+    """Regression: a provider that finished collecting before its links to the others were up
+    dropped its ViewDigest, and the round timed out (seen with real processes)."""
+    from peer.auctioneer.shell import Sender
+
+    class Links:
+        def __init__(self):
+            self.up, self.sent = set(), []
+
+        def send_nowait(self, to, env):
+            if to in self.up:
+                self.sent.append((to, env))
+                return True
+            return False
+
+    links = Links()
+    peer = ident("provider", 0).public_key
+    sender = Sender(ident("provider", 1), links)
+    sender.send(peer, m.ViewDigest(1, bytes(32), 0))
+    sender.send(peer, m.VectorDigest(1, bytes(32)))
+    assert links.sent == []
+    links.up.add(peer)
+    sender.flush(peer)
+    assert [codec.decode(env.payload) for _, env in links.sent] == [m.ViewDigest(1, bytes(32), 0), m.VectorDigest(1, bytes(32))]
+    assert sender.pending == {}

@@ -213,11 +213,30 @@ def bid(
     users: Annotated[int, typer.Option(min=1, max=100_000, help="Users to generate and sign bids for.")] = 100,
     sellers: Annotated[int, typer.Option(min=0, max=1000, help="Provider asks (capacity, cost) to generate too.")] = 8,
     seed: Annotated[int, typer.Option()] = 1,
-    round_no: Annotated[int, typer.Option("--round", min=1)] = 1,
+    round_no: Annotated[int, typer.Option("--round", min=1, help="The (first) round number.")] = 1,
+    rounds: Annotated[int, typer.Option(min=1, max=100_000, help="Run this many consecutive rounds.")] = 1,
+    interval: Annotated[float, typer.Option(min=0.0, max=86400, help="Seconds between the starts of rounds.")] = 0.0,
     timeout: Annotated[float, typer.Option(min=0.1, max=3600)] = 60.0,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Sign bids for many users (and the sellers' asks) and submit them to every provider; time the round."""
+    """Sign bids for many users (and the sellers' asks) and submit them to every provider; time each round."""
+    import time
+
+    failed = 0
+    for r in range(round_no, round_no + rounds):
+        started = time.monotonic()
+        failed += not _one_round(key, cluster, directory, users, sellers, seed + r - round_no, r, timeout, json_out)
+        pause = interval - (time.monotonic() - started)
+        if pause > 0 and r < round_no + rounds - 1:
+            time.sleep(pause)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _one_round(
+    key: Path, cluster: Path, directory: Path, users: int, sellers: int, seed: int, round_no: int,
+    timeout: float, json_out: bool,
+) -> bool:
     import json as jsonlib
     import time
 
@@ -248,8 +267,7 @@ def bid(
         console.print(f"round {round_no}: every provider holds outcome {report.digest.hex()[:16]} after {report.seconds * 1000:.1f} ms")
     else:
         console.print(f"round {round_no}: no common outcome: {out['aborts'] or 'timeout'}")
-    if not report.digest:
-        raise typer.Exit(1)
+    return report.digest is not None
 
 
 @auctioneer_app.command()

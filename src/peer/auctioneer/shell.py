@@ -115,12 +115,28 @@ async def learn_addresses(links: LinkManager, directory: Path, keys: tuple[bytes
         log.warning("no address after %.0fs for %s", timeout, ", ".join(k.hex()[:12] for k in missing))
 
 
+MAX_PENDING = 4096
+
+
 class Sender:
-    """Wraps messages in origin-signed envelopes and queues them on the links."""
+    """Wraps messages in origin-signed envelopes and queues them on the links.
+
+    A message for a peer whose link is not up yet (or whose outbox is full) waits, in order,
+    in a bounded per-peer queue that :meth:`flush` empties when the link comes up: a provider
+    that finishes collecting before its links to the others are all up loses nothing.
+    """
 
     def __init__(self, identity: Identity, links: LinkManager) -> None:
         self.identity, self.links = identity, links
         self.seq = time.time_ns() // 1000  # strictly increasing across restarts
+        self.pending: dict[bytes, list[GossipEnvelope]] = {}
+
+    def flush(self, to: bytes) -> None:
+        queue = self.pending.get(to, [])
+        while queue and self.links.send_nowait(to, queue[0]):
+            queue.pop(0)
+        if not queue:
+            self.pending.pop(to, None)
 
     def send(self, to: bytes, msg: m.Message) -> bool:
         return self.send_many((to,), msg)
@@ -131,9 +147,16 @@ class Sender:
         env = sign_envelope(self.identity, self.seq, to_ms(time.time() + ENVELOPE_TTL), TOPIC, codec.encode(msg))
         ok = True
         for to in recipients:
-            if not self.links.send_nowait(to, env):
-                log.warning("could not queue %s to %s", type(msg).__name__, to.hex()[:12])
+            if to in self.pending:
+                self.flush(to)
+            if to not in self.pending and self.links.send_nowait(to, env):
+                continue
+            queue = self.pending.setdefault(to, [])
+            if len(queue) >= MAX_PENDING:
+                log.warning("dropping %s to %s: %d messages already wait", type(msg).__name__, to.hex()[:12], len(queue))
                 ok = False
+            else:
+                queue.append(env)
         return ok
 
 
@@ -229,6 +252,7 @@ class ProviderShell:
     def on_event(self, event: object) -> None:
         if isinstance(event, LinkUp):
             log.info("link up %s", event.peer[:12])
+            self.sender.flush(bytes.fromhex(event.peer))
         elif isinstance(event, LinkDown):
             log.info("link down %s: %s", event.peer[:12], event.reason)
         elif isinstance(event, Received):
