@@ -95,3 +95,17 @@ def test_a_message_for_a_peer_without_a_link_waits_and_goes_out_when_the_link_co
     sender.flush(peer)
     assert [codec.decode(env.payload) for _, env in links.sent] == [m.ViewDigest(1, bytes(32), 0), m.VectorDigest(1, bytes(32))]
     assert sender.pending == {}
+
+
+def test_a_record_with_out_of_range_numbers_is_refused_not_raised():
+    from peer.auctioneer.record import verify_record
+
+    record = {
+        "output": "outcome", "round": 1, "auction": "double", "digest": "00" * 32, "vector_digest": "00" * 32,
+        "coin": "00" * 32, "trades": [["00" * 32, "11" * 32, -5]], "charges": [], "credits": [],
+        "providers": [], "signatures": [],
+    }
+    assert "malformed" in verify_record(record)
+    record["trades"] = []
+    record["round"] = 2**70
+    assert "malformed" in verify_record(record)

@@ -54,6 +54,10 @@ def verify_record(record: dict[str, Any]) -> str | None:
         providers = tuple(bytes.fromhex(p) for p in record["providers"])
     except (KeyError, TypeError, ValueError) as exc:
         return f"malformed record ({exc!r})"
-    if outcome.digest().hex() != record["digest"]:
+    try:
+        digest = outcome.digest().hex()
+    except (OverflowError, UnicodeEncodeError) as exc:  # a negative or huge number, an odd auction name
+        return f"malformed record ({exc!r})"
+    if digest != record["digest"]:
         return "the recorded digest is not the digest of the recorded outcome"
     return signed.problem(providers)

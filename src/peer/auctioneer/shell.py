@@ -73,6 +73,8 @@ class Cluster:
             raise ClusterError(f"{path}: malformed cluster file ({exc!r})") from None
         if any(len(p) != 32 for p in (*cluster.providers, *cluster.clients)):
             raise ClusterError(f"{path}: keys are 64 hex characters")
+        if not (0 < cluster.phase_timeout <= 3600 and 0 < cluster.bid_window <= 86400):
+            raise ClusterError(f"{path}: phase_timeout must be in (0, 3600] s and bid_window in (0, 86400] s")
         try:
             RoundConfig(1, cluster.auction, cluster.providers, cluster.k, 0.0)
         except ValueError as exc:
