@@ -168,3 +168,16 @@ def test_a_provider_that_never_hears_from_others_times_out():
 def test_make_plan_refuses_unknown_auctions():
     with pytest.raises(ValueError):
         make_plan("dutch", None, bytes(32), [], 0)
+
+
+def test_early_task_results_from_one_provider_are_bounded():
+    from peer.auctioneer.signing import result_bytes
+
+    pm, ids = machine(DOUBLE)
+    other = ids[1]
+    out = []
+    for g in range(len(ids) + 1):
+        task = f"pay.{g}"
+        sig = other.sign(result_bytes(1, task, b"x"))
+        out = pm.on_message(other.public_key, m.TaskResult(1, task, b"x", sig), 0.0)
+    assert isinstance(out[0], Rejected) and len(pm._early_results[other.public_key]) == len(ids)

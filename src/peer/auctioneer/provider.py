@@ -245,6 +245,9 @@ class ProviderMachine:
         if not result_ok(sender, self.config.round, msg.task, msg.payload, msg.sig):
             return [Rejected(sender, "task result signature does not verify")]
         if self.plan is None:
+            held = self._early_results.get(sender, {})
+            if msg.task not in held and len(held) >= len(self.config.providers):
+                return [Rejected(sender, "more task results than there are groups")]  # bounds what we keep
             held = self._early_results.setdefault(sender, {})
             if msg.task in held and held[msg.task] != msg.payload:
                 return self._abort("two different results for one task", (sender,), True)
