@@ -201,7 +201,7 @@ def provider(
         raise typer.Exit(130) from None
     except OSError as exc:
         raise _fail(f"network: {exc}") from None
-    decided = sum(1 for r in shell.results.values() if isinstance(r, Decided))
+    decided = sum(shell.finished.values())
     console.print(f"{identity.name}: {decided} of {rounds} rounds decided")
 
 

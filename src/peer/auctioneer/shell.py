@@ -191,7 +191,8 @@ class ProviderShell:
         self.links = LinkManager(identity, neighbours, TcpTransport("127.0.0.1", 0), config=config)
         self.sender = Sender(identity, self.links)
         self.machines: dict[int, ProviderMachine] = {}
-        self.results: dict[int, Decided | Aborted] = {}
+        self.results: dict[int, Decided | Aborted] = {}  # the last two rounds' outputs
+        self.finished: dict[int, bool] = {}  # every finished round: decided (True) or ⊥
         self.submitters: dict[int, set[bytes]] = {}
         self._wakes: list[tuple[float, int]] = []
         self.phase_times: dict[int, dict[str, float]] = {}  # round -> phase -> seconds since its first message
@@ -203,7 +204,7 @@ class ProviderShell:
         """The machine of ``round_no``, created on its first message; rounds beyond ``rounds`` or long past are refused."""
         if round_no in self.machines:
             return self.machines[round_no]
-        if not 1 <= round_no <= self.rounds or round_no in self.results:
+        if not 1 <= round_no <= self.rounds or round_no in self.finished:
             return None
         now = trio.current_time()
         config = RoundConfig(
@@ -233,6 +234,11 @@ class ProviderShell:
 
     def finish(self, round_no: int, result: Decided | Aborted) -> None:
         self.results[round_no] = result
+        self.finished[round_no] = isinstance(result, Decided)
+        # Keep the previous round's machine (a late peer may still need my view); drop older ones.
+        for old in [r for r in self.machines if r < round_no - 1]:
+            for table in (self.machines, self.results, self.phase_times, self._round_start, self._round_cpu, self.submitters):
+                table.pop(old, None)
         for client in sorted(self.submitters.get(round_no, ())):
             if isinstance(result, Decided):
                 o = result.outcome
@@ -291,7 +297,7 @@ class ProviderShell:
             self._wakes = [(at, r) for at, r in self._wakes if at > now]
             for _, r in ready:
                 machine = self.machines.get(r)
-                if machine is not None and r not in self.results:
+                if machine is not None and r not in self.finished:
                     effects = machine.on_tick(now)
                     self._note_phase(r, machine)
                     self.apply(r, effects)
@@ -305,7 +311,7 @@ class ProviderShell:
             nursery.start_soon(self.run_timers)
             async for event in self.links.events:
                 self.on_event(event)
-                if idle_exit is not None and len(self.results) >= self.rounds:
+                if idle_exit is not None and len(self.finished) >= self.rounds:
                     nursery.start_soon(self._exit_after, nursery, idle_exit)
                     idle_exit = None
 
