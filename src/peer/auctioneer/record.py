@@ -3,8 +3,9 @@
 A decided round records the agreed vector's digest, the coin, every trade and
 payment and every executing provider's signature on the outcome digest;
 :func:`verify_record` recomputes the digest from the recorded fields and checks
-every signature, so any honest copy verifies on its own and two honest copies
-are byte-identical in everything but who wrote them.
+every signature, so any honest copy verifies on its own, and two honest copies
+hold identical outcome fields (the shell adds its own timings, ``phase_started_s``
+and ``cpu_s``, which naturally differ).
 """
 
 from __future__ import annotations
