@@ -199,6 +199,7 @@ class ProviderShell:
         self._round_start: dict[int, float] = {}
         self._round_cpu: dict[int, float] = {}
         self._woken = trio.Event()
+        self._machine_lock = trio.Lock()
 
     def machine_for(self, round_no: int) -> ProviderMachine | None:
         """The machine of ``round_no``, created on its first message; rounds beyond ``rounds`` or long past are refused."""
@@ -257,7 +258,16 @@ class ProviderShell:
         else:
             log.warning("round %d ⊥: %s", round_no, result.reason)
 
-    def on_event(self, event: object) -> None:
+    async def step(self, call: Callable[[], list[Effect]]) -> list[Effect]:
+        """Run one machine step.  A standard-auction step may solve MILPs for seconds, so it runs in
+        a worker thread while the event loop keeps the links' heartbeats going; steps still run
+        one at a time (the machine is never touched by two threads at once)."""
+        if self.cluster.auction == "standard":
+            async with self._machine_lock:
+                return await trio.to_thread.run_sync(call)
+        return call()
+
+    async def on_event(self, event: object) -> None:
         if isinstance(event, LinkUp):
             log.info("link up %s", event.peer[:12])
             self.sender.flush(bytes.fromhex(event.peer))
@@ -274,7 +284,8 @@ class ProviderShell:
             machine = self.machine_for(round_no)
             if machine is None:
                 return
-            effects = machine.on_message(sender, msg, trio.current_time())
+            now = trio.current_time()
+            effects = await self.step(lambda: machine.on_message(sender, msg, now))
             self._note_phase(round_no, machine)
             self.apply(round_no, effects)
 
@@ -298,7 +309,7 @@ class ProviderShell:
             for _, r in ready:
                 machine = self.machines.get(r)
                 if machine is not None and r not in self.finished:
-                    effects = machine.on_tick(now)
+                    effects = await self.step(lambda: machine.on_tick(now))
                     self._note_phase(r, machine)
                     self.apply(r, effects)
 
@@ -310,7 +321,7 @@ class ProviderShell:
             nursery.start_soon(learn_addresses, self.links, self.directory, self.others, 60.0)
             nursery.start_soon(self.run_timers)
             async for event in self.links.events:
-                self.on_event(event)
+                await self.on_event(event)
                 if idle_exit is not None and len(self.finished) >= self.rounds:
                     nursery.start_soon(self._exit_after, nursery, idle_exit)
                     idle_exit = None
