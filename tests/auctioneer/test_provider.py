@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from peer.auctioneer import messages as m
 from peer.auctioneer.allocators import make_plan
-from peer.auctioneer.deviations import by_name
+from peer.auctioneer.deviations import DEVIATIONS, by_name
 from peer.auctioneer.effects import Aborted, Decided, Rejected
 from peer.auctioneer.provider import ProviderMachine, RoundConfig
 from peer.auctioneer.scenario import make_instance
@@ -181,3 +183,27 @@ def test_early_task_results_from_one_provider_are_bounded():
         sig = other.sign(result_bytes(1, task, b"x"))
         out = pm.on_message(other.public_key, m.TaskResult(1, task, b"x", sig), 0.0)
     assert isinstance(out[0], Rejected) and len(pm._early_results[other.public_key]) == len(ids)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, database=None)
+@given(st.data())
+def test_any_coalition_of_at_most_k_mixing_deviations_never_changes_the_honest_output(data):
+    auction = data.draw(st.sampled_from(["double", "standard"]))
+    instance = DOUBLE if auction == "double" else STANDARD
+    executors, k = data.draw(st.sampled_from([(3, 1), (5, 2), (8, 3), (4, 1)]))
+    members = execs(instance, executors)
+    deviants = data.draw(st.lists(st.sampled_from(members), max_size=k, unique=True))
+    names = {p: data.draw(st.sampled_from(DEVIATIONS)) for p in deviants}
+    tamper = {p: by_name(names[p], identity_of(instance)) for p in deviants}
+    clean = run_round(instance, executors=executors, k=k)
+    reference = {d.outcome.outcome.digest() for d in clean.decided().values()}
+    assert len(reference) == 1 and len(clean.decided()) == executors
+    result = run_round(instance, executors=executors, k=k, tamper=tamper, phase_timeout=2.0)
+    for p, r in result.results.items():
+        if p in deviants:
+            continue
+        assert isinstance(r, (Aborted, Decided))
+        if isinstance(r, Decided):
+            assert r.outcome.outcome.digest() in reference
+        elif r.proved:
+            assert set(r.culprits) <= set(deviants)  # proof never convicts an honest provider
