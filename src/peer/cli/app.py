@@ -43,6 +43,8 @@ app.add_typer(ledger_app, name="ledger", help="Show and verify a node's ledger, 
 from peer.cli.operator_cmds import register as _register_operator_commands  # noqa: E402
 _register_operator_commands(app)  # peer key ..., peer launch
 register_control(app)  # sell, status, value set, neighbour add/remove: drive a running node
+from peer.auctioneer.cli import auctioneer_app  # noqa: E402
+app.add_typer(auctioneer_app, name="auctioneer")
 
 # The --mechanism choices, so that help and shell completion list them.
 Mechanism = Enum("Mechanism", {m.replace("-", "_"): m for m in MECHANISMS}, type=str)  # type: ignore[misc]

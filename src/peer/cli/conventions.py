@@ -90,8 +90,8 @@ class PeerCommand(TyperCommand):
                 continue
             if isinstance(param, TyperArgument):
                 param.metavar = (param.name or "ARG").upper()
-                if getattr(param, "bare_type", lambda: "")() == "str":
-                    # A text argument's type says nothing its name and help do not: no "<str>".
+                if getattr(param, "bare_type", lambda: "")() in ("str", "list[str]", "list[Path]"):
+                    # A text or file-list argument's type says nothing its name and help do not.
                     param.display_type = lambda ctx: None  # type: ignore[method-assign]
             elif isinstance(param, TyperOption) and not param.is_flag:
                 param.metavar = _metavar(param, ctx)
@@ -100,4 +100,8 @@ class PeerCommand(TyperCommand):
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         # typer writes a required argument as {NAME}; the convention is a bare NAME.
         pieces = super().collect_usage_pieces(ctx)
-        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+        out = []
+        for piece in pieces:
+            core, dots = (piece[:-3], "...") if piece.endswith("...") else (piece, "")
+            out.append(core[1:-1] + dots if core.startswith("{") and core.endswith("}") else piece)
+        return out

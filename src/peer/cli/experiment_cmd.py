@@ -125,3 +125,7 @@ def deviations(
 from peer.mirage.cli import mirage as _mirage  # noqa: E402  (light: the market loads when it runs)
 
 experiment_app.command("mirage", cls=PeerCommand)(_mirage)
+
+from peer.auctioneer.cli import experiment as _auctioneer_experiment  # noqa: E402
+
+experiment_app.command("auctioneer", cls=PeerCommand)(_auctioneer_experiment)

@@ -1,0 +1,169 @@
+"""The distributed auctioneer's headline figures (issue #12).
+
+1. Double auction, real processes: ``--providers`` provider processes on
+   127.0.0.1 (port 0) and one in-process bid client that signs ``--users``
+   users' bids (and the 8 sellers' asks) and sends them to every provider;
+   time from the first bid sent to the client holding every provider's notice
+   of the identical, fully signed outcome, with each provider's phase start
+   times (from its own round record).  Then the same instance in the
+   in-process simulator (wall time of all providers run serially in one
+   process, and the one-core-per-provider running time).
+2. Standard auction, exact VCG, 125 users and 8 providers: the centralised run
+   (p = 1) and the simulated distributed runs for p = 2 (k = 3) and p = 4
+   (k = 1), with the payment work each group did.
+
+    .venv/bin/python bench/auctioneer_bench.py [--users 1000] [--rounds 3] [--skip-standard]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+
+from peer.auctioneer.client import submit
+from peer.auctioneer.scenario import make_instance
+from peer.auctioneer.shell import Cluster
+from peer.auctioneer.sim import run_round
+from peer.net.identity import Identity
+
+PHASES = ("agree", "validate", "coin", "tasks", "sign", "done")
+
+
+def start_providers(workdir: Path, n: int, k: int, rounds: int) -> tuple[Cluster, Identity, list[subprocess.Popen]]:
+    keys = []
+    for i in range(n):
+        ident = Identity.generate()
+        ident.save(workdir / f"provider-{i}.key")
+        keys.append(ident.public_key)
+    client = Identity.generate()
+    cluster = Cluster(tuple(sorted(keys)), frozenset({client.public_key}), k, "double", 10.0, 60.0)
+    cluster.dump(workdir / "cluster.json")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "peer", "auctioneer", "provider", "--key", f"provider-{i}.key", "--cluster",
+             "cluster.json", "--dir", "addr", "--out", f"out{i}", "--rounds", str(rounds), "--linger", "1"],
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        for i in range(n)
+    ]
+    return cluster, client, procs
+
+
+def double_real(users: int, providers: int, k: int, rounds: int, seed: int) -> None:
+    print(f"== double auction, {users} users, {providers} provider processes, k = {k}, {rounds} round(s)")
+    with tempfile.TemporaryDirectory(prefix="auctioneer-bench-") as tmp:
+        workdir = Path(tmp)
+        cluster, client, procs = start_providers(workdir, providers, k, rounds)
+        try:
+            totals, sims, makespans = [], [], []
+            for r in range(1, rounds + 1):
+                instance = make_instance(seed + r, users, 8, "double", round_no=r)
+                report = trio.run(lambda: submit(client, cluster, workdir / "addr", r, instance.bids, round_timeout=60.0))
+                if report.seconds is None:
+                    print(f"round {r}: no common outcome: {report.aborts or 'timeout'}")
+                    continue
+                totals.append(report.seconds)
+                deadline = time.monotonic() + 10
+                records = []
+                while time.monotonic() < deadline and len(records) < providers:
+                    records = [json.loads(p.read_text()) for p in workdir.glob(f"out*/round-{r}.json")]
+                    time.sleep(0.05)
+                assert {rec["digest"] for rec in records} == {report.digest.hex()}, "records differ"
+                print(f"round {r}: {report.seconds * 1000:7.1f} ms first bid sent -> every provider's signed outcome "
+                      f"(all bids acknowledged by all at {report.receipts_at - report.first_sent:.3f} s); "
+                      f"{len(records)} identical records, {records[0]['bids']} bids, {len(records[0]['trades'])} trades")
+                cpu = [rec["cpu_s"] for rec in records]
+                print(f"    CPU per provider process for the round: median {statistics.median(cpu) * 1000:.1f} ms, "
+                      f"max {max(cpu) * 1000:.1f} ms")
+                for phase in PHASES:
+                    starts = [rec["phase_started_s"].get(phase) for rec in records]
+                    starts = [s for s in starts if s is not None]
+                    if starts:
+                        print(f"    {phase:9} started at {statistics.median(starts) * 1000:7.1f} ms (median), "
+                              f"{max(starts) * 1000:7.1f} ms (last provider)")
+                sim = run_round(instance, executors=providers, k=k, seed=seed + r, phase_timeout=60)
+                assert len(sim.decided()) == providers
+                assert next(iter(sim.decided().values())).outcome.outcome.vector_digest.hex() == records[0]["vector_digest"]
+                sims.append(sim.seconds)
+                timed = run_round(instance, executors=providers, k=k, seed=seed + r, cpu_time=True, phase_timeout=60)
+                makespans.append(timed.makespan)
+            if totals:
+                print(f"real processes: median {statistics.median(totals) * 1000:.1f} ms over {len(totals)} round(s)")
+                print(f"in-process sim (all {providers} providers serially, one process): median "
+                      f"{statistics.median(sims) * 1000:.1f} ms wall, "
+                      f"{statistics.median(makespans) * 1000:.1f} ms with one core per provider; "
+                      f"real / sim wall = {statistics.median(totals) / statistics.median(sims):.2f}")
+            for p in procs:
+                _, err = p.communicate(timeout=60)
+                if p.returncode:
+                    print(f"provider exited {p.returncode}: {err.strip()[-300:]}")
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.communicate(timeout=10)
+
+
+def standard(users: int, seed: int) -> None:
+    from peer.auctioneer import vcg
+    from peer.auctioneer.experiment import centralised
+
+    print(f"== standard auction, exact VCG (HiGHS), {users} users, 8 providers")
+    instance = make_instance(seed, users, 8, "standard")
+    print(f"p=1 (centralised): {centralised('standard', instance.bids):.2f} s CPU")
+    original = vcg.solve
+    for p, k in ((2, 3), (4, 1)):
+        calls: list[float] = []
+
+        def timed(*args, **kwargs):
+            began = time.process_time()
+            out = original(*args, **kwargs)
+            if kwargs.get("without") is not None:
+                calls.append(time.process_time() - began)
+            return out
+
+        vcg.solve = timed
+        try:
+            result = run_round(instance, executors=8, k=k, seed=seed, cpu_time=True, phase_timeout=3600)
+        finally:
+            vcg.solve = original
+        decided = result.decided()
+        assert len(decided) == 8, result.aborted()
+        market = vcg.Market.of(instance.bids)
+        winners = len(next(iter(decided.values())).outcome.outcome.allocation.trades)
+        per_group = [
+            sum(1 for i in subset if market.users[i] in {t.user for t in next(iter(decided.values())).outcome.outcome.allocation.trades})
+            for subset in vcg.subsets(len(market.users), p)
+        ]
+        print(f"p={p} (k={k}): {result.makespan:.2f} s with one core per provider; {winners} winners, "
+              f"payment MILPs per group {per_group} (each run by every member of its group), "
+              f"{sum(calls):.2f} s CPU in payment MILPs across all providers")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--providers", type=int, default=8)
+    parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--standard-users", type=int, default=125)
+    parser.add_argument("--skip-standard", action="store_true")
+    parser.add_argument("--skip-double", action="store_true")
+    args = parser.parse_args()
+    if not args.skip_double:
+        double_real(args.users, args.providers, args.k, args.rounds, args.seed)
+    if not args.skip_standard:
+        standard(args.standard_users, args.seed)
+
+
+if __name__ == "__main__":
+    main()

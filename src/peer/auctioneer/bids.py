@@ -1,0 +1,142 @@
+"""Signed bids and the proof that a bidder equivocated.
+
+A bid binds the round, the side (a user buying bandwidth or a provider selling
+it), the value per unit in minor money units and the quantity in bandwidth
+units, and is signed by the bidder's Ed25519 key.  Two different validly signed
+bids from one bidder for one round are an :class:`Equivocation`: anyone can
+check it offline, so the bidder is excluded (given the neutral bid) everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import cached_property
+from enum import IntEnum
+
+from peer.net.identity import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Identity, verify
+
+_BID = b"peer/auctioneer/v1/bid"
+MAX_VALUE = 10**12  # minor units per bandwidth unit
+MAX_QUANTITY = 10**9  # bandwidth units
+
+
+class Side(IntEnum):
+    USER = 0  # buys: value is the most it pays per unit, quantity its demand
+    PROVIDER = 1  # sells: value is its cost per unit, quantity its capacity
+
+
+@dataclass(frozen=True)
+class SignedBid:
+    round: int
+    bidder: bytes  # 32-byte Ed25519 public key
+    side: Side
+    value: int
+    quantity: int
+    sig: bytes
+
+    def signed_bytes(self) -> bytes:
+        return bid_bytes(self.round, self.bidder, self.side, self.value, self.quantity)
+
+    @cached_property
+    def _digest(self) -> bytes:
+        # The bid *is* its signed content: the signature only proves it, so two
+        # signatures over the same content are the same bid, never an equivocation.
+        return hashlib.sha256(self.signed_bytes()).digest()
+
+    def digest(self) -> bytes:
+        return self._digest
+
+
+def bid_bytes(round_no: int, bidder: bytes, side: int, value: int, quantity: int) -> bytes:
+    return (
+        len(_BID).to_bytes(1, "big") + _BID + round_no.to_bytes(8, "big") + bidder
+        + bytes((int(side),)) + value.to_bytes(8, "big") + quantity.to_bytes(8, "big")
+    )
+
+
+def sign_bid(identity: Identity, round_no: int, side: Side, value: int, quantity: int) -> SignedBid:
+    check_fields(round_no, side, value, quantity)
+    data = bid_bytes(round_no, identity.public_key, side, value, quantity)
+    return SignedBid(round_no, identity.public_key, Side(side), value, quantity, identity.sign(data))
+
+
+def check_fields(round_no: int, side: int, value: int, quantity: int) -> None:
+    """Raise ValueError unless every field is in range (the cheap checks, before any signature)."""
+    for name, x, hi in (("round", round_no, 2**63 - 1), ("value", value, MAX_VALUE), ("quantity", quantity, MAX_QUANTITY)):
+        if type(x) is not int or not 0 <= x <= hi:
+            raise ValueError(f"{name} out of range: {x!r}")
+    if side not in (Side.USER, Side.PROVIDER):
+        raise ValueError(f"unknown side {side!r}")
+
+
+def bid_problem(bid: SignedBid, round_no: int) -> str | None:
+    """Why ``bid`` is not a valid bid for ``round_no``, or ``None`` (the signature is checked last)."""
+    if not isinstance(bid, SignedBid):
+        return "not a bid"
+    if bid.round != round_no:
+        return f"bid for round {bid.round}, not {round_no}"
+    try:
+        check_fields(bid.round, bid.side, bid.value, bid.quantity)
+    except ValueError as exc:
+        return str(exc)
+    if not isinstance(bid.bidder, bytes) or len(bid.bidder) != PUBLIC_KEY_BYTES:
+        return "bidder is not a 32-byte key"
+    if not isinstance(bid.sig, bytes) or len(bid.sig) != SIGNATURE_BYTES:
+        return "signature is not 64 bytes"
+    if not _signature_ok(bid):
+        return "bad signature"
+    return None
+
+
+#: Signatures already verified in this process, when a simulator runs many providers in one
+#: process (``shared_verification``): the same bytes verify the same way for each of them, so
+#: checking once is exact.  ``None`` (the default, and always in a provider process): no cache.
+_VERIFIED: ContextVar[set[tuple[bytes, bytes, bytes]] | None] = ContextVar("verified_bids", default=None)
+
+
+@contextmanager
+def shared_verification() -> Iterator[None]:
+    token = _VERIFIED.set(set())
+    try:
+        yield
+    finally:
+        _VERIFIED.reset(token)
+
+
+def _signature_ok(bid: SignedBid) -> bool:
+    cache = _VERIFIED.get()
+    key = (bid.bidder, bid.digest(), bid.sig)
+    if cache is not None and key in cache:
+        return True
+    ok = verify(bid.bidder, bid.signed_bytes(), bid.sig)
+    if ok and cache is not None:
+        cache.add(key)
+    return ok
+
+
+@dataclass(frozen=True, slots=True)
+class Equivocation:
+    """Two different signed bids of one bidder for one round, in canonical (digest) order."""
+
+    first: SignedBid
+    second: SignedBid
+
+    @property
+    def bidder(self) -> bytes:
+        return self.first.bidder
+
+    @staticmethod
+    def of(a: SignedBid, b: SignedBid) -> Equivocation:
+        return Equivocation(a, b) if a.digest() < b.digest() else Equivocation(b, a)
+
+    def problem(self, round_no: int) -> str | None:
+        """``None`` iff this really proves that one bidder signed two different bids for ``round_no``."""
+        if self.first.bidder != self.second.bidder:
+            return "the two bids are from different bidders"
+        if self.first.digest() >= self.second.digest():
+            return "not two different bids in canonical order"
+        return bid_problem(self.first, round_no) or bid_problem(self.second, round_no)

@@ -1,0 +1,293 @@
+"""``peer auctioneer ...`` and ``peer experiment auctioneer``: parse options, delegate, print.
+
+Domain errors become one printed line and exit code 2; no traceback reaches a user.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from peer.auctioneer.effects import Decided
+from peer.cli.conventions import PeerCommand, new_app
+from peer.errors import PeerError
+
+auctioneer_app = new_app(
+    no_args_is_help=True,
+    help="The distributed auctioneer: providers jointly run a bandwidth auction no one of them controls.",
+)
+console = Console()
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(2)
+
+
+def _users(raw: str) -> list[int]:
+    try:
+        out = [int(x) for x in raw.split(",") if x.strip()]
+    except ValueError:
+        raise _fail(f"not a comma-separated list of user counts: {raw!r}") from None
+    if not out or any(n < 1 or n > 100_000 for n in out):
+        raise _fail("user counts must be between 1 and 100000")
+    return out
+
+
+@auctioneer_app.command(cls=PeerCommand)
+def sim(
+    users: Annotated[int, typer.Option(min=1, max=100_000, help="Number of users.")] = 100,
+    providers: Annotated[int, typer.Option(min=1, max=64, help="Executing providers (of the 8 sellers, or more).")] = 3,
+    k: Annotated[int, typer.Option(min=0, help="Coalition size tolerated; groups have k+1 providers.")] = 1,
+    auction: Annotated[str, typer.Option(help="double | standard")] = "double",
+    seed: Annotated[int, typer.Option(help="Seed of the instance and the coin shares.")] = 1,
+    deviation: Annotated[str, typer.Option(help="Make --deviants providers deviate: other-vector, withhold-reveal, change-reveal, wrong-result, silent.")] = "",
+    deviants: Annotated[int, typer.Option(min=0, help="How many providers deviate (the first ones).")] = 1,
+) -> None:
+    """One round in one process (in-memory router, seeded); prints every provider's output."""
+    from peer.auctioneer.deviations import by_name
+    from peer.auctioneer.scenario import make_instance
+    from peer.auctioneer.sim import run_round
+
+    if auction not in ("double", "standard"):
+        raise _fail("--auction is double or standard")
+    if providers < k + 1:
+        raise _fail(f"{providers} providers cannot tolerate k = {k}: need at least k+1")
+    instance = make_instance(seed, users, max(8, providers), auction)
+    tamper = {}
+    if deviation:
+        ids = {p.public_key: p for p in instance.providers}
+        try:
+            tamper = {p.public_key: by_name(deviation, ids.__getitem__) for p in instance.providers[: min(deviants, providers)]}
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    try:
+        result = run_round(instance, executors=providers, k=k, seed=seed, tamper=tamper, phase_timeout=2.0, cpu_time=True)
+    except PeerError as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"{auction} auction, {users} users, {providers} providers, k = {k}")
+    for col in ("provider", "output", "outcome / reason", "culprits"):
+        table.add_column(col)
+    for p, r in sorted(result.results.items()):
+        if isinstance(r, Decided):
+            o = r.outcome.outcome
+            table.add_row(p.hex()[:12], "decided", f"{o.digest().hex()[:16]}  {len(o.allocation.trades)} trades", "")
+        elif r is None:
+            table.add_row(p.hex()[:12], "no output", "", "")
+        else:
+            who = ", ".join(c.hex()[:12] for c in r.culprits) + (" (proved)" if r.proved and r.culprits else "")
+            table.add_row(p.hex()[:12], "⊥", r.reason, who)
+    console.print(table)
+    console.print(
+        f"running time {result.makespan * 1000:.1f} ms (one core per provider), simulated in {result.seconds * 1000:.1f} ms; "
+        f"{result.messages} messages"
+    )
+
+
+def experiment(
+    out: Annotated[Path, typer.Option(help="Directory for the CSV and the plots.")] = Path("results/auctioneer"),
+    double_users: Annotated[str, typer.Option(help="User counts for Figure 4.")] = "100,200,400,600,800,1000",
+    standard_users: Annotated[str, typer.Option(help="User counts for Figure 5.")] = "25,50,75,100,125",
+    rounds: Annotated[int, typer.Option(min=1, max=100, help="Rounds per point (the paper: 100).")] = 3,
+    seed: Annotated[int, typer.Option()] = 1,
+    latency: Annotated[float, typer.Option(min=0.0, max=1.0, help="One-way message latency, seconds.")] = 0.0005,
+) -> None:
+    """Sec. 6: running time against users, double auction (Fig. 4) and standard auction (Fig. 5)."""
+    from peer.auctioneer import experiment as exp
+
+    d_users, s_users = _users(double_users), _users(standard_users) if standard_users else []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _fail(f"{out}: {exc.strerror}") from None
+
+    def show(row: exp.Row) -> None:
+        console.print(f"{row.auction:8} {row.series:20} n={row.users:5} round {row.round}: {row.seconds * 1000:9.1f} ms  {row.outcome}")
+
+    rows = exp.run("double", d_users, rounds, seed, latency, show)
+    exp.plot(rows, out / "figure4_double.png", "Double auction (Fig. 4)")
+    if s_users:
+        s_rows = exp.run("standard", s_users, rounds, seed, latency, show)
+        exp.plot(s_rows, out / "figure5_standard.png", "Standard auction, exact VCG (Fig. 5)")
+        rows += s_rows
+    exp.write_csv(rows, out / "auctioneer.csv")
+    table = Table(title="mean running time")
+    for col in ("auction", "series", "users", "seconds"):
+        table.add_column(col)
+    for a, s, n, sec in exp.summary(rows):
+        table.add_row(a, s, str(n), f"{sec:.4f}")
+    console.print(table)
+    console.print(f"wrote {out / 'auctioneer.csv'} and the plots in {out}")
+
+
+@auctioneer_app.command(cls=PeerCommand)
+def setup(
+    directory: Annotated[Path, typer.Argument(help="Where to write the keys and cluster.json.")],
+    providers: Annotated[int, typer.Option(min=1, max=64)] = 3,
+    k: Annotated[int, typer.Option(min=0)] = 1,
+    auction: Annotated[str, typer.Option(help="double | standard")] = "double",
+    phase_timeout: Annotated[float, typer.Option(min=0.1, max=3600)] = 5.0,
+    bid_window: Annotated[float, typer.Option(min=0.1, max=86400)] = 30.0,
+) -> None:
+    """Generate provider keys, one bid-client key and the cluster file of a local cluster."""
+    from peer.auctioneer.shell import Cluster
+    from peer.net.identity import Identity, IdentityError
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        keys = []
+        for i in range(providers):
+            ident = Identity.generate()
+            ident.save(directory / f"provider-{i}.key")
+            keys.append(ident.public_key)
+        client = Identity.generate()
+        client.save(directory / "client.key")
+        cluster = Cluster(tuple(sorted(keys)), frozenset({client.public_key}), k, auction, phase_timeout, bid_window)
+        from peer.auctioneer.provider import RoundConfig
+
+        RoundConfig(1, auction, cluster.providers, k, 0.0)
+        cluster.dump(directory / "cluster.json")
+    except (IdentityError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"{directory}: {exc.strerror}") from None
+    console.print(f"wrote {providers} provider keys, client.key and cluster.json in {directory}")
+
+
+def _load(key: Path, cluster: Path):
+    from peer.auctioneer.shell import Cluster, ClusterError
+    from peer.net.identity import Identity, IdentityError
+
+    try:
+        return Identity.load(key), Cluster.load(cluster)
+    except (IdentityError, ClusterError) as exc:
+        raise _fail(str(exc)) from None
+
+
+@auctioneer_app.command(cls=PeerCommand)
+def provider(
+    key: Annotated[Path, typer.Option(help="This provider's key file.")],
+    cluster: Annotated[Path, typer.Option(help="The cluster file (providers, clients, k, auction).")],
+    directory: Annotated[Path, typer.Option("--dir", help="Address directory shared by the cluster.")],
+    out: Annotated[Path | None, typer.Option(help="Write round-N.json records here.")] = None,
+    rounds: Annotated[int, typer.Option(min=1, max=1_000_000, help="Rounds to run before exiting.")] = 1,
+    linger: Annotated[float, typer.Option(min=0, max=600, help="Seconds to stay up after the last round, for late peers.")] = 2.0,
+    verbose: Annotated[bool, typer.Option("--verbose")] = False,
+) -> None:
+    """Run one executing provider as a long-lived process (127.0.0.1, port 0)."""
+    import logging
+
+    import trio
+
+    from peer.auctioneer.shell import ProviderShell
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    identity, config = _load(key, cluster)
+    if identity.public_key not in config.providers:
+        raise _fail(f"{key} is not one of the cluster's providers")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _fail(f"cannot create a directory: {exc.strerror}") from None
+    shell = ProviderShell(identity, config, directory, out, rounds=rounds)
+    try:
+        trio.run(lambda: shell.run(idle_exit=linger))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except OSError as exc:
+        raise _fail(f"network: {exc}") from None
+    decided = sum(shell.finished.values())
+    console.print(f"{identity.name}: {decided} of {rounds} rounds decided")
+
+
+@auctioneer_app.command(cls=PeerCommand)
+def bid(
+    key: Annotated[Path, typer.Option(help="The bid client's key file (a client of the cluster).")],
+    cluster: Annotated[Path, typer.Option(help="The cluster file.")],
+    directory: Annotated[Path, typer.Option("--dir", help="Address directory shared by the cluster.")],
+    users: Annotated[int, typer.Option(min=1, max=100_000, help="Users to generate and sign bids for.")] = 100,
+    sellers: Annotated[int, typer.Option(min=0, max=1000, help="Provider asks (capacity, cost) to generate too.")] = 8,
+    seed: Annotated[int, typer.Option()] = 1,
+    round_no: Annotated[int, typer.Option("--round", min=1, help="The (first) round number.")] = 1,
+    rounds: Annotated[int, typer.Option(min=1, max=100_000, help="Run this many consecutive rounds.")] = 1,
+    interval: Annotated[float, typer.Option(min=0.0, max=86400, help="Seconds between the starts of rounds.")] = 0.0,
+    timeout: Annotated[float, typer.Option(min=0.1, max=3600)] = 60.0,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Sign bids for many users (and the sellers' asks) and submit them to every provider; time each round."""
+    import time
+
+    failed = 0
+    for r in range(round_no, round_no + rounds):
+        started = time.monotonic()
+        failed += not _one_round(key, cluster, directory, users, sellers, seed + r - round_no, r, timeout, json_out)
+        pause = interval - (time.monotonic() - started)
+        if pause > 0 and r < round_no + rounds - 1:
+            time.sleep(pause)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _one_round(
+    key: Path, cluster: Path, directory: Path, users: int, sellers: int, seed: int, round_no: int,
+    timeout: float, json_out: bool,
+) -> bool:
+    import json as jsonlib
+    import time
+
+    import trio
+
+    from peer.auctioneer.client import submit
+    from peer.auctioneer.scenario import make_instance
+
+    identity, config = _load(key, cluster)
+    signing = time.perf_counter()
+    instance = make_instance(seed, users, max(sellers, 1), config.auction, round_no)
+    bids = instance.bids if sellers else tuple(b for b in instance.bids if b.side == 0)
+    signing = time.perf_counter() - signing
+    try:
+        report = trio.run(lambda: submit(identity, config, directory, round_no, bids, round_timeout=timeout))
+    except (TimeoutError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    out = {
+        "round": round_no, "users": users, "bids": len(bids), "signing_s": round(signing, 4),
+        "digest": report.digest.hex() if report.digest else None,
+        "receipts_s": None if report.receipts_at is None else round(report.receipts_at - report.first_sent, 4),
+        "seconds": None if report.seconds is None else round(report.seconds, 4),
+        "aborts": {p.hex()[:12]: a.reason for p, a in report.aborts.items()}, "rejected": report.rejected,
+    }
+    if json_out:
+        print(jsonlib.dumps(out))
+    elif report.digest:
+        console.print(f"round {round_no}: every provider holds outcome {report.digest.hex()[:16]} after {report.seconds * 1000:.1f} ms")
+    else:
+        console.print(f"round {round_no}: no common outcome: {out['aborts'] or 'timeout'}")
+    return report.digest is not None
+
+
+@auctioneer_app.command(cls=PeerCommand)
+def verify(records: Annotated[list[Path], typer.Argument(help="round-N.json files written by providers.")]) -> None:
+    """Check recorded outcomes offline: digest recomputed, every provider's signature checked, copies equal."""
+    import json as jsonlib
+
+    from peer.auctioneer.record import verify_record
+
+    digests = set()
+    for path in records:
+        try:
+            record = jsonlib.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise _fail(f"{path}: {exc}") from None
+        problem = verify_record(record) if isinstance(record, dict) else "not a record"
+        if problem:
+            raise _fail(f"{path}: {problem}")
+        digests.add(record["digest"])
+    if len(digests) > 1:
+        raise _fail("the records hold different outcomes")
+    console.print(f"{len(records)} record(s) verify; outcome {digests.pop()[:16] if digests else '-'}")
