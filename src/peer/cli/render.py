@@ -8,6 +8,7 @@ from rich.text import Text
 
 from peer.money import format_money
 from peer.result import RunResult, amount_to_decimal
+from peer.tui.views import natural_key
 
 
 def _amount(value: object) -> str:
@@ -30,12 +31,12 @@ def result_view(run: RunResult, *, max_rows: int = 40) -> Group:
     if probs is not None:
         table.add_column("P(win)", justify="right")
 
-    def interest(node: str) -> tuple[int, str]:
+    def interest(node: str) -> tuple[int, tuple[tuple[int, int | str], ...]]:
         role = run.role(node)
         rank = {"seller": 0, "local seller": 1, "winner": 2}.get(role, 3)
         if rank == 3 and (run.utilities.get(node, 0) or (probs and probs.get(node))):
             rank = 2
-        return rank, node
+        return rank, natural_key(node)  # 2 before 10, as in the live views
 
     ordered = sorted(run.nodes, key=interest)
     settled = _settled(run)
