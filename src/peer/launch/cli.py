@@ -40,7 +40,7 @@ from peer.launch.check import assemble, assemble_with_faults
 from peer.launch.budgets import Topology, disconnected_message, timeout_problems
 from peer.launch.faults import Faults, FaultSpecError
 from peer.launch.hosts import HostsError
-from peer.launch.linger import interactive, stdout_closed as _stdout_closed, wait_for_key
+from peer.launch.linger import close_view, stdout_closed as _stdout_closed
 from peer.launch.remote import RemoteChildren
 from peer.launch.spread import spread_over_hosts
 from peer.launch.monitor import NetworkState
@@ -360,17 +360,8 @@ def _launch_sra(
         code = 130
     finally:
         children.stop()
-    if code == 0 and live is not None and linger > 0 and interactive():
-        watch._draw(time.monotonic(), rate=0.0, footer=f"done: press any key for the result (or wait {linger:g} s)")
-        try:
-            wait_for_key(linger)
-        except KeyboardInterrupt:
-            pass
-    if live is not None:
-        try:
-            live.stop()
-        except (OSError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
-            _stdout_closed()
+    close_view(live, code == 0, linger, lambda footer: watch._draw(time.monotonic(), rate=0.0, footer=footer),
+               "result")
     if code != 0:
         return code
     state.poll()

@@ -11,6 +11,8 @@ import os
 import select
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 try:
     import termios
@@ -49,3 +51,20 @@ def stdout_closed() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+
+
+def close_view(live: Any, ok: bool, linger: float, draw_done: Callable[[str], None], what: str) -> None:
+    """End a launch's live view: on success, keep it on screen until a key or ``linger`` seconds
+    (``draw_done`` redraws it with the footer), then stop it, coping with a closed stdout."""
+    if live is None:
+        return
+    if ok and linger > 0 and interactive():
+        draw_done(f"done: press any key for the {what} (or wait {linger:g} s)")
+        try:
+            wait_for_key(linger)
+        except KeyboardInterrupt:
+            pass
+    try:
+        live.stop()
+    except (OSError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
+        stdout_closed()

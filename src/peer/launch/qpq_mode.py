@@ -28,7 +28,7 @@ from rich.console import Group
 
 from peer.errors import ScenarioError
 from peer.launch.plan import NodePlan, free_ports
-from peer.launch.linger import interactive, stdout_closed as _stdout_closed, wait_for_key
+from peer.launch.linger import close_view, stdout_closed as _stdout_closed
 from peer.launch.processes import Children
 from peer.net.identity import Identity
 from peer.node.eventlog import Tail
@@ -274,17 +274,7 @@ def _launch(scenario: Path, root: Path, err: Console, *, rounds: int, phase: flo
         code = 130
     finally:
         children.stop()
-    if code == 0 and live is not None and linger > 0 and interactive():
-        draw(timing.get("done", 0.0), footer=f"done: press any key for the check (or wait {linger:g} s)")
-        try:
-            wait_for_key(linger)
-        except KeyboardInterrupt:
-            pass
-    if live is not None:
-        try:
-            live.stop()
-        except (OSError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
-            _stdout_closed()
+    close_view(live, code == 0, linger, lambda footer: draw(timing.get("done", 0.0), footer=footer), "check")
     if code:
         return code
     report = check_qpq(setup, plans, rounds)
