@@ -42,7 +42,7 @@ def test_ledger_show_json_gives_every_nodes_balance_summing_to_zero(tmp_path: Pa
 def test_ledger_show_prints_a_balance_table(tmp_path: Path) -> None:
     result = runner.invoke(ledger_app, ["show", str(_ledger(tmp_path))], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    table = result.output.split("balances:")[1]
+    table = result.output.split("balances over every auction")[1]
     cells = [[c.strip() for c in line.split("│")[1:-1]] for line in table.splitlines() if line.startswith("│")]
     rows = {name: amount for name, _key, amount in cells}
     assert rows["node0"] == "1.5" and rows["node3"] == "-2.25" and rows["node5"] == "0.7" and len(rows) == 6

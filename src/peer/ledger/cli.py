@@ -236,8 +236,8 @@ def _sorted_balances(chains: list[Chain]) -> list[tuple[str, int]]:
 
 
 def _balance_table(chains: list[Chain], name: _Names) -> Table:
-    table = Table(title=Text("balances: received minus paid, all auctions"), title_justify="left")
-    for col, justify in (("node", "left"), ("key", "left"), ("balance", "right")):
+    table = Table(title=Text("balances over every auction"), title_justify="left")
+    for col, justify in (("node", "left"), ("key", "left"), ("received - paid", "right")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for key, amount in _sorted_balances(chains):
         table.add_row(Text(name(key)), Text(key[:16]), Text(format_money(amount)))
