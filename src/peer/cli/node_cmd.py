@@ -57,7 +57,8 @@ def run(
     name: Annotated[str | None, typer.Option(help="A readable name for logs and views.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     seed: Annotated[int, typer.Option(help="Seed of this node's random choices (parent, tie-breaks).")] = 0,
-    auction_id: Annotated[str | None, typer.Option(help="Auction id (seller only; default from item and time).")] = None,
+    auction_id: Annotated[str | None, typer.Option(help="Auction id (seller only; default: from this node's key, the item and the time; "
+        "an explicit id is not protected from squatting).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Ledger and state directory (default ./peer-data/NAME).")] = None,
     log_json: Annotated[Path | None, typer.Option(help="Append NDJSON events to this file.")] = None,
     gather_window: Annotated[float, typer.Option(min=0, help="Seconds to gather inviters before forwarding.")] = 0.2,
