@@ -192,3 +192,55 @@ def test_same_neighbour_in_two_options_is_refused(tmp_path: Path, monkeypatch: p
                                       "--neighbours", f"b=ws://127.0.0.1:9004#{b}"])
     assert result.exit_code == 2 and "given twice" in result.output
     assert "config" not in seen
+
+
+def test_values_limits_and_coins_reach_the_node_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _captured_config(monkeypatch)
+    values = tmp_path / "values.toml"
+    values.write_text('default = "1"\n[items]\nlamp = "12.5"\n"book-*" = 3\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["run", "--port", "0", "--key", str(keyfile(tmp_path)), "--no-tui",
+                                      "--values", str(values), "--max-auctions", "5", "--max-per-neighbour", "4",
+                                      "--max-per-seller", "3", "--verifiable-coins"])
+    assert result.exit_code == 0, result.output
+    config = seen["config"]
+    assert (config.values_file, config.max_auctions, config.max_per_neighbour, config.max_per_seller) == (
+        values, 5, 4, 3)
+    assert config.verifiable_coins is True
+
+
+def test_defaults_keep_plain_coins_and_the_node_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from peer.node.config import NodeConfig
+
+    seen = _captured_config(monkeypatch)
+    result = CliRunner().invoke(app, ["run", "--port", "0", "--key", str(keyfile(tmp_path)), "--no-tui"])
+    assert result.exit_code == 0, result.output
+    config, default = seen["config"], NodeConfig(key_path=Path("k"), port=0, value=0)
+    assert config.verifiable_coins is False and config.values_file is None
+    assert (config.max_auctions, config.max_per_neighbour, config.max_per_seller) == (
+        default.max_auctions, default.max_per_neighbour, default.max_per_seller)
+
+
+@pytest.mark.parametrize("text, expected", [
+    (None, "no such file"),
+    ("default = [", "values.toml"),
+    ('[items]\nlamp = "x"', "items.lamp"),
+    ('colour = "red"', "unknown keys"),
+])
+def test_a_bad_values_file_is_one_error_line_and_no_node(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str | None, expected: str) -> None:
+    seen = _captured_config(monkeypatch)
+    values = tmp_path / "values.toml"
+    if text is not None:
+        values.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, ["run", "--port", "0", "--key", str(keyfile(tmp_path)), "--no-tui",
+                                      "--values", str(values)])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and "Traceback" not in result.output
+    assert "config" not in seen
+
+
+def test_limits_below_one_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _captured_config(monkeypatch)
+    result = CliRunner().invoke(app, ["run", "--port", "0", "--key", str(keyfile(tmp_path)), "--no-tui",
+                                      "--max-per-seller", "0"])
+    assert result.exit_code == 2 and "config" not in seen

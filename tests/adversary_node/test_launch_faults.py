@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from peer.ledger import LedgerStore
+from peer.sra.ids import key_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = """\
@@ -102,10 +103,14 @@ def test_host_crashing_with_an_unsent_entry_aborts_cleanly_and_loses_nothing(tmp
     assert check["ledger_relations"] == {"a": "identical"}
     assert run["adversary"] == {"a": ["crashing"]}
     # The entry reached the seller only from the restarted a.
+    # The auction id is the seller's own (derived from its key), as it announced it.
+    auction = next(e["auction"] for e in events(tmp_path, "s") if e["kind"] == "announced")
+    seller_key = next(e["key"] for e in events(tmp_path, "s") if e["kind"] == "started")
+    assert auction.startswith(key_prefix(seller_key) + "/")
     a_recovered = next(e for e in events(tmp_path, "a") if e["kind"] == "recovered")
-    assert a_recovered["auctions"] == {"faults/1": 2}
+    assert a_recovered["auctions"] == {auction: 2}
     with LedgerStore.open_data_dir(tmp_path / "run" / "data" / "s", read_only=True) as store:
-        chain = store.chain("faults/1")
+        chain = store.chain(auction)
         assert chain is not None and len(chain.hops) == 1 and store.verify_all().ok
 
 

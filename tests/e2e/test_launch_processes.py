@@ -92,3 +92,22 @@ def test_qpq_stream_on_real_processes(tmp_path: Path) -> None:
     assert check["ok"] and check["identical"] and check["matches_simulator"], check
     assert check["copies_verified"] == check["copies"] == 16
     assert [a["round"] for a in run["allocations"]] == [0, 1, 2]
+
+
+def test_verifiable_coins_on_real_processes(tmp_path: Path) -> None:
+    # Every node runs with --verifiable-coins: Bids carry coins (CoinBid) and the run still checks.
+    # The launcher names no auction: the id is the seller's own, read from its "announced" event.
+    from peer.node.eventlog import read_all
+    from peer.sra.ids import key_prefix
+
+    proc = launch("small-tree.toml", tmp_path, "--verifiable-coins")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = json.loads(proc.stdout)
+    assert run["hops"] == [{"hop": 1, "seller": "s", "buyer": "a", "price": 5}]
+    assert run["check"]["ok"] and run["check"]["ledger_verified"] == 3
+    logs = {p.stem: read_all(p) for p in (tmp_path / "run" / "logs").glob("*.ndjson")}
+    sent = {e.get("type") for events in logs.values() for e in events if e.get("kind") == "send"}
+    assert "CoinBid" in sent and "Bid" not in sent, sent
+    seller_key = next(e["key"] for e in logs["s"] if e["kind"] == "started")
+    announced = [e["auction"] for e in logs["s"] if e["kind"] == "announced"]
+    assert len(announced) == 1 and announced[0].startswith(key_prefix(seller_key) + "/")

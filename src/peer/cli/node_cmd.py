@@ -15,6 +15,14 @@ from peer.cli.failures import EXIT_BAD_INPUT, judge
 from peer.money import MoneyError, parse_money
 from peer.net.identity import Identity, IdentityError
 from peer.node.config import ConfigError, NodeConfig, parse_neighbours
+from peer.node.values import ValuesError, ValueTable
+
+
+def check_values_file(path: Path, default: int) -> None:
+    """Refuse a ``--values`` file that is missing or does not parse, before the node starts."""
+    if not path.is_file():
+        raise ValuesError(f"--values {path}: no such file")
+    ValueTable.open(path, default)
 
 
 
@@ -49,7 +57,8 @@ def run(
     name: Annotated[str | None, typer.Option(help="A readable name for logs and views.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     seed: Annotated[int, typer.Option(help="Seed of this node's random choices (parent, tie-breaks).")] = 0,
-    auction_id: Annotated[str | None, typer.Option(help="Auction id (seller only; default from item and time).")] = None,
+    auction_id: Annotated[str | None, typer.Option(help="Auction id (seller only; default: from this node's key, the item and the time; "
+        "an explicit id is not protected from squatting).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Ledger and state directory (default ./peer-data/NAME).")] = None,
     log_json: Annotated[Path | None, typer.Option(help="Append NDJSON events to this file.")] = None,
     gather_window: Annotated[float, typer.Option(min=0, help="Seconds to gather inviters before forwarding.")] = 0.2,
@@ -59,6 +68,16 @@ def run(
         min=0.1, help="Seller: seconds to wait for a buyer's Confirm or Refuse (covers the resale chain).")] = 90.0,
     paper_resale: Annotated[bool, typer.Option(
         "--paper-resale", help="The paper's literal stage 3 (every node of the auction must agree).")] = False,
+    verifiable_coins: Annotated[bool, typer.Option(
+        "--verifiable-coins",
+        help="Pick parents by verifiable coins, signed and checked (every node of the auction must agree).")] = False,
+    values: Annotated[Path | None, typer.Option(
+        "--values", help="Per-item values, TOML: default and [items] names or globs to amounts "
+        "(default DATA_DIR/values.toml if it exists; --value is the default's default).")] = None,
+    max_auctions: Annotated[int, typer.Option(min=1, help="Auctions in flight at once.")] = 64,
+    max_per_neighbour: Annotated[int, typer.Option(
+        min=1, help="Auctions in flight opened here by one neighbour's invitations.")] = 32,
+    max_per_seller: Annotated[int, typer.Option(min=1, help="Auctions in flight of one seller.")] = 8,
     start_on_signal: Annotated[bool, typer.Option(help="Seller: start on SIGUSR1, not when all neighbours link.")] = False,
     start_timeout: Annotated[float, typer.Option(min=0, help="Seller: start anyway after this many seconds.")] = 60.0,
     exit_when_done: Annotated[bool, typer.Option(help="Exit once settled and the ledger copy is complete.")] = False,
@@ -79,12 +98,14 @@ def run(
             amount = parse_money(value)
         except MoneyError as exc:
             raise ConfigError(f"--value {value!r}: {exc}") from None
+        if values is not None:
+            check_values_file(values, amount)
         identity = Identity.load(key)
         if behaviour is not None:
             from peer.node.adversary import Attack
 
             attack = Attack.parse(behaviour)
-    except (ConfigError, MoneyError, IdentityError, ValueError) as exc:
+    except (ConfigError, MoneyError, IdentityError, ValuesError, ValueError) as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"{key}: {exc.strerror or exc}")
@@ -92,7 +113,9 @@ def run(
         key_path=key, port=port, value=amount, neighbours=specs, name=name, host=host, sell=sell,
         auction_id=auction_id, seed=seed, data_dir=data_dir, log_json=log_json, gather_window=gather_window,
         reply_timeout=reply_timeout, context_timeout=context_timeout, confirm_timeout=confirm_timeout,
-        paper_resale=paper_resale, start_on_signal=start_on_signal,
+        paper_resale=paper_resale, verifiable_coins=verifiable_coins, values_file=values,
+        max_auctions=max_auctions, max_per_neighbour=max_per_neighbour, max_per_seller=max_per_seller,
+        start_on_signal=start_on_signal,
         start_timeout=start_timeout, qpq_plan=qpq_plan,
         exit_when_done=exit_when_done,
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from peer.launch.monitor import NetworkState
+from peer.node.eventlog import read_all
 from peer.launch.plan import NodePlan
 from peer.ledger.store import LedgerStore
 from peer.money import parse_money
@@ -121,7 +122,7 @@ def replay_basis(
     return None
 
 
-def _read_chains(plans: list[NodePlan], auction: str, check: LaunchCheck) -> tuple[dict[str, Any], dict[str, bool]]:
+def _read_chains(plans: list[NodePlan], auction: str | None, check: LaunchCheck) -> tuple[dict[str, Any], dict[str, bool]]:
     """Every copy's chain (None if it holds none) and whether the copy verifies offline."""
     chains: dict[str, Any] = {}
     verified: dict[str, bool] = {}
@@ -129,7 +130,7 @@ def _read_chains(plans: list[NodePlan], auction: str, check: LaunchCheck) -> tup
         try:
             with LedgerStore.open_data_dir(plan.data_dir, read_only=True) as store:
                 report = store.verify_all()
-                chains[plan.name] = store.chain(auction)
+                chains[plan.name] = store.chain(auction) if auction is not None else None
         except Exception as exc:  # noqa: BLE001 - a broken copy is a finding, not a crash
             check.problems.append(f"{plan.name}: ledger unreadable: {exc}")
             continue
@@ -140,6 +141,26 @@ def _read_chains(plans: list[NodePlan], auction: str, check: LaunchCheck) -> tup
         else:
             check.problems.append(f"{plan.name}: ledger copy does not verify: {'; '.join(report.lines()[:3])}")
     return chains, verified
+
+
+def announced_auction(scenario: Scenario, plans: Sequence[NodePlan]) -> str | None:
+    """The auction id the seller announced (its first ``announced`` event), or None if it never did.
+
+    The launcher does not name the auction: the seller derives its id from its
+    own key, so it is read back from the seller's log.
+    """
+    seller = next((p for p in plans if p.name == scenario.seller), None)
+    if seller is None:
+        return None
+    try:
+        events = read_all(seller.log_path)
+    except OSError:
+        return None
+    for event in events:
+        auction = event.get("auction")
+        if event.get("kind") == "announced" and isinstance(auction, str) and auction:
+            return auction
+    return None
 
 
 def assemble_with_faults(
@@ -166,7 +187,9 @@ def assemble_with_faults(
     check.excluded = dict(notes)
     key_of = {p.name: p.key_hex for p in plans}
     name_of = {k: n for n, k in key_of.items()}
-    auction = f"{scenario.name}/{seed}"
+    auction = announced_auction(scenario, plans)
+    if auction is None:
+        check.problems.append("the seller never announced an auction")
     honest = [p.name for p in plans if p.name not in faulty]
     joined = [n for n in honest if state.stages_seen.get(n)]
     aborted = {n: str(state.aborts[n].get("reason")) for n in honest if n in state.aborts}
@@ -265,7 +288,9 @@ def assemble(scenario: Scenario, seed: int, plans: list[NodePlan], state: Networ
     check = LaunchCheck()
     name_of = {p.key_hex: p.name for p in plans}
     key_of = {p.name: p.key_hex for p in plans}
-    auction = f"{scenario.name}/{seed}"
+    auction = announced_auction(scenario, plans)
+    if auction is None:
+        check.problems.append("the seller never announced an auction")
     missing = sorted(set(key_of) - set(state.finals))
     if missing:
         check.problems.append(f"{len(missing)} node(s) never reported a final state: {', '.join(missing[:8])}")
@@ -289,7 +314,7 @@ def assemble(scenario: Scenario, seed: int, plans: list[NodePlan], state: Networ
         try:
             with LedgerStore.open_data_dir(plan.data_dir, read_only=True) as store:
                 report = store.verify_all()
-                chain = store.chain(auction)
+                chain = store.chain(auction) if auction is not None else None
         except Exception as exc:  # noqa: BLE001 - a broken copy is a finding, not a crash
             check.problems.append(f"{plan.name}: ledger unreadable: {exc}")
             continue

@@ -185,6 +185,7 @@ def launch(
         help="The seller's wait for her buyer's answer, seconds (default 3 x the context timeout).")] = None,
     paper_resale: Annotated[bool, typer.Option(
         "--paper-resale", help="The paper's literal stage 3 instead of guarded resale.")] = False,
+    verifiable_coins: Annotated[bool, typer.Option(help="Every node picks its parent by a verifiable coin.")] = False,
     link_timeout: Annotated[float, typer.Option(help="Give up if not all nodes link within this.")] = 60.0,
     timeout: Annotated[float, typer.Option(help="Give up if the auction has not finished within this.")] = 120.0,
     linger: Annotated[float, typer.Option(
@@ -238,7 +239,7 @@ def launch(
             loaded, seed=loaded.seed if seed is None else seed, auctions=auctions, concurrency=concurrency,
             rate=rate, workdir=workdir, json_out=json_out, gather_window=gather_window,
             reply_timeout=reply_timeout, context_timeout=context_timeout, confirm_timeout=confirm_timeout,
-            paper_resale=paper_resale, link_timeout=link_timeout, timeout=timeout))
+            paper_resale=paper_resale, link_timeout=link_timeout, timeout=timeout, verifiable_coins=verifiable_coins))
     spread = None
     if hosts is not None or partition:
         try:
@@ -276,7 +277,7 @@ def launch(
             loaded, root, faults, err, seed=seed, headless=headless, json_out=json_out,
             gather_window=gather_window, reply_timeout=reply_timeout, context_timeout=context_timeout,
             confirm_timeout=confirm, paper_resale=paper_resale, link_timeout=link_timeout, timeout=timeout,
-            linger=linger, spread=spread,
+            linger=linger, spread=spread, verifiable_coins=verifiable_coins,
         )
     except OSError as exc:  # the work directory (or a file in it) cannot be written
         _error(err, f"{exc.filename or root}: {exc.strerror or exc}")
@@ -314,12 +315,13 @@ def _launch_sra(
     loaded: Any, root: Path, faults: Faults, err: Console, *, seed: int | None, headless: bool, json_out: bool,
     gather_window: float, reply_timeout: float, context_timeout: float, confirm_timeout: float,
     paper_resale: bool, link_timeout: float, timeout: float, linger: float, spread: Any = None,
+    verifiable_coins: bool = False,
 ) -> int:
     console = Console(stderr=json_out)
     run_seed = loaded.seed if seed is None else seed
     plans = plan_nodes(loaded, root, seed=run_seed, gather_window=gather_window,
                        reply_timeout=reply_timeout, context_timeout=context_timeout,
-                       confirm_timeout=confirm_timeout, paper_resale=paper_resale,
+                       confirm_timeout=confirm_timeout, paper_resale=paper_resale, verifiable_coins=verifiable_coins,
                        addresses=None if spread is None else spread.addresses)
     safe_names = {p.argv[p.argv.index("--name") + 1]: p.name for p in plans}
     if len(safe_names) != len(plans):

@@ -64,6 +64,7 @@ def plan_nodes(
     context_timeout: float,
     confirm_timeout: float | None = None,
     paper_resale: bool = False,
+    verifiable_coins: bool = False,
     addresses: dict[str, tuple[str, int]] | None = None,
 ) -> list[NodePlan]:
     """``addresses``: node -> (host, port) when the nodes run on several hosts (peer.launch.hosts);
@@ -106,8 +107,12 @@ def plan_nodes(
         ]
         if paper_resale:
             argv.append("--paper-resale")
+        if verifiable_coins:
+            argv.append("--verifiable-coins")
         if node == scenario.seller:
-            argv += ["--sell", ITEM, "--auction-id", f"{scenario.name}/{seed}", "--start-on-signal"]
+            # No --auction-id: the seller derives it from its key (an explicit id is open to squatting);
+            # the check reads it from the seller's "announced" event.
+            argv += ["--sell", ITEM, "--start-on-signal"]
         plans.append(NodePlan(
             name=node, identity=ident, port=ports[node], key_path=key_path, data_dir=data_dir,
             log_path=log_path, out_path=workdir / "logs" / f"{_safe(node)}.out", argv=argv,

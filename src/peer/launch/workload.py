@@ -221,14 +221,15 @@ def summary(runs: list[AuctionRun], wall: float, nodes: int) -> dict[str, Any]:
 def execute_workload(scenario: Scenario, root: Path, *, seed: int, auctions: int, concurrency: int,
                      rate: float | None, gather_window: float, reply_timeout: float, context_timeout: float,
                      confirm_timeout: float | None, paper_resale: bool, link_timeout: float,
-                     timeout: float) -> tuple[dict[str, Any] | None, list[AuctionRun], str | None]:
+                     timeout: float, verifiable_coins: bool = False) -> tuple[dict[str, Any] | None, list[AuctionRun], str | None]:
     """Run the network and the auctions in ``root``; (summary, runs, None) or (None, runs, error)."""
     plans = plan_nodes(scenario, root, seed=seed, gather_window=gather_window, reply_timeout=reply_timeout,
-                       context_timeout=context_timeout, confirm_timeout=confirm_timeout, paper_resale=paper_resale)
+                       context_timeout=context_timeout, confirm_timeout=confirm_timeout, paper_resale=paper_resale,
+                       verifiable_coins=verifiable_coins)
     for plan in plans:  # no sale at start-up: the launcher sells through the control sockets
         if "--sell" in plan.argv:
             i = plan.argv.index("--sell")
-            del plan.argv[i:i + 5]  # --sell ITEM --auction-id ID --start-on-signal
+            del plan.argv[i:i + 3]  # --sell ITEM --start-on-signal
     runs = draw(scenario, seed, auctions)
     children = Children()
     memory: dict[str, int] = {}

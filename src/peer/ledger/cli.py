@@ -33,7 +33,8 @@ from peer.ledger.records import CHAIN_SUFFIX, FRAUD_FILE, Issue
 from peer.ledger.store import LEDGER_DIR, LedgerStore, StoreError
 from peer.money import format_money
 from peer.net.identity import short_name
-from peer.result import dumps
+from peer.node.balances import balances
+from peer.result import amount_to_decimal, dumps
 
 EXIT_INVALID = 1
 EXIT_UNREADABLE = 2
@@ -193,6 +194,8 @@ def show(data_dir: DataDir, names: NamesOpt = None, json_out: JsonOpt = False) -
             store.path if store is not None else None,
             [chain_json(c, name, fraud_at(c.auction), damage(c.auction)) for c in chains],
             [proof_json(p, name) for p in proofs], issues, [stream_json(s, name) for s in streams])
+        payload["balances"] = [{"key": key, "name": name(key), "balance": amount_to_decimal(amount)}
+                               for key, amount in _sorted_balances(chains)]
         sys.stdout.write(dumps(payload) + "\n")
     else:
         _show_tables(store, streams, name, proofs, chains, issues, fraud_at, damage)
@@ -208,6 +211,8 @@ def _show_tables(store: LedgerStore | None, streams: list[StreamReport], name: _
         console.print(f"no auctions in {store.path}", markup=False)
     for chain in chains:
         console.print(_chain_table(chain, name, fraud_at(chain.auction), damage(chain.auction)))
+    if any(chain.hops for chain in chains):
+        console.print(_balance_table(chains, name))
     for issue in issues:
         if issue.torn:
             console.print(f"[yellow]note:[/yellow] {escape(issue.file)}: {escape(issue.reason)} (a crash mid-append)")
@@ -223,6 +228,20 @@ def _show_tables(store: LedgerStore | None, streams: list[StreamReport], name: _
         console.print(summary_line(report, name), markup=False, highlight=False)
         for problem in report.problems:
             console.print(Text(f"DAMAGED {report.file}: {problem}", style="bold red"))
+
+
+def _sorted_balances(chains: list[Chain]) -> list[tuple[str, int]]:
+    """Each key's net position over every auction (received minus paid), highest first; they sum to zero."""
+    return sorted(balances(chains).items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _balance_table(chains: list[Chain], name: _Names) -> Table:
+    table = Table(title=Text("balances over every auction"), title_justify="left")
+    for col, justify in (("node", "left"), ("key", "left"), ("received - paid", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for key, amount in _sorted_balances(chains):
+        table.add_row(Text(name(key)), Text(key[:16]), Text(format_money(amount)))
+    return table
 
 
 def _stream_table(report: StreamReport, name: _Names, max_rows: int = 20) -> Table:

@@ -84,6 +84,7 @@ class NodeConfig:
     context_timeout: float = 30.0
     confirm_timeout: float = 90.0  # guarded resale: the seller's wait for her buyer's answer
     paper_resale: bool = False  # the paper's literal stage 3 (every node of an auction must agree)
+    verifiable_coins: bool = False  # parents picked by verifiable coins (every node of an auction must agree)
     start_on_signal: bool = False
     start_timeout: float = 60.0  # the seller starts anyway once this passes with neighbours missing
     exit_when_done: bool = False

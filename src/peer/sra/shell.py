@@ -45,6 +45,15 @@ HELD_LIMIT = 16  # settlements waiting for their ledger entries, per auction
 STALL_GRACE = 2.0  # seconds on top of the protocol's own bound (tests lower it)
 
 
+def _node_public_key(node: str) -> bytes | None:
+    """A node id is its Ed25519 public key in hex: the raw 32 bytes, or None if it is not one."""
+    try:
+        key = bytes.fromhex(node)
+    except (ValueError, TypeError):
+        return None
+    return key if len(key) == 32 else None
+
+
 class SraShell:
     """SRA's part of one node (one per node; the per-auction state is in each SraAuction)."""
 
@@ -78,11 +87,18 @@ class SraShell:
     def new_auction(self, auction: str, item: str, seller: str, value: int, origin: str | None,
                     now: float) -> SraAuction:
         c = self.node.config
+        coins = c.verifiable_coins
+        keys = None
+        if coins:
+            from peer.sra.coin_keys import SignerKeys  # Ed25519: loaded only when coins are on
+
+            keys = SignerKeys(self.node.identity.sign, _node_public_key)
         machine = SraNode(
             self.node.me, self.node.neighbours, value, auction=auction, seed=c.seed, seller=seller, item=item,
             config=SraConfig(gather_window=c.gather_window, reply_timeout=c.reply_timeout,
                              context_timeout=c.context_timeout, confirm_timeout=c.confirm_timeout,
-                             guarded=not c.paper_resale),
+                             guarded=not c.paper_resale, verifiable_coins=coins),
+            coin_keys=keys,
         )
         return SraAuction(machine=machine, origin=origin, created=now, stall_after=self.stall_after())
 
