@@ -5,9 +5,10 @@ of the seller's public key (64 bits: grinding a key to match is out of reach),
 the item and the creation time in milliseconds.  Every node refuses an
 announcement whose id starts with a key prefix that is not its signer's, so a
 neighbour that announces the seller's id first only gets its own announcement
-refused.  Ids without a key prefix (``--auction-id`` given explicitly, as
-``tools/launch`` does for its replay checks) are accepted as before and are not
-protected; ids the node makes itself always carry the prefix.
+refused.  Ids without a key prefix (``--auction-id`` given explicitly) are
+accepted as before and are not protected; ids the node makes itself always
+carry the prefix, and the launcher reads the seller's from its ``announced``
+event.
 """
 
 from __future__ import annotations
