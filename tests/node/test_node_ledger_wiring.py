@@ -18,7 +18,7 @@ from peer.ledger.store import LedgerStore
 from peer.net.websocket import MemoryHub
 from peer.node.node import Node
 from tests.ledger._helpers import make_chain
-from tests.node.live import M, make_nodes, running, sell, wait_everywhere
+from tests.node.live import M, make_node, make_nodes, running, sell, wait_everywhere
 
 
 def fill(data_dir: Path, chains: Iterable[Chain], monkeypatch: pytest.MonkeyPatch, *, upto: int | None = None) -> None:
@@ -113,3 +113,30 @@ async def test_announcement_spam_leaves_a_node_two_hops_away_bounded_and_an_hone
         assert node.store.pending() <= 1024
         assert node.store.chain(honest) is not None and node.store.chain(honest).length > 1
     assert nodes["b"].store.pending() > 0  # the spam did reach b, two hops from f
+
+
+def test_the_periodic_exchange_expires_chains_that_never_started(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # #16.1: announcement-only chains older than the policy's ttl go at the next exchange;
+    # started chains stay.  (The ttl is the file's age, so a ttl of 0 expires them at once.)
+    from peer.ledger import AdmissionPolicy
+    from peer.node.recovery import SUMMARY_INTERVAL
+
+    chains = [make_chain(f"c-{i}", hops=1, seller=i) for i in range(4)]
+    fill(tmp_path / "x", chains[:2], monkeypatch)
+    fill(tmp_path / "x", chains[2:], monkeypatch, upto=1)
+    node = make_node("x", ["y"], M, tmp_path, MemoryHub(), log_json=None)
+    sent: list[object] = []
+    monkeypatch.setattr(node, "publish_scoped", sent.append)
+    node.catchup.exchange(0.0)
+    assert len(node.store.chains()) == 4  # the default ttl is an hour
+    node.store.set_admission(AdmissionPolicy(unstarted_ttl=0.0))
+    node.catchup.exchange(SUMMARY_INTERVAL)  # not yet time for the next sweep
+    assert len(node.store.chains()) == 4
+    node.catchup.exchange(1000.0)
+    assert [c.auction for c in node.store.chains()] == ["c-0", "c-1"]
+    assert sorted(p.name for p in (tmp_path / "x" / "ledger").glob(f"*{CHAIN_SUFFIX}")) == sorted(
+        chain_file_name(a) for a in ("c-0", "c-1"))
+    assert len(sent) == 3
+    node.store.close()
+    node.log.close()
