@@ -140,3 +140,22 @@ def test_the_periodic_exchange_expires_chains_that_never_started(
     assert len(sent) == 3
     node.store.close()
     node.log.close()
+
+
+def test_a_payload_that_cannot_be_split_is_logged_not_raised(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from peer.ledger import PayloadTooLarge
+    from peer.node import node as node_module
+
+    def too_large(payload: object) -> list[bytes]:
+        raise PayloadTooLarge("one Entries item of 70000 bytes exceeds the payload limit")
+
+    node = make_node("x", ["y"], M, tmp_path, MemoryHub())
+    monkeypatch.setattr(node_module, "split_payload", too_large)
+    node.publish(Entries((make_chain("a1", hops=0).announcement,)))
+    node.publish_scoped(Summaries(()))
+    node.store.close()
+    node.log.close()
+    errors = [e["reason"] for e in events(tmp_path, "x") if e["kind"] == "error"]
+    assert errors == [f"cannot publish {kind} on {topic}: one Entries item of 70000 bytes exceeds the payload limit"
+                      for kind, topic in (("Entries", "ledger"), ("Summaries", "ledger-sum"))]

@@ -492,7 +492,7 @@ class Node:
         """A ledger payload of any size, as pieces that each fit one gossip message (#15.10)."""
         try:
             pieces = split_payload(payload)
-        except (PayloadTooLarge, TypeError) as exc:  # no valid entry is too large: ours to fix, never a crash
+        except PayloadTooLarge as exc:  # no valid entry is too large: ours to fix, never a crash
             self._emit("error", reason=f"cannot publish {type(payload).__name__} on {topic}: {exc}")
             return
         for piece in pieces:
