@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -17,9 +18,11 @@ import trio
 from peer.ledger import (
     Announcement,
     DecodeError,
+    Digests,
     Entries,
     FraudProofs,
     InvalidEntry,
+    SignedHop,
     Summaries,
     decode_payload,
     find_culprits,
@@ -68,7 +71,10 @@ class NodeLedger:
         return True
 
     def failed(self, exc: BaseException) -> None:
-        reason = str(exc) or type(exc).__name__
+        """A write failed (the store's ``StoreUnavailable``, or worse): decline to take part until
+        the store says it is writable again."""
+        failure = self.node.store.failure
+        reason = str(failure if failure is not None else exc) or type(exc).__name__
         if self.node.store_failure is None:
             self.node._emit("error", reason=f"cannot write the ledger: {reason}; declining to take part until it can")
             self.node.note(f"ledger not writable: {reason}")
@@ -78,6 +84,7 @@ class NodeLedger:
     async def probe(self, now: float) -> None:
         """Is the ledger writable again?  Reopen it if so (a failed write poisons the open store)."""
         self.probe_at = now + PROBE_INTERVAL
+        policy = self.node.store._admission
 
         def probe() -> LedgerStore:
             path = self.node.data_dir / ".write-probe"
@@ -87,7 +94,9 @@ class NodeLedger:
                 os.fsync(f.fileno())
             path.unlink()
             self.node.store.close()
-            return LedgerStore.open_data_dir(self.node.data_dir)
+            store = LedgerStore.open_data_dir(self.node.data_dir)
+            store.set_admission(policy)
+            return store
 
         try:
             self.node.store = await trio.to_thread.run_sync(probe)
@@ -97,8 +106,9 @@ class NodeLedger:
         self.node._emit("recovered", ok=True, reason="the ledger is writable again")
         self.node.note("ledger writable again")
 
-    async def delivered(self, origin: bytes, raw: bytes) -> None:
-        """A ledger payload gossip delivered (signed by ``origin``)."""
+    async def delivered(self, origin: bytes, raw: bytes, *, scoped: bool = False) -> None:
+        """A ledger payload gossip delivered (signed by ``origin``); ``scoped``: on the anti-entropy
+        topic, which only a neighbour's own answers travel on."""
         try:
             payload = decode_payload(raw)
         except DecodeError as exc:
@@ -106,7 +116,11 @@ class NodeLedger:
             self.node.bad_input(short_name(origin), f"ledger payload: {exc}")
             return
         if isinstance(payload, Entries):
+            if scoped and origin.hex() in self.node.neighbours:
+                await self.admit_started(payload)
             await self.merge(list(payload.entries), origin=origin)
+        elif isinstance(payload, Digests):
+            self.node.catchup.answer_digests(origin, payload, trio.current_time())
         elif isinstance(payload, Summaries):
             self.node.catchup.answer_summaries(origin, payload, trio.current_time())
         elif isinstance(payload, FraudProofs):
@@ -118,6 +132,27 @@ class NodeLedger:
             for proof in new:
                 self.node._emit("fraud", auction=proof.auction, relayed=True)
 
+    async def admit_started(self, payload: Entries) -> None:
+        """A neighbour's anti-entropy answer: the auctions it carries a hop of started (a buyer
+        countersigned), so they are admitted like an Invite would (#16.1); bare announcements
+        are not, and wait in the pending area like any other.  A forged hop is refused by the
+        merge that follows, so admitting its id stores nothing by itself."""
+        started = sorted({e.auction for e in payload.entries if isinstance(e, SignedHop)})
+        now = self.node.wallclock()
+        for auction in started:
+            if self.node.store.chain(auction) is not None:
+                continue
+            try:
+                result = await trio.to_thread.run_sync(partial(self.node.store.admit, auction, now=now))
+            except (StoreError, OSError) as exc:
+                self.failed(exc)
+                return
+            except (IntegrityError, InvalidEntry) as exc:
+                self.node._emit("error", reason=f"ledger admission: {exc}")
+                continue
+            for entry in result.accepted:
+                self.node._emit_ledger(entry)
+
     async def merge(self, entries: list[Any], origin: bytes | None = None) -> None:
         kept = []
         for entry in entries:
@@ -128,6 +163,9 @@ class NodeLedger:
         if not kept:
             return
         try:
+            # Admission (#16.1): auctions we do not hold wait in the store's bounded pending area
+            # (result.held) until their Invite reaches us (SraShell.check_invite admits them).
+            # (The store's own clock, the host's, times the pending area.)
             result = await trio.to_thread.run_sync(self.node.store.merge, kept)
         except (StoreError, OSError) as exc:
             self.failed(exc)
@@ -163,5 +201,8 @@ class NodeLedger:
 
     async def report_recovery(self) -> None:
         report = await trio.to_thread.run_sync(self.node.store.verify_all)
+        # Lost entries (#15.9): a chain file holds less than its head acknowledged; anti-entropy
+        # fills them back from our neighbours (the store merges lost auctions whatever admission says).
+        lost = {lost.file: {"have": lost.have, "acknowledged": lost.head.count} for lost in self.node.store.lost()}
         self.node._emit("recovered", ok=report.ok, auctions=dict(sorted(self.node._recovered.items())),
-                   fraud_proofs=report.fraud_proofs, issues=[i.reason for i in self.node.store.issues])
+                   fraud_proofs=report.fraud_proofs, issues=[i.reason for i in self.node.store.issues], lost=lost)

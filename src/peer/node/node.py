@@ -36,13 +36,9 @@ from typing import Any
 
 import trio
 
-from peer.ledger import (
-    Entries,
-    FraudProofs,
-    SignedHop,
-    Summaries,
-    encode_payload,
-)
+from peer.ledger import AdmissionPolicy, SignedHop
+from peer.ledger.codec import Payload
+from peer.ledger.split import PayloadTooLarge, split_payload
 from peer.ledger.store import LedgerStore
 from peer.money import format_money
 from peer.net.codec import GossipEnvelope, Heartbeat
@@ -148,6 +144,13 @@ class Node:
         self._recovered: dict[str, int] = {c.auction: c.length for c in self.store.chains()}
         for auction in self._recovered:
             self.instances.mark_finished(auction, RESTARTED)
+        # Ledger wiring (admission #16.1, disk health #15.4): gossip may not make us store auctions
+        # that never become relevant here; a store that opened unwritable declines from the start.
+        self.store.set_admission(AdmissionPolicy())
+        self.sra.clock = self.wallclock
+        self.sra.on_ledger = self._emit_ledger
+        if not self.store.healthy and self.store.failure is not None:
+            self.store_failure = str(self.store.failure)
 
     def _make_sra_shell(self) -> SraShell:
         return SraShell(self)
@@ -466,23 +469,34 @@ class Node:
 
     # ------------------------------------------------------------- gossip
 
-    def publish(self, payload: Entries | FraudProofs | Summaries) -> None:
+    def publish(self, payload: Payload) -> None:
         self._publish(payload)
 
-    def _publish(self, payload: Entries | FraudProofs | Summaries) -> None:
-        self.publish_topic(LEDGER_TOPIC, encode_payload(payload))
+    def _publish(self, payload: Payload) -> None:
+        self._publish_pieces(LEDGER_TOPIC, payload)
 
     def publish_topic(self, topic: str, payload: bytes) -> None:
+        """Publish one encoded payload (an error is logged if gossip refuses it)."""
         try:
             _, effects = self.gossip.publish(topic, payload, self.wallclock())
-        except ValueError as exc:  # over the wire limits: ours to fix, never a crash
+        except ValueError as exc:  # PublishError (over the wire limits): ours to fix, never a crash
             self._emit("error", reason=f"cannot publish on {topic}: {exc}")
             return
         self._gossip_effects(effects)
 
-    def publish_scoped(self, payload: Entries | Summaries) -> None:
+    def publish_scoped(self, payload: Payload) -> None:
         """A ledger payload for our neighbours only (they never relay this topic)."""
-        self.publish_topic(SUMMARY_TOPIC, encode_payload(payload))
+        self._publish_pieces(SUMMARY_TOPIC, payload)
+
+    def _publish_pieces(self, topic: str, payload: Payload) -> None:
+        """A ledger payload of any size, as pieces that each fit one gossip message (#15.10)."""
+        try:
+            pieces = split_payload(payload)
+        except PayloadTooLarge as exc:  # no valid entry is too large: ours to fix, never a crash
+            self._emit("error", reason=f"cannot publish {type(payload).__name__} on {topic}: {exc}")
+            return
+        for piece in pieces:
+            self.publish_topic(topic, piece)
 
     def is_live(self, auction: str) -> bool:
         return self.instances.get(auction) is not None
@@ -514,7 +528,8 @@ class Node:
                 continue
             if delivered.topic not in (LEDGER_TOPIC, SUMMARY_TOPIC):
                 continue
-            await self.ledger_io.delivered(delivered.origin, delivered.payload)
+            await self.ledger_io.delivered(delivered.origin, delivered.payload,
+                                           scoped=delivered.topic == SUMMARY_TOPIC)
 
     # ------------------------------------------------------------- sending
 

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from peer.errors import PeerError, RemoteProtocolError
 from peer.net.identity import Identity
 from peer.qpq.commit import sim_secret
@@ -39,10 +37,12 @@ from peer.qpq.gof import critical_values
 from peer.qpq.effects import Broadcast, Decided, Effect, Flag, Record, RoundDone, Wake
 from peer.qpq.ledger import AllocationEntry, SignedAllocation, sign_allocation, stream_genesis, verify_allocation, verify_allocation_chain
 from peer.qpq.machine import QpqConfig, QpqNode
-from peer.qpq.messages import Commit, Message, Reveal
 from peer.qpq.preferences import preferences
 from peer.qpq.scenario import load_qpq_scenario
 from peer.qpq.setup import QpqSetup
+# The wire is peer.qpq.wire: its hardened decoder checks depth and size first and raises
+# QpqDecodeError (a ValueError) and nothing else.  Re-exported for node_shell.
+from peer.qpq.wire import KickoffWire, QpqWire, decode, encode  # noqa: F401
 
 TOPIC = "qpq"
 PHASES = 4  # cluster commit, cluster reveal, winner commit, winner reveal
@@ -50,59 +50,6 @@ PHASES = 4  # cluster commit, cluster reveal, winner commit, winner reveal
 
 class QpqPlanError(PeerError):
     """A QPQ plan file is malformed or does not fit this node."""
-
-
-# ------------------------------------------------------------------ the wire
-
-
-class KickoffWire(msgspec.Struct, tag="kickoff", frozen=True, forbid_unknown_fields=True):
-    stream: str
-    start_ms: int
-
-
-class CommitWire(msgspec.Struct, tag="commit", frozen=True, forbid_unknown_fields=True):
-    stream: str
-    round: int
-    level: int
-    digest: bytes
-    support: int
-
-
-class RevealWire(msgspec.Struct, tag="reveal", frozen=True, forbid_unknown_fields=True):
-    stream: str
-    round: int
-    level: int
-    value: int
-    nonce: bytes
-
-
-QpqWire = KickoffWire | CommitWire | RevealWire
-_decoder = msgspec.msgpack.Decoder(QpqWire)
-_encoder = msgspec.msgpack.Encoder()
-
-
-def encode(msg: Message | KickoffWire) -> bytes:
-    if isinstance(msg, Commit):
-        return _encoder.encode(CommitWire(msg.stream, msg.round, int(msg.level), msg.digest, msg.support))
-    if isinstance(msg, Reveal):
-        return _encoder.encode(RevealWire(msg.stream, msg.round, int(msg.level), msg.value, msg.nonce))
-    return _encoder.encode(msg)
-
-
-def decode(payload: bytes) -> Message | KickoffWire:
-    """Raises ValueError on anything that is not a well-formed QPQ payload."""
-    try:
-        wire = _decoder.decode(payload)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
-        raise ValueError(f"not a QPQ payload: {exc}") from None
-    if isinstance(wire, KickoffWire):
-        return wire
-    if wire.level not in (int(Level.CLUSTER), int(Level.WINNER)):
-        raise ValueError(f"unknown level {wire.level}")
-    if isinstance(wire, CommitWire):
-        return Commit(stream=wire.stream, round=wire.round, level=Level(wire.level), digest=wire.digest,
-                      support=wire.support)
-    return Reveal(stream=wire.stream, round=wire.round, level=Level(wire.level), value=wire.value, nonce=wire.nonce)
 
 
 # ------------------------------------------------------------------ the plan

@@ -1,29 +1,64 @@
 """Catching up: restarts and continuous anti-entropy (a collaborator the node calls).
 
-After a restart the node floods what it holds (an entry we fsync'd but never
-got out is not lost) and its summaries, which neighbours answer with what we
-missed.  While it runs, it also exchanges summaries with each neighbour on every
-link-up and every ``SUMMARY_INTERVAL`` seconds, and answers them, on a topic
-that is never relayed (so anti-entropy costs a node's own links only), so a
-node that joined late or was cut off ends with the same ledger copies without
-a restart.  Answers are rate-limited per origin, so summaries
-cannot be used to make a node flood chains over and over.
+The node exchanges what it holds with each neighbour on every link-up (a
+restart included) and every ``SUMMARY_INTERVAL`` seconds, on a topic that is
+never relayed (so anti-entropy costs a node's own links only).  The exchange
+scales with the ledger (``peer.ledger.reconcile``, #15.10): a node sends its
+bucket *digests* (one small payload, whatever the number of chains); a
+neighbour answers with its summaries of the buckets that differ; the answer to
+those carries the entries the neighbour lacks (an entry we fsync'd but never
+got out is not lost) and asks for what we lack.  A small ledger (up to
+``FULL_SUMMARIES_MAX`` chains) skips the first step and sends its summaries,
+covering every bucket, at once.  Every payload is cut to fit
+gossip (``split_payload``), so a node with thousands of auctions can still
+restart.  A node that joined late, was cut off, or lost the tail of a chain
+file (#15.9) ends with the same ledger copies without a restart.  Answers are
+rate-limited per origin, so neither digests nor summaries can make a node
+flood chains over and over, and only neighbours are answered.
+
+What anti-entropy covers: chains that *started* (a hop, countersigned by its
+buyer).  With an admission policy (#16.1) a node does not store announcements
+of auctions it was never invited to (they wait in a bounded pending area and
+are forgotten), so announcement-only chains would make two honest nodes'
+digests differ for good; and an announcement alone is what costs an attacker
+nothing.  So digests, summaries and answers leave them out, and a neighbour's
+anti-entropy answer admits the started auctions it carries (``NodeLedger``).
+Announcements still travel by the live flood, and a chain we hold only the
+announcement of is completed by the exchange like any other.
+
+The same periodic exchange expires stored chains that never started
+(announcement only, admission policy #16.1), except auctions in flight here.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import TYPE_CHECKING
 
-from peer.ledger import Entries, Summaries
+from peer.ledger import (
+    Chain,
+    Digests,
+    Entries,
+    StoreError,
+    Summaries,
+    answer_digests,
+    answer_summaries,
+    bucket_digests,
+)
+from peer.ledger.codec import BUCKETS
+from peer.ledger.reconcile import covering_summaries
 
 if TYPE_CHECKING:
     from peer.node.services import NodeServices
 
-CATCHUP_COOLDOWN = 5.0  # seconds between two answers to one origin's ledger summaries
-CATCHUP_BATCH = 100  # entries per answer (a hop is a few hundred bytes; gossip payloads <= 60 KiB)
-SUMMARY_TOPIC = "ledger-sum"  # summaries for neighbours only: never relayed
-SUMMARY_INTERVAL = 10.0  # seconds between two periodic summary exchanges
+CATCHUP_COOLDOWN = 5.0  # seconds between two answers to one origin's digests or summaries
+SUMMARY_TOPIC = "ledger-sum"  # anti-entropy for neighbours only: never relayed
+SUMMARY_INTERVAL = 10.0  # seconds between two periodic exchanges
+# Chains up to which a node says what it holds outright (summaries covering every bucket, at
+# most ~8 KiB: one round trip less) rather than by bucket digests.
+FULL_SUMMARIES_MAX = 128
+EXPIRY_INTERVAL = 60.0  # seconds between two sweeps of stored chains that never started
 
 
 class Catchup:
@@ -32,35 +67,87 @@ class Catchup:
     def __init__(self, node: NodeServices) -> None:
         self.node = node
         self._answered: dict[bytes, float] = {}  # origin -> when we last answered its summaries
-        self.next_exchange = -math.inf  # trio time of the next periodic summary exchange
+        self._digested: dict[bytes, float] = {}  # origin -> when we last answered its digests
+        self.next_exchange = -math.inf  # trio time of the next periodic exchange
+        self.next_expiry = -math.inf  # trio time of the next sweep of unstarted chains
+        self._restarted = False  # we restarted with chains on disk (offer_recovered ran)
+        self._flooded: set[str] = set()  # entries a restarted node flooded once (by hash)
+
+    def synced(self) -> list[Chain]:
+        """The chains anti-entropy covers: those that started (see the module doc)."""
+        return [c for c in self.node.store.chains() if c.length > 1]
 
     def offer_recovered(self) -> None:
-        """After a restart: flood what we hold (an entry we fsync'd but never got out is not
-        lost) and our summaries, which our neighbours answer with what we missed."""
-        entries = [e for c in self.node.store.chains() for e in c.entries]
-        for start in range(0, len(entries), CATCHUP_BATCH):
-            self.node.publish(Entries(tuple(entries[start:start + CATCHUP_BATCH])))
-        self.node.publish(Summaries(tuple(self.node.store.summaries())))
+        """After a restart: what we hold, which our neighbours answer where we differ (what we
+        hold that they lack goes out, flooded once, what we lack comes back)."""
+        self._restarted = True
+        self._offer()
+
+    def _offer(self) -> None:
+        synced = self.synced()
+        if len(synced) <= FULL_SUMMARIES_MAX:
+            self.node.publish_scoped(covering_summaries(synced, range(BUCKETS)))
+        else:
+            self.node.publish_scoped(bucket_digests(synced))
 
     def exchange(self, now: float) -> None:
         """Tell our neighbours what we hold (on link-up and periodically)."""
         self.next_exchange = now + SUMMARY_INTERVAL
-        self.node.publish_scoped(Summaries(tuple(self.node.store.summaries())))
+        self._offer()
+        if now >= self.next_expiry:
+            self.next_expiry = now + EXPIRY_INTERVAL
+            self.expire()
+
+    def expire(self) -> list[str]:
+        """Delete stored chains that never started and are old (admission policy), except ours in flight."""
+        store = self.node.store
+        keep = {c.auction for c in store.chains() if c.length == 1 and self.node.is_live(c.auction)}
+        try:
+            # The store compares with its files' own times: the host's clock, not a protocol clock.
+            expired = store.expire_unstarted(time.time(), keep=keep)
+        except (StoreError, OSError):
+            return []  # not writable now: the disk-health probe reports it
+        if expired:
+            self.node.emit("expired", auctions=len(expired))
+        return expired
+
+    def _neighbour_due(self, origin: bytes, answered: dict[bytes, float], now: float) -> bool:
+        if origin.hex() not in self.node.neighbours:
+            return False
+        return now >= answered.get(origin, -math.inf) + CATCHUP_COOLDOWN
+
+    def answer_digests(self, origin: bytes, payload: Digests, now: float) -> None:
+        """A neighbour's bucket digests: our summaries of the buckets where we differ."""
+        if not self._neighbour_due(origin, self._digested, now):
+            return
+        ours = answer_digests(self.synced(), payload)
+        if ours is None:
+            return
+        self._digested[origin] = now
+        self.node.publish_scoped(ours)
 
     def answer_summaries(self, origin: bytes, payload: Summaries, now: float) -> None:
-        """A neighbour says what it holds: flood what it lacks (rate-limited per origin)."""
-        if origin.hex() not in self.node.neighbours:
+        """A neighbour says what it holds: send what it lacks, ask for what we lack (rate-limited)."""
+        if not self._neighbour_due(origin, self._answered, now):
             return
-        if now < self._answered.get(origin, -math.inf) + CATCHUP_COOLDOWN:
-            return
+        answer = answer_summaries(self.synced(), payload)
         # Everything it lacks, chains it never heard of included (a late joiner holds none);
         # not auctions in flight here: their own flood is on its way to it.
-        entries = [e for e in self.node.store.entries_for(payload.summaries) if not self.node.is_live(e.auction)]
-        if not entries:
+        entries = [e for e in answer.entries if not self.node.is_live(e.auction)]
+        if not entries and answer.summaries is None:
             return
         self._answered[origin] = now
-        self.node.emit("catchup", peer=self.node.n(origin.hex()), entries=len(entries))
-        # To our neighbours only (never relayed): flooding the answer would cost every link
-        # in the network, once per neighbour that was a little behind.
-        for start in range(0, len(entries), CATCHUP_BATCH):
-            self.node.publish_scoped(Entries(tuple(entries[start:start + CATCHUP_BATCH])))
+        if entries:
+            self.node.emit("catchup", peer=self.node.n(origin.hex()), entries=len(entries))
+            # To our neighbours only (never relayed): flooding the answer would cost every link
+            # in the network, once per neighbour that was a little behind.
+            self.node.publish_scoped(Entries(tuple(entries)))
+            if self._restarted:
+                # Except, once each, what a restarted node holds that a neighbour lacks: an entry
+                # we fsync'd but never got out is missing everywhere, not only next door.
+                fresh = [e for e in entries if e.hash not in self._flooded]
+                self._flooded.update(e.hash for e in fresh)
+                if fresh:
+                    self.node.publish(Entries(tuple(fresh)))
+        if answer.summaries is not None:
+            self.node.publish_scoped(answer.summaries)

@@ -25,10 +25,21 @@ FIFO, so each participant holds the signed entry before it sees the Open.
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Callable
 from typing import Any
 
 from peer.errors import RemoteProtocolError
-from peer.ledger import Entries, ReserveError, SignedHop, check_reserve, sign_hop
+from peer.ledger import (
+    Entries,
+    IntegrityError,
+    InvalidEntry,
+    ReserveError,
+    SignedHop,
+    StoreError,
+    check_reserve,
+    sign_hop,
+)
 from peer.ledger.entries import hop_signed_bytes
 from peer.money import format_money
 from peer.net.identity import verify
@@ -61,6 +72,8 @@ class SraShell:
 
     def __init__(self, node: NodeServices) -> None:
         self.node = node
+        self.clock: Callable[[], float] = time.time  # wall clock for admission (the node sets its own)
+        self.on_ledger: Callable[[Any], None] | None = None  # entries admission merged (the node's event)
 
     # ------------------------------------------------------------ instances
 
@@ -103,7 +116,20 @@ class SraShell:
         return SraAuction(machine=machine, origin=origin, created=now, stall_after=self.stall_after())
 
     def check_invite(self, msg: Invite) -> str | None:
-        chain = self.node.store.chain(msg.auction)
+        # Admission (#16.1): the auction is relevant now, so what the store held pending for
+        # it (its announcement, usually) is merged before we look for the announcement.
+        # One small merge (a few entries at most), so it runs in the loop.
+        store = self.node.store
+        try:
+            admitted = store.admit(msg.auction, now=self.clock())
+        except (StoreError, IntegrityError, InvalidEntry, OSError) as exc:
+            # Our disk, not the sender's fault; the node refuses invitations while the ledger is unhealthy.
+            self.node.emit("error", reason=f"cannot admit auction {msg.auction} to the ledger: {exc}")
+            return None if store.chain(msg.auction) is not None else "its announcement could not be stored here"
+        if self.on_ledger is not None:
+            for entry in admitted.accepted:
+                self.on_ledger(entry)
+        chain = store.chain(msg.auction)
         if chain is None:
             return "invitation for an auction with no signed announcement on our ledger"
         if chain.announcement.seller != msg.seller or chain.announcement.hash != msg.genesis:
