@@ -6,7 +6,6 @@ only; none waits for an auction to end.
 
 from __future__ import annotations
 
-import collections
 from typing import TYPE_CHECKING
 
 import trio
@@ -81,7 +80,6 @@ def add_neighbour(node: Node, spec: NeighbourSpec) -> None:
     node.names[key] = spec.name
     node.store.remember_names({key: spec.name})
     node.neighbours = sorted([*node.neighbours, key])
-    node._backlog[key] = collections.deque()
     node.gossip.set_neighbours(node.neighbours)
     node.links.add(node._nursery, spec.pubkey, spec.address)
     node._emit("neighbour", peer=spec.name, key=key, added=True)
@@ -93,7 +91,7 @@ def remove_neighbour(node: Node, name: str) -> str:
     if key is None:
         raise ValueError(f"no neighbour called {name!r}")
     node.neighbours = [k for k in node.neighbours if k != key]
-    node._backlog.pop(key, None)
+    node.outbox.discard(key)  # nothing queued for it is sent any more
     node.gossip.set_neighbours(node.neighbours)
     node.linked.discard(key)
     node.links.remove(bytes.fromhex(key))
