@@ -387,7 +387,7 @@ class Node:
                 else:
                     await self._on_sra(peer, msg)
             case HandshakeFailed() as f:  # already rate-limited by the link manager (issue #9.4)
-                self._emit("handshake_failed", kind=f.kind,
+                self._emit("handshake_failed", failure=f.kind,
                            neighbour=self.n(f.neighbour) if f.neighbour is not None else None,
                            neighbour_key=f.neighbour, expected=f.expected, presented=f.presented,
                            reason=f.reason, inbound=f.inbound, source=f.source, repeats=f.repeats)
@@ -404,7 +404,12 @@ class Node:
         :meth:`_summarise_refusals`.
         """
         self.bad += 1
-        if self.manager.report_abuse(peer, reason) or self._new_reason(peer, reason):
+        if self.manager.report_abuse(peer, reason):
+            self._reasons_logged.setdefault(peer, set()).add(reason[:REASON_PREFIX])
+            logged = True
+        else:
+            logged = self._new_reason(peer, reason)
+        if logged:
             self._emit("bad", peer=self.n(peer), reason=reason, **evidence)
             self.recent.append(f"refused from {self.n(peer)}: {reason}")
 
