@@ -76,12 +76,11 @@ def add_neighbour(node: Node, spec: NeighbourSpec) -> None:
         raise ValueError(f"{node.n(key)} ({key[:16]}...) is already a neighbour")
     if spec.name in {node.names.get(k) for k in node.neighbours}:
         raise ValueError(f"the name {spec.name!r} is taken by another neighbour")
-    assert node._nursery is not None, "the node is not running"
     node.names[key] = spec.name
     node.store.remember_names({key: spec.name})
     node.neighbours = sorted([*node.neighbours, key])
     node.gossip.set_neighbours(node.neighbours)
-    node.links.add(node._nursery, spec.pubkey, spec.address)
+    node.links.add(spec.pubkey, spec.address)
     node._emit("neighbour", peer=spec.name, key=key, added=True)
     node.note(f"neighbour {spec.name} added")
 

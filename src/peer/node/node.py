@@ -122,7 +122,7 @@ class Node:
             config=link_config,
             rng=random.Random(f"links/{config.seed}/{self.me}"),
         )
-        self.links = DynamicLinks(self.manager, random.Random(f"dyn-links/{config.seed}/{self.me}"))
+        self.links = DynamicLinks(self.manager)
         self.values = ValueTable.open(config.values_file or data_dir / "values.toml", config.value)
         self.instances = InstanceTable(Limits(config.max_auctions, config.max_per_neighbour, config.max_per_seller))
         self.sra = self._make_sra_shell()
