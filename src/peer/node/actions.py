@@ -84,6 +84,24 @@ def add_neighbour(node: Node, spec: NeighbourSpec) -> None:
     node._emit("neighbour", peer=spec.name, key=key, added=True)
     node.note(f"neighbour {spec.name} added")
 
+def unban_neighbour(node: Node, name: str) -> str:
+    """Lift the ban of the neighbour called ``name`` (or with that key, in hex); returns its key.
+
+    Raises:
+        ValueError: no such neighbour, or it is not banned.
+    """
+    banned = node.manager.bans()
+    key = name if name in banned else next((k for k in banned if node.names.get(k) == name), None)
+    if key is None:
+        if name in node.names.values() or name in node.names:
+            raise ValueError(f"{name} is not banned")
+        raise ValueError(f"no neighbour called {name!r}")
+    node.manager.unban(key)
+    node._emit("unbanned", peer=node.n(key), key=key)
+    node.note(f"unbanned {node.n(key)}")
+    return key
+
+
 def remove_neighbour(node: Node, name: str) -> str:
     """Stop linking to the neighbour called ``name``; returns its key.  Raises ValueError if none."""
     key = next((k for k in node.neighbours if node.names.get(k) == name), None)
