@@ -21,7 +21,7 @@ from typing import Any
 
 import trio
 
-from peer.ledger import Entries, encode_payload
+from peer.ledger import Entries
 from peer.net.codec import GossipEnvelope
 from peer.net.gossip import Forward, signed_bytes, to_ms
 from peer.net.identity import Identity
@@ -158,9 +158,12 @@ def test_relayed_junk_never_crowds_out_the_nodes_own_messages(tmp_path: Path) ->
     sent: list[Any] = []
     a.outbox.flush(lambda to, msg: sent.append(msg) or True, budget=2)
     assert sent[0] == claim and isinstance(sent[1], GossipEnvelope) and sent[1].origin == a.identity.public_key
-    # A message for a removed neighbour is dropped with its queue.
-    a.outbox.discard(b_key)
-    assert a.outbox.pending(b_key) == 0
+    # Removing the neighbour drops its queue; nothing more is queued for it.
+    assert a.outbox.pending(b_key) > 0
+    assert a.remove_neighbour("b") == b_key
+    assert a.outbox.pending(b_key) == 0 and a.outbox.pending_bytes() == 0
+    a.send(b_key, claim)
+    assert a.outbox.pending() == 0
     a.store.close()
     a.log.close()
 
