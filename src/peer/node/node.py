@@ -404,6 +404,7 @@ class Node:
         :meth:`_summarise_refusals`.
         """
         self.bad += 1
+        self._summarise_refusals(trio.current_time())  # on time even when a flood starves the ticks
         if self.manager.report_abuse(peer, reason):
             self._reasons_logged.setdefault(peer, set()).add(reason[:REASON_PREFIX])
             logged = True
