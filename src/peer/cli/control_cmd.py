@@ -1,4 +1,4 @@
-"""``peer sell``, ``peer status``, ``peer value set``, ``peer neighbour add/remove``: drive a running node.
+"""``peer sell``, ``peer status``, ``peer value set``, ``peer neighbour add/remove/unban``: drive a running node.
 
 The client side of the control socket (:mod:`peer.node.control`): one JSON
 request line to ``DATA_DIR/control.sock``, one JSON response line back.  Every
@@ -30,7 +30,7 @@ DataDir = Annotated[Path, typer.Option("--data-dir", help="The running node's da
 Json = Annotated[bool, typer.Option("--json", help="Print the node's answer as JSON.")]
 
 value_app = new_app(no_args_is_help=True, help="Set what this node would pay for items (no restart).")
-neighbour_app = new_app(no_args_is_help=True, help="Add or remove neighbours of a running node.")
+neighbour_app = new_app(no_args_is_help=True, help="Add, remove or unban neighbours of a running node.")
 
 
 def _fail(message: str, code: int = EXIT_REFUSED) -> None:
@@ -133,6 +133,9 @@ def status(data_dir: DataDir, as_json: Json = False) -> None:
     out += [f"  {_outcome_line(o)}" for o in s["recent"]]
     out.append(f"balance: {s['balance']}  (ledger: {s['auctions_on_ledger']} auctions; "
                + ", ".join(f"{k} {v}" for k, v in s["balances"].items()) + ")")
+    for ban in s.get("bans", []):
+        out.append(f"banned: {ban['name']} ({ban['key'][:16]}...) {ban['for_seconds']:.0f} s ago: {ban['reason']}"
+                   f"  (lift with: peer neighbour unban {ban['name']})")
     if not s["ledger_writable"]:
         out.append(f"ledger NOT writable: {s['ledger_error']} (taking part in nothing until it is)")
     typer.echo("\n".join(out))
@@ -167,6 +170,16 @@ def neighbour_remove(
     """Stop linking to a neighbour now, without a restart."""
     answer = request(data_dir, {"cmd": "neighbour_remove", "name": name}, timeout=30)
     typer.echo(f"removed {answer['name']}")
+
+
+@neighbour_app.command("unban", cls=PeerCommand)
+def neighbour_unban(
+    name: Annotated[str, typer.Argument(help="The banned neighbour's name (or its key, in hex).")],
+    data_dir: DataDir,
+) -> None:
+    """Lift a ban for abuse (`peer status` lists bans with their reason); the node links again."""
+    answer = request(data_dir, {"cmd": "neighbour_unban", "name": name}, timeout=30)
+    typer.echo(f"unbanned {answer['name']} ({answer['key'][:16]}...)")
 
 
 def register(app: typer.Typer) -> None:

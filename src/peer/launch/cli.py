@@ -20,7 +20,6 @@ bounded: the launcher never hangs.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import sys

@@ -120,6 +120,8 @@ class LinkManager:
         self._stats: dict[bytes, LinkStats] = {}
         self._changed: dict[bytes, trio.Event] = {}
         self._links: dict[bytes, Link] = {}
+        self._dialers: trio.Nursery | None = None  # while run_dialers runs
+        self._dialing: set[bytes] = set()  # keys with a dialer task (dormant or not)
         for nb in neighbours:
             if nb.pubkey == identity.public_key:
                 raise ValueError("a node is not its own neighbour")
@@ -146,6 +148,30 @@ class LinkManager:
         """Tell the dialer where ``pubkey`` listens (it waits until it knows)."""
         self._addresses[pubkey] = address
         self._address_set[pubkey].set()
+
+    def add_neighbour(self, pubkey: bytes, address: Address = None) -> None:
+        """Take ``pubkey`` as a neighbour from now on (or again): its inbound handshakes are
+        accepted, and a supervised dialer dials ``address`` if given.  Idempotent."""
+        if pubkey == self.identity.public_key:
+            raise ValueError("a node is not its own neighbour")
+        if pubkey not in self._stats:
+            self._stats[pubkey], self._changed[pubkey] = LinkStats(), trio.Event()
+            self._address_set[pubkey] = trio.Event()
+        if address is not None:
+            self.set_address(pubkey, address)  # wakes a dormant dialer
+        if self._dialers is not None:
+            self._start_dialer(pubkey)
+
+    def remove_neighbour(self, pubkey: bytes) -> None:
+        """Stop dialling ``pubkey`` and close its link.  Its dialer goes dormant (it waits
+        for an address that only :meth:`add_neighbour` gives); its stats stay for ``status``.
+        The caller refuses any link of that key that comes up again (it may be inbound)."""
+        self._addresses.pop(pubkey, None)
+        if pubkey in self._address_set:
+            self._address_set[pubkey] = trio.Event()
+        link = self._links.get(pubkey)
+        if link is not None:
+            link.close("neighbour removed", CloseCode.GOING_AWAY)
 
     def send_nowait(self, peer: str | bytes, msg: LinkMessage) -> bool:
         """Queue ``msg`` to ``peer`` (hex or raw key).  False if no link or its outbox is full."""
@@ -227,9 +253,21 @@ class LinkManager:
 
     async def run_dialers(self) -> None:
         """One supervised dialer per neighbour, until cancelled."""
-        async with trio.open_nursery() as nursery:
-            for pubkey in self._stats:
-                nursery.start_soon(self._dialer, pubkey, random.Random(self._rng.getrandbits(64)))
+        try:
+            async with trio.open_nursery() as nursery:
+                self._dialers = nursery
+                for pubkey in list(self._stats):
+                    self._start_dialer(pubkey)
+                nursery.start_soon(trio.sleep_forever)  # open for add_neighbour, even with no dialer
+        finally:
+            self._dialers = None
+            self._dialing.clear()
+
+    def _start_dialer(self, pubkey: bytes) -> None:
+        assert self._dialers is not None
+        if pubkey not in self._dialing:
+            self._dialing.add(pubkey)
+            self._dialers.start_soon(self._dialer, pubkey, random.Random(self._rng.getrandbits(64)))
 
     async def _housekeeping(self) -> None:
         """Summarise suppressed refusals and give memory back after a flood, every report_interval."""

@@ -6,7 +6,6 @@ only; none waits for an auction to end.
 
 from __future__ import annotations
 
-import collections
 from typing import TYPE_CHECKING
 
 import trio
@@ -77,15 +76,31 @@ def add_neighbour(node: Node, spec: NeighbourSpec) -> None:
         raise ValueError(f"{node.n(key)} ({key[:16]}...) is already a neighbour")
     if spec.name in {node.names.get(k) for k in node.neighbours}:
         raise ValueError(f"the name {spec.name!r} is taken by another neighbour")
-    assert node._nursery is not None, "the node is not running"
     node.names[key] = spec.name
     node.store.remember_names({key: spec.name})
     node.neighbours = sorted([*node.neighbours, key])
-    node._backlog[key] = collections.deque()
     node.gossip.set_neighbours(node.neighbours)
-    node.links.add(node._nursery, spec.pubkey, spec.address)
+    node.links.add(spec.pubkey, spec.address)
     node._emit("neighbour", peer=spec.name, key=key, added=True)
     node.note(f"neighbour {spec.name} added")
+
+def unban_neighbour(node: Node, name: str) -> str:
+    """Lift the ban of the neighbour called ``name`` (or with that key, in hex); returns its key.
+
+    Raises:
+        ValueError: no such neighbour, or it is not banned.
+    """
+    banned = node.manager.bans()
+    key = name if name in banned else next((k for k in banned if node.names.get(k) == name), None)
+    if key is None:
+        if name in node.names.values() or name in node.names:
+            raise ValueError(f"{name} is not banned")
+        raise ValueError(f"no neighbour called {name!r}")
+    node.manager.unban(key)
+    node._emit("unbanned", peer=node.n(key), key=key)
+    node.note(f"unbanned {node.n(key)}")
+    return key
+
 
 def remove_neighbour(node: Node, name: str) -> str:
     """Stop linking to the neighbour called ``name``; returns its key.  Raises ValueError if none."""
@@ -93,7 +108,7 @@ def remove_neighbour(node: Node, name: str) -> str:
     if key is None:
         raise ValueError(f"no neighbour called {name!r}")
     node.neighbours = [k for k in node.neighbours if k != key]
-    node._backlog.pop(key, None)
+    node.outbox.discard(key)  # nothing queued for it is sent any more
     node.gossip.set_neighbours(node.neighbours)
     node.linked.discard(key)
     node.links.remove(bytes.fromhex(key))

@@ -46,6 +46,7 @@ from peer.money import MoneyError, format_money, parse_money
 from peer.net.codec import GossipEnvelope
 from peer.net.gossip import DEFAULT_TTL, signed_bytes, to_ms
 from peer.net.identity import Identity
+from peer.net.outbox import Priority
 from peer.node.config import NodeConfig
 from peer.node.node import LEDGER_TOPIC, Node
 from peer.sra.effects import Effect, StageChanged
@@ -181,7 +182,7 @@ class AdversaryNode(Node):
 
     # ------------------------------------------------------------ sending
 
-    def _send(self, to: str, msg: Any) -> None:
+    def _send(self, to: str, msg: Any, priority: Priority = Priority.PROTOCOL) -> None:
         if self.crashed or self.silenced:
             self.evidence["withheld"] += 1
             return
@@ -196,7 +197,7 @@ class AdversaryNode(Node):
             altered[len(altered) // 2] ^= 0x01
             msg = msgspec.structs.replace(msg, payload=bytes(altered))
             self.evidence["altered relays"] += 1
-        super()._send(to, msg)
+        super()._send(to, msg, priority)
         if kind == "replay":
             # Send the previous message to this peer again, after the current one: an
             # old message, replayed out of order inside a validly signed frame.
@@ -204,7 +205,7 @@ class AdversaryNode(Node):
             previous = self._last_sent.get(key)
             self._last_sent[key] = msg
             if previous is not None:
-                super()._send(to, previous)
+                super()._send(to, previous, priority)
                 self.evidence["replayed gossip" if key[1] else "replayed sra"] += 1
 
     # ------------------------------------------------------------ forgeries

@@ -14,7 +14,8 @@ request holds the node's lock only for its own step, never while waiting.
 Requests (``cmd``): ``status``; ``sell`` (``item``, ``wait``, ``timeout``);
 ``wait`` (``auction``, ``timeout``); ``value_set`` (``item``, ``amount``);
 ``neighbour_add`` (``spec``: ``NAME=ws://HOST:PORT#KEY``); ``neighbour_remove``
-(``name``).  Amounts are exact decimal strings.
+(``name``); ``neighbour_unban`` (``name``: a neighbour's name or key; lifts a
+ban for abuse, which ``status`` lists under ``bans``).  Amounts are exact decimal strings.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from peer.money import MoneyError, parse_money
+from peer.node.actions import unban_neighbour
 from peer.node.config import ConfigError, parse_neighbours
 from peer.node.status import outcome_json, status
 
@@ -217,5 +219,13 @@ async def handle(node: Node, request: dict[str, Any]) -> dict[str, Any]:
             except ValueError as exc:
                 raise ControlError(str(exc)) from None
         return {"name": name, "key": key}
+    if cmd == "neighbour_unban":
+        name = _text(request, "name")
+        async with node._lock:
+            try:
+                key = unban_neighbour(node, name)
+            except ValueError as exc:
+                raise ControlError(str(exc)) from None
+        return {"name": node.n(key), "key": key}
     raise ControlError(f"unknown request {cmd!r}; one of: status, sell, wait, value_set, neighbour_add, "
-                       "neighbour_remove")
+                       "neighbour_remove, neighbour_unban")

@@ -36,16 +36,17 @@ from typing import Any
 
 import trio
 
-from peer.ledger import AdmissionPolicy, SignedHop
+from peer.ledger import AdmissionPolicy, DecodeError, SignedHop, decode_payload
 from peer.ledger.codec import Payload
 from peer.ledger.split import PayloadTooLarge, split_payload
 from peer.ledger.store import LedgerStore
 from peer.money import format_money
-from peer.net.codec import GossipEnvelope, Heartbeat
+from peer.net.codec import GossipEnvelope, Heartbeat, encode_message
 from peer.net.gossip import Deliver, Forward, Gossip, GossipError
 from peer.net.identity import Identity, short_name
 from peer.net.link import LinkConfig
-from peer.net.linkstate import LinkDown, LinkUp, Received
+from peer.net.linkstate import HandshakeFailed, LinkDown, LinkEvent, LinkUp, PeerBanned, Received
+from peer.net.outbox import Outbox, Priority
 from peer.net.seqstore import SeqFile
 from peer.net.websocket import LinkManager, Neighbour, TcpTransport, Transport
 from peer.node.config import NeighbourSpec, NodeConfig
@@ -64,7 +65,11 @@ from peer.sra.shell import SraShell
 from peer.tui.snapshot import NodeSnapshot
 
 LEDGER_TOPIC = "ledger"
-BACKLOG_LIMIT = 4096  # messages queued for one neighbour whose link is down
+OUTBOX_BYTES = 32 << 20  # bytes queued for all neighbours whose links are down or full
+OUTBOX_BYTES_PER_NEIGHBOUR = 8 << 20  # ... and for any one of them
+DISTINCT_REASONS = 4  # refusal lines per neighbour and interval beyond the link manager's one
+REASON_PREFIX = 48  # characters of a refusal reason that make it "new"
+FLUSH_BUDGET = 512  # messages one flush sends at most (bounds one turn of the main loop)
 MAX_WAIT = 1.0  # seconds: the main loop never sleeps longer than this
 RESTARTED = "state lost in a restart"
 # Fault hooks (docs/adversaries-real.md): events that show an auction is moving.
@@ -111,7 +116,7 @@ class Node:
             config=link_config,
             rng=random.Random(f"links/{config.seed}/{self.me}"),
         )
-        self.links = DynamicLinks(self.manager, random.Random(f"dyn-links/{config.seed}/{self.me}"))
+        self.links = DynamicLinks(self.manager)
         self.values = ValueTable.open(config.values_file or data_dir / "values.toml", config.value)
         self.instances = InstanceTable(Limits(config.max_auctions, config.max_per_neighbour, config.max_per_seller))
         self.sra = self._make_sra_shell()
@@ -130,7 +135,12 @@ class Node:
         self.internal_errors = 0
         self.refused_invites = 0
         self.recent: collections.deque[str] = collections.deque(maxlen=20)
-        self._backlog: dict[str, collections.deque[Any]] = {n: collections.deque() for n in self.neighbours}
+        # Messages for neighbours whose link is down or full, bounded in bytes; relayed foreign
+        # gossip is dropped first, this node's own protocol traffic never for it (#17.2, #17.3).
+        self.outbox: Outbox[str, Any] = Outbox(OUTBOX_BYTES, OUTBOX_BYTES_PER_NEIGHBOUR)
+        self._refusal_summary_at = 0.0  # trio time of the next summary of unlogged refusals
+        self._reasons_logged: dict[str, set[str]] = {}  # per neighbour, this interval (_new_reason)
+        self._logged_anyway: collections.Counter[str] = collections.Counter()
         self._lock = trio.Lock()
         self._wait_scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
@@ -257,6 +267,7 @@ class Node:
         self._reload_values()
         if self.store_failure is not None and now >= self.ledger_io.probe_at:
             await self.ledger_io.probe(now)
+        self._summarise_refusals(now)
 
     async def _seller_start(self) -> None:
         if self.config.start_on_signal:
@@ -352,7 +363,7 @@ class Node:
 
     # ------------------------------------------------------------ handling
 
-    async def _handle(self, event: LinkUp | LinkDown | Received) -> None:
+    async def _handle(self, event: LinkEvent) -> None:
         match event:
             case LinkUp(peer=peer):
                 if self.links.close_if_removed(peer):
@@ -376,13 +387,58 @@ class Node:
                     pass
                 else:
                     await self._on_sra(peer, msg)
+            case HandshakeFailed() as f:  # already rate-limited by the link manager (issue #9.4)
+                self._emit("handshake_failed", failure=f.kind,
+                           neighbour=self.n(f.neighbour) if f.neighbour is not None else None,
+                           neighbour_key=f.neighbour, expected=f.expected, presented=f.presented,
+                           reason=f.reason, inbound=f.inbound, source=f.source, repeats=f.repeats)
+                self.note(f"handshake failed: {f.reason}")
+            case PeerBanned(peer=peer, reason=reason):
+                self._emit("banned", peer=self.n(peer), key=peer, reason=reason)
+                self.note(f"banned {self.n(peer)}: {reason} (peer neighbour unban {self.n(peer)} lifts it)")
 
     def reject(self, peer: str, reason: str, **evidence: Any) -> None:
-        """A neighbour sent something we refuse: count it, log it, tell its link."""
+        """A neighbour sent something we refuse: count it, tell its link, and log it.
+
+        The log line is rate-limited per neighbour (issue #16.2: a flood of refusals
+        must not flood the log); the ones left out are summarised by
+        :meth:`_summarise_refusals`.
+        """
         self.bad += 1
-        self._emit("bad", peer=self.n(peer), reason=reason, **evidence)
-        self.recent.append(f"refused from {self.n(peer)}: {reason}")
-        self.manager.report_abuse(peer, reason)
+        self._summarise_refusals(trio.current_time())  # on time even when a flood starves the ticks
+        if self.manager.report_abuse(peer, reason):
+            self._reasons_logged.setdefault(peer, set()).add(reason[:REASON_PREFIX])
+            logged = True
+        else:
+            logged = self._new_reason(peer, reason)
+        if logged:
+            self._emit("bad", peer=self.n(peer), reason=reason, **evidence)
+            self.recent.append(f"refused from {self.n(peer)}: {reason}")
+
+    def _new_reason(self, peer: str, reason: str) -> bool:
+        """Whether a refusal the link manager's rate limit would leave out is still worth a
+        line: its reason is new for ``peer`` in this interval, and ``peer`` has used up fewer
+        than ``DISTINCT_REASONS`` such lines (so the log stays bounded under any flood)."""
+        seen = self._reasons_logged.setdefault(peer, set())
+        key = reason[:REASON_PREFIX]
+        if key in seen or len(seen) >= DISTINCT_REASONS:
+            return False
+        seen.add(key)
+        self._logged_anyway[peer] += 1  # the manager counted it as suppressed
+        return True
+
+    def _summarise_refusals(self, now: float) -> None:
+        """At most once per report interval: one line counting the refusals not logged."""
+        if now < self._refusal_summary_at:
+            return
+        self._refusal_summary_at = now + self.manager.config.report_interval
+        self._reasons_logged.clear()
+        suppressed = {k: n - self._logged_anyway.pop(k, 0) for k, n in self.manager.suppressed_reports().items()}
+        suppressed = {k: n for k, n in suppressed.items() if n > 0}
+        if suppressed:
+            counts = {self.n(k): n for k, n in sorted(suppressed.items())}
+            self._emit("bad_suppressed", counts=counts, total=sum(counts.values()))
+            self.note("refusals not logged: " + ", ".join(f"{k} {n}" for k, n in counts.items()))
 
     _reject = reject  # the name fault hooks and adversaries use
 
@@ -505,11 +561,30 @@ class Node:
         delivered = []
         for effect in effects:
             if isinstance(effect, Forward):
+                priority = self._forward_priority(effect.envelope)
                 for to in sorted(effect.to):
-                    self._send(to, effect.envelope)
+                    self._send(to, effect.envelope, priority)
             elif isinstance(effect, Deliver):
                 delivered.append(effect.envelope)
         return delivered
+
+    def _forward_priority(self, env: GossipEnvelope) -> Priority:
+        """PROTOCOL for what this node published and for gossip of an auction or stream it
+        takes part in; RELAY for the rest, which the outbox drops first (issue #17.3)."""
+        if env.origin == self.identity.public_key:
+            return Priority.PROTOCOL
+        if env.topic == QPQ_TOPIC:
+            return Priority.PROTOCOL if self.qpq is not None else Priority.RELAY
+        if env.topic not in (LEDGER_TOPIC, SUMMARY_TOPIC):
+            return Priority.RELAY
+        try:
+            payload = decode_payload(env.payload)
+        except DecodeError:
+            return Priority.RELAY
+        items = getattr(payload, "entries", None) or getattr(payload, "proofs", None) or ()
+        if any(self.is_live(str(getattr(item, "auction", ""))) for item in items):
+            return Priority.PROTOCOL
+        return Priority.RELAY
 
     async def _on_envelope(self, peer: str, env: GossipEnvelope) -> None:
         try:
@@ -536,20 +611,21 @@ class Node:
     def send(self, to: str, msg: Any) -> None:
         self._send(to, msg)
 
-    def _send(self, to: str, msg: Any) -> None:
-        backlog = self._backlog.get(to)
-        if backlog is None:
+    def _send(self, to: str, msg: Any, priority: Priority = Priority.PROTOCOL) -> None:
+        """Send now, or queue in the outbox while the link is down or full.
+
+        PROTOCOL (the default) is this node's own auction and stream traffic; RELAY is
+        foreign gossip it forwards, dropped first when the outbox is full (counted in
+        ``outbox.dropped``/``outbox.refused``, never logged one by one).
+        """
+        if to not in self.neighbours:
             return
-        if backlog or not self.manager.send_nowait(to, msg):
-            if len(backlog) >= BACKLOG_LIMIT:
-                self._emit("error", reason=f"backlog to {self.n(to)} full: dropping {type(msg).__name__}")
-                return
-            backlog.append(msg)
+        if not self.outbox.send(to, msg, len(encode_message(msg)), priority, self.manager.send_nowait):
+            if priority is Priority.PROTOCOL:
+                self._emit("error", reason=f"outbox to {self.n(to)} full: dropping {type(msg).__name__}")
 
     def _flush_backlogs(self) -> None:
-        for to, backlog in self._backlog.items():
-            while backlog and self.manager.send_nowait(to, backlog[0]):
-                backlog.popleft()
+        self.outbox.flush(self.manager.send_nowait, budget=FLUSH_BUDGET)
 
     # ---------------------------------------------------------- reporting
 

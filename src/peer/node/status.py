@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import trio
+
 from peer.money import format_money
 from peer.node.balances import balances
 from peer.sra.instance import SraAuction
@@ -116,7 +118,19 @@ def status(node: Node) -> dict[str, Any]:
         "refused_invitations": node.refused_invites,
         "bad": node.bad,
         "internal_errors": node.internal_errors,
+        "bans": bans(node),
+        "abuse_scores": {node.n(k): round(v, 3) for k, v in sorted(node.manager.abuse_scores().items()) if v > 0},
+        "outbox": {"bytes": node.outbox.pending_bytes(), "messages": node.outbox.pending(),
+                   "relay_dropped": sum(node.outbox.dropped.values()),
+                   "refused": {p.name.lower(): n for p, n in sorted(node.outbox.refused.items())}},
     }
+
+
+def bans(node: Node) -> list[dict[str, Any]]:
+    """Banned keys with the logged reason (``peer neighbour unban NAME`` lifts one)."""
+    now = trio.current_time()
+    return [{"name": node.n(k), "key": k, "reason": b.reason, "for_seconds": round(max(0.0, now - b.since), 1),
+             "score": round(b.score, 3)} for k, b in sorted(node.manager.bans().items())]
 
 
 def _signed(units: int) -> str:
