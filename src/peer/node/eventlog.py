@@ -8,7 +8,10 @@ settlement ahead of our ledger), ``ledger`` (an entry appended), ``fraud``,
 ``settled``, ``final`` (the node's end state, what ``tools/launch`` assembles
 the run from), ``error``; after faults ``aborted``, ``recovered``, ``ignored``,
 ``catchup``, ``adversary``; for QPQ ``qpq_kickoff``, ``qpq_round``,
-``qpq_alloc``, ``qpq_flag``.  Amounts are decimal
+``qpq_alloc``, ``qpq_flag``; from the link layer ``handshake_failed`` (which
+configured neighbour, the key expected and the key presented), ``banned``,
+``unbanned`` and ``bad_suppressed`` (refusals counted instead of logged one by
+one).  Amounts are decimal
 strings in whole units, never floats.
 """
 
