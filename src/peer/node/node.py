@@ -27,6 +27,7 @@ are for people only.
 from __future__ import annotations
 
 import collections
+import math
 import random
 import signal
 import time
@@ -143,6 +144,7 @@ class Node:
         self._logged_anyway: collections.Counter[str] = collections.Counter()
         self._lock = trio.Lock()
         self._wait_scope: trio.CancelScope | None = None
+        self._last_tick = -math.inf  # trio time the timers last ran (see _tick_due)
         self._nursery: trio.Nursery | None = None
         # QPQ (peer.qpq.node_shell): a resource stream this node takes part in, if any.
         self.qpq = open_qpq(config.qpq_plan, identity, data_dir) if config.qpq_plan else None
@@ -236,12 +238,22 @@ class Node:
             self._wait_scope = None
             async with self._lock:
                 await self._guarded(event)
+                # Under constant traffic the wait above never times out: run the timers when they
+                # are due anyway, so a flood cannot hold an auction's deadlines or the periodic
+                # exchange back.
+                if event is not None and self._tick_due(trio.current_time()):
+                    await self._guarded(None)
+
+    def _tick_due(self, now: float) -> bool:
+        due = self.instances.next_deadline()
+        return (due is not None and due <= now) or now >= self._last_tick + MAX_WAIT
 
     async def _guarded(self, event: LinkUp | LinkDown | Received | None) -> None:
         """Handle one event; nothing a peer sends may end the main loop (issue #15.1)."""
         try:
             if event is None:
-                await self._on_tick(trio.current_time())
+                self._last_tick = trio.current_time()
+                await self._on_tick(self._last_tick)
             else:
                 await self._handle(event)
         except Exception as exc:  # the last resort: log, count, drop the input
