@@ -50,6 +50,7 @@ from peer.net.linkstate import HandshakeFailed, LinkDown, LinkEvent, LinkUp, Pee
 from peer.net.outbox import Outbox, Priority
 from peer.net.seqstore import SeqFile
 from peer.net.websocket import LinkManager, Neighbour, TcpTransport, Transport
+from peer.node.refusals import RefusalLog
 from peer.node.config import NeighbourSpec, NodeConfig
 from peer.node.eventlog import EventLog
 from peer.node import actions
@@ -68,8 +69,6 @@ from peer.tui.snapshot import NodeSnapshot
 LEDGER_TOPIC = "ledger"
 OUTBOX_BYTES = 32 << 20  # bytes queued for all neighbours whose links are down or full
 OUTBOX_BYTES_PER_NEIGHBOUR = 8 << 20  # ... and for any one of them
-DISTINCT_REASONS = 4  # refusal lines per neighbour and interval beyond the link manager's one
-REASON_PREFIX = 48  # characters of a refusal reason that make it "new"
 FLUSH_BUDGET = 512  # messages one flush sends at most (bounds one turn of the main loop)
 MAX_WAIT = 1.0  # seconds: the main loop never sleeps longer than this
 RESTARTED = "state lost in a restart"
@@ -139,9 +138,7 @@ class Node:
         # Messages for neighbours whose link is down or full, bounded in bytes; relayed foreign
         # gossip is dropped first, this node's own protocol traffic never for it (#17.2, #17.3).
         self.outbox: Outbox[str, Any] = Outbox(OUTBOX_BYTES, OUTBOX_BYTES_PER_NEIGHBOUR)
-        self._refusal_summary_at = 0.0  # trio time of the next summary of unlogged refusals
-        self._reasons_logged: dict[str, set[str]] = {}  # per neighbour, this interval (_new_reason)
-        self._logged_anyway: collections.Counter[str] = collections.Counter()
+        self.refusals = RefusalLog(self.manager.config.report_interval, self.manager.suppressed_reports)
         self._lock = trio.Lock()
         self._wait_scope: trio.CancelScope | None = None
         self._last_tick = -math.inf  # trio time the timers last ran (see _tick_due)
@@ -418,35 +415,13 @@ class Node:
         """
         self.bad += 1
         self._summarise_refusals(trio.current_time())  # on time even when a flood starves the ticks
-        if self.manager.report_abuse(peer, reason):
-            self._reasons_logged.setdefault(peer, set()).add(reason[:REASON_PREFIX])
-            logged = True
-        else:
-            logged = self._new_reason(peer, reason)
-        if logged:
+        if self.refusals.should_log(peer, reason, self.manager.report_abuse(peer, reason)):
             self._emit("bad", peer=self.n(peer), reason=reason, **evidence)
             self.recent.append(f"refused from {self.n(peer)}: {reason}")
 
-    def _new_reason(self, peer: str, reason: str) -> bool:
-        """Whether a refusal the link manager's rate limit would leave out is still worth a
-        line: its reason is new for ``peer`` in this interval, and ``peer`` has used up fewer
-        than ``DISTINCT_REASONS`` such lines (so the log stays bounded under any flood)."""
-        seen = self._reasons_logged.setdefault(peer, set())
-        key = reason[:REASON_PREFIX]
-        if key in seen or len(seen) >= DISTINCT_REASONS:
-            return False
-        seen.add(key)
-        self._logged_anyway[peer] += 1  # the manager counted it as suppressed
-        return True
-
     def _summarise_refusals(self, now: float) -> None:
         """At most once per report interval: one line counting the refusals not logged."""
-        if now < self._refusal_summary_at:
-            return
-        self._refusal_summary_at = now + self.manager.config.report_interval
-        self._reasons_logged.clear()
-        suppressed = {k: n - self._logged_anyway.pop(k, 0) for k, n in self.manager.suppressed_reports().items()}
-        suppressed = {k: n for k, n in suppressed.items() if n > 0}
+        suppressed = self.refusals.summary(now)
         if suppressed:
             counts = {self.n(k): n for k, n in sorted(suppressed.items())}
             self._emit("bad_suppressed", counts=counts, total=sum(counts.values()))
