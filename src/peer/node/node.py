@@ -37,7 +37,7 @@ from typing import Any
 
 import trio
 
-from peer.ledger import AdmissionPolicy, DecodeError, SignedHop, decode_payload
+from peer.ledger import AdmissionPolicy, SignedHop
 from peer.ledger.codec import Payload
 from peer.ledger.split import PayloadTooLarge, split_payload
 from peer.ledger.store import LedgerStore
@@ -50,6 +50,7 @@ from peer.net.linkstate import HandshakeFailed, LinkDown, LinkEvent, LinkUp, Pee
 from peer.net.outbox import Outbox, Priority
 from peer.net.seqstore import SeqFile
 from peer.net.websocket import LinkManager, Neighbour, TcpTransport, Transport
+from peer.node.priority import forward_priority
 from peer.node.refusals import RefusalLog
 from peer.node.config import NeighbourSpec, NodeConfig
 from peer.node.eventlog import EventLog
@@ -556,22 +557,9 @@ class Node:
         return delivered
 
     def _forward_priority(self, env: GossipEnvelope) -> Priority:
-        """PROTOCOL for what this node published and for gossip of an auction or stream it
-        takes part in; RELAY for the rest, which the outbox drops first (issue #17.3)."""
-        if env.origin == self.identity.public_key:
-            return Priority.PROTOCOL
-        if env.topic == QPQ_TOPIC:
-            return Priority.PROTOCOL if self.qpq is not None else Priority.RELAY
-        if env.topic not in (LEDGER_TOPIC, SUMMARY_TOPIC):
-            return Priority.RELAY
-        try:
-            payload = decode_payload(env.payload)
-        except DecodeError:
-            return Priority.RELAY
-        items = getattr(payload, "entries", None) or getattr(payload, "proofs", None) or ()
-        if any(self.is_live(str(getattr(item, "auction", ""))) for item in items):
-            return Priority.PROTOCOL
-        return Priority.RELAY
+        return forward_priority(env, me=self.identity.public_key, in_qpq=self.qpq is not None,
+                                ledger_topics=(LEDGER_TOPIC, SUMMARY_TOPIC), qpq_topic=QPQ_TOPIC,
+                                is_live=self.is_live)
 
     async def _on_envelope(self, peer: str, env: GossipEnvelope) -> None:
         try:
