@@ -133,7 +133,7 @@ def build(sc: Scenario, root: Path, attacks: Mapping[str, str] | None = None, *,
 
 
 async def run(fleet: Fleet, *, restart_after: Mapping[str, float] | None = None,
-              restart_when_done: Collection[str] = (), limit: float = 30.0, catchup: float = 3.0) -> Report:
+              restart_when_done: Collection[str] = (), limit: float = 30.0, catchup: float = 8.0) -> Report:
     """Run until every honest node is done; restart crashed nodes named in ``restart_after``
     (that many seconds after they stopped) or in ``restart_when_done`` (once every honest
     node is done: then it has surely missed entries, whatever the timing)."""
@@ -163,10 +163,12 @@ async def run(fleet: Fleet, *, restart_after: Mapping[str, float] | None = None,
             # to catch their ledger up.
             while any(getattr(fleet.first[n], "crashed", False) for n in pending):
                 await trio.sleep(0.05)
+            # Until the honest and the restarted nodes hold the same copy of the auction: a
+            # restarted node may bring entries the others lack (it floods them once linked again,
+            # which can take a redial backoff), so the reference is read afresh each time.
             with trio.move_on_after(catchup):
-                reference = _reference_hashes(fleet)
-                while any(_hashes(fleet.nodes[n]) != reference for n in fleet.nodes
-                          if fleet.nodes[n] is not fleet.first[n]):
+                matched = [n for n in fleet.nodes if n in fleet.honest or fleet.nodes[n] is not fleet.first[n]]
+                while len({_hashes(fleet.nodes[n], fleet.auction) for n in matched}) > 1:
                     await trio.sleep(0.05)
             nursery.cancel_scope.cancel()
     stalled = bound.cancelled_caught
@@ -192,10 +194,6 @@ def _hashes(node: Node, auction: str | None = None) -> tuple[str, ...] | None:
 def _reference_node(fleet: Fleet) -> str:
     seller = fleet.scenario.seller
     return seller if seller in fleet.honest else fleet.honest[0]
-
-
-def _reference_hashes(fleet: Fleet) -> tuple[str, ...] | None:
-    return _hashes(fleet.nodes[_reference_node(fleet)], fleet.auction)
 
 
 def report(fleet: Fleet, *, stalled: bool) -> Report:
