@@ -4,7 +4,10 @@
   no data transfer (as the paper does);
 * standard auction (Algorithm 1): task 1, the allocation, run by every
   provider; tasks 2.g, the payments of user subset g, one per provider group;
-  task 3 gathers the transferred, cross-checked payments into the output.
+  task 3 gathers the transferred, cross-checked payments into the output;
+* Mirage's hourly round (``peer.mirage.auctioneer_round``): greedy and the MIP
+  as tasks of provider groups, the better allocation and the currency settled
+  by every provider.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from peer.auctioneer.outcome import Allocation
 from peer.auctioneer.transfer import groups
 from peer.auctioneer.vcg import Market, allocate, allocation_of, payments_for, subsets
 
-AUCTIONS = ("double", "standard")
+AUCTIONS = ("double", "standard", "mirage")
 
 
 class PayloadError(ValueError):
@@ -89,7 +92,15 @@ class StandardPlan:
         return allocation_of(self.market, assign, payments)
 
 
-def make_plan(auction: str, vector: BidVector, coin: bytes, providers: Sequence[bytes], k: int) -> Plan:
+def make_plan(
+    auction: str, vector: BidVector, coin: bytes, providers: Sequence[bytes], k: int, context: object = None,
+) -> Plan:
+    if auction == "mirage":
+        # Mirage's hourly round (peer.mirage.auctioneer_round): greedy and MIP clearing as tasks of
+        # provider groups, then the currency; ``context`` is the round's market state.
+        from peer.mirage.auctioneer_round import MiragePlan
+
+        return MiragePlan(vector, coin, providers, k, context)
     if auction == "double":
         return DoublePlan(vector, coin)
     if auction == "standard":

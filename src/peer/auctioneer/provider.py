@@ -45,6 +45,9 @@ class RoundConfig:
     bid_deadline: float
     phase_timeout: float = 5.0
     closers: frozenset[bytes] = field(default_factory=frozenset)
+    # What an allocator needs besides the bid vector and the coin (Mirage: the round's market state,
+    # see peer.mirage.auctioneer_round); handed to make_plan as is, outside equality and hashing.
+    context: object = field(default=None, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.auction not in AUCTIONS:
@@ -333,7 +336,8 @@ class ProviderMachine:
         coin = self.coin.value()
         assert coin is not None
         self._enter("tasks", now)
-        self.plan = make_plan(self.config.auction, self.vector, coin, self.config.providers, self.config.k)
+        self.plan = make_plan(self.config.auction, self.vector, coin, self.config.providers, self.config.k,
+                              context=self.config.context)
         self._transfers = {task: Transfer(task, members) for task, members in self.plan.tasks.items()}
         out: list[Effect] = [Wake(now + self.config.phase_timeout)]
         for task, members in self.plan.tasks.items():

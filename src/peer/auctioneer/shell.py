@@ -208,11 +208,7 @@ class ProviderShell:
         if not 1 <= round_no <= self.rounds or round_no in self.finished:
             return None
         now = trio.current_time()
-        config = RoundConfig(
-            round_no, self.cluster.auction, self.cluster.providers, self.cluster.k,
-            bid_deadline=now + self.cluster.bid_window, phase_timeout=self.cluster.phase_timeout,
-            closers=self.cluster.clients,
-        )
+        config = self.round_config(round_no, now)
         machine = ProviderMachine(self.identity, config, share=self._random(32), nonce=self._random(16))
         self.machines[round_no] = machine
         self._round_start[round_no] = time.perf_counter()
@@ -220,6 +216,15 @@ class ProviderShell:
         self.phase_times[round_no] = {"collect": 0.0}
         self.apply(round_no, machine.start(now))
         return machine
+
+    def round_config(self, round_no: int, now: float) -> RoundConfig:
+        """The configuration of a round whose first message arrives at ``now`` (a subclass may schedule
+        rounds itself or hand the allocator a context, as the Mirage provider does)."""
+        return RoundConfig(
+            round_no, self.cluster.auction, self.cluster.providers, self.cluster.k,
+            bid_deadline=now + self.cluster.bid_window, phase_timeout=self.cluster.phase_timeout,
+            closers=self.cluster.clients,
+        )
 
     def apply(self, round_no: int, effects: list[Effect]) -> None:
         for e in effects:

@@ -45,6 +45,8 @@ _register_operator_commands(app)  # peer key ..., peer launch
 register_control(app)  # sell, status, value set, neighbour add/remove: drive a running node
 from peer.auctioneer.cli import auctioneer_app  # noqa: E402
 app.add_typer(auctioneer_app, name="auctioneer")
+from peer.mirage.node_cli import mirage_app  # noqa: E402  (light: the market loads when a command runs)
+app.add_typer(mirage_app, name="mirage")
 
 # The --mechanism choices, so that help and shell completion list them.
 Mechanism = Enum("Mechanism", {m.replace("-", "_"): m for m in MECHANISMS}, type=str)  # type: ignore[misc]

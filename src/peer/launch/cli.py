@@ -209,10 +209,17 @@ def launch(
     concurrency: Annotated[int, typer.Option(min=1, help="Workload: auctions in flight at most.")] = 1,
     rate: Annotated[float | None, typer.Option(min=0.001, help="Workload: new auctions per second at most.")] = None,
 ) -> None:
-    """Run SCENARIO as one real node process per node on 127.0.0.1 (an SRA auction, or a QPQ stream)."""
+    """Run SCENARIO as one real node process per node on 127.0.0.1 (an SRA auction, a QPQ stream, or Mirage's market)."""
     err = Console(stderr=True, soft_wrap=True)
     for signum in (signal.SIGHUP, signal.SIGTERM):
         signal.signal(signum, _stop_as_interrupt)
+    from peer.launch.mirage_mode import is_mirage_live
+
+    if is_mirage_live(scenario):  # Mirage's market: provider and user processes (peer.launch.mirage_mode)
+        from peer.launch.mirage_mode import launch_mirage
+
+        raise typer.Exit(launch_mirage(scenario, headless=headless, json_out=json_out, workdir=workdir, seed=seed,
+                                       link_timeout=link_timeout, timeout=timeout, behaviours=behaviour or []))
     if _is_qpq_scenario(scenario):
         if kill or behaviour or restart_after is not None:
             _error(err, "--kill, --behaviour and --restart-after apply to SRA scenarios only")

@@ -96,8 +96,9 @@ def parse_mirage_scenario(data: dict[str, Any], source: str) -> MirageScenario:
         top["savings_tax"] = _fraction(source, "mirage.savings_tax", table["savings_tax"])
     top["workload"] = _section(source, "mirage.workload", table.get("workload", {}), Workload)
     top["strategy"] = _section(source, "mirage.strategy", table.get("strategy", {}), StrategyParams)
+    # [mirage.live] is the real-nodes run's table (peer.mirage.live_config), read by its own loader.
     unknown = set(table) - {"nodes", "users", "baseline", "shares", "fee", "weeks", "savings_tax", "workload",
-                            "strategy"}
+                            "strategy", "live"}
     if unknown:
         raise ScenarioError(source, f"mirage.{sorted(unknown)[0]}", "unknown key")
     scenario = MirageScenario(**top)
