@@ -193,7 +193,12 @@ def _launch(scenario: Path, root: Path, err: Console, *, json_out: bool, seed: i
         children.stop()
     if code:
         return code
-    report = check_copies(live, [root / "records" / p.name for p in plans if p.argv[1] == "provider"])
+    # The check is about honest providers' copies; a deviant's own copy is reported beside it.
+    deviants = {p.name for p in plans if "--lie" in p.argv}
+    report = check_copies(live, [root / "records" / p.name for p in plans
+                                 if p.argv[1] == "provider" and p.name not in deviants])
+    if deviants:
+        report["deviants"] = {n: check_copies(live, [root / "records" / n])["problems"] for n in sorted(deviants)}
     report["users"] = [_read_user(root / "users" / f"{p.name}.json") for p in plans if p.argv[1] == "user"]
     report["timing"] = {k: round(v, 3) for k, v in timing.items()}
     report["mechanism"], report["providers"], report["k"] = live.mechanism, len(live.providers), live.k
@@ -240,7 +245,9 @@ def _print(console: Console, report: dict[str, Any]) -> None:
                     format_money(u.get("paid", 0)), format_money(u.get("realised", 0)))
     console.print(bal)
     mark = "ok" if report["ok"] else "FAILED"
-    console.print(f"check {mark}: {report['verified']}/{report['copies']} provider copies verify, "
+    for name, problems in report.get("deviants", {}).items():
+        console.print(f"deviant {name}'s own copy: {'; '.join(problems) or 'verifies'}", markup=False, highlight=False)
+    console.print(f"check {mark}: {report['verified']}/{report['copies']} honest provider copies verify, "
                   f"identical: {report['identical']}", highlight=False)
     for problem in report["problems"]:
         console.print(f"  - {problem}", markup=False, highlight=False)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -34,7 +35,7 @@ import trio
 
 from peer.auctioneer import messages as m
 from peer.auctioneer.deviations import wrong_result
-from peer.auctioneer.effects import Aborted, Decided, Effect
+from peer.auctioneer.effects import Aborted, Decided, Effect, Wake
 from peer.auctioneer.provider import RoundConfig
 from peer.auctioneer.shell import ENVELOPE_TTL, Cluster, ProviderShell, Sender, learn_addresses, unwrap, write_address
 from peer.mirage.live import MirageBook
@@ -166,17 +167,34 @@ class MirageProviderShell(ProviderShell):
                         write_ready(self.directory, self.identity.public_key)
                 await self.on_event(event)
 
+    async def _cut(self, round_no: int) -> None:
+        """Round ``round_no``'s time is up once the next round stops collecting: the next round needs
+        the market state when its tasks start.  Still running here, it ends as its phase timeout
+        would end it (⊥, naming whoever it still waits for), so one stuck round never holds up the
+        rounds after it; fed to the machine as a tick at the end of time, through its public input."""
+        machine = self.machines.get(round_no)
+        for _ in range(2):  # still collecting: the first tick closes the bids, the second times the round out
+            if machine is None or round_no in self.finished:
+                return
+            effects = await self.step(lambda: machine.on_tick(math.inf))
+            self.apply(round_no, [e for e in effects if not isinstance(e, Wake)])
+
     async def _schedule(self, nursery: trio.Nursery, linger: float) -> None:
         if not self.others:
             write_ready(self.directory, self.identity.public_key)
         self.start_at = await wait_start(self.directory)
         for round_no in range(1, self.live.rounds + 1):
-            await sleep_until_wall(self.live.round_times(self.start_at, round_no)[0])
+            opens, deadline = self.live.round_times(self.start_at, round_no)
+            await sleep_until_wall(opens)
             self.machine_for(round_no)  # a round runs, and the hour passes, whether or not anyone bid
-        end = self.live.round_times(self.start_at, self.live.rounds)[1] + 6 * self.live.phase_timeout + 2.0
+            await sleep_until_wall(deadline)
+            await self._cut(round_no - 1)
+        # The last round gets the time every round gets: until a next round would stop collecting.
+        end = self.live.round_times(self.start_at, self.live.rounds + 1)[1]
         with trio.move_on_at(trio.current_time() + max(0.0, end - time.time())):
             while self.book.settled < self.live.rounds:
-                await trio.sleep(0.05)
+                await trio.sleep(0.02)
+        await self._cut(self.live.rounds)
         await trio.sleep(linger)  # late peers may still need my view or signature
         nursery.cancel_scope.cancel()
 
@@ -258,7 +276,8 @@ class MirageUserNode:
                 bids = self.user.bids_for(round_no)
                 if bids and time.time() < deadline:
                     self.sender.send_many(self.providers, m.BidBatch(round_no, bids))
-            last = self.live.round_times(start, self.live.rounds)[1] + 6 * self.live.phase_timeout + 2.0
+            # The providers end the last round by the next would-be deadline at the latest; then its view comes.
+            last = self.live.round_times(start, self.live.rounds + 1)[1] + 2.0
             await self._view_of(self.live.rounds, last)
             nursery.cancel_scope.cancel()
 
