@@ -160,6 +160,8 @@ class LiveUser:
         for bid in bids:
             if self.balance - self.fees_owed < self.rules.fee:
                 break
+            if self.rules.one_bid_per_user and self.outstanding:
+                break  # the market would refuse a second outstanding bid (S4's backfill waits for its high bid)
             free_slots = [i for i in range(len(self.slots)) if i not in self.outstanding]
             if bid.latest < now or bid.nodes > self.capacity or not free_slots or bid.bid_id in self.slot_of_bid:
                 continue  # what the market would refuse, or no slot left to hold it
