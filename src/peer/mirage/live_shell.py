@@ -92,6 +92,10 @@ class MirageProviderShell(ProviderShell):
         self.lie_rounds = lie_rounds
         # A deviant for tests and demonstrations: it reports a wrong (validly signed) task result.
         self._tamper = wrong_result(lambda _: identity) if lie_rounds else None
+        if live.rules.mip:
+            # Load the solver now: importing scipy inside a round's first MIP task took longer than a
+            # phase on a busy machine, and every round queued behind it timed out.
+            import peer.mirage.mip  # noqa: F401
         self._waiting: dict[int, tuple[Decided | Aborted, Any]] = {}  # outputs that wait for an earlier round
         self.outputs: dict[int, str] = {}
 
