@@ -12,7 +12,9 @@ import pytest
 from peer.auctioneer.agreement import BidVector
 from peer.auctioneer.bids import Side, sign_bid
 from peer.auctioneer.deviations import wrong_result
-from peer.auctioneer.effects import Aborted, Broadcast, Decided
+from peer.auctioneer.effects import Aborted, Broadcast, Decided, Send
+from peer.auctioneer.outcome import Allocation as SignedAllocation
+from peer.auctioneer.outcome import Outcome, Trade
 from peer.auctioneer.provider import ProviderMachine, RoundConfig
 from peer.auctioneer.vcg import SolverError
 from peer.auctioneer.sim import coin_secret
@@ -22,7 +24,7 @@ from peer.mirage.auctioneer_round import (
     MiragePlan, market_bid, pack_terms, round_inputs, sign_mirage_bid, slot_identity, unpack_terms,
 )
 from peer.mirage.clearing import clear
-from peer.mirage.live import MirageBook, verify_records
+from peer.mirage.live import MirageBook, adopt, verify_records
 from peer.mirage.live_config import LiveParams, load_live, make_cluster
 from peer.mirage.live_sim import run_rounds
 from peer.mirage.live_user import make_user
@@ -149,6 +151,49 @@ def test_a_provider_reporting_a_wrong_result_gives_bottom_for_that_round_not_ano
     assert all(run.outputs[r][p] == "decided" for r in (0, 1, 3, 4, 5) for p in honest)
     copies = check(cluster, run, honest)
     assert len(set(copies.values())) == 1
+
+
+def test_an_outcome_signature_sent_to_only_some_providers_does_not_split_them():
+    """The deviant signs the right outcome but sends its signature to one honest provider only: that one
+    decides and forwards every signature; the other adopts them (they are on the digest it computed)."""
+    cluster, providers, _, agents = world(rounds=4)
+    deviant, first, second = cluster.providers[1], cluster.providers[0], cluster.providers[2]
+
+    def one_only(me, effects):
+        return [Send(first, e.msg) if isinstance(e, Broadcast) and isinstance(e.msg, m.OutcomeSig) else e
+                for e in effects]
+    run = run_rounds(cluster, list(providers.values()), agents, tamper={(deviant, 2): one_only})
+    assert run.outputs[1][first] == run.outputs[1][second] == "decided"
+    copies = check(cluster, run, cluster.providers)
+    assert len(set(copies.values())) == 1
+
+
+def test_forwarded_signatures_are_adopted_only_when_complete_valid_and_on_this_providers_digest():
+    cluster, providers, _, agents = world(rounds=1)
+    run = run_rounds(cluster, list(providers.values()), agents)
+    record = run.records[cluster.providers[0]][0]
+    sigs = tuple((bytes.fromhex(p), bytes.fromhex(s)) for p, s in record["signatures"])
+    allocation = SignedAllocation(
+        tuple(Trade(bytes.fromhex(u), bytes.fromhex(p), q) for u, p, q in record["trades"]),
+        tuple((bytes.fromhex(k), v) for k, v in record["charges"]),
+        tuple((bytes.fromhex(k), v) for k, v in record["credits"]))
+    outcome = Outcome(1, "mirage", bytes.fromhex(record["vector_digest"]), bytes.fromhex(record["coin"]), allocation)
+
+    class AtSignPhase:  # what adopt reads of a provider machine that computed and signed ``outcome``
+        vector = BidVector(1, (), ())
+        config = RoundConfig(1, "mirage", cluster.providers, cluster.k, 1.0)
+
+        def __init__(self, outcome):
+            self.outcome = outcome
+    digest = outcome.digest()
+    assert digest.hex() == record["digest"]
+    assert isinstance(adopt(AtSignPhase(outcome), digest, sigs), Decided)
+    assert adopt(AtSignPhase(None), digest, sigs) is None  # not at the sign phase
+    assert adopt(AtSignPhase(outcome), digest, sigs[:-1]) is None  # one signature short
+    forged = sigs[:-1] + ((sigs[-1][0], bytes(64)),)
+    assert adopt(AtSignPhase(outcome), digest, forged) is None
+    other = Outcome(1, "mirage", bytes(32), outcome.coin, allocation)  # it computed another outcome
+    assert adopt(AtSignPhase(other), digest, sigs) is None
 
 
 def test_an_unready_market_state_is_bottom_not_a_guess():

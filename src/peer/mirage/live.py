@@ -27,7 +27,9 @@ from typing import Any
 
 from peer.auctioneer.agreement import BidVector
 from peer.auctioneer.bids import SignedBid, Side, bid_problem
+from peer.auctioneer.effects import Decided
 from peer.auctioneer.outcome import Allocation as SignedAllocation
+from peer.auctioneer.outcome import SignedOutcome
 from peer.auctioneer.record import verify_record
 from peer.auctioneer.vcg import SolverError
 from peer.mirage.auctioneer_round import MiragePlan, MirageRoundContext, market_bid, terms_of, unpack_trade
@@ -47,6 +49,9 @@ class MarketSetup:
     names: dict[str, str]  # account key hex -> the user's name (for people)
 
 
+HISTORY = 200  # winners kept in the users' view: a view stays well inside one 64 KiB frame
+
+
 def hour_of(round_no: int) -> int:
     """Round r clears at hour r - 1 (auctioneer rounds start at 1)."""
     return round_no - 1
@@ -61,6 +66,9 @@ class MirageBook:
         self.previous: dict[str, tuple[int, int, int, int]] = {}
         self.open_bids: list[list[Any]] = []  # the last decided round's bids that did not win (A1 shows them)
         self.winners: list[list[Any]] = []  # this round's winners: [slot, account, start, nodes, hours, price]
+        # The last rounds' winners, [round, *winner], in every view: a user that missed a view still
+        # learns what it won (it must never bid again for a block it already holds) and the price history.
+        self.history: list[list[Any]] = []
         self.settled = 0  # every round up to this one has an output here
 
     # --- per round ---------------------------------------------------------------------------------
@@ -116,6 +124,7 @@ class MirageBook:
         self.open_bids = [[s, b.user, b.value, b.nodes, b.hours, b.earliest, b.latest]
                           for s, b in sorted(bids.items()) if s not in won]
         self.winners = sorted(winners, key=lambda w: (w[2], w[0]))
+        self.history = (self.history + [[round_no, *w] for w in self.winners])[-HISTORY:]
         self.settled = round_no
         section: dict[str, Any] = {
             "round": round_no, "hour": now, "mechanism": self.setup.rules.name,
@@ -146,15 +155,32 @@ class MirageBook:
 
     def view(self, round_no: int, decided: bool) -> dict[str, Any]:
         """What users see after round ``round_no``: the calendar from the next hour, balances, the
-        round's winners (public in both auctions) and, under open bidding, the outstanding bids."""
+        last rounds' winners (public in both auctions) and, under open bidding, the outstanding bids."""
         rules, nxt = self.setup.rules, hour_of(round_no) + 1
         return {
             "round": round_no, "output": "outcome" if decided else "bottom", "next_hour": nxt,
             "free": [self.setup.capacity - self.used.get(h, 0) for h in range(nxt, nxt + rules.window_hours)],
             "balances": {a.user: a.balance for a in self.accounts},
-            "winners": self.winners,
+            "winners": self.history,
             "open": [] if rules.sealed else self.open_bids,
         }
+
+
+def adopt(machine: Any, digest: bytes, signatures: Iterable[tuple[bytes, bytes]]) -> Decided | None:
+    """This round decided, if a peer forwards every provider's signature on the outcome *this* machine
+    computed and signed (its ``outcome``, set once it reached the sign phase); else ``None``.
+
+    It closes the one gap where honest providers could part: a deviant that sends its outcome
+    signature to only some of them.  Those that got it decide and forward the signatures; the
+    others hold the same digest (they computed it), so all m valid signatures on it are the output.
+    """
+    outcome, vector = getattr(machine, "outcome", None), getattr(machine, "vector", None)
+    if outcome is None or vector is None or outcome.digest() != digest:
+        return None
+    signed = SignedOutcome(outcome, tuple(sorted(signatures)))
+    if signed.problem(machine.config.providers) is not None:
+        return None
+    return Decided(signed, vector)
 
 
 # --- offline verification ----------------------------------------------------------------------------

@@ -38,13 +38,13 @@ from peer.auctioneer.deviations import wrong_result
 from peer.auctioneer.effects import Aborted, Decided, Effect, Wake
 from peer.auctioneer.provider import RoundConfig
 from peer.auctioneer.shell import ENVELOPE_TTL, Cluster, ProviderShell, Sender, learn_addresses, unwrap, write_address
-from peer.mirage.live import MirageBook
+from peer.mirage.live import MirageBook, adopt
 from peer.mirage.live_config import LiveCluster
 from peer.mirage.live_sim import canonical_view, mirage_record
 from peer.mirage.live_user import LiveUser
 from peer.net.codec import GossipEnvelope
 from peer.net.gossip import sign_envelope, to_ms
-from peer.net.identity import Identity
+from peer.net.identity import Identity, verify
 from peer.net.link import LinkConfig
 from peer.net.linkstate import LinkUp, Received
 from peer.net.websocket import LinkManager, Neighbour, TcpTransport
@@ -97,6 +97,7 @@ class MirageProviderShell(ProviderShell):
             # phase on a busy machine, and every round queued behind it timed out.
             import peer.mirage.mip  # noqa: F401
         self._waiting: dict[int, tuple[Decided | Aborted, Any]] = {}  # outputs that wait for an earlier round
+        self._forwarded: dict[int, tuple[bytes, tuple[tuple[bytes, bytes], ...]]] = {}  # peers' full signature sets
         self.outputs: dict[int, str] = {}
 
     def round_config(self, round_no: int, now: float) -> RoundConfig:
@@ -120,9 +121,17 @@ class MirageProviderShell(ProviderShell):
         return call()
 
     def finish(self, round_no: int, result: Decided | Aborted) -> None:
+        if round_no in self.finished:
+            return  # decided by forwarded signatures already; the machine's own later timeout changes nothing
         machine = self.machines.get(round_no)
+        if isinstance(result, Aborted) and machine is not None and round_no in self._forwarded:
+            result = adopt(machine, *self._forwarded[round_no]) or result
         self._waiting[round_no] = (result, machine.plan if machine is not None else None)
         super().finish(round_no, result)
+        if isinstance(result, Decided):  # forward every signature: a peer still waiting for one can decide too
+            o = result.outcome
+            self._send(self.others, json.dumps({"kind": "signatures", "round": round_no, "digest": o.outcome.digest().hex(),
+                                                "signatures": [[p.hex(), s.hex()] for p, s in o.signatures]}).encode())
         # Book in round order: a round that ended early (⊥ while the one before still ran) waits.
         while self.book.settled + 1 in self._waiting:
             self._book(self.book.settled + 1, *self._waiting.pop(self.book.settled + 1))
@@ -137,16 +146,16 @@ class MirageProviderShell(ProviderShell):
         if self.record_dir is not None:
             record = mirage_record(result, self.cluster.providers, section)
             (self.record_dir / f"round-{round_no}.json").write_text(json.dumps(record, indent=1))
-        self._send_view(canonical_view(self.book.view(round_no, decided)))
+        self._send(self.users, canonical_view(self.book.view(round_no, decided)))
         winners = len(section.get("allocations", []))
         print(f"round {round_no} (hour {section['hour']}): "
               + (f"decided, {winners} allocation(s), {section.get('algorithm', '?')}" if decided else f"⊥ {result.reason}"),
               flush=True)
 
-    def _send_view(self, payload: bytes) -> None:
+    def _send(self, recipients: tuple[bytes, ...], payload: bytes) -> None:
         self.sender.seq += 1
         env = sign_envelope(self.identity, self.sender.seq, to_ms(time.time() + ENVELOPE_TTL), UPDATE_TOPIC, payload)
-        for to in self.users:  # the Sender's per-peer queue carries any envelope; LinkUp flushes it
+        for to in recipients:  # the Sender's per-peer queue carries any envelope; LinkUp flushes it
             if to in self.sender.pending:
                 self.sender.flush(to)
             if to not in self.sender.pending and self.links.send_nowait(to, env):
@@ -154,6 +163,33 @@ class MirageProviderShell(ProviderShell):
             queue = self.sender.pending.setdefault(to, [])
             if len(queue) < MAX_PENDING:
                 queue.append(env)
+
+    async def on_event(self, event: object) -> None:
+        if isinstance(event, Received) and isinstance(event.msg, GossipEnvelope) and event.msg.topic == UPDATE_TOPIC:
+            self._on_signatures(bytes.fromhex(event.peer), event.msg)
+            return
+        await super().on_event(event)
+
+    def _on_signatures(self, sender: bytes, env: GossipEnvelope) -> None:
+        """A peer's full signature set of a round it decided (checked by :func:`adopt` before any use)."""
+        if env.origin != sender or sender not in self.others:
+            return
+        try:
+            raw = json.loads(env.payload)
+            round_no, digest = int(raw["round"]), bytes.fromhex(raw["digest"])
+            sigs = tuple((bytes.fromhex(p), bytes.fromhex(s)) for p, s in raw["signatures"])
+        except (ValueError, KeyError, TypeError):
+            return
+        if round_no in self.finished or not 1 <= round_no <= self.rounds:
+            return
+        if tuple(p for p, _ in sigs) != self.cluster.providers or not all(verify(p, digest, s) for p, s in sigs):
+            return  # not every provider's valid signature on one digest: proves nothing
+        machine = self.machines.get(round_no)
+        decided = adopt(machine, digest, sigs) if machine is not None else None
+        if decided is not None:
+            self.finish(round_no, decided)
+        else:  # not at the sign phase yet, or another digest: kept for when this round would time out
+            self._forwarded[round_no] = (digest, sigs)
 
     async def run(self, *, idle_exit: float | None = 1.0) -> None:
         """Serve every round (then linger ``idle_exit`` s); bounded: gives up at the start wait or the schedule's end."""

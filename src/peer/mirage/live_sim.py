@@ -20,7 +20,7 @@ from peer.auctioneer.effects import Aborted, Broadcast, Decided, Effect, Send, W
 from peer.auctioneer.provider import ProviderMachine, RoundConfig
 from peer.auctioneer.record import outcome_record
 from peer.auctioneer.sim import coin_secret
-from peer.mirage.live import MirageBook
+from peer.mirage.live import MirageBook, adopt
 from peer.mirage.live_config import LiveCluster
 from peer.mirage.live_user import LiveUser
 from peer.net.identity import Identity
@@ -91,8 +91,13 @@ def run_rounds(cluster: LiveCluster, providers: list[Identity], users: list[Live
             handle(to, effects, at)
         views = set()
         outputs = {}
+        # As the provider shell does: a decided provider forwards every signature, so one still
+        # waiting for a signature (a deviant sent it only to some) decides the same outcome.
+        signed = next((r.outcome for r in results.values() if isinstance(r, Decided)), None)
         for p in cluster.providers:
             result = results.get(p) or Aborted("no output", (), False)
+            if isinstance(result, Aborted) and signed is not None:
+                result = adopt(machines[p], signed.outcome.digest(), signed.signatures) or result
             if isinstance(result, Decided):
                 section = books[p].apply(round_no, result.vector, result.outcome.outcome.allocation,
                                          machines[p].plan)

@@ -59,6 +59,7 @@ class LiveUser:
         self.job_of_slot: dict[int, Job] = {}
         self.slot_hex = [s.public_hex for s in slots]
         self.fees_owed = 0
+        self.seen = 0  # the last round whose winners were taken
         self.recent: deque[tuple[int, Allocation]] = deque()
         self.view: dict[str, Any] = {"round": 0, "next_hour": 0, "free": [capacity] * rules.window_hours,
                                      "balances": {account: baseline}, "open": [], "winners": []}
@@ -74,11 +75,11 @@ class LiveUser:
         if view["round"] <= self.view["round"]:
             return  # an old or repeated view
         now = hour_of(view["round"])
-        for slot, account, start, nodes, hours, price in view["winners"]:
-            alloc = Allocation(slot, account, start, hours, nodes, price)
-            self.recent.append((now, alloc))
-            if account != self.account or slot not in self.slot_hex:
-                continue
+        self.recent = deque((hour_of(r), Allocation(slot, account, start, hours, nodes, price))
+                            for r, slot, account, start, nodes, hours, price in view["winners"])
+        for r, slot, account, start, nodes, hours, price in view["winners"]:
+            if r <= self.seen or account != self.account or slot not in self.slot_hex:
+                continue  # told before (the view repeats the last rounds' winners), or not mine
             index = self.slot_hex.index(slot)
             job, bid = self.job_of_slot.pop(index, None), self.outstanding.pop(index, None)
             if job is None or bid is None:
@@ -90,10 +91,11 @@ class LiveUser:
             job.received = min(job.nodes * job.hours, job.received + nodes * hours)
             self.report.realised += job.rate * (job.received - before)
             self.report.paid += price
-            self.report.won.append([view["round"], start, nodes, hours, price])
+            self.report.won.append([r, start, nodes, hours, price])
             _shrink(job, Allocation(bid.bid_id, account, start, hours, nodes, price))
         while self.recent and self.recent[0][0] < now - self.history:
             self.recent.popleft()
+        self.seen = view["round"]
         self.view = view
         self.fees_owed = 0
         self.report.balance = self.balance
