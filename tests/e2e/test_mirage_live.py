@@ -60,6 +60,9 @@ def test_a_provider_reporting_a_wrong_result_gives_bottom_for_that_round(tmp_pat
     outputs = [r["output"] for r in run["rounds"]]
     assert outputs[3] == "bottom" and run["rounds"][3]["reason"] == "data transfer: conflicting results"
     assert outputs.count("outcome") == 7  # the other rounds decide as usual
+    # The deviant's own ⊥ for round 4 comes late (it waited for signatures); users took the view
+    # from k+1 = 2 identical copies and bid in round 5 all the same.
+    assert run["rounds"][4]["bids"] > 0
     records = tmp_path / "run" / "records"
     liar = Identity.load(tmp_path / "run" / "keys" / "provider-1.key").public_hex
     for honest in ("provider-0", "provider-2"):

@@ -10,9 +10,9 @@ Only this module touches trio, sockets, clocks and disk for Mirage.
   writes ``round-N.json`` and sends every user the round's public view (topic
   ``mirage/v1``, point to point, origin-signed like every frame).
 * :class:`MirageUserNode` is a user's own node: it links to every provider,
-  takes a round's view once *every* provider sent the identical one (a
-  coalition of at most k < m providers cannot feed it a false view, only make
-  it sit a round out), and sends its signed bids for the next round to every
+  takes a round's view once k+1 providers sent the identical one (a coalition
+  of at most k providers cannot feed it a false view, nor hold it up by
+  sending its own late), and sends its signed bids for the next round to every
   provider before the bid deadline.
 
 Start: each process writes ``<dir>/<key>.ready`` once its links are up; the
@@ -145,6 +145,8 @@ class MirageProviderShell(ProviderShell):
         self.outputs[round_no] = "decided" if decided else f"⊥ {result.reason}"
         if self.record_dir is not None:
             record = mirage_record(result, self.cluster.providers, section)
+            # Seconds from the round's opening to each phase here (its own timing: not compared across copies).
+            record["phase_started_s"] = {k: round(v, 4) for k, v in self.phase_times.get(round_no, {}).items()}
             (self.record_dir / f"round-{round_no}.json").write_text(json.dumps(record, indent=1))
         self._send(self.users, canonical_view(self.book.view(round_no, decided)))
         winners = len(section.get("allocations", []))
@@ -281,14 +283,15 @@ class MirageUserNode:
             return
         held = self.views.setdefault(round_no, {})
         held.setdefault(sender, env.payload)
-        if len(held) == len(self.providers):
-            if len(set(held.values())) == 1:
-                self.user.on_update(view)
-                self._got_view.set()
-            elif round_no not in self.disagreements:
-                self.disagreements.append(round_no)
-            for old in [r for r in self.views if r < round_no - 1]:
-                del self.views[old]
+        # k+1 identical copies include an honest provider's, and honest providers send identical views:
+        # take it then, rather than wait for a deviant that delays its own (it cannot forge k+1 copies).
+        if sum(1 for p in held.values() if p == env.payload) >= self.live.k + 1:
+            self.user.on_update(view)
+            self._got_view.set()
+        if len(held) == len(self.providers) and len(set(held.values())) > 1 and round_no not in self.disagreements:
+            self.disagreements.append(round_no)
+        for old in [r for r in self.views if r < round_no - 1]:
+            del self.views[old]
 
     async def _view_of(self, round_no: int, until_wall: float) -> None:
         with trio.move_on_at(trio.current_time() + max(0.0, until_wall - time.time())):

@@ -89,7 +89,7 @@ def run_rounds(cluster: LiveCluster, providers: list[Identity], users: list[Live
             machine = machines[to]
             effects = machine.on_tick(at) if frm is None else machine.on_message(frm, msg, at)
             handle(to, effects, at)
-        views = set()
+        views: list[bytes] = []
         outputs = {}
         # As the provider shell does: a decided provider forwards every signature, so one still
         # waiting for a signature (a deviant sent it only to some) decides the same outcome.
@@ -106,10 +106,11 @@ def run_rounds(cluster: LiveCluster, providers: list[Identity], users: list[Live
                 section = books[p].skip(round_no)
                 outputs[p] = result.reason
             run.records[p].append(mirage_record(result, cluster.providers, section))
-            views.add(canonical_view(books[p].view(round_no, isinstance(result, Decided))))
+            views.append(canonical_view(books[p].view(round_no, isinstance(result, Decided))))
         run.outputs.append(outputs)
-        if len(views) == 1:  # users take a view only when every provider sent the same one
-            view = json.loads(views.pop())
+        # Users take a view that k+1 providers sent identically (as MirageUserNode does).
+        agreed = next((v for v in views if views.count(v) >= cluster.k + 1), None)
+        if agreed is not None:
             for u in users:
-                u.on_update(view)
+                u.on_update(json.loads(agreed))
     return run
