@@ -286,7 +286,11 @@ class MirageUserNode:
         # k+1 identical copies include an honest provider's, and honest providers send identical views:
         # take it then, rather than wait for a deviant that delays its own (it cannot forge k+1 copies).
         if sum(1 for p in held.values() if p == env.payload) >= self.live.k + 1:
-            self.user.on_update(view)
+            try:
+                self.user.on_update(view)
+            except (KeyError, TypeError, ValueError) as exc:  # k+1 providers sent it: a bug, not an attack
+                log.warning("view of round %d not usable: %r", round_no, exc)
+                return
             self._got_view.set()
         if len(held) == len(self.providers) and len(set(held.values())) > 1 and round_no not in self.disagreements:
             self.disagreements.append(round_no)
