@@ -71,3 +71,21 @@ def test_a_provider_reporting_a_wrong_result_gives_bottom_for_that_round(tmp_pat
         assert "allocations" not in record["mirage"]  # ⊥: nothing booked, nobody charged
     check = verify_offline(tmp_path / "run", ["provider-0", "provider-2"])
     assert check.returncode == 0, check.stdout
+
+
+def test_a_provider_that_never_gets_the_start_exits_with_one_line(tmp_path, monkeypatch):
+    """It listens on a real socket and waits on the real clock (0.3 s), hence here."""
+    import peer.mirage.live_shell as shell
+    from typer.testing import CliRunner
+
+    from peer.cli.app import app
+    from peer.mirage.live_config import load_live, make_cluster
+
+    monkeypatch.setattr(shell, "START_WAIT", 0.3)  # nobody writes start.json
+    scenario, params = load_live(SCENARIO)
+    cluster, providers, users = make_cluster(scenario, params, str(SCENARIO))
+    cluster.dump(tmp_path / "cluster.json")
+    providers["provider-0"].save(tmp_path / "p0.key")
+    result = CliRunner().invoke(app, ["mirage", "provider", "--key", str(tmp_path / "p0.key"), "--cluster",
+                                      str(tmp_path / "cluster.json"), "--dir", str(tmp_path / "addr")])
+    assert result.exit_code == 2 and "no start.json" in result.output, result.output

@@ -96,3 +96,4 @@ def test_peer_mirage_commands_report_bad_input_in_one_line(tmp_path):
     result = runner.invoke(app, ["mirage", "provider", "--key", str(tmp_path / "u00.key"), "--cluster",
                                  str(tmp_path / "cluster.json"), "--dir", str(tmp_path / "addr")])
     assert result.exit_code == 2 and "not one of the cluster's providers" in result.output
+

@@ -60,8 +60,9 @@ def write_ready(directory: Path, key: bytes) -> None:
     (directory / f"{key.hex()}.ready").write_text("ready\n")
 
 
-async def wait_start(directory: Path, timeout: float = START_WAIT) -> float:
+async def wait_start(directory: Path, timeout: float | None = None) -> float:
     """The run's start (wall clock) from ``start.json``; TimeoutError if it does not appear in time."""
+    timeout = START_WAIT if timeout is None else timeout
     with trio.move_on_after(timeout):
         while True:
             try:

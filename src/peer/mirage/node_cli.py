@@ -36,6 +36,23 @@ def _load(key: Path, cluster: Path):
         raise _fail(str(exc)) from None
 
 
+def _run(main) -> None:
+    """``trio.run(main)``, with a network or start-up failure inside a task group raised bare, so that it
+    becomes one printed line (trio wraps every task's exception in an ExceptionGroup)."""
+    import trio
+
+    try:
+        trio.run(main)
+    except BaseExceptionGroup as group:
+        leaves = [group]
+        while leaves and isinstance(leaves[0], BaseExceptionGroup):
+            leaves = list(leaves[0].exceptions) + leaves[1:]
+        wanted = [e for e in leaves if isinstance(e, (OSError, TimeoutError, KeyboardInterrupt))]
+        if wanted:
+            raise wanted[0] from None
+        raise
+
+
 def _rounds(raw: str) -> frozenset[int]:
     try:
         return frozenset(int(x) for x in raw.split(",") if x.strip())
@@ -55,8 +72,6 @@ def provider(
     """Run one provider: it clears every hourly round with the others and keeps the signed balances."""
     import logging
 
-    import trio
-
     from peer.mirage.live_shell import MirageProviderShell
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
@@ -71,7 +86,7 @@ def provider(
         raise _fail(f"cannot create a directory: {exc.strerror}") from None
     shell = MirageProviderShell(identity, live, directory, out, lie_rounds=_rounds(lie))
     try:
-        trio.run(shell.run)
+        _run(shell.run)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     except (OSError, TimeoutError) as exc:
@@ -91,8 +106,6 @@ def user(
     out: Annotated[Path | None, typer.Option(help="Write this user's summary (JSON) here.")] = None,
 ) -> None:
     """Run one user's node: its agent bids for its jobs through every provider, each round."""
-    import trio
-
     from peer.mirage.live_shell import MirageUserNode
     from peer.mirage.live_user import make_user
     from peer.mirage.scenario import load_mirage_scenario
@@ -111,7 +124,7 @@ def user(
         raise _fail(str(exc)) from None
     node = MirageUserNode(identity, live, directory, out, agent_user)
     try:
-        trio.run(node.run)
+        _run(node.run)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     except (OSError, TimeoutError) as exc:
