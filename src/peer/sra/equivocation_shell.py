@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from peer.ledger import FraudProof, FraudProofs, StoreError, find_culprits
-from peer.net.identity import verify
+from peer.net.identity import Identity, verify
 from peer.sra.equivocation import (
     BidReceipt,
     ReceiptBook,
@@ -44,6 +44,14 @@ from peer.sra.messages import Bid, BidReceipts
 
 if TYPE_CHECKING:
     from peer.sra.shell import SraShell
+
+
+def sign_bid(identity: Identity, msg: Bid, to: str) -> Bid:
+    """``msg`` with the bidder's salt and its signature over the commitment to (itself, ``to``, amount)."""
+    salt = salt_from(identity.sign(salt_message(msg.auction)))
+    commitment = bid_commitment(msg.auction, identity.public_hex, to, msg.amount, salt)
+    signed = receipt_signed_bytes(msg.auction, identity.public_hex, commitment)
+    return dataclasses.replace(msg, salt=salt, sig=identity.sign(signed))
 
 
 def receipt_ok(receipt: BidReceipt) -> bool:
@@ -66,12 +74,7 @@ class BidGuard:
     # ------------------------------------------------------------ sending
 
     def sign(self, msg: Bid, to: str) -> Bid:
-        """``msg`` with this node's salt and its signature over the commitment to (us, ``to``, amount)."""
-        identity = self.node.identity
-        salt = salt_from(identity.sign(salt_message(msg.auction)))
-        commitment = bid_commitment(msg.auction, self.node.me, to, msg.amount, salt)
-        signed = receipt_signed_bytes(msg.auction, self.node.me, commitment)
-        return dataclasses.replace(msg, salt=salt, sig=identity.sign(signed))
+        return sign_bid(self.node.identity, msg, to)
 
     def outgoing(self, inst: SraAuction) -> list[BidReceipts]:
         """The receipts of our subtree, for our parent, in frames that fit."""

@@ -163,6 +163,8 @@ class SraShell:
             if problem:
                 self.node.reject(peer, problem)
                 return
+            if peer in inst.machine.convicted:
+                return  # this very Bid proved it an equivocator: refused and counted once, above
         if isinstance(msg, Settled):
             verdict = self.settlement_verdict(inst, msg)
             if verdict == HOLD:
