@@ -157,3 +157,21 @@ async def test_a_relayed_proof_convicts_in_a_live_auction(setup) -> None:
     await shell.bids.on_proofs([proof])
     assert inst.machine.convicted == {E.public_hex} and not inst.machine.children
     assert node.refused[-1][0] == E.public_hex
+    await shell.receive(inst, E.public_hex, bid_from(E, P, 9), 2.0)  # anything it bids later is refused
+    assert node.refused[-1] == (E.public_hex, "proved to have signed two different stage-2 bids in this auction: "
+                                              "its bids are refused")
+
+
+async def test_receipts_already_held_are_not_checked_again_and_the_book_is_bounded(setup, monkeypatch) -> None:
+    node, shell, inst = setup
+    frame = BidReceipts(auction=AUCTION, receipts=pack_receipts([signed_bid(X, E.public_hex, 3, auction=AUCTION)]))
+    await shell.receive(inst, E.public_hex, frame, 1.0)
+    checked = []
+    monkeypatch.setattr("peer.sra.equivocation_shell.receipt_ok", lambda r: checked.append(r) or True)
+    await shell.receive(inst, E.public_hex, frame, 1.1)  # the same frame again: no signature to check
+    assert checked == [] and node.refused == []
+    inst.receipts.limit = 1
+    other = BidReceipts(auction=AUCTION, receipts=pack_receipts([signed_bid(C, E.public_hex, 3, auction=AUCTION)]))
+    await shell.receive(inst, E.public_hex, other, 1.2)
+    assert checked == [] and node.refused == [(E.public_hex, "more than 1 bid receipts in one auction")]
+    assert list(inst.receipts.kept) == [X.public_hex]

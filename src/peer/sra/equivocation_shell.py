@@ -116,12 +116,18 @@ class BidGuard:
         except ReceiptError as exc:
             self.node.reject(peer, f"malformed bid receipts: {exc}")
             return
+        book = self.book(inst)
+        # Cheap checks before any signature (a dishonest child can mint receipts with throwaway
+        # keys): room in the book, and receipts we already hold verbatim are not checked again.
+        fresh = [r for r in receipts if book.kept.get(r.bidder) != r and r.bidder not in book.convicted]
+        if len(book.kept) + len(fresh) > book.limit:
+            self.node.reject(peer, f"more than {book.limit} bid receipts in one auction")
+            return
         # Every signature first, so a batch with one forgery changes nothing.
-        if not all(receipt_ok(r) for r in receipts):
+        if not all(receipt_ok(r) for r in fresh):
             self.node.reject(peer, "a bid receipt not signed by its bidder")
             return
-        book = self.book(inst)
-        for receipt in receipts:
+        for receipt in fresh:
             try:
                 conflict = book.add(receipt)
             except ReceiptError as exc:

@@ -159,12 +159,13 @@ class SraShell:
             await self.bids.on_receipts(inst, peer, msg, now)
             return
         if isinstance(msg, Bid):
+            convicted = peer in inst.machine.convicted
             problem = await self.bids.check_bid(inst, peer, msg, now)
             if problem:
                 self.node.reject(peer, problem)
                 return
-            if peer in inst.machine.convicted:
-                return  # this very Bid proved it an equivocator: refused and counted once, above
+            if not convicted and peer in inst.machine.convicted:
+                return  # this very Bid proved it an equivocator: refused and counted once, as such
         if isinstance(msg, Settled):
             verdict = self.settlement_verdict(inst, msg)
             if verdict == HOLD:
