@@ -256,6 +256,6 @@ def test_bad_behaviour_specs_are_refused(spec: str) -> None:
 
 @pytest.mark.parametrize("spec", ["false-reserve:+1", "false-reserve:-0.5", "silent@hosting", "crash@gathering",
                                   "forge-origin", "forge-hop", "replay", "alter-gossip", "equivocate",
-                                  "false-settle"])
+                                  "false-settle", "equivocate-bid"])
 def test_behaviour_specs_round_trip(spec: str) -> None:
     assert str(Attack.parse(spec)) == spec
