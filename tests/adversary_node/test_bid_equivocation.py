@@ -37,7 +37,8 @@ def cycle():
     return explicit_scenario(EDGES, VALUES, seller="s", seed=1, name="equivocate-bid")
 
 
-
+def index_of(events: list[dict], **match: object) -> int:
+    return next(i for i, e in enumerate(events) if all(e.get(k) == v for k, v in match.items()))
 
 
 @pytest.mark.parametrize("paper_resale", [False, True], ids=["guarded", "paper"])
@@ -55,10 +56,12 @@ async def test_bids_to_two_inviters_are_proved_the_proof_reaches_everyone_and_th
                       and e.get("culprit_key") == fleet.keys["a"]] for n in HONEST}
     assert all(bid_frauds[n] for n in HONEST), bid_frauds
     assert not bid_frauds["s"][0].get("relayed") and bid_frauds["s"][0]["position"] == -1
-    first_open = min(i for i, e in enumerate(report.events["s"]) if e.get("type") in ("Open",)
-                     and e.get("kind") == "send")
-    detected = next(i for i, e in enumerate(report.events["s"]) if e.get("kind") == "fraud")
-    assert detected < first_open  # before the resale
+    # Before the resale: s found it before she opened hop 1, and b and d (the inviters that hold
+    # a's Bids) had it, relayed, before her Open reached them (docs/protocol.md 6.2, "When").
+    ev = report.events
+    assert index_of(ev["s"], kind="fraud") < index_of(ev["s"], kind="send", type="Open")
+    for n in ("b", "d"):
+        assert index_of(ev[n], kind="fraud", proof="bid") < index_of(ev[n], kind="recv", type="Open")
     # b and d took a's signed Bid directly: each puts an abuse point on a's link.
     assert report.abuse["a"] >= 2
     for n in ("b", "d"):
