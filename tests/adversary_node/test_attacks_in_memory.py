@@ -99,7 +99,8 @@ async def test_replayed_messages_are_refused_or_dropped_as_duplicates(tmp_path: 
     assert report.refusals_of("second reply in stage 2") == {"s": 1}
     refused = [(who, why) for refs in report.refused.values() for who, why in refs]
     allowed = ("second reply in stage 2", "award to a node that already bought", "unexpected context",
-               "offer to a node that already bought")
+               "offer to a node that already bought",
+               "bid receipts from a node whose stage-2 reply")  # receipts replayed after their Bid
     assert all(who == "b" and why.startswith(allowed) for who, why in refused), refused
     assert report.abuse["b"] == len(refused)
     duplicates = sum(fleet.nodes[n].gossip.stats.duplicates for n in ("s", "c", "d"))
@@ -255,6 +256,6 @@ def test_bad_behaviour_specs_are_refused(spec: str) -> None:
 
 @pytest.mark.parametrize("spec", ["false-reserve:+1", "false-reserve:-0.5", "silent@hosting", "crash@gathering",
                                   "forge-origin", "forge-hop", "replay", "alter-gossip", "equivocate",
-                                  "false-settle"])
+                                  "false-settle", "equivocate-bid"])
 def test_behaviour_specs_round_trip(spec: str) -> None:
     assert str(Attack.parse(spec)) == spec

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from peer.net import codec
 from peer.net.codec import (
     MAX_GOSSIP_PAYLOAD,
+    MAX_RECEIPT_BYTES,
     MAX_TEXT,
     MAX_TOPIC,
     MAX_U63,
@@ -84,7 +85,9 @@ key32, sig64, optsig, payload = _blob(32, 32), _blob(64, 64), _blob(0, 64), _blo
 LINK: dict[str, dict[str, tuple[Callable[[Any], bool | None], Any]]] = {
     "invite": {"auction": (text, MISSING), "item": (text, MISSING), "seller": (text, MISSING),
                "genesis": (_hash, MISSING), "budget": (_budget, None)},
-    "bid": {"auction": (text, MISSING), "amount": (u63, MISSING)},
+    "bid": {"auction": (text, MISSING), "amount": (u63, MISSING), "salt": (_blob(0, 32), b""),
+            "sig": (optsig, b"")},
+    "bid_receipts": {"auction": (text, MISSING), "receipts": (_blob(0, MAX_RECEIPT_BYTES), MISSING)},
     "decline": {"auction": (text, MISSING)},
     "open": {"auction": (text, MISSING), "hop": (u63, MISSING), "reserve": (u63, MISSING),
              "prev": (_hash, MISSING), "budget": (_budget, None), "bought_from": (text, ""),
@@ -153,6 +156,10 @@ def valid_value(tag: str, name: str) -> st.SearchStrategy[Any]:
         return st.just("") | st.binary(min_size=32, max_size=32).map(bytes.hex)
     if name == "payload":
         return st.binary(max_size=256) | st.just(b"p" * MAX_GOSSIP_PAYLOAD)
+    if name == "salt":
+        return st.binary(max_size=32)
+    if name == "receipts":
+        return st.binary(max_size=256) | st.just(b"r" * MAX_RECEIPT_BYTES)
     if name == "topic":
         return st.text(min_size=1, max_size=MAX_TOPIC)
     if name == "v":
@@ -179,6 +186,8 @@ def near_miss(tag: str, name: str) -> st.SearchStrategy[Any]:
         return st.sampled_from([b"k" * (size - 1), b"k" * (size + 1), "k" * size, bytes(size), *common])
     if name == "payload":
         return st.sampled_from([b"p" * (MAX_GOSSIP_PAYLOAD + 1), "text", *common])
+    if name in ("salt", "receipts"):
+        return st.sampled_from([b"s" * (33 if name == "salt" else MAX_RECEIPT_BYTES + 1), "text", *common])
     if name == "topic":
         return st.sampled_from(["", "t" * (MAX_TOPIC + 1), "é" * MAX_TOPIC, b"t", *common])
     if name == "v":

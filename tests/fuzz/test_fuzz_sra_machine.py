@@ -267,7 +267,8 @@ FIELD_VALUES = {"auction": auctions, "item": plausible(st.just(ITEM)), "seller":
                 "reserve": amounts, "prev": hashes, "host": names, "entry": hashes, "price": amounts,
                 "seller_sig": odd_values, "winner": names, "hops": amounts, "buyer_sig": odd_values,
                 "bought_from": names, "bought_prev": hashes,
-                "sig": st.binary(max_size=64)}  # the codec only ever delivers bytes here
+                "sig": st.binary(max_size=64),  # the codec only ever delivers bytes here
+                "salt": st.binary(max_size=32)}
 
 
 @st.composite

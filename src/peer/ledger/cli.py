@@ -30,6 +30,7 @@ from peer.cli.ledger_json import chain_json, ledger_json, proof_json, stream_jso
 from peer.cli.qpq_chain import StreamReport, check_data_dir, summary_line
 from peer.ledger.entries import Announcement, Chain, Entry, FraudProof, SignedHop, find_culprits
 from peer.ledger.records import CHAIN_SUFFIX, FRAUD_FILE, Issue
+from peer.sra.equivocation import BID_POSITION
 from peer.ledger.store import LEDGER_DIR, LedgerStore, StoreError
 from peer.money import format_money
 from peer.net.identity import short_name
@@ -141,6 +142,8 @@ def _chain_table(chain: Chain, name: _Names, fraud_at: set[int], damage: list[st
 
 
 def _difference(a: Entry, b: Entry, name: _Names) -> str:
+    if a.position == BID_POSITION:  # #15.7: two signed stage-2 bid commitments (parents and amounts salted)
+        return "two different stage-2 bids (Bid to two inviters)"
     if isinstance(a, SignedHop) and isinstance(b, SignedHop):
         fields = (("buyer", name(a.body.buyer), name(b.body.buyer)),
                   ("price", format_money(a.body.price), format_money(b.body.price)),
@@ -164,7 +167,7 @@ def _fraud_table(proofs: list[FraudProof], name: _Names) -> Table:
         # Chain hashes match the chain tables; two announcements share one, so use digests there.
         same = proof.first.hash == proof.second.hash
         kept, other = ((e.digest if same else e.hash)[:16] for e in (proof.first, proof.second))
-        cells = (proof.auction, str(proof.position), culprits, kept, other,
+        cells = (proof.auction, "bid" if proof.position == BID_POSITION else str(proof.position), culprits, kept, other,
                  _difference(proof.first, proof.second, name))
         table.add_row(*(Text(c) for c in cells))
     return table

@@ -32,6 +32,7 @@ from peer.ledger.entries import (
 )
 from peer.ledger.keys import is_public_hex
 from peer.net.msgpack_limits import check_shape
+from peer.sra.equivocation import BidReceipt  # its ReceiptError is a ValueError: caught as one below
 from peer.sra.ledger_entry import HopEntry
 
 #: Bound on one payload or record: what a gossip message carries (60 KiB) and
@@ -79,9 +80,22 @@ class HopMsg(msgspec.Struct, tag="hop", array_like=True, frozen=True, forbid_unk
 EntryMsg = AnnouncementMsg | HopMsg
 
 
+class BidReceiptMsg(msgspec.Struct, tag="bid", array_like=True, frozen=True, forbid_unknown_fields=True):
+    """A bidder's signed stage-2 bid commitment (``peer.sra.equivocation``): only ever half of a proof."""
+
+    auction: Id
+    bidder: Key
+    commitment: Key  # sha256, 32 bytes
+    sig: Sig
+
+
+# What a proof may pair.  Not EntryMsg: a bid receipt is never a ledger entry.
+ProofPartMsg = AnnouncementMsg | HopMsg | BidReceiptMsg
+
+
 class FraudProofMsg(msgspec.Struct, tag="fraud", array_like=True, frozen=True, forbid_unknown_fields=True):
-    first: EntryMsg
-    second: EntryMsg
+    first: ProofPartMsg
+    second: ProofPartMsg
 
 
 class SummaryMsg(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields=True):
@@ -214,12 +228,24 @@ def _entry(msg: EntryMsg) -> Entry:
     return SignedHop(body=body, seller_sig=msg.seller_sig, buyer_sig=msg.buyer_sig)
 
 
+def _part_msg(part: Entry | BidReceipt) -> ProofPartMsg:
+    if isinstance(part, BidReceipt):
+        return BidReceiptMsg(part.auction, bytes.fromhex(part.bidder), bytes.fromhex(part.commitment), part.sig)
+    return _entry_msg(part)
+
+
+def _part(msg: ProofPartMsg) -> Entry | BidReceipt:
+    if isinstance(msg, BidReceiptMsg):
+        return BidReceipt(auction=msg.auction, bidder=msg.bidder.hex(), commitment=msg.commitment.hex(), sig=msg.sig)
+    return _entry(msg)
+
+
 def _proof_msg(proof: FraudProof) -> FraudProofMsg:
-    return FraudProofMsg(_entry_msg(proof.first), _entry_msg(proof.second))
+    return FraudProofMsg(_part_msg(proof.first), _part_msg(proof.second))
 
 
 def _proof(msg: FraudProofMsg) -> FraudProof:
-    return FraudProof(_entry(msg.first), _entry(msg.second))
+    return FraudProof(_part(msg.first), _part(msg.second))
 
 
 _record_encoder = msgspec.msgpack.Encoder()

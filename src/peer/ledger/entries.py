@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from peer.errors import PeerError
 from peer.money import describe_amount
 from peer.ledger.keys import SIGNATURE_BYTES, SignerLike, is_public_hex, public_hex, sign, verify
+from peer.sra.equivocation import BidReceipt
 from peer.sra.ledger_entry import HopEntry, genesis_hash
 
 DOMAIN_ANNOUNCEMENT = b"peer/ledger/v1/announcement"
@@ -331,8 +332,15 @@ def check_reserve(chain: Chain, host: str, hop: int, reserve: int, prev: str | N
         raise ReserveError(f"host's prev does not name the entry of hop {hop - 1}")
 
 
-def signers(entry: Entry) -> frozenset[str]:
+#: What a fraud proof pairs: two chain entries (a fork), or two signed stage-2 bid
+#: commitments of one bidder (bid equivocation, :mod:`peer.sra.equivocation`).
+Statement = Entry | BidReceipt
+
+
+def signers(entry: Statement) -> frozenset[str]:
     """The keys whose signatures on ``entry`` verify."""
+    if isinstance(entry, BidReceipt):
+        return frozenset({entry.bidder} if verify(entry.bidder, entry.signed_bytes(), entry.sig) else ())
     if isinstance(entry, Announcement):
         return frozenset({entry.seller} if entry.signature_ok() else ())
     ok = set()
@@ -343,19 +351,31 @@ def signers(entry: Entry) -> frozenset[str]:
     return frozenset(ok)
 
 
-def find_culprits(a: Entry, b: Entry) -> frozenset[str]:
-    """Keys that validly signed two different entries for the same position of the same auction."""
+def find_culprits(a: Statement, b: Statement) -> frozenset[str]:
+    """Keys that validly signed two different entries for the same position of the same auction.
+
+    Two bid receipts are "the same position" when they are one bidder's: an honest
+    node signs one stage-2 bid per auction.
+    """
     if a.auction != b.auction or a.position != b.position or a.digest == b.digest:
+        return frozenset()
+    if isinstance(a, BidReceipt) != isinstance(b, BidReceipt):
+        return frozenset()
+    if isinstance(a, BidReceipt) and isinstance(b, BidReceipt) and a.bidder != b.bidder:
         return frozenset()
     return signers(a) & signers(b)
 
 
 @dataclass(frozen=True, slots=True)
 class FraudProof:
-    """Two different entries at one position, both signed by the same party.  Self-verifying."""
+    """Two different entries at one position, both signed by the same party.  Self-verifying.
 
-    first: Entry  # the one on our chain (first seen)
-    second: Entry  # the conflicting one
+    Or two different stage-2 bid commitments of one bidder in one auction
+    (``position`` is then ``BID_POSITION``, -1: no chain position).
+    """
+
+    first: Statement  # the one on our chain (first seen)
+    second: Statement  # the conflicting one
 
     @property
     def auction(self) -> str:

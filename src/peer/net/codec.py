@@ -82,9 +82,23 @@ class InviteWire(_Wire, tag="invite", frozen=True):
     budget: Budget | None = None
 
 
+# Bid equivocation (#15.7, peer.sra.equivocation): the bidder's salt and signature on its
+# commitment; empty only in tests of the link layer (a node refuses an unsigned Bid).
+BidSalt = Annotated[bytes, Meta(max_length=32)]
+BidSig = Annotated[bytes, Meta(max_length=64)]
+MAX_RECEIPT_BYTES = 320 * 128  # peer.sra.equivocation.RECEIPTS_PER_MESSAGE receipts of 128 bytes
+
+
 class BidWire(_Wire, tag="bid", frozen=True):
     auction: Text
     amount: U63
+    salt: BidSalt = b""
+    sig: BidSig = b""
+
+
+class BidReceiptsWire(_Wire, tag="bid_receipts", frozen=True):
+    auction: Text
+    receipts: Annotated[bytes, Meta(max_length=MAX_RECEIPT_BYTES)]
 
 
 class DeclineWire(_Wire, tag="decline", frozen=True):
@@ -97,9 +111,11 @@ MAX_COIN_INVITERS = 256
 Inviters = Annotated[str, Meta(max_length=MAX_COIN_INVITERS * (MAX_TEXT + 1))]
 
 
-class CoinBidWire(_Wire, tag="coin_bid", frozen=True):
+class CoinBidWire(_Wire, tag="coin_bid", frozen=True, kw_only=True):
     auction: Text
     amount: U63
+    salt: BidSalt = b""  # before coin, as in sra.CoinBid (a subclass of Bid)
+    sig: BidSig = b""
     coin: Sig64
     inviters: Inviters
 
@@ -229,6 +245,7 @@ HandshakeMessage: TypeAlias = Hello | HelloAck | Confirm
 _SRA_WIRE: dict[type, type[_Wire]] = {
     sra.Invite: InviteWire,
     sra.Bid: BidWire,
+    sra.BidReceipts: BidReceiptsWire,
     sra.Decline: DeclineWire,
     sra.CoinBid: CoinBidWire,
     sra.CoinDecline: CoinDeclineWire,
@@ -245,7 +262,7 @@ _SRA_WIRE: dict[type, type[_Wire]] = {
 _SRA_FROM_WIRE: dict[type[_Wire], type] = {w: d for d, w in _SRA_WIRE.items()}
 
 _LinkWire = (
-    InviteWire | BidWire | DeclineWire | CoinBidWire | CoinDeclineWire | OpenWire | ContextRequestWire | ContextReplyWire
+    InviteWire | BidWire | BidReceiptsWire | DeclineWire | CoinBidWire | CoinDeclineWire | OpenWire | ContextRequestWire | ContextReplyWire
     | ContextBidWire | OfferWire | BuyConfirmWire | RefuseWire | AwardWire | SettledWire | Heartbeat
     | GossipEnvelope
 )

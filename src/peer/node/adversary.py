@@ -33,6 +33,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+import random
 import signal
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,8 @@ KINDS: dict[str, str] = {
     "replay": "send every SRA message and gossip envelope a second time, after the next one",
     "alter-gossip": "flip a payload byte of every gossip envelope it relays",
     "equivocate": "after its sale is countersigned, sign and flood a second version at a higher price",
+    "equivocate-bid": "report its stage-2 Bid to every inviter: its value to each, 0 to the one its coin picks "
+                      "(and the same in its stage-3 context bids), each Bid validly signed",
     "false-settle": "on reporting its bid, flood a Settled naming itself the winner (refused against the ledger)",
     "false-settle-head": "on being invited, flood a Settled that matches the ledger head (the seller wins, "
                          "no hops) but is not signed by its winner",
@@ -282,10 +285,62 @@ class AdversaryNode(Node):
                        hop=body.hop, price=format_money(body.price))
 
 
+class _PerInviter(dict):  # type: ignore[type-arg]
+    """``equivocate-bid``: the machine's ``equivocate`` map (inviter -> amount), read as it sends.
+
+    The machine reports in the same step in which its gathering ends, so the map
+    cannot be filled from a stage hook; it is computed from the inviters when the
+    machine reads it: the value to every inviter but the one its seeded coin picks
+    (the machine's honest draw), 0 to that one.  Falsy until there are two inviters
+    (one inviter: nothing to equivocate, the node reports honestly).
+    """
+
+    def __init__(self, machine: Any, node: AdversaryNode) -> None:
+        super().__init__()
+        self.machine = machine
+        self.node = node
+
+    def _amounts(self) -> dict[str, int]:
+        m = self.machine
+        inviters = sorted(m.inviters)
+        if len(inviters) < 2:
+            return {}
+        coin = random.Random(f"sra/parent/{m.seed}/{m.id}").choice(inviters)
+        amounts = {i: 0 if i == coin else m.value for i in inviters}
+        if not self.node.evidence["equivocated bids"]:
+            self.node.evidence["equivocated bids"] = len(amounts)
+            self.node._emit("adversary", attack=str(self.node.attack), what="bids to every inviter",
+                            amounts={self.node._n(i): format_money(a) for i, a in sorted(amounts.items())})
+        return amounts
+
+    def __bool__(self) -> bool:
+        return bool(self._amounts())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._amounts()
+
+    def __getitem__(self, key: str) -> int:
+        return self._amounts()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return self._amounts().get(key, default)
+
+
 class _AdversarySraShell(SraShell):
     """The honest collaborator, but the node sees each effect first (stage hooks)."""
 
     node: AdversaryNode
+
+    def new_auction(self, *args: Any, **kwargs: Any) -> SraAuction:
+        inst = super().new_auction(*args, **kwargs)
+        if self.node.attack.kind == "equivocate-bid":
+            # The machine's own deviation (Behaviour.equivocate): a Bid to every inviter, and
+            # each inviter's amount in the stage-3 context bids it hears.  The shell then signs
+            # each Bid for its receiver: two valid, conflicting signed bids.
+            m = inst.machine
+            m._equivocate = _PerInviter(m, self.node)
+            m._rewrite = True
+        return inst
 
     async def apply_one(self, inst: SraAuction, effect: Effect) -> None:
         # One effect at a time (the honest apply keeps no state across effects), so an

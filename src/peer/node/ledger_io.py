@@ -131,6 +131,7 @@ class NodeLedger:
                 return
             for proof in new:
                 self.node._emit("fraud", auction=proof.auction, relayed=True)
+            await self.node.sra.bids.on_proofs(new)  # #15.7: a proved bid equivocator is refused in a live auction
 
     async def admit_started(self, payload: Entries) -> None:
         """A neighbour's anti-entropy answer: the auctions it carries a hop of started (a buyer

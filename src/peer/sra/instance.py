@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from peer.sra.effects import Effect
+from peer.sra.equivocation import ReceiptBook
 from peer.sra.machine import SraNode
 from peer.sra.messages import Message, Open, Settled
 
@@ -31,6 +32,7 @@ class SraAuction:
     confirm_sigs: dict[str, bytes] = field(default_factory=dict)  # guarded resale: our buyer's
     opens: dict[int, tuple[str, Open]] = field(default_factory=dict)
     held: list[tuple[str, Settled]] = field(default_factory=list)  # settlements ahead of our ledger
+    receipts: ReceiptBook | None = None  # signed stage-2 bids of our subtree (peer.sra.equivocation)
     settled: Settled | None = None
     aborted: str | None = None
     finished: bool = False  # final (settled, ledger complete) or aborted: it leaves the node

@@ -51,6 +51,7 @@ from peer.sra.coin_reports import CoinReports
 from peer.sra.coins import CoinKeys, choose_parent
 from peer.sra.config import SraConfig, amount_ok, budget_ok
 from peer.sra.effects import Effect, Outcome, Record, Send, StageChanged, Wake
+from peer.sra.equivocation_node import Convictions
 from peer.sra.ledger_entry import HopEntry, genesis_hash
 from peer.sra.hosting import Hosting, HostingMixin, Purchase
 from peer.sra.messages import (
@@ -78,7 +79,7 @@ _MESSAGE_TYPES = (
 )
 
 
-class SraNode(HostingMixin, Participating, CoinReports):
+class SraNode(HostingMixin, Participating, CoinReports, Convictions):
     """One node's state in one auction."""
 
     def __init__(
@@ -137,6 +138,7 @@ class SraNode(HostingMixin, Participating, CoinReports):
         self.result: Settled | None = None
         self.entries: list[HopEntry] = []
         self.rejected = 0
+        self.convicted: set[str] = set()  # neighbours proved to equivocate their Bid (see convict)
 
         self._gather_deadline: float | None = None
         self._reply_by: float | None = None  # when our inviters stop waiting for us
@@ -202,6 +204,8 @@ class SraNode(HostingMixin, Participating, CoinReports):
             raise RemoteProtocolError(sender, "not a neighbour")
         if msg.auction != self.auction:
             raise RemoteProtocolError(sender, f"unknown auction {msg.auction!r}")
+        if self.convicted:
+            self._refuse_convicted(sender, msg)
         match msg:
             case Invite():
                 return self._on_invite(sender, msg, now)

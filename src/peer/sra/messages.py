@@ -33,10 +33,19 @@ class Invite:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Bid:
-    """Stage 2: the sender chose the receiver as its parent; its aggregated bid."""
+    """Stage 2: the sender chose the receiver as its parent; its aggregated bid.
+
+    On real links the bidder signs it (added by the node shell, checked by the
+    receiving shell before its machine sees it): ``sig`` is the sender's
+    signature over its commitment to (auction, itself, the receiver, amount,
+    ``salt``), so two Bids to two parents are a checkable fraud proof
+    (:mod:`peer.sra.equivocation`).  Neither is part of equality.
+    """
 
     auction: str
     amount: int
+    salt: bytes = field(default=b"", compare=False)
+    sig: bytes = field(default=b"", compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +61,20 @@ class CoinBid(Bid):
 
     coin: bytes
     inviters: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BidReceipts:
+    """Stage 2, just before a Bid: the signed bid commitments of the sender's subtree.
+
+    ``receipts`` is :func:`peer.sra.equivocation.pack_receipts` of at most
+    ``RECEIPTS_PER_MESSAGE`` receipts; a big subtree sends several.  Handled by
+    the node shell (the machine never sees it): two conflicting receipts of one
+    bidder are a fraud proof.
+    """
+
+    auction: str
+    receipts: bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,7 +212,7 @@ def settled_signed_bytes(msg: Settled) -> bytes:
 
 
 Message = (
-    Invite | Bid | CoinBid | Decline | CoinDecline | Open | ContextRequest | ContextReply | ContextBid | Offer | Confirm | Refuse
+    Invite | Bid | CoinBid | BidReceipts | Decline | CoinDecline | Open | ContextRequest | ContextReply | ContextBid | Offer | Confirm | Refuse
     | Award | Settled
 )
 
@@ -210,6 +233,7 @@ class _StageMap(dict[type, Stage]):
 STAGE_OF: dict[type, Stage] = _StageMap({
     Invite: Stage.DIFFUSION,
     Bid: Stage.AGGREGATION,
+    BidReceipts: Stage.AGGREGATION,
     Decline: Stage.AGGREGATION,
     Open: Stage.ALLOCATION,
     ContextRequest: Stage.ALLOCATION,

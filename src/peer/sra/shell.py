@@ -46,10 +46,22 @@ from peer.net.identity import verify
 from peer.node.services import NodeServices
 from peer.sra.config import SraConfig
 from peer.sra.effects import Effect, Outcome, Record, Send, StageChanged, Wake
+from peer.sra.equivocation_shell import BidGuard
 from peer.sra.instance import SraAuction
 from peer.sra.ledger_entry import HopEntry
 from peer.sra.machine import SraNode
-from peer.sra.messages import STAGE_OF, Award, Confirm, Invite, Message, Open, Settled, settled_signed_bytes
+from peer.sra.messages import (
+    STAGE_OF,
+    Award,
+    Bid,
+    BidReceipts,
+    Confirm,
+    Invite,
+    Message,
+    Open,
+    Settled,
+    settled_signed_bytes,
+)
 
 HOLD = "hold"  # a settlement our ledger cannot judge yet
 HELD_LIMIT = 16  # settlements waiting for their ledger entries, per auction
@@ -74,6 +86,7 @@ class SraShell:
         self.node = node
         self.clock: Callable[[], float] = time.time  # wall clock for admission (the node sets its own)
         self.on_ledger: Callable[[Any], None] | None = None  # entries admission merged (the node's event)
+        self.bids = BidGuard(self)  # signed Bids, receipts, equivocation proofs (#15.7)
 
     # ------------------------------------------------------------ instances
 
@@ -142,6 +155,17 @@ class SraShell:
 
     async def receive(self, inst: SraAuction, peer: str, msg: Message, now: float) -> None:
         """One message of ``inst``'s auction from ``peer``: judged, then fed to the machine."""
+        if isinstance(msg, BidReceipts):  # the shell's own: the machine never sees receipts
+            await self.bids.on_receipts(inst, peer, msg, now)
+            return
+        if isinstance(msg, Bid):
+            convicted = peer in inst.machine.convicted
+            problem = await self.bids.check_bid(inst, peer, msg, now)
+            if problem:
+                self.node.reject(peer, problem)
+                return
+            if not convicted and peer in inst.machine.convicted:
+                return  # this very Bid proved it an equivocator: refused and counted once, as such
         if isinstance(msg, Settled):
             verdict = self.settlement_verdict(inst, msg)
             if verdict == HOLD:
@@ -267,13 +291,15 @@ class SraShell:
     async def apply_one(self, inst: SraAuction, effect: Effect) -> None:
         node = self.node
         if isinstance(effect, Send):
-            msg = self._signed(inst, effect.msg)
+            msg = self._signed(inst, effect.msg, effect.to)
             if msg is None:
                 return
-            node.send(effect.to, msg)
-            node.messages_out += 1
-            node.emit("send", auction=inst.key, peer=node.n(effect.to), type=type(msg).__name__,
-                      stage=STAGE_OF[type(msg)].value)
+            # A Bid goes after the receipts of our subtree, on the same FIFO link.
+            for out in [*self.bids.outgoing(inst), msg] if isinstance(msg, Bid) else [msg]:
+                node.send(effect.to, out)
+                node.messages_out += 1
+                node.emit("send", auction=inst.key, peer=node.n(effect.to), type=type(out).__name__,
+                          stage=STAGE_OF[type(out)].value)
         elif isinstance(effect, Record):
             await self.record(inst, effect.entry, effect.countersigned)
         elif isinstance(effect, StageChanged):
@@ -289,8 +315,10 @@ class SraShell:
         elif isinstance(effect, Wake):
             pass  # the node always waits for every instance's next deadline
 
-    def _signed(self, inst: SraAuction, msg: Message) -> Message | None:
-        """Add this node's signatures to what the machine sends (None: do not send it)."""
+    def _signed(self, inst: SraAuction, msg: Message, to: str) -> Message | None:
+        """Add this node's signatures to what the machine sends to ``to`` (None: do not send it)."""
+        if isinstance(msg, Bid):
+            return self.bids.sign(msg, to)
         if isinstance(msg, Award):
             return dataclasses.replace(msg, seller_sig=inst.my_sigs[msg.entry])
         if isinstance(msg, Confirm):
