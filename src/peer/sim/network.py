@@ -165,15 +165,18 @@ class SimNetwork:
         """What is still scheduled: (time, target, sender, message or None for a wake-up)."""
         return [(t, target, sender, msg) for t in sorted(self._buckets) for target, sender, msg in self._buckets[t]]
 
-    def _push(self, at: float, event: Event) -> None:
+    def _bucket(self, at: float) -> list[Event]:
+        """The list of events due at ``at``, to append to (at == _now: after everything due then)."""
         bucket = self._buckets.get(at)
-        if bucket is not None:
-            bucket.append(event)  # at == _now lands here too: after everything already due then
-            return
-        self._buckets[at] = [event]
-        heapq.heappush(self._times, at)
-        if at < self._now:
-            self._behind = True
+        if bucket is None:
+            bucket = self._buckets[at] = []
+            heapq.heappush(self._times, at)
+            if at < self._now:
+                self._behind = True
+        return bucket
+
+    def _push(self, at: float, event: Event) -> None:
+        self._bucket(at).append(event)
 
     def run(self, max_events: int = 50_000_000, *, until: float | None = None) -> SimStats:
         """Deliver events until none is left or the next one lies beyond ``until``.
@@ -294,30 +297,38 @@ class SimNetwork:
                 stats.crashed[node] = now
                 self._back_at[node] = None if restart_after is None else now + restart_after
         chaos = self.chaos
-        push = self._push
         delays = self.delays
         fixed = delays.fixed
         counts = stats.messages
+        due: list[Event] | None = None  # rounds mode: every message of this event arrives at one time
         for effect in effects:
             kind = type(effect)
             if kind is Send:
                 msg = effect.msg  # type: ignore[union-attr]
                 counts[_STAGE_NAME[type(msg)]] += 1
                 if chaos is None:
-                    push(now + (fixed if fixed is not None else delays.delay()), (effect.to, node, msg))  # type: ignore[union-attr]
+                    if fixed is None:
+                        self._push(now + delays.delay(), (effect.to, node, msg))  # type: ignore[union-attr]
+                        continue
+                    if due is None:
+                        due = self._bucket(now + fixed)
+                    due.append((effect.to, node, msg))  # type: ignore[union-attr]
                     continue
                 for transit in chaos.route(node, effect.to, msg, delays.delay()):  # type: ignore[union-attr]
-                    push(now + transit, (effect.to, node, msg))  # type: ignore[union-attr]
+                    self._push(now + transit, (effect.to, node, msg))  # type: ignore[union-attr]
             elif kind is Wake:
-                push(effect.at, (node, None, None))  # type: ignore[union-attr]
+                self._push(effect.at, (node, None, None))  # type: ignore[union-attr]
             elif kind is Record:
-                stats.records.setdefault(node, []).append(effect.entry)  # type: ignore[union-attr]
-                self.ledger.record(node, effect.entry, effect.countersigned)  # type: ignore[union-attr]
-                entry = effect.entry  # type: ignore[union-attr]
-                if effect.countersigned and self.ledger.entries.get(entry.hop) == entry:  # type: ignore[union-attr]
-                    # Guarded resale: the whole entry is on the ledger, which replicates it to its
-                    # buyer whatever happens to the Award (real nodes feed it in from gossip).
-                    award = Award(auction=entry.auction, hop=entry.hop, price=entry.price, entry=entry.hash)
-                    push(now + delays.delay(), (entry.buyer, node, award))
+                self._record(node, effect, now)  # type: ignore[arg-type]
             elif kind is Outcome:
                 stats.outcomes[node] = effect  # type: ignore[assignment]
+
+    def _record(self, node: str, effect: Record, now: float) -> None:
+        self.stats.records.setdefault(node, []).append(effect.entry)
+        self.ledger.record(node, effect.entry, effect.countersigned)
+        entry = effect.entry
+        if effect.countersigned and self.ledger.entries.get(entry.hop) == entry:
+            # Guarded resale: the whole entry is on the ledger, which replicates it to its
+            # buyer whatever happens to the Award (real nodes feed it in from gossip).
+            award = Award(auction=entry.auction, hop=entry.hop, price=entry.price, entry=entry.hash)
+            self._push(now + self.delays.delay(), (entry.buyer, node, award))
