@@ -193,6 +193,8 @@ class SimNetwork:
         crashed = self._crashed
         back_at = self._back_at
         ledger_check = self.ledger.check
+        checked = _CHECKED if checks else frozenset()
+        apply = self._apply
         events = stats.events
         end_time = stats.end_time
         bucket: list[Event] = []
@@ -231,19 +233,18 @@ class SimNetwork:
                         end_time = now
                     else:
                         end_time = now
-                        assert sender is not None
-                        if checks and type(msg) in _CHECKED:
-                            detection = ledger_check(target, sender, msg, checks)
+                        if type(msg) in checked:
+                            detection = ledger_check(target, sender, msg, checks)  # type: ignore[arg-type]
                             if detection is not None:
                                 stats.detections.append(detection)
                                 continue
                         try:
-                            effects = machine.receive(sender, msg, now)
+                            effects = machine.receive(sender, msg, now)  # type: ignore[arg-type]
                         except RemoteProtocolError as exc:
-                            self._refused(target, sender, msg, machine, exc)
+                            self._refused(target, sender, msg, machine, exc)  # type: ignore[arg-type]
                             continue
                     if effects:
-                        self._apply(target, effects, now)
+                        apply(target, effects, now)
                         if self._behind:
                             break  # something is due before ``now``: deliver it first, as a heap would
                 self._settle_bucket(now, bucket, i)
