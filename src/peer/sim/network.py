@@ -197,8 +197,8 @@ class SimNetwork:
         apply = self._apply
         events = stats.events
         end_time = stats.end_time
-        bucket: list[Event] = []
-        i = 0
+        bucket: list[Event] = []  # the events of the time being delivered
+        first = events  # events delivered before that time: its first events - first are done
         try:
             while times:
                 now = times[0]
@@ -208,16 +208,15 @@ class SimNetwork:
                 bucket = buckets[now]
                 self._now = now
                 self._behind = False
-                i = 0
-                # Events scheduled for ``now`` while it is delivered are appended to this very list.
-                while i < len(bucket):
+                first = events
+                # Events scheduled for ``now`` while it is delivered are appended to this very list,
+                # and the list's iterator picks them up.
+                for target, sender, msg in bucket:
                     if events >= max_events:
                         if until is None:
                             raise RuntimeError(f"simulation did not finish within {max_events} events")
                         stats.truncated = True
                         return stats
-                    target, sender, msg = bucket[i]
-                    i += 1
                     events += 1
                     if crashed and target in crashed:
                         continue
@@ -247,13 +246,13 @@ class SimNetwork:
                         apply(target, effects, now)
                         if self._behind:
                             break  # something is due before ``now``: deliver it first, as a heap would
-                self._settle_bucket(now, bucket, i)
-                bucket, i = [], 0
+                self._settle_bucket(now, bucket, events - first)
+                bucket = []
         finally:
             stats.events = events
             stats.end_time = end_time
-            if bucket:
-                self._settle_bucket(self._now, bucket, i)
+            if bucket:  # stopped inside a time (event limit, or a machine raised)
+                self._settle_bucket(self._now, bucket, events - first)
             self._now = -math.inf
         return stats
 
