@@ -301,11 +301,15 @@ class SimNetwork:
         fixed = delays.fixed
         counts = stats.messages
         due: list[Event] | None = None  # rounds mode: every message of this event arrives at one time
+        sent: Message | None = None  # a broadcast sends one message object: name its stage once
+        stage = ""
         for effect in effects:
             kind = type(effect)
             if kind is Send:
                 msg = effect.msg  # type: ignore[union-attr]
-                counts[_STAGE_NAME[type(msg)]] += 1
+                if msg is not sent:
+                    sent, stage = msg, _STAGE_NAME[type(msg)]
+                counts[stage] += 1
                 if chaos is None:
                     if fixed is None:
                         self._push(now + delays.delay(), (effect.to, node, msg))  # type: ignore[union-attr]
@@ -316,6 +320,8 @@ class SimNetwork:
                     continue
                 for transit in chaos.route(node, effect.to, msg, delays.delay()):  # type: ignore[union-attr]
                     self._push(now + transit, (effect.to, node, msg))  # type: ignore[union-attr]
+            elif kind is StageChanged:
+                continue
             elif kind is Wake:
                 self._push(effect.at, (node, None, None))  # type: ignore[union-attr]
             elif kind is Record:
