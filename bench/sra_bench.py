@@ -53,6 +53,11 @@ def bench(label: str, scenario, repeats: int, mode: str) -> None:  # type: ignor
     )
 
 
+# Main's simulator (commit 9a7fc09, before the speed work), this script's --large on 2026-12-07:
+# nodes -> (load average, graph, auction, GC pass, total), CPU seconds.  docs/benchmarks.md.
+BEFORE = {20_000: (130.7, 0.46, 6.25, 0.41, 7.13), 100_000: (160.4, 3.89, 39.40, 2.46, 45.74)}
+
+
 def large(n: int, mode: str = "rounds") -> None:
     """One auction on a generated social-network-like graph (BA, m = 3), once: CPU and wall time
     per phase, peak RSS, and the run checked without the machines (peer.reference.check_run)."""
@@ -83,6 +88,10 @@ def large(n: int, mode: str = "rounds") -> None:
           f"events {events:,} ({s_cpu / events * 1e6:.1f} us CPU each)  messages {sum(result.messages.values()):,}  "
           f"hops {len(result.hops)}  peak RSS {peak:,.0f} MiB  "
           f"checked against the replay in {k_cpu:.2f} s: {'same' if not problems else problems}")
+    if n in BEFORE and mode == "rounds":
+        b_load, b_graph, b_auction, b_gc, b_total = BEFORE[n]
+        print(f"{'':<10} before (main 9a7fc09, load {b_load}): graph {b_graph:5.2f} s  auction {b_auction:6.2f} s  "
+              f"GC pass {b_gc:4.2f} s  = {b_total:6.2f} s CPU; target: under 10 s and 4 GiB")
 
 
 def limits(n: int) -> None:
