@@ -1,8 +1,8 @@
 """A discrete-event network of SRA machines.
 
-Messages and timer wake-ups are events on one heap ordered by (time, sequence
-number), so a run is a pure function of the machines, the delay model and its
-seed.  The two delay models are the two delivery modes of ``peer sim``:
+Messages and timer wake-ups are events delivered in the order of (time,
+sequence number), so a run is a pure function of the machines, the delay
+model and its seed (the schedule is a bucket queue, see :class:`SimNetwork`).  The two delay models are the two delivery modes of ``peer sim``:
 
 * :class:`RoundDelays`: every message takes exactly one round.  With a gather
   window of half a round, a node informed in round t has as inviters exactly
