@@ -206,8 +206,8 @@ class SraNode(HostingMixin, Participating, CoinReports):
             raise RemoteProtocolError(sender, "not a neighbour")
         if msg.auction != self.auction:
             raise RemoteProtocolError(sender, f"unknown auction {msg.auction!r}")
-        match msg:  # the classes are disjoint but for CoinBid < Bid, CoinDecline < Decline
-            case Settled():
+        match msg:
+            case Settled():  # first: the flood is most of the traffic (classes are disjoint here)
                 return self._on_settled(sender, msg)
             case Invite():
                 return self._on_invite(sender, msg, now)
