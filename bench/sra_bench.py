@@ -4,8 +4,9 @@ Prints wall time (best of a few runs), messages per stage and the outcome.
 Targets from the SRA core issue: 1,000-node BA under 1 s, 10,000-node under 10 s.
 
     python bench/sra_bench.py
-    python bench/sra_bench.py --large   # also 20,000 and 100,000 nodes, once each, with peak
-                                        # memory and the check against the replay
+    python bench/sra_bench.py --large [N ...]   # 20,000 and 100,000 nodes (or N), once each: CPU per
+                                                # phase, peak memory, the check against the replay
+    python bench/sra_bench.py --limits [N ...]  # the machines' share of the run against the network's
 """
 
 from __future__ import annotations
@@ -52,31 +53,121 @@ def bench(label: str, scenario, repeats: int, mode: str) -> None:  # type: ignor
     )
 
 
-def large(n: int) -> None:
-    """One auction on a generated social-network-like graph (BA, m = 3): time per phase, peak RSS,
-    and whether it sold exactly as the replay of the same run does."""
+# Main's simulator (commit 9a7fc09, before the speed work), this script's --large on 2026-12-07:
+# nodes -> (load average, graph, auction, GC pass, total), CPU seconds.  docs/benchmarks.md.
+BEFORE = {20_000: (130.7, 0.46, 6.25, 0.41, 7.13), 100_000: (160.4, 3.89, 39.40, 2.46, 45.74)}
+
+
+def large(n: int, mode: str = "rounds") -> None:
+    """One auction on a generated social-network-like graph (BA, m = 3), once: CPU and wall time
+    per phase, peak RSS, and the run checked without the machines (peer.reference.check_run)."""
+    import gc
+    import os
     import resource
 
-    from peer.reference.replay import replay_run
+    from peer.reference.check_run import run_problems
 
-    start = time.perf_counter()
-    scenario = parse_scenario(BA_10K.replace("10000", str(n)), source=f"<ba-{n}>")
-    loaded = time.perf_counter()
-    result, _network = simulate(scenario)
-    simulated = time.perf_counter()
-    reference = replay_run(result, scenario.values)
-    same = [(h.seller, h.buyer, h.price) for h in result.hops] == [(h.seller, h.buyer, h.price) for h in reference.hops]
+    def phase(fn):  # type: ignore[no-untyped-def]
+        cpu, wall = time.process_time(), time.perf_counter()
+        out = fn()
+        return out, time.process_time() - cpu, time.perf_counter() - wall
+
+    load = os.getloadavg()[0]
+    scenario, g_cpu, g_wall = phase(lambda: parse_scenario(BA_10K.replace("10000", str(n)), source=f"<ba-{n}>"))
+    (result, network), s_cpu, s_wall = phase(lambda: simulate(scenario, mode=mode))
+    # The run leaves ~17 GC-tracked objects per node (its machines' sets, lists and dicts); the
+    # simulator keeps the collector off while it runs, so the first full pass over them comes
+    # after it.  It is owed by any process that holds the run: counted here.
+    _, c_cpu, c_wall = phase(gc.collect)
+    problems, k_cpu, _ = phase(lambda: run_problems(result, scenario.graph, scenario.values, rounds=mode == "rounds"))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"ba-{n:<7} graph {loaded - start:6.2f} s  auction {simulated - loaded:6.2f} s  "
-          f"messages {sum(result.messages.values())}  hops {len(result.hops)}  "
-          f"peak RSS {peak:,.0f} MiB  same as replay: {same}")
+    events = network.stats.events
+    total_cpu, total_wall = g_cpu + s_cpu + c_cpu, g_wall + s_wall + c_wall
+    print(f"ba-{n:<7} {mode:<6} load {load:5.1f}  graph {g_cpu:5.2f} s  auction {s_cpu:6.2f} s  "
+          f"owed GC pass {c_cpu:4.2f} s  = {total_cpu:6.2f} s CPU ({total_wall:6.2f} s wall)  "
+          f"events {events:,} ({s_cpu / events * 1e6:.1f} us CPU each)  messages {sum(result.messages.values()):,}  "
+          f"hops {len(result.hops)}  peak RSS {peak:,.0f} MiB  "
+          f"checked against the replay in {k_cpu:.2f} s: {'same' if not problems else problems}")
+    if n in BEFORE and mode == "rounds":
+        b_load, b_graph, b_auction, b_gc, b_total = BEFORE[n]
+        print(f"{'':<10} before (main 9a7fc09, load {b_load}): graph {b_graph:5.2f} s  auction {b_auction:6.2f} s  "
+              f"GC pass {b_gc:4.2f} s  = {b_total:6.2f} s CPU; target: under 10 s and 4 GiB")
+
+
+def limits(n: int) -> None:
+    """Where the auction's time goes: the machines against the network around them.
+
+    Runs the auction once recording every answer of every machine, then runs the
+    network again with stand-ins that replay those answers: the second run is the
+    network's own work (queue, dispatch, ledger checks, counting) and the rest is the
+    machines' (receive, on_timer, next_deadline).
+    """
+    import gc
+    from collections import defaultdict, deque
+
+    from peer.sim.network import RoundDelays, SimNetwork
+    from peer.sim.run import build_machines, default_config
+    from peer.sra.machine import SraNode
+
+    scenario = parse_scenario(BA_10K.replace("10000", str(n)), source=f"<ba-{n}>")
+    config = default_config(scenario, "rounds", None, min_transit=1.0)
+    tapes: dict[str, deque] = defaultdict(deque)  # type: ignore[type-arg]
+
+    class Playback:
+        def __init__(self, m: SraNode) -> None:
+            self.tape, self.seller, self.genesis = tapes[m.id], m.seller, m.genesis
+            self.config, self.behaviour, self.result = m.config, m.behaviour, None
+
+        def receive(self, sender, msg, now):  # type: ignore[no-untyped-def]
+            return self.tape.popleft()
+
+        on_timer = next_deadline = lambda self, *a: self.tape.popleft()  # noqa: E731
+
+    def recorded(machines: dict[str, SraNode]) -> dict[str, SraNode]:
+        for m in machines.values():
+            tape = tapes[m.id]
+            for name in ("receive", "on_timer", "next_deadline"):
+                real = getattr(m, name)
+                setattr(m, name, lambda *a, _real=real, _tape=tape: _tape.append(_real(*a)) or _tape[-1])
+        return machines
+
+    gc.disable()
+    try:
+        plain = build_machines(scenario, scenario.seed, config, "a")
+        net = SimNetwork(plain, RoundDelays())
+        net.start(scenario.seller)
+        start = time.process_time()
+        net.run()
+        whole = time.process_time() - start
+        machines = recorded(build_machines(scenario, scenario.seed, config, "a"))
+        rec = SimNetwork(machines, RoundDelays())
+        rec.start(scenario.seller)
+        rec.run()
+        fresh = build_machines(scenario, scenario.seed, config, "a")
+        opening = fresh[scenario.seller].start(0.0)
+        play = SimNetwork({k: Playback(m) for k, m in fresh.items()}, RoundDelays())  # type: ignore[misc]
+        play._apply(scenario.seller, opening, 0.0)
+        start = time.process_time()
+        play.run()
+        alone = time.process_time() - start
+    finally:
+        gc.enable()
+    events = net.stats.events
+    print(f"ba-{n:<7} network.run {whole:5.2f} s CPU for {events:,} events: the network's own work "
+          f"{alone:5.2f} s ({alone / events * 1e6:.1f} us/event), the machines' {whole - alone:5.2f} s "
+          f"({(whole - alone) / events * 1e6:.1f} us/event)")
 
 
 def main() -> int:
     print(f"python {sys.version.split()[0]}")
+    sizes = [int(a) for a in sys.argv[1:] if a.isdigit()] or [20_000, 100_000]
     if "--large" in sys.argv:
-        for n in (20_000, 100_000):
+        for n in sizes:
             large(n)
+        return 0
+    if "--limits" in sys.argv:
+        for n in sizes:
+            limits(n)
         return 0
     ba1k = load_scenario(ROOT / "scenarios" / "ba-1000.toml")
     ba10k = parse_scenario(BA_10K, source="<ba-10000>")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 
+from peer.reference.check_run import run_problems
 from peer.scenario.model import Scenario
 from peer.sim.run import default_config, simulate, tree_depth_bound
 from peer.reference.replay import replay_run
@@ -33,6 +34,23 @@ def test_a_15000_node_graph_sells_as_the_replay_does() -> None:
     assert result.winner != "0"
     assert [(h.seller, h.buyer, h.price) for h in result.hops] == [
         (h.seller, h.buyer, h.price) for h in reference.hops]
+
+
+@pytest.mark.slow
+def test_a_20000_node_social_graph_checks_against_the_replay() -> None:
+    """The size that sold wrongly before (Barabási–Albert, the bench's graph), checked
+    without the machines: BFS tree, replayed stage 3, intact ledger.  The bench runs the
+    same check at 100,000 nodes (bench/sra_bench.py --large)."""
+    import random
+
+    graph = nx.relabel_nodes(nx.barabasi_albert_graph(20_000, 3, seed=3), str)
+    rng = random.Random(3)
+    values = {n: rng.randrange(100_000_000) for n in sorted(graph.nodes)}
+    seller = max(sorted(graph.nodes), key=graph.degree)
+    scenario = Scenario(name="ba-20000", seed=3, seller=seller, graph=graph, values=values)
+    result, _ = simulate(scenario)
+    assert result.hops and result.winner != seller
+    assert run_problems(result, graph, values, rounds=True) == []
 
 
 def test_waits_are_sized_by_depth_not_node_count() -> None:

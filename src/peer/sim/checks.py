@@ -81,6 +81,9 @@ class LedgerView:
         self.halves: dict[int, HopEntry] = {}  # hop -> entry its seller signed
         self.forks: list[tuple[HopEntry, HopEntry]] = []
         self._expected: tuple[int, tuple[str, int, int]] | None = None  # (entry count, settlement)
+        # The flood forwards one Settled object over every link: the last one that passed, and the
+        # entry count it passed at (a frozen message passes again while the ledger is unchanged).
+        self._settled_ok: tuple[Settled, int] | None = None
 
     @classmethod
     def from_records(cls, seller: str, genesis: str, records: dict[str, list[HopEntry]]) -> LedgerView:
@@ -130,7 +133,15 @@ class LedgerView:
         if type(msg) is Award:
             return self._check_award(receiver, sender, msg) if "award" in enabled else None
         if type(msg) is Settled:
-            return self._check_settled(receiver, sender, msg) if "settled" in enabled else None
+            if "settled" not in enabled:
+                return None
+            passed = self._settled_ok
+            if passed is not None and passed[0] is msg and passed[1] == len(self.entries):
+                return None
+            detection = self._check_settled(receiver, sender, msg)
+            if detection is None:
+                self._settled_ok = (msg, len(self.entries))
+            return detection
         return None
 
     def _check_open(self, receiver: str, host: str, msg: Open) -> Detection | None:

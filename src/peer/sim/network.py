@@ -1,8 +1,8 @@
 """A discrete-event network of SRA machines.
 
-Messages and timer wake-ups are events on one heap ordered by (time, sequence
-number), so a run is a pure function of the machines, the delay model and its
-seed.  The two delay models are the two delivery modes of ``peer sim``:
+Messages and timer wake-ups are events delivered in the order of (time,
+sequence number), so a run is a pure function of the machines, the delay
+model and its seed (the schedule is a bucket queue, see :class:`SimNetwork`).  The two delay models are the two delivery modes of ``peer sim``:
 
 * :class:`RoundDelays`: every message takes exactly one round.  With a gather
   window of half a round, a node informed in round t has as inviters exactly
@@ -38,6 +38,7 @@ from __future__ import annotations
 from peer.money import describe_amount
 
 import heapq
+import math
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ class RoundDelays:
 
     name = "rounds"
     max_delay = 1.0
+    fixed: float | None = 1.0  # every delay is this: the network skips the call per message
 
     def delay(self) -> float:
         return 1.0
@@ -66,6 +68,7 @@ class AsyncDelays:
     """Independent seeded delays, uniform on [low, high]."""
 
     name = "async"
+    fixed: float | None = None
 
     def __init__(self, seed: int, low: float = 0.05, high: float = 1.0) -> None:
         self._rng = random.Random(f"sim/delays/{seed}")
@@ -95,8 +98,32 @@ class SimStats:
     truncated: bool = False  # the run hit max_events before its horizon
 
 
+class _StageNames(dict[type, str]):
+    """Message class -> the stage name its traffic counts under (STAGE_OF's value, looked up once
+    per class: an Enum's ``.value`` is a Python-level property, and every Send asks)."""
+
+    def __missing__(self, kind: type) -> str:
+        name = self[kind] = STAGE_OF[kind].value
+        return name
+
+
+_STAGE_NAME = _StageNames()
+_CHECKED = frozenset({Open, Award, Settled})  # the messages the shell's ledger checks look at
+
+# One scheduled event: (target, sender, message); a wake-up has neither sender nor message.
+Event = tuple[str, str | None, Message | None]
+
+
 class SimNetwork:
-    """Delivers messages between machines by the delay model until nothing is left to do."""
+    """Delivers messages between machines by the delay model until nothing is left to do.
+
+    The schedule is a bucket queue: a heap of the distinct times that have
+    events, and per time a list of its events in the order they were
+    scheduled.  That is exactly the order of a heap on (time, sequence number),
+    which the simulator used before, but in rounds mode every message of a
+    round shares one time, so a 100,000-node run keeps a heap of a few dozen
+    times instead of hundreds of thousands of tuples that all tie on time.
+    """
 
     def __init__(
         self,
@@ -112,8 +139,10 @@ class SimNetwork:
         self.stats = SimStats()
         self.chaos = chaos
         self.checks = checks
-        self._heap: list[tuple[float, int, str, str | None, Message | None]] = []
-        self._seq = 0
+        self._times: list[float] = []  # heap of the times in _buckets, except the one being delivered
+        self._buckets: dict[float, list[Event]] = {}  # time -> its events, in scheduling order
+        self._now = -math.inf  # the time being delivered
+        self._behind = False  # an event was scheduled before _now: the loop must go back to it
         self._crashed = set(drop)  # nodes that never answer (for timeout tests)
         some = next(iter(machines.values()))
         self.ledger = LedgerView(some.seller, some.genesis, guarded=some.config.guarded)
@@ -134,7 +163,20 @@ class SimNetwork:
 
     def pending(self) -> list[tuple[float, str, str | None, Message | None]]:
         """What is still scheduled: (time, target, sender, message or None for a wake-up)."""
-        return [(t, target, sender, msg) for t, _, target, sender, msg in sorted(self._heap)]
+        return [(t, target, sender, msg) for t in sorted(self._buckets) for target, sender, msg in self._buckets[t]]
+
+    def _bucket(self, at: float) -> list[Event]:
+        """The list of events due at ``at``, to append to (at == _now: after everything due then)."""
+        bucket = self._buckets.get(at)
+        if bucket is None:
+            bucket = self._buckets[at] = []
+            heapq.heappush(self._times, at)
+            if at < self._now:
+                self._behind = True
+        return bucket
+
+    def _push(self, at: float, event: Event) -> None:
+        self._bucket(at).append(event)
 
     def run(self, max_events: int = 50_000_000, *, until: float | None = None) -> SimStats:
         """Deliver events until none is left or the next one lies beyond ``until``.
@@ -143,56 +185,96 @@ class SimNetwork:
         always did: an honest run never gets there); with it the run stops and
         sets ``stats.truncated`` so that the caller can call the run stalled.
         """
-        heap = self._heap
+        times = self._times
+        buckets = self._buckets
         machines = self.machines
         stats = self.stats
         checks = self.checks
-        while heap:
-            if until is not None and heap[0][0] > until:
-                break
-            if stats.events >= max_events:
-                if until is None:
-                    raise RuntimeError(f"simulation did not finish within {max_events} events")
-                stats.truncated = True
-                break
-            now, _, target, sender, msg = heapq.heappop(heap)
-            stats.events += 1
-            if target in self._crashed:
-                continue
-            if target in self._back_at:
-                self._deliver_to_crashed(target, sender, msg, now)
-                continue
-            machine = machines[target]
-            if msg is None:
-                deadline = machine.next_deadline()
-                if deadline is None or deadline > now:
-                    continue  # a stale wake-up: what it waited for already happened
-                effects = machine.on_timer(now)
-                stats.end_time = now
-            else:
-                stats.end_time = now
-                assert sender is not None
-                if checks and (type(msg) is Open or type(msg) is Award or type(msg) is Settled):
-                    detection = self.ledger.check(target, sender, msg, checks)
-                    if detection is not None:
-                        stats.detections.append(detection)
+        crashed = self._crashed
+        back_at = self._back_at
+        ledger_check = self.ledger.check
+        checked = _CHECKED if checks else frozenset()
+        apply = self._apply
+        events = stats.events
+        end_time = stats.end_time
+        bucket: list[Event] = []  # the events of the time being delivered
+        first = events  # events delivered before that time: its first events - first are done
+        try:
+            while times:
+                now = times[0]
+                if until is not None and now > until:
+                    break
+                heapq.heappop(times)
+                bucket = buckets[now]
+                self._now = now
+                self._behind = False
+                first = events
+                # Events scheduled for ``now`` while it is delivered are appended to this very list,
+                # and the list's iterator picks them up.
+                for target, sender, msg in bucket:
+                    if events >= max_events:
+                        if until is None:
+                            raise RuntimeError(f"simulation did not finish within {max_events} events")
+                        stats.truncated = True
+                        return stats
+                    events += 1
+                    if crashed and target in crashed:
                         continue
-                try:
-                    effects = machine.receive(sender, msg, now)
-                except RemoteProtocolError as exc:
-                    stats.rejected.append((target, str(exc)))
-                    stats.refused_from.append(sender)
-                    if type(msg) is Settled and machine.result is not None and msg != machine.result:
-                        held = machine.result
-                        stats.detections.append(Detection(
-                            target, sender, "settled-conflict", msg.hops,
-                            f"{msg.winner}/{msg.hops} hops/{describe_amount(msg.price)}",
-                            f"{held.winner}/{held.hops} hops/{describe_amount(held.price)}", exc.reason,
-                        ))
-                    continue
-            if effects:
-                self._apply(target, effects, now)
+                    if back_at and target in back_at:
+                        self._deliver_to_crashed(target, sender, msg, now)
+                        continue
+                    machine = machines[target]
+                    if msg is None:
+                        deadline = machine.next_deadline()
+                        if deadline is None or deadline > now:
+                            continue  # a stale wake-up: what it waited for already happened
+                        effects = machine.on_timer(now)
+                        end_time = now
+                    else:
+                        end_time = now
+                        if type(msg) in checked:
+                            detection = ledger_check(target, sender, msg, checks)  # type: ignore[arg-type]
+                            if detection is not None:
+                                stats.detections.append(detection)
+                                continue
+                        try:
+                            effects = machine.receive(sender, msg, now)  # type: ignore[arg-type]
+                        except RemoteProtocolError as exc:
+                            self._refused(target, sender, msg, machine, exc)  # type: ignore[arg-type]
+                            continue
+                    if effects:
+                        apply(target, effects, now)
+                        if self._behind:
+                            break  # something is due before ``now``: deliver it first, as a heap would
+                self._settle_bucket(now, bucket, events - first)
+                bucket = []
+        finally:
+            stats.events = events
+            stats.end_time = end_time
+            if bucket:  # stopped inside a time (event limit, or a machine raised)
+                self._settle_bucket(self._now, bucket, events - first)
+            self._now = -math.inf
         return stats
+
+    def _settle_bucket(self, now: float, bucket: list[Event], delivered: int) -> None:
+        """Drop the delivered part of ``now``'s events; what is left goes back on the schedule."""
+        if delivered >= len(bucket):
+            del self._buckets[now]
+            return
+        del bucket[:delivered]
+        heapq.heappush(self._times, now)
+
+    def _refused(self, target: str, sender: str, msg: Message, machine: SraNode, exc: RemoteProtocolError) -> None:
+        stats = self.stats
+        stats.rejected.append((target, str(exc)))
+        stats.refused_from.append(sender)
+        if type(msg) is Settled and machine.result is not None and msg != machine.result:
+            held = machine.result
+            stats.detections.append(Detection(
+                target, sender, "settled-conflict", msg.hops,
+                f"{msg.winner}/{msg.hops} hops/{describe_amount(msg.price)}",
+                f"{held.winner}/{held.hops} hops/{describe_amount(held.price)}", exc.reason,
+            ))
 
     def _deliver_to_crashed(self, target: str, sender: str | None, msg: Message | None, now: float) -> None:
         back = self._back_at[target]
@@ -206,7 +288,6 @@ class SimNetwork:
         self.stats.refused_from.append(sender)
 
     def _apply(self, node: str, effects: list[Effect], now: float) -> None:
-        heap = self._heap
         stats = self.stats
         if self._crash_plan and node in self._crash_plan and node not in self._back_at:
             stage, restart_after = self._crash_plan[node]
@@ -216,30 +297,44 @@ class SimNetwork:
                 stats.crashed[node] = now
                 self._back_at[node] = None if restart_after is None else now + restart_after
         chaos = self.chaos
+        delays = self.delays
+        fixed = delays.fixed
+        counts = stats.messages
+        due: list[Event] | None = None  # rounds mode: every message of this event arrives at one time
+        sent: Message | None = None  # a broadcast sends one message object: name its stage once
+        stage = ""
         for effect in effects:
-            if type(effect) is Send:
-                stats.messages[STAGE_OF[type(effect.msg)].value] += 1
+            kind = type(effect)
+            if kind is Send:
+                msg = effect.msg  # type: ignore[union-attr]
+                if msg is not sent:
+                    sent, stage = msg, _STAGE_NAME[type(msg)]
+                counts[stage] += 1
                 if chaos is None:
-                    self._seq += 1
-                    heapq.heappush(heap, (now + self.delays.delay(), self._seq, effect.to, node, effect.msg))
+                    if fixed is None:
+                        self._push(now + delays.delay(), (effect.to, node, msg))  # type: ignore[union-attr]
+                        continue
+                    if due is None:
+                        due = self._bucket(now + fixed)
+                    due.append((effect.to, node, msg))  # type: ignore[union-attr]
                     continue
-                for transit in chaos.route(node, effect.to, effect.msg, self.delays.delay()):
-                    self._seq += 1
-                    heapq.heappush(heap, (now + transit, self._seq, effect.to, node, effect.msg))
-            elif type(effect) is Wake:
-                self._seq += 1
-                heapq.heappush(heap, (effect.at, self._seq, node, None, None))
-            elif type(effect) is Record:
-                stats.records.setdefault(node, []).append(effect.entry)
-                self.ledger.record(node, effect.entry, effect.countersigned)
-                entry = effect.entry
-                if effect.countersigned and self.ledger.entries.get(entry.hop) == entry:
-                    # Guarded resale: the whole entry is on the ledger, which replicates it to its
-                    # buyer whatever happens to the Award (real nodes feed it in from gossip).
-                    award = Award(auction=entry.auction, hop=entry.hop, price=entry.price, entry=entry.hash)
-                    self._seq += 1
-                    heapq.heappush(heap, (now + self.delays.delay(), self._seq, entry.buyer, node, award))
-            elif type(effect) is Outcome:
-                stats.outcomes[node] = effect
-            elif type(effect) is StageChanged:
-                pass
+                for transit in chaos.route(node, effect.to, msg, delays.delay()):  # type: ignore[union-attr]
+                    self._push(now + transit, (effect.to, node, msg))  # type: ignore[union-attr]
+            elif kind is StageChanged:
+                continue
+            elif kind is Wake:
+                self._push(effect.at, (node, None, None))  # type: ignore[union-attr]
+            elif kind is Record:
+                self._record(node, effect, now)  # type: ignore[arg-type]
+            elif kind is Outcome:
+                stats.outcomes[node] = effect  # type: ignore[assignment]
+
+    def _record(self, node: str, effect: Record, now: float) -> None:
+        self.stats.records.setdefault(node, []).append(effect.entry)
+        self.ledger.record(node, effect.entry, effect.countersigned)
+        entry = effect.entry
+        if effect.countersigned and self.ledger.entries.get(entry.hop) == entry:
+            # Guarded resale: the whole entry is on the ledger, which replicates it to its
+            # buyer whatever happens to the Award (real nodes feed it in from gossip).
+            award = Award(auction=entry.auction, hop=entry.hop, price=entry.price, entry=entry.hash)
+            self._push(now + self.delays.delay(), (entry.buyer, node, award))

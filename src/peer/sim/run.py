@@ -11,8 +11,10 @@ whatever happened, so that experiments can count it.
 from __future__ import annotations
 
 import dataclasses
-
+import gc
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import networkx as nx
@@ -120,6 +122,26 @@ def run_horizon(config: SraConfig, nodes: int, max_transit: float) -> float:
     return config.gather_window + config.reply_timeout + (nodes + 1) * hop + (nodes + 2) * max_transit + 1.0
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Hold Python's cyclic garbage collector off for the duration.
+
+    A run allocates millions of short-lived messages and effect lists, so the
+    collector keeps starting, and each of its full passes walks every machine
+    alive: at 100,000 nodes that was 17 of 39 s of CPU.  Nothing in a run
+    needs it: the messages, effects and machines hold no reference cycles
+    that must be freed before the run ends (reference counting frees the
+    garbage), and whatever cycles there are get collected once it is back on.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def simulate(
     scenario: Scenario,
     *,
@@ -150,6 +172,24 @@ def simulate(
     Nodes whose behaviour has ``split`` > 1 are split into identities first
     (:mod:`peer.sim.sybil`); ``extra["sybils"]`` maps each to its identities.
     """
+    with collector_paused():
+        return _simulate(scenario, seed=seed, mode=mode, gather_window=gather_window, config=config,
+                         silent=silent, chaos=chaos, checks=checks, strict=strict, guarded=guarded)
+
+
+def _simulate(
+    scenario: Scenario,
+    *,
+    seed: int | None,
+    mode: str,
+    gather_window: float | None,
+    config: SraConfig | None,
+    silent: frozenset[str],
+    chaos: ChaosConfig | None,
+    checks: frozenset[str],
+    strict: bool | None,
+    guarded: bool | None,
+) -> tuple[RunResult, SimNetwork]:
     seed = scenario.seed if seed is None else seed
     sybils: dict[str, list[str]] = {}
     if any(b.split > 1 for b in scenario.behaviours.values()):
