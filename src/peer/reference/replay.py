@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from peer.result import Hop, RunResult, utilities_from_hops
-from peer.sra.local_auction import run_local_auction, tie_break_rng
+from peer.sra.local_auction import replay_tie_break, run_local_auction
 
 
 def context_bid(
@@ -38,8 +38,9 @@ def replay_stage3(
     parents: Mapping[str, str | None],
     inviters: Mapping[str, set[str]],
     seed: int,
+    coin_auction: str | None = None,
 ) -> tuple[list[Hop], str]:
-    """The resale path (hops) and the final winner."""
+    """The resale path (hops) and the final winner (``coin_auction``: ties by the hosts' coins)."""
     children: dict[str, list[str]] = {}
     for node, parent in parents.items():
         if parent is not None:
@@ -48,9 +49,8 @@ def replay_stage3(
     host, reserve, hop = seller, 0, 1
     while True:
         ctx = {j: context_bid(j, host, bids, children, inviters) for j in participants.get(host, [])}
-        result = run_local_auction(
-            bids[host], reserve, ctx, tie_break_rng(seed, host, hop), origin=host == seller
-        )
+        rng, coin = replay_tie_break(seed, host, hop, coin_auction)
+        result = run_local_auction(bids[host], reserve, ctx, rng, origin=host == seller, tie_coin=coin)
         if result.winner is None:
             return hops, host
         hops.append(Hop(hop, host, result.winner, result.price))
@@ -67,6 +67,7 @@ def replay_run(run: RunResult, values: Mapping[str, int], bids: Mapping[str, int
         parents={n: r.parent for n, r in run.nodes.items()},
         inviters={n: set(r.inviters) for n, r in run.nodes.items()},
         seed=run.seed,
+        coin_auction=run.extra.get("coin_auction"),
     )
     utilities, revenue = utilities_from_hops(run.seller, dict(values), hops, winner)
     nodes = {n: type(r)(r.value, r.inviters, r.invitees, r.parent) for n, r in run.nodes.items()}
