@@ -26,9 +26,9 @@ Per round, over all nodes:
 
     python bench/qpq_frames_bench.py [--sizes 16:1,16:4,32:1,32:6,64:1,64:8] [--rounds 4] [--phase 2.0]
 
-Frames are differenced between each node's first and last ``qpq_round``
-events (rounds - 1 rounds), so the kickoff and the relays still in flight
-at the end are left out.  The check column says whether every node's
+Frames are counted per round by the round number in each payload (logged
+one round behind), over rounds 0 .. rounds - 2; the kickoff is left out.
+The check column says whether every node's
 allocations equalled the simulator's; under load a late message changes an
 allocation (its member forfeits) but not what a flood costs.
 """
@@ -139,23 +139,24 @@ def run_one(n: int, k: int, rounds: int, phase: float, mode: str, seed: int) -> 
         members = {c: set(ms) for c, ms in setup.membership.clusters.items()}
         scoped = json.loads(next((work / "plans").glob("*.json")).read_text()).get("scoped", False)
         sizes = [len(ms) for ms in members.values()]
-        # Per round: each node's running totals at its first and last qpq_round event, differenced,
-        # so the kickoff flood and the relays still in flight when a node logs "final" stay out.
+        # Per round: each node logs round r - 1's frames (counted by the round in the payload, so a
+        # late relay still counts for its round) with its qpq_round event for round r.  Rounds
+        # 0 .. rounds - 2 are measured; the kickoff flood has no round and stays out.
         measured: Counter[str] = Counter()
         other_frames, spans = 0, []
         cluster_bound, winner_bound, winner_publishes = 0, 0, 0
         for name in graph.nodes:
             events = read_events(work / "logs" / f"{name}.ndjson")
             marks = [e for e in events if e.get("kind") == "qpq_round" and "link_frames_out" in e]
-            if len(marks) < 2:
-                print(f"n={n} k={k}: node {name} logged fewer than two rounds")
-                return None
-            first, last = marks[0], marks[-1]
-            spans.append(last["round"] - first["round"])
-            diff = Counter(last["frames"])
-            diff.subtract(first["frames"])
-            measured.update(diff)
-            other_frames += last["link_frames_out"] - first["link_frames_out"] - sum(diff.values())
+            logged = [e for e in marks if "round_frames" in e]
+            spans.append(len(logged))
+            for e in logged:
+                measured.update(e["round_frames"])
+            if len(marks) >= 2:  # the links' other frames: heartbeats (time-based, not per message)
+                first, last = marks[0], marks[-1]
+                qpq = sum(last["frames"].values()) - sum(first["frames"].values())
+                other_frames += (last["link_frames_out"] - first["link_frames_out"] - qpq) / max(
+                    last["round"] - first["round"], 1)
             # The flood bound: every node publishes a cluster commit and reveal each round; the
             # cluster winners' top-level publishes vary, so they are averaged over the whole run.
             cluster = members[cluster_of[name]] if scoped else set(graph.nodes)
@@ -164,7 +165,10 @@ def run_one(n: int, k: int, rounds: int, phase: float, mode: str, seed: int) -> 
                 if e.get("kind") == "send" and e.get("type") in ("Commit", "Reveal") and e.get("peer") == "all":
                     winner_publishes += 1
                     winner_bound += graph.degree(name) + sum(graph.degree(v) - 1 for v in graph if v != name)
-        span = max(set(spans), key=spans.count)  # rounds between the marks (the same on every node)
+        span = max(spans)  # rounds logged (a node that stalled logs fewer: its frames are still in)
+        if span == 0:
+            print(f"n={n} k={k}: no round logged")
+            return None
         check = report.get("check", {})
         own = sum(v for key, v in measured.items() if key.startswith("own/"))
         relay = sum(v for key, v in measured.items() if key.startswith("relay/"))
@@ -173,7 +177,7 @@ def run_one(n: int, k: int, rounds: int, phase: float, mode: str, seed: int) -> 
             "V": mqpq_values(sizes), "msgs": 2 * n if len(sizes) == 1 else 3 * n + len(sizes),
             "logical": direct_frames(sizes), "own": own / span, "relay": relay / span,
             "bound": cluster_bound + winner_bound / rounds, "winner_publishes": winner_publishes / rounds,
-            "other": other_frames / span,
+            "other": other_frames,
             "by_kind": {key: round(v / span, 1) for key, v in sorted(measured.items()) if v},
             "ok": bool(check.get("ok")) and bool(check.get("matches_simulator")),
             "flags": report.get("flags", {}), "round_s": report.get("timing", {}).get("round_seconds_mean"),

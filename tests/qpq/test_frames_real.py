@@ -92,6 +92,13 @@ async def test_plain_qpq_frames_on_real_nodes(tmp_path: Path) -> None:
     lower = upper - sum(graph.degree(o) for o in graph)
     for kind, frames in relay.items():
         assert ROUNDS * lower <= frames <= ROUNDS * upper, (kind, frames, lower, upper)
+    # Round 0's frames, logged with each node's round-1 event, are one round of the same.
+    round0 = Counter[str]()
+    for name in nodes:
+        (event,) = [e for e in read_all(tmp_path / f"{name}.ndjson") if e.get("kind") == "qpq_round" and e["round"] == 1]
+        round0.update(event["round_frames"])
+    assert round0["own/cluster/commit"] == round0["own/cluster/reveal"] == 2 * graph.number_of_edges()
+    assert lower <= round0["relay/cluster/commit"] <= upper and lower <= round0["relay/cluster/reveal"] <= upper
 
 
 async def test_multilevel_own_frames_are_degree_times_publishes(tmp_path: Path) -> None:
@@ -106,3 +113,15 @@ async def test_multilevel_own_frames_are_degree_times_publishes(tmp_path: Path) 
         winner_publishes += publishes[name]["winner/commit"]
     assert winner_publishes == 2 * ROUNDS  # one cluster winner per cluster and round commits at the top level
     assert sum(node._qpq.frames.relay for node in nodes.values()) > 0  # type: ignore[union-attr]
+
+
+def test_frames_are_kept_per_round_and_taken_once() -> None:
+    tally = FrameTally()
+    for round_, frames in ((0, 2), (1, 3), (1, 1)):
+        tally.sent(encode(Commit(stream="s", round=round_, level=Level.CLUSTER, digest=b"d" * 32, support=0)),
+                   frames, own=False)
+    tally.sent(encode(KickoffWire("s", 1)), 4, own=True)  # no round: totals only
+    assert tally.take_round(1) == {"relay/cluster/commit": 4}
+    assert tally.take_round(1) == {}
+    assert tally.by_round == {}  # round 0, older than the round taken, is dropped unlogged
+    assert tally.snapshot() == {"own/kickoff": 4, "relay/cluster/commit": 6}

@@ -118,9 +118,11 @@ class QpqStream:
                 shell.round_done(effect)
                 assert shell.start_at is not None
                 began = shell.start_at + effect.round * shell.plan.round_length
+                # The previous round's frames: its floods are over by now (counted by payload round).
+                previous = {} if effect.round == 0 else {"round_frames": self.frames.take_round(effect.round - 1)}
                 node.emit("qpq_round", round=effect.round, winner=effect.winner,
                           seconds=round(self._wallclock() - began, 4),  # from the round's start to done here
-                          **self.counts())
+                          **self.counts(), **previous)
 
     def final(self) -> None:
         shell = self.shell
