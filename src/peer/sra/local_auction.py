@@ -8,6 +8,7 @@ else: who took part, and which context bids they computed.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from peer.sra.coins import tie_key
@@ -23,15 +24,19 @@ def tie_break_rng(seed: int, host: str, hop: int) -> random.Random:
 
 
 def replay_tie_break(
-    seed: int, host: str, hop: int, coin_auction: str | None = None
+    seed: int, host: str, hop: int, coin_auction: str | None = None,
+    tie_coin: Callable[[str, int], bytes] | None = None,
 ) -> tuple[random.Random | None, bytes | None]:
-    """(rng, tie_coin) for :func:`run_local_auction` as the host of a simulated run used them.
+    """(rng, tie_coin) for :func:`run_local_auction` as the host of a run used them.
 
-    ``coin_auction`` is the auction id of a run under verifiable coins (the
-    simulator records it as ``RunResult.extra["coin_auction"]``): its hosts broke
-    ties by their coins, which the simulator's name-derived keys let anyone
-    recompute.  Otherwise the run seed's stream.
+    ``tie_coin(host, hop)``: the hosts' coins of a run under verifiable coins
+    (a launch checker signs them with the identities it made).  ``coin_auction``:
+    the auction id of a simulated run under verifiable coins (the simulator
+    records it as ``RunResult.extra["coin_auction"]``), whose name-derived keys
+    let anyone recompute the coins.  Otherwise the run seed's stream.
     """
+    if tie_coin is not None:
+        return None, tie_coin(host, hop)
     if coin_auction is None:
         return tie_break_rng(seed, host, hop), None
     from peer.sra.coin_keys import SimulatedKeys  # Ed25519: loaded only when coins are on
