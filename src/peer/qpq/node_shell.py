@@ -10,6 +10,7 @@ QPQ and SRA handling never interleave and no lock is held while waiting.
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -51,7 +52,7 @@ class QpqStream:
         # What this node hands its links for the stream (the node feeds it every Forward on
         # the qpq topic), and a reader of its links' total frames out (heartbeats included).
         self.frames = FrameTally()
-        self.link_frames: Any = None  # () -> int, set by the node
+        self.link_frames: Callable[[], int] | None = None  # set by the node
 
     def counts(self) -> dict[str, Any]:
         """The running frame totals logged with each round and at the end."""
