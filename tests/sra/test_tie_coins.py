@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -219,14 +220,15 @@ def test_the_tie_winner_depends_only_on_the_coin_and_the_set(coin: bytes, names:
 # --------------------------------------------------------------- whole simulated runs
 
 
-def test_simulated_runs_break_ties_by_the_hosts_coins_and_match_the_replay() -> None:
+@pytest.mark.parametrize("guarded", [True, False])
+def test_simulated_runs_break_ties_by_the_hosts_coins_and_match_the_replay(guarded: bool) -> None:
     # s's three neighbours tie at 5; b and c tie again below a, as do a's two children.
     edges = [("s", "a"), ("s", "b"), ("s", "c"), ("a", "d"), ("a", "e")]
     values = {"s": 0, "a": 5, "b": 5, "c": 5, "d": 2, "e": 2}
     scenario = explicit_scenario(edges, values, seller="s", seed=1, name="ties")
     first_buyers = Counter()
     for seed in range(24):
-        cfg = dataclasses.replace(default_config(scenario, "rounds", None), verifiable_coins=True)
+        cfg = dataclasses.replace(default_config(scenario, "rounds", None), verifiable_coins=True, guarded=guarded)
         result, network = simulate(scenario, seed=seed, config=cfg)
         assert result.extra["status"] == "completed" and result.extra["coin_auction"] == f"ties/{seed}"
         assert result.hops[0].buyer == tie_winner(tie_coin("s", 1, f"ties/{seed}"), ("a", "b", "c"))
