@@ -79,6 +79,7 @@ def _optional(check: Callable[[Any], bool | None]) -> Callable[[Any], bool | Non
 
 u63, seq, u16 = _int_in(0, MAX_U63), _int_in(1, MAX_U63), _int_in(0, 0xFFFF)
 text, topic = _text(0, MAX_TEXT), _text(1, MAX_TOPIC)
+tied = _text(0, codec.MAX_COIN_INVITERS * (MAX_TEXT + 1))  # a host's tied bidders, comma-joined
 key32, sig64, optsig, payload = _blob(32, 32), _blob(64, 64), _blob(0, 64), _blob(0, MAX_GOSSIP_PAYLOAD)
 
 # tag -> field -> (check, default or MISSING when the field is required)
@@ -97,11 +98,13 @@ LINK: dict[str, dict[str, tuple[Callable[[Any], bool | None], Any]]] = {
     "ctx_reply": {"auction": (text, MISSING), "hop": (u63, MISSING), "amount": (_optional(u63), MISSING)},
     "ctx_bid": {"auction": (text, MISSING), "hop": (u63, MISSING), "amount": (u63, MISSING)},
     "offer": {"auction": (text, MISSING), "hop": (u63, MISSING), "price": (u63, MISSING),
-              "entry": (_hash, MISSING), "budget": (_budget, None)},
+              "entry": (_hash, MISSING), "budget": (_budget, None), "tie_coin": (optsig, b""),
+              "tied": (tied, "")},
     "buy_confirm": {"auction": (text, MISSING), "hop": (u63, MISSING), "buyer_sig": (optsig, b"")},
     "refuse": {"auction": (text, MISSING), "hop": (u63, MISSING), "amount": (u63, MISSING)},
     "award": {"auction": (text, MISSING), "hop": (u63, MISSING), "price": (u63, MISSING),
-              "entry": (_hash, MISSING), "seller_sig": (optsig, b"")},
+              "entry": (_hash, MISSING), "seller_sig": (optsig, b""), "tie_coin": (optsig, b""),
+              "tied": (tied, "")},
     "settled": {"auction": (text, MISSING), "winner": (text, MISSING), "hops": (u63, MISSING),
                 "price": (u63, MISSING), "sig": (optsig, b"")},
     "hb": {"n": (u63, MISSING)},
@@ -150,8 +153,10 @@ def valid_value(tag: str, name: str) -> st.SearchStrategy[Any]:
         return st.binary(min_size=32, max_size=32)
     if name == "sig":
         return st.binary(min_size=64, max_size=64)
-    if name in ("seller_sig", "buyer_sig"):
+    if name in ("seller_sig", "buyer_sig", "tie_coin"):
         return st.just(b"") | st.binary(min_size=64, max_size=64) | st.binary(max_size=64)
+    if name == "tied":
+        return st.just("") | st.text(max_size=40) | st.just("a," * 20 + "b")
     if name == "bought_prev":
         return st.just("") | st.binary(min_size=32, max_size=32).map(bytes.hex)
     if name == "payload":
@@ -181,7 +186,9 @@ def near_miss(tag: str, name: str) -> st.SearchStrategy[Any]:
         return st.sampled_from([h.upper(), h[:-1], h + "a", " " + h, h + "\n", h.encode(), "", "g" * 64, *common])
     if name == "budget":
         return st.sampled_from([-1.0, -1, 1e9, 10**9, float("nan"), float("inf"), -0.0, 1e9 - 64, *common])
-    if name in ("origin", "pk", "to", "nonce", "sig", "seller_sig"):
+    if name == "tied":
+        return st.sampled_from(["t" * (codec.MAX_COIN_INVITERS * (MAX_TEXT + 1) + 1), b"a,b", 5, *common])
+    if name in ("origin", "pk", "to", "nonce", "sig", "seller_sig", "tie_coin"):
         size = 64 if "sig" in name else 32
         return st.sampled_from([b"k" * (size - 1), b"k" * (size + 1), "k" * size, bytes(size), *common])
     if name == "payload":
@@ -240,6 +247,8 @@ def _check(decoder: Callable[[object], object], spec: dict[str, Any], doc: dict[
     for name, (_, default) in spec[doc["t"]].items():
         want = doc.get(name, default)
         got = getattr(msg, name)
+        if name == "tied":  # the codec hands the machine the comma-joined names as a tuple
+            want = tuple(want.split(",")) if want else ()
         assert got == want and type(got) is (float if name == "budget" and want is not None else type(want)), name
 
 

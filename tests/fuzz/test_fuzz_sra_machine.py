@@ -268,7 +268,9 @@ FIELD_VALUES = {"auction": auctions, "item": plausible(st.just(ITEM)), "seller":
                 "seller_sig": odd_values, "winner": names, "hops": amounts, "buyer_sig": odd_values,
                 "bought_from": names, "bought_prev": hashes,
                 "sig": st.binary(max_size=64),  # the codec only ever delivers bytes here
-                "salt": st.binary(max_size=32)}
+                "salt": st.binary(max_size=32),
+                "tie_coin": odd_values,  # a host's tie coin (verifiable-coins mode)
+                "tied": st.lists(names, max_size=3).map(tuple)}
 
 
 @st.composite

@@ -91,7 +91,10 @@ def test_every_sra_message_kind_and_field_has_a_wire_form() -> None:
     assert set(codec._SRA_WIRE) == set(sra.STAGE_OF) | {sra.CoinBid, sra.CoinDecline}
     for dc, wire in codec._SRA_WIRE.items():
         assert tuple(f.name for f in dataclasses.fields(dc)) == wire.__struct_fields__, dc.__name__
-        dc_defaults = tuple(f.default for f in dataclasses.fields(dc) if f.default is not dataclasses.MISSING)
+        # A tuple of names travels comma-joined (codec._NAME_LISTS): its empty default is "".
+        listed = codec._NAME_LISTS.get(wire)
+        dc_defaults = tuple("" if f.name == listed and f.default == () else f.default
+                            for f in dataclasses.fields(dc) if f.default is not dataclasses.MISSING)
         # (kw_only wire structs list NODEFAULT for required fields that follow defaulted ones)
         wire_defaults = tuple(d for d in wire.__struct_defaults__ if d is not msgspec.NODEFAULT)
         assert dc_defaults == wire_defaults, dc.__name__
@@ -106,6 +109,21 @@ def test_verifiable_coin_messages_round_trip_as_flat_maps() -> None:
         assert decode_message(encode_message(msg)) == msg
     with pytest.raises(EncodeError):
         encode_message(sra.CoinBid(auction="a", amount=7, coin=b"c" * 64, inviters=("x,y",)))
+
+
+def test_tie_coins_on_offers_and_awards_round_trip() -> None:
+    keys = tuple(f"{i:064x}" for i in range(3))
+    h = "ab" * 32
+    for msg in (sra.Offer(auction="a", hop=2, price=5, entry=h, budget=1.0, tie_coin=b"c" * 64, tied=keys),
+                sra.Offer(auction="a", hop=2, price=5, entry=h),
+                sra.Award(auction="a", hop=2, price=5, entry=h, tie_coin=b"c" * 64, tied=keys[:1]),
+                sra.Award(auction="a", hop=2, price=5, entry=h)):
+        assert decode_message(encode_message(msg)) == msg
+    with pytest.raises(EncodeError):
+        encode_message(sra.Offer(auction="a", hop=2, price=5, entry=h, tie_coin=b"c" * 64, tied=("x,y",)))
+    # A peer that predates tie coins sends Offers without them: they still decode.
+    old = msgspec.msgpack.encode({"t": "offer", "auction": "a", "hop": 2, "price": 5, "entry": h})
+    assert decode_message(old) == sra.Offer(auction="a", hop=2, price=5, entry=h)
 
 
 def test_old_peers_without_optional_fields_still_decode() -> None:

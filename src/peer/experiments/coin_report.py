@@ -6,7 +6,10 @@ restricted to the three parent-choice kinds and no chaos, once per coin
 setting.  Until the CLI carries ``--verifiable-coins`` (a hook for the CLI's
 owner: ``ReportConfig.verifiable_coins``), this is the command that measures it.
 
-Run: ``python -m peer.experiments.coin_report [--seeds 12] [--workers 1] [--paper-resale]``.
+Run: ``python -m peer.experiments.coin_report [--seeds 12] [--workers 1] [--paper-resale] [--kinds K ...]``.
+``--kinds shade context-low`` measures the kinds whose gains come through a
+host's tie-break (docs/findings.md, Counterexample C), which verifiable coins
+also decide.
 """
 
 from __future__ import annotations
@@ -35,10 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=FULL.seeds)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--paper-resale", action="store_true")
+    parser.add_argument("--kinds", nargs="+", default=list(PARENT_KINDS), help="deviation kinds (default: parent choice)")
     args = parser.parse_args(argv)
     print("coins       kind                   " + "  ".join(f"{c:>10}" for c in COLUMNS))
     for verifiable in (False, True):
-        config = replace(FULL, kinds=PARENT_KINDS, chaos=(), seeds=args.seeds, workers=args.workers,
+        config = replace(FULL, kinds=tuple(args.kinds), chaos=(), seeds=args.seeds, workers=args.workers,
                          guarded=not args.paper_resale, verifiable_coins=verifiable)
         report = build_report(config)
         for row in report.kind_rows():

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from peer.reference.replay import replay_run
 from peer.result import Hop
-from peer.sra.local_auction import run_local_auction, tie_break_rng
+from peer.sra.local_auction import replay_tie_break, run_local_auction
 
 if TYPE_CHECKING:
     from peer.experiments.deviation_instances import Instance
@@ -36,7 +36,7 @@ def replay_agrees(instance: Instance, p: Play, node: str | None, deviation: Devi
     hops, winner = replay_general(
         seller=run.seller, bids=bids, participants={n: r.invitees for n, r in run.nodes.items()},
         parents=p.parents, inviters={n: set(r.inviters) for n, r in run.nodes.items()}, seed=run.seed,
-        context_override=override,
+        context_override=override, coin_auction=run.extra.get("coin_auction"),
     )
     ok = hops == run.hops and winner == run.winner
     if not override and all(len(ps) <= 1 for ps in p.parents.values()):
@@ -54,6 +54,7 @@ def replay_general(
     inviters: dict[str, set[str]],
     seed: int,
     context_override: dict[str, int],
+    coin_auction: str | None = None,
 ) -> tuple[list[Hop], str]:
     """Stage 3 recomputed centrally, allowing several parents per node and overridden context bids."""
     children: dict[str, list[str]] = {}
@@ -74,7 +75,8 @@ def replay_general(
     host, reserve, hop = seller, 0, 1
     while True:
         ctx = {j: context(j, host) for j in participants.get(host, [])}
-        result = run_local_auction(bids[host], reserve, ctx, tie_break_rng(seed, host, hop), origin=host == seller)
+        rng, coin = replay_tie_break(seed, host, hop, coin_auction)  # the hosts' coins under verifiable coins
+        result = run_local_auction(bids[host], reserve, ctx, rng, origin=host == seller, tie_coin=coin)
         if result.winner is None:
             return hops, host
         hops.append(Hop(hop, host, result.winner, result.price))

@@ -10,7 +10,7 @@ Two checks, both must pass for ``tools/launch`` to exit 0:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -97,6 +97,7 @@ def without_nodes(nodes: Mapping[str, NodeReport], gone: Collection[str]) -> dic
 def replay_basis(
     seller: str, seed: int, nodes: Mapping[str, NodeReport], values: Mapping[str, int], hops: Sequence[Hop],
     winner: str, excluded: Collection[str] = (), stops_at: Collection[str] = (),
+    tie_coin: Callable[[str, int], bytes] | None = None,
 ) -> str | None:
     """On which relation the outcome equals its replay: "full" (the realised one), "without
     X, Y" (the excluded nodes taken out), or None if on neither.
@@ -114,7 +115,7 @@ def replay_basis(
     for basis, relation in candidates:
         run = RunResult(mechanism="sra", seller=seller, seed=seed, nodes=relation, hops=list(hops), winner=winner,
                         utilities={}, revenue=0)
-        replayed = replay_run(run, values)
+        replayed = replay_run(run, values, tie_coin=tie_coin)
         if replayed.hops == list(hops) and replayed.winner == winner:
             return basis
         if winner in stops_at and replayed.hops[:len(hops)] == list(hops) and replayed.winner != winner:
@@ -165,7 +166,7 @@ def announced_auction(scenario: Scenario, plans: Sequence[NodePlan]) -> str | No
 
 def assemble_with_faults(
     scenario: Scenario, seed: int, plans: list[NodePlan], state: NetworkState, *, faulty: Collection[str],
-    notes: Mapping[str, str], stops_at: Collection[str] = (), stalled: bool = False,
+    notes: Mapping[str, str], stops_at: Collection[str] = (), stalled: bool = False, verifiable_coins: bool = False,
 ) -> tuple[RunResult, LaunchCheck]:
     """Like :func:`assemble`, judged on the honest nodes only, with a defined outcome.
 
@@ -267,7 +268,8 @@ def assemble_with_faults(
     if check.outcome == "completed" and reference is not None:
         values = {key_of[n]: v for n, v in scenario.values.items()}
         basis = replay_basis(key_of[scenario.seller], seed, key_nodes, values, hops_key, holder_key,
-                             excluded={key_of[n] for n in faulty}, stops_at={key_of[n] for n in stops_at})
+                             excluded={key_of[n] for n in faulty}, stops_at={key_of[n] for n in stops_at},
+                             tie_coin=_tie_coins(plans, auction, verifiable_coins))
         check.replay_matches = basis is not None
         check.replay_basis = None if basis is None else _names_in(basis, name_of)
         if basis is None:
@@ -284,7 +286,19 @@ def _names_in(text: str, name_of: Mapping[str, str]) -> str:
     return text
 
 
-def assemble(scenario: Scenario, seed: int, plans: list[NodePlan], state: NetworkState) -> tuple[RunResult, LaunchCheck]:
+def _tie_coins(plans: list[NodePlan], auction: str | None, verifiable: bool) -> Callable[[str, int], bytes] | None:
+    """Under verifiable coins hosts break ties by their signature over (auction, hop): the
+    launcher made the identities, so its replay signs the same coins (peer.sra.coins)."""
+    if not verifiable or auction is None:
+        return None
+    from peer.sra.coins import coin_message, tie_purpose
+
+    signers = {p.key_hex: p.identity for p in plans}
+    return lambda host, hop: signers[host].sign(coin_message(auction, tie_purpose(hop)))
+
+
+def assemble(scenario: Scenario, seed: int, plans: list[NodePlan], state: NetworkState, *,
+             verifiable_coins: bool = False) -> tuple[RunResult, LaunchCheck]:
     check = LaunchCheck()
     name_of = {p.key_hex: p.name for p in plans}
     key_of = {p.name: p.key_hex for p in plans}
@@ -344,7 +358,7 @@ def assemble(scenario: Scenario, seed: int, plans: list[NodePlan], state: Networ
         mechanism="sra", seller=key_of[scenario.seller], seed=seed, nodes=key_nodes, hops=hops_key,
         winner=winner_key, utilities={}, revenue=0,
     )
-    replayed = replay_run(key_run, key_values)
+    replayed = replay_run(key_run, key_values, tie_coin=_tie_coins(plans, auction, verifiable_coins))
     check.replay_matches = replayed.hops == hops_key and replayed.winner == winner_key
     if not check.replay_matches:
         check.problems.append("the outcome differs from the replay reference on the realised tree")

@@ -376,13 +376,14 @@ def _launch_sra(
     if faults.active:
         stops = {n for n, a in faults.behaviours.items() if a.kind == "false-reserve"}
         result, check = assemble_with_faults(loaded, run_seed, plans, state, faulty=faults.faulty,
-                                             notes=faults.notes(), stops_at=stops, stalled=watch.stalled)
+                                             notes=faults.notes(), stops_at=stops, stalled=watch.stalled,
+                                             verifiable_coins=verifiable_coins)
         result.extra["faults"] = faults.to_json(watch.t0)
         result.extra["refusals"] = dict(sorted(state.refusals.items()))
         result.extra["aborted"] = {n: e.get("reason") for n, e in sorted(state.aborts.items())}
         result.extra["adversary"] = {n: [e.get("what") for e in ev] for n, ev in sorted(state.adversary.items())}
     else:
-        result, check = assemble(loaded, run_seed, plans, state)
+        result, check = assemble(loaded, run_seed, plans, state, verifiable_coins=verifiable_coins)
     result.extra["check"] = check.to_json()
     result.extra["timing"] = {k: round(v, 3) for k, v in timing.items()}
     if memory:

@@ -161,6 +161,8 @@ class OfferWire(_Wire, tag="offer", frozen=True):
     price: U63
     entry: Hash
     budget: Budget | None = None
+    tie_coin: OptSig = b""  # verifiable coins: the host's tie coin (peer.sra.coins)
+    tied: Inviters = ""  # and the bidders tied for first place, comma-joined like CoinBid's inviters
 
 
 class BuyConfirmWire(_Wire, tag="buy_confirm", frozen=True):
@@ -181,6 +183,8 @@ class AwardWire(_Wire, tag="award", frozen=True):
     price: U63
     entry: Hash
     seller_sig: OptSig = b""
+    tie_coin: OptSig = b""  # as OfferWire's (the paper's rule sells by Award)
+    tied: Inviters = ""
 
 
 class SettledWire(_Wire, tag="settled", frozen=True):
@@ -260,6 +264,8 @@ _SRA_WIRE: dict[type, type[_Wire]] = {
     sra.Settled: SettledWire,
 }
 _SRA_FROM_WIRE: dict[type[_Wire], type] = {w: d for d, w in _SRA_WIRE.items()}
+#: Fields that hold a tuple of names in peer.sra.messages and one comma-joined string on the wire.
+_NAME_LISTS: dict[type[_Wire], str] = {CoinBidWire: "inviters", OfferWire: "tied", AwardWire: "tied"}
 
 _LinkWire = (
     InviteWire | BidWire | BidReceiptsWire | DeclineWire | CoinBidWire | CoinDeclineWire | OpenWire | ContextRequestWire | ContextReplyWire
@@ -279,11 +285,12 @@ def to_wire(msg: LinkMessage) -> _Wire:
     if wire_type is None:
         raise EncodeError(f"not a link message: {type(msg).__name__}")
     fields = {f.name: getattr(msg, f.name) for f in dataclasses.fields(msg)}
-    if wire_type is CoinBidWire:
-        inviters = fields["inviters"]
-        if len(inviters) > MAX_COIN_INVITERS or any("," in name for name in inviters):
-            raise EncodeError("CoinBid: too many inviters, or a name with a comma")
-        fields["inviters"] = ",".join(inviters)
+    listed = _NAME_LISTS.get(wire_type)
+    if listed is not None:
+        names = fields[listed]
+        if len(names) > MAX_COIN_INVITERS or any("," in name for name in names):
+            raise EncodeError(f"{type(msg).__name__}: too many names in {listed}, or a name with a comma")
+        fields[listed] = ",".join(names)
     try:
         return wire_type(**fields)
     except TypeError as exc:  # peer.sra.messages gained a field this codec does not mirror yet
@@ -296,8 +303,9 @@ def from_wire(wire: Any) -> LinkMessage:
     if sra_type is None:
         return wire  # type: ignore[no-any-return]  # GossipEnvelope / Heartbeat are their own form
     fields = {name: getattr(wire, name) for name in wire.__struct_fields__}
-    if type(wire) is CoinBidWire:
-        fields["inviters"] = tuple(fields["inviters"].split(",")) if fields["inviters"] else ()
+    listed = _NAME_LISTS.get(type(wire))
+    if listed is not None:
+        fields[listed] = tuple(fields[listed].split(",")) if fields[listed] else ()
     return sra_type(**fields)  # type: ignore[no-any-return]
 
 

@@ -148,6 +148,8 @@ class Node:
         self.qpq = open_qpq(config.qpq_plan, identity, data_dir) if config.qpq_plan else None
         self._qpq = (QpqStream(self, self.qpq, self._lock, self.wallclock, self.all_linked, self.done)
                      if self.qpq is not None else None)
+        if self._qpq is not None:
+            self._qpq.link_frames = lambda: sum(s.frames_out for s in self.manager.snapshot().values())
         self.address: Any = None
         # Chains already on disk when we started: we were restarted (perhaps after a
         # crash) and have lost the machine state of those auctions.
@@ -552,6 +554,9 @@ class Node:
                 priority = self._forward_priority(effect.envelope)
                 for to in sorted(effect.to):
                     self._send(to, effect.envelope, priority)
+                if self._qpq is not None and effect.envelope.topic == QPQ_TOPIC:  # QPQ frame counts (bench)
+                    self._qpq.frames.sent(effect.envelope.payload, len(effect.to),
+                                          own=effect.envelope.origin == self.identity.public_key)
             elif isinstance(effect, Deliver):
                 delivered.append(effect.envelope)
         return delivered

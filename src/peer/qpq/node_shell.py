@@ -10,11 +10,13 @@ QPQ and SRA handling never interleave and no lock is held while waiting.
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from peer.errors import RemoteProtocolError
+from peer.qpq.frames import FrameTally
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -47,6 +49,17 @@ class QpqStream:
         self._all_linked = all_linked
         self._done = done
         self._poke = trio.Event()
+        # What this node hands its links for the stream (the node feeds it every Forward on
+        # the qpq topic), and a reader of its links' total frames out (heartbeats included).
+        self.frames = FrameTally()
+        self.link_frames: Callable[[], int] | None = None  # set by the node
+
+    def counts(self) -> dict[str, Any]:
+        """The running frame totals logged with each round and at the end."""
+        out: dict[str, Any] = {"frames": self.frames.snapshot()}
+        if self.link_frames is not None:
+            out["link_frames_out"] = self.link_frames()
+        return out
 
     async def kickoff(self) -> None:
         """The coordinator starts the stream: on SIGUSR1, or once all neighbours are linked."""
@@ -106,11 +119,15 @@ class QpqStream:
                 shell.round_done(effect)
                 assert shell.start_at is not None
                 began = shell.start_at + effect.round * shell.plan.round_length
+                # The previous round's frames: its floods are over by now (counted by payload round).
+                previous = {} if effect.round == 0 else {"round_frames": self.frames.take_round(effect.round - 1)}
                 node.emit("qpq_round", round=effect.round, winner=effect.winner,
-                          seconds=round(self._wallclock() - began, 4))  # from the round's start to done here
+                          seconds=round(self._wallclock() - began, 4),  # from the round's start to done here
+                          **self.counts(), **previous)
 
     def final(self) -> None:
         shell = self.shell
         self.node.emit("final", mechanism="qpq", stream=shell.setup.stream, rounds=shell.plan.rounds,
-                       allocations=[e.hash for e in shell.allocations], wins=shell.wins, flags=shell.flags)
+                       allocations=[e.hash for e in shell.allocations], wins=shell.wins, flags=shell.flags,
+                       **self.counts())
         self._done.set()

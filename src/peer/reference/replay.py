@@ -8,10 +8,10 @@ distributed run must equal its replay: same path, prices, winner, utilities.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from peer.result import Hop, RunResult, utilities_from_hops
-from peer.sra.local_auction import run_local_auction, tie_break_rng
+from peer.sra.local_auction import replay_tie_break, run_local_auction
 
 
 def context_bid(
@@ -38,8 +38,11 @@ def replay_stage3(
     parents: Mapping[str, str | None],
     inviters: Mapping[str, set[str]],
     seed: int,
+    coin_auction: str | None = None,
+    tie_coin: Callable[[str, int], bytes] | None = None,
 ) -> tuple[list[Hop], str]:
-    """The resale path (hops) and the final winner."""
+    """The resale path (hops) and the final winner (``coin_auction`` or ``tie_coin``: ties by the
+    hosts' coins, see :func:`peer.sra.local_auction.replay_tie_break`)."""
     children: dict[str, list[str]] = {}
     for node, parent in parents.items():
         if parent is not None:
@@ -48,17 +51,18 @@ def replay_stage3(
     host, reserve, hop = seller, 0, 1
     while True:
         ctx = {j: context_bid(j, host, bids, children, inviters) for j in participants.get(host, [])}
-        result = run_local_auction(
-            bids[host], reserve, ctx, tie_break_rng(seed, host, hop), origin=host == seller
-        )
+        rng, coin = replay_tie_break(seed, host, hop, coin_auction, tie_coin)
+        result = run_local_auction(bids[host], reserve, ctx, rng, origin=host == seller, tie_coin=coin)
         if result.winner is None:
             return hops, host
         hops.append(Hop(hop, host, result.winner, result.price))
         host, reserve, hop = result.winner, result.price, hop + 1
 
 
-def replay_run(run: RunResult, values: Mapping[str, int], bids: Mapping[str, int] | None = None) -> RunResult:
-    """The replay of a distributed run, as a run of mechanism "replay"."""
+def replay_run(run: RunResult, values: Mapping[str, int], bids: Mapping[str, int] | None = None, *,
+               tie_coin: Callable[[str, int], bytes] | None = None) -> RunResult:
+    """The replay of a distributed run, as a run of mechanism "replay" (``tie_coin``: the hosts'
+    coins of a real run under verifiable coins; a simulated one names its auction in ``extra``)."""
     bids = dict(values) if bids is None else dict(bids)
     hops, winner = replay_stage3(
         seller=run.seller,
@@ -67,6 +71,7 @@ def replay_run(run: RunResult, values: Mapping[str, int], bids: Mapping[str, int
         parents={n: r.parent for n, r in run.nodes.items()},
         inviters={n: set(r.inviters) for n, r in run.nodes.items()},
         seed=run.seed,
+        coin_auction=run.extra.get("coin_auction"), tie_coin=tie_coin,
     )
     utilities, revenue = utilities_from_hops(run.seller, dict(values), hops, winner)
     nodes = {n: type(r)(r.value, r.inviters, r.invitees, r.parent) for n, r in run.nodes.items()}

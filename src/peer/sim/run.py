@@ -264,6 +264,9 @@ def build_result(
                      unsettled=list(verdict.unsettled))
     if stats.crashed:
         extra["crashed"] = dict(stats.crashed)
+    some = next(iter(machines.values()), None)
+    if some is not None and some.config.verifiable_coins:
+        extra["coin_auction"] = some.auction  # hosts broke ties by coins: a replay recomputes them
     if network.chaos is not None:
         c = network.chaos
         extra["chaos"] = {"config": c.config.describe(), "dropped": len(c.dropped), "duplicated": c.duplicated,

@@ -21,6 +21,16 @@ its seat in their local auctions: a silent invitee takes part in nothing).
 What stays unverifiable is timing: nobody can check that an invitation really
 crossed, so a node can still void the edge to an inviter (docs/findings.md).
 
+Host tie-breaks.  When context bids tie for first place in a host's local
+auction, the winner is the tied bidder with the lowest (score, name) under the
+host's coin for that hop, its signature over ``tie_purpose(hop)``.  The Offer
+(guarded resale) or the Award (the paper's rule) carries that coin and the
+tied bidders' names; the buyer checks that the coin is the host's signature,
+that it is on the list (it knows its own bid, the top one) and that the coin
+picks it, and refuses the sale otherwise.  What it cannot check is that the
+list is complete: a host that leaves a better-ranked tied bidder off the list
+is caught only by that bidder, which does not see the Offer (docs/findings.md).
+
 Keys.  The machine never sees a private key of another node.  A real node
 shell passes a :class:`CoinKeys` built from its identity and its neighbours'
 public keys (:class:`peer.sra.coin_keys.SignerKeys`); the simulator, which has
@@ -31,7 +41,6 @@ the node names (for simulation only: anyone can derive them).
 from __future__ import annotations
 
 import hashlib
-import random
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -66,9 +75,20 @@ def outranks(coin: bytes, a: str, b: str) -> bool:
     return (score(coin, a), a) < (score(coin, b), b)
 
 
-def tie_rng(coin: bytes) -> random.Random:
-    """A host's tie-breaking stream drawn from its coin for one hop."""
-    return random.Random(hashlib.sha512(b"peer/sra/tie\x00" + coin).hexdigest())
+def tie_winner(coin: bytes, tied: Iterable[str]) -> str:
+    """The bidder a host's tie coin picks among the bidders tied for first place.
+
+    Each name is scored on its own (not by its position in the participant
+    list), so a buyer that knows only the coin and the tied names recomputes
+    the pick.  The same rule as :func:`choose_parent`; the coins differ
+    (``tie_purpose(hop)`` against ``parent_purpose()``).
+    """
+    return choose_parent(coin, tied)
+
+
+def tie_key(coin: bytes, name: str) -> tuple[bytes, str]:
+    """Sort key of bidder ``name`` under a tie coin: the lowest key wins a tie."""
+    return (score(coin, name), name)
 
 
 class CoinKeys(Protocol):

@@ -39,10 +39,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from peer.errors import RemoteProtocolError
+from peer.sra.coins import coin_message, tie_purpose, tie_winner
 from peer.sra.config import amount_ok, budget_ok
 from peer.sra.effects import Effect, Record, Send, StageChanged, Wake
 from peer.sra.ledger_entry import HopEntry
-from peer.sra.local_auction import run_local_auction, tie_break_rng
+from peer.sra.local_auction import run_local_auction, tie_break_rng, tied_at_top
 from peer.sra.messages import Award, Confirm, ContextBid, Offer, Open, Refuse, Settled
 from peer.sra.node_stage import NodeStage
 
@@ -149,9 +150,13 @@ class HostingMixin:
         hosting = self._hosting
         assert hosting is not None  # only reached while hosting
         hosting.pending = set()
+        # Verifiable coins: ties go by our signature over (auction, hop), which we cannot choose;
+        # the sale carries it and the tied names so the buyer can check the pick.
+        coin = None if self._keys is None else self._keys.sign(coin_message(self.auction, tie_purpose(hosting.hop)))
         result = run_local_auction(
-            self.bid, hosting.reserve, hosting.bids, tie_break_rng(self.seed, self.id, hosting.hop),
-            origin=self.is_seller,
+            self.bid, hosting.reserve, hosting.bids,
+            None if coin is not None else tie_break_rng(self.seed, self.id, hosting.hop),
+            origin=self.is_seller, tie_coin=coin,
         )
         if result.winner is None:
             return self._keep(now)
@@ -159,17 +164,18 @@ class HostingMixin:
             auction=self.auction, hop=hosting.hop, seller=self.id, buyer=result.winner,
             price=result.price, prev=hosting.prev,
         )
+        tie = {} if coin is None else {"tie_coin": coin, "tied": tied_at_top(hosting.bids)}
         if not self.config.guarded:
             self._hosting = None
             self.stage = NodeStage.REPORTED
-            return [StageChanged(self.stage.value), *self._commit_sale(entry, countersigned=False)]
+            return [StageChanged(self.stage.value), *self._commit_sale(entry, countersigned=False, tie=tie)]
         hosting.offered = entry
         if self._purchase is None:
             hosting.offer_deadline = now + self.config.confirm_timeout
         else:
             hosting.offer_deadline = max(now, self._purchase.answer_by - self.config.margin)
         budget = max(0.0, hosting.offer_deadline - now - self.config.margin)
-        offer = Offer(auction=self.auction, hop=entry.hop, price=entry.price, entry=entry.hash, budget=budget)
+        offer = Offer(auction=self.auction, hop=entry.hop, price=entry.price, entry=entry.hash, budget=budget, **tie)
         return [Send(entry.buyer, offer), Wake(hosting.offer_deadline)]
 
     def _keep(self: SraNode, now: float) -> list[Effect]:
@@ -186,10 +192,10 @@ class HostingMixin:
         backed = max([self.bid, *hosting.bids.values()])
         return self._answer(now, confirm=False, backed=backed)
 
-    def _commit_sale(self: SraNode, entry: HopEntry, *, countersigned: bool) -> list[Effect]:
+    def _commit_sale(self: SraNode, entry: HopEntry, *, countersigned: bool, tie: dict | None = None) -> list[Effect]:
         self.sold_at = entry.price
         self.entries.append(entry)
-        award = Award(auction=self.auction, hop=entry.hop, price=entry.price, entry=entry.hash)
+        award = Award(auction=self.auction, hop=entry.hop, price=entry.price, entry=entry.hash, **(tie or {}))
         return [Record(entry, countersigned=countersigned), Send(entry.buyer, award)]
 
     # ------------------------------------------- guarded: the host's side
@@ -239,7 +245,7 @@ class HostingMixin:
     def _on_offer(self: SraNode, sender: str, msg: Offer, now: float) -> list[Effect]:
         if not self.config.guarded:
             raise RemoteProtocolError(sender, "Offer in an auction without guarded resale")
-        entry = self._check_sale(sender, msg.hop, msg.price, msg.entry, "offer")
+        entry = self._check_sale(sender, msg.hop, msg.price, msg.entry, "offer", tie=msg)
         if not budget_ok(msg.budget):
             raise RemoteProtocolError(sender, "offer with a malformed budget")
         if self._purchase is not None or self._answered:
@@ -294,8 +300,10 @@ class HostingMixin:
         self.stage = NodeStage.REPORTED
         return effects + [StageChanged(self.stage.value), *self._commit_sale(purchase.sale, countersigned=True)]
 
-    def _check_sale(self: SraNode, sender: str, hop: object, price: object, named: object, what: str) -> HopEntry:
-        """The entry an Offer or (paper rule) an Award names, checked against the Open it follows."""
+    def _check_sale(self: SraNode, sender: str, hop: object, price: object, named: object, what: str,
+                    *, tie: Offer | Award | None = None) -> HopEntry:
+        """The entry an Offer or (paper rule) an Award names, checked against the Open it follows
+        and, given ``tie`` (the message itself), against the host's tie coin."""
         if not (amount_ok(hop) and isinstance(named, str)):
             raise RemoteProtocolError(sender, f"malformed {what}")
         opened: Open | None = self._opened.get((hop, sender))  # type: ignore[arg-type]
@@ -314,4 +322,28 @@ class HostingMixin:
                          prev=opened.prev)
         if entry.hash != named:
             raise RemoteProtocolError(sender, f"{what} does not match the ledger entry it names")
+        if tie is not None:
+            self._check_tie(sender, hop, tie, what)  # type: ignore[arg-type]
         return entry
+
+    def _check_tie(self: SraNode, sender: str, hop: int, msg: Offer | Award, what: str) -> None:
+        """Verifiable coins: the sale follows the host's tie coin among the bidders it says tied.
+
+        We are on the list (our bid is the top one, so we tied whenever anyone else is
+        listed), the coin is the host's signature over (auction, hop), and it picks us.
+        Whether the list is complete only the bidders left off it could tell.
+        """
+        coin, tied = msg.tie_coin, msg.tied
+        if self._keys is None:
+            if coin or tied:
+                raise RemoteProtocolError(sender, f"{what} with a tie coin in an auction without verifiable coins")
+            return
+        if not (isinstance(coin, bytes) and coin and isinstance(tied, tuple)
+                and all(isinstance(name, str) for name in tied) and len(set(tied)) == len(tied)):
+            raise RemoteProtocolError(sender, f"{what} without a well-formed tie coin under verifiable coins")
+        if self.id not in tied:
+            raise RemoteProtocolError(sender, f"{what} whose tied bidders leave out its buyer")
+        if not self._keys.verify(sender, coin_message(self.auction, tie_purpose(hop)), coin):
+            raise RemoteProtocolError(sender, f"{what}'s tie coin is not the host's signature on this hop")
+        if tie_winner(coin, tied) != self.id:
+            raise RemoteProtocolError(sender, f"{what} does not follow the host's tie coin")

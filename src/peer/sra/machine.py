@@ -401,7 +401,7 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
     def _on_award(self, sender: str, msg: Award, now: float) -> list[Effect]:
         if self.config.guarded:
             return self._on_award_guarded(sender, msg, now)
-        entry = self._check_sale(sender, msg.hop, msg.price, msg.entry, "award")
+        entry = self._check_sale(sender, msg.hop, msg.price, msg.entry, "award", tie=msg)
         self.bought_at = msg.price
         self.bought_entry = entry.hash
         self.entries.append(entry)

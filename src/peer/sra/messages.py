@@ -149,6 +149,10 @@ class Award:
     price: int
     entry: str  # hash of the ledger entry recording this hop
     seller_sig: bytes = b""  # the host's signature on that entry (added by the node shell)
+    # Verifiable coins, the paper's rule (peer.sra.coins): the host's tie coin for this hop and
+    # the bidders tied for first place, so the buyer can check that the coin picks it.
+    tie_coin: bytes = b""
+    tied: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,6 +168,10 @@ class Offer:
     price: int
     entry: str  # hash of the ledger entry the sale would be
     budget: float | None = None  # seconds the host will wait for the answer
+    # Verifiable coins (peer.sra.coins): the host's tie coin for this hop and the bidders tied
+    # for first place, so the buyer can check that the coin picks it.
+    tie_coin: bytes = b""
+    tied: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
