@@ -356,10 +356,13 @@ def run_workload(scenario: Scenario, *, seed: int, auctions: int, concurrency: i
     root = Path(tempfile.mkdtemp(prefix="peer-workload-")) if workdir is None else workdir
     root.mkdir(parents=True, exist_ok=True)
     dashboard = None if headless or json_out else Dashboard(Console())
+    interrupted = False
     try:
         result, runs, error = execute_workload(scenario, root, seed=seed, auctions=auctions,
                                                concurrency=concurrency, rate=rate, dashboard=dashboard, **timeouts)
-    except KeyboardInterrupt:
+    except* KeyboardInterrupt:  # Ctrl-C inside trio's nurseries arrives wrapped in an exception group
+        interrupted = True
+    if interrupted:
         if dashboard is not None:
             dashboard.live.stop()
         print("interrupted: every node stopped", file=sys.stderr)
