@@ -23,19 +23,22 @@ def test_periodic_offers_only_after_a_change_or_a_quiet_refresh(tmp_path: Path, 
     try:
         node.catchup.exchange(0.0)  # a link-up: always
         assert len(sent) == 1
-        node.catchup.periodic(SUMMARY_INTERVAL)  # nothing changed: our last offer stands
-        node.catchup.periodic(2 * SUMMARY_INTERVAL)
-        assert len(sent) == 1 and node.catchup.next_exchange == 3 * SUMMARY_INTERVAL
-        for entry in chains[2].entries:  # the ledger grew: the next period offers
-            assert node.store.append(entry)
+        node.catchup.periodic(SUMMARY_INTERVAL)  # each state is offered in two periods (a cooldown may eat one)
+        assert len(sent) == 2
+        node.catchup.periodic(2 * SUMMARY_INTERVAL)  # then, unchanged, our last offer stands
         node.catchup.periodic(3 * SUMMARY_INTERVAL)
-        assert len(sent) == 2
+        assert len(sent) == 2 and node.catchup.next_exchange == 4 * SUMMARY_INTERVAL
+        for entry in chains[2].entries:  # the ledger grew: the next periods offer
+            assert node.store.append(entry)
         node.catchup.periodic(4 * SUMMARY_INTERVAL)
-        assert len(sent) == 2
-        node.catchup.periodic((3 + QUIET_REFRESH) * SUMMARY_INTERVAL)  # unchanged, but offered again now and then
-        assert len(sent) == 3
-        node.catchup.exchange((3 + QUIET_REFRESH) * SUMMARY_INTERVAL + 1)  # a link-up offers even unchanged
+        node.catchup.periodic(5 * SUMMARY_INTERVAL)
         assert len(sent) == 4
+        node.catchup.periodic(6 * SUMMARY_INTERVAL)
+        assert len(sent) == 4
+        node.catchup.periodic((5 + QUIET_REFRESH) * SUMMARY_INTERVAL)  # unchanged, but offered again now and then
+        assert len(sent) == 5
+        node.catchup.exchange((5 + QUIET_REFRESH) * SUMMARY_INTERVAL + 1)  # a link-up offers even unchanged
+        assert len(sent) == 6
     finally:
         node.store.close()
         node.log.close()

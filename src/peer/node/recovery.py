@@ -75,6 +75,7 @@ class Catchup:
         self._flooded: set[str] = set()  # entries a restarted node flooded once (by hash)
         self._offered: tuple[int, int] | None = None  # the ledger's fingerprint at our last offer
         self._offered_at = -math.inf
+        self._repeats = 0  # offers in a row of that same fingerprint
 
     def synced(self) -> list[Chain]:
         """The chains anti-entropy covers: those that started (see the module doc)."""
@@ -96,8 +97,9 @@ class Catchup:
     def exchange(self, now: float) -> None:
         """Tell our neighbours what we hold (on link-up, and periodically through ``periodic``)."""
         self.next_exchange = now + SUMMARY_INTERVAL
-        self._offered = self._fingerprint()
-        self._offered_at = now
+        fingerprint = self._fingerprint()
+        self._repeats = self._repeats + 1 if fingerprint == self._offered else 1
+        self._offered, self._offered_at = fingerprint, now
         self._offer()
         if now >= self.next_expiry:
             self.next_expiry = now + EXPIRY_INTERVAL
@@ -111,9 +113,12 @@ class Catchup:
         of auctions it was a fifth of a node's CPU.  Unchanged, our last offer still stands:
         whatever a neighbour gains, its own offer (it changed) makes us answer both ways.  A
         lost offer is repeated at least every ``QUIET_REFRESH`` intervals, and every link-up
-        offers at once.
+        offers at once.  Each state is offered in two periods before we fall quiet: a neighbour
+        that answered someone's offer moments before ours ignores ours (``CATCHUP_COOLDOWN``),
+        and the second offer comes after its cooldown.
         """
-        if self._fingerprint() != self._offered or now >= self._offered_at + QUIET_REFRESH * SUMMARY_INTERVAL:
+        if (self._fingerprint() != self._offered or self._repeats < 2
+                or now >= self._offered_at + QUIET_REFRESH * SUMMARY_INTERVAL):
             self.exchange(now)
             return
         self.next_exchange = now + SUMMARY_INTERVAL
