@@ -366,6 +366,8 @@ def run_workload(scenario: Scenario, *, seed: int, auctions: int, concurrency: i
         if dashboard is not None:
             dashboard.live.stop()
         print("interrupted: every node stopped", file=sys.stderr)
+        if temp:
+            shutil.rmtree(root, ignore_errors=True)
         return 130
     if dashboard is not None:
         if dashboard.monitor is not None and result is not None:
@@ -375,7 +377,7 @@ def run_workload(scenario: Scenario, *, seed: int, auctions: int, concurrency: i
     if result is None:
         print(f"error: {error}", file=sys.stderr)
         if temp:
-            print(f"logs kept in {root}", file=sys.stderr)
+            _keep_logs(root)
         return 1
     ok = result["checked_ok"] == auctions
     if json_out:
@@ -395,5 +397,11 @@ def run_workload(scenario: Scenario, *, seed: int, auctions: int, concurrency: i
     if temp and ok:
         shutil.rmtree(root, ignore_errors=True)
     elif temp:
-        print(f"logs kept in {root}", file=sys.stderr)
+        _keep_logs(root)
     return 0 if ok else 1
+
+
+def _keep_logs(root: Path) -> None:
+    """A failed run in a temporary directory: keep logs and ledgers to look at, never the private keys."""
+    shutil.rmtree(root / "keys", ignore_errors=True)
+    print(f"logs kept in {root} (keys removed)", file=sys.stderr)
