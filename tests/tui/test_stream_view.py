@@ -147,6 +147,11 @@ def test_monitor_follows_each_auction_through_its_stages(tmp_path: Path) -> None
     assert snap.rate == 0.25 and snap.p50 == 3.0
     assert snap.last == [OutcomeRow(0, "item-0", "a", "completed", "c", "7", 1, 3.0, None)]
 
+    monitor.stopped = 104.0  # the stream is over: the launcher stops the nodes, their links drop
+    log(ps[0].log_path, {"kind": "link", "peer": "b", "up": False})
+    monitor.poll()
+    assert monitor.snapshot().linked == 3
+
 
 def test_monitor_skips_message_lines_unparsed_and_ignores_other_auctions(tmp_path: Path) -> None:
     ps = plans(tmp_path, ["a", "b"])

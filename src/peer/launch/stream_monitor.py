@@ -112,6 +112,8 @@ class StreamMonitor:
     def apply(self, node: str, event: dict[str, Any]) -> None:
         kind = event.get("kind")
         if kind == "link":
+            if self.stopped is not None:
+                return  # the stream is over: links now drop because the launcher stops the nodes
             peer = str(event.get("peer"))
             (self._links[node].add if event.get("up") else self._links[node].discard)(peer)
             return
