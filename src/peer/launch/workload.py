@@ -304,11 +304,11 @@ def execute_workload(scenario: Scenario, root: Path, *, seed: int, auctions: int
             spent = await drive({p.name: p for p in plans}, runs, concurrency=concurrency, rate=rate,
                                 timeout=timeout)
             monitor.stopped = time.monotonic()
-            monitor.status = "settling the last ledger entries"
+            monitor.status = "settling ledgers"
             await settle_ledgers(plans, 10.0)
             cpu.append(cpu_seconds(children))
             memory.update(children.memory_kib())
-            monitor.status = "checking every auction"
+            monitor.status = "checking"
             return spent
 
         async def main() -> float | str:
