@@ -18,6 +18,7 @@ Every figure printed is measured in that run, on this machine (2 shared cores).
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -55,7 +56,13 @@ def run(scenario_path: Path, auctions: int, concurrency: int) -> dict:
         if result is None:
             raise SystemExit(f"error: {error}")
         result["total_seconds"] = round(time.monotonic() - started, 1)
+        result["load"] = load()
         return result
+
+
+def load() -> str:
+    """The 1-minute load average (this machine is shared: every figure is quoted with it)."""
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def main() -> None:
@@ -75,12 +82,18 @@ def main() -> None:
         small.write_text(SCENARIO.format(n=args.memory_nodes).replace("k = 4", "k = 2"))
         if not args.skip_throughput:
             print(f"throughput: ws-{args.nodes}, {args.per_level} auctions per level")
-            print("concurrency  auctions/s  p50 s  p95 s  max s  msgs/auction  checked  memory KiB/node")
+            print(f"(cores: {os.cpu_count()}; CPU s/auction is summed over every node process, and "
+                  "cores / that is the most auctions/s this machine could sustain)")
+            print("concurrency  auctions/s  p50 s  p95 s  max s  msgs/auction  checked  memory KiB/node"
+                  "  CPU s/auction  ceiling/s  load")
             for level in (int(x) for x in args.levels.split(",")):
                 r = run(big, max(args.per_level, level), level)
+                cpu = r.get("cpu_seconds_per_auction")
+                ceiling = round((os.cpu_count() or 1) / cpu, 2) if cpu else None
                 print(f"{level:>11}  {r['throughput']:>10}  {r['latency_p50']:>5}  {r['latency_p95']:>5}  "
                       f"{r['latency_max']:>5}  {r['messages_per_auction']:>12}  "
-                      f"{r['checked_ok']}/{r['auctions']:<5}  {r.get('memory_kib_per_node')}", flush=True)
+                      f"{r['checked_ok']}/{r['auctions']:<5}  {r.get('memory_kib_per_node'):>15}  "
+                      f"{cpu:>13}  {ceiling:>9}  {r['load']}", flush=True)
         if args.skip_memory:
             return
         print(f"memory: ws-{args.memory_nodes}, a node's PSS after N auctions (fresh network each)")
@@ -89,7 +102,7 @@ def main() -> None:
         for r in (short, long):
             print(f"  after {r['auctions']:>5} auctions: {r['memory_kib_per_node']} KiB mean, "
                   f"{r['memory_kib_max']} KiB max ({r['checked_ok']}/{r['auctions']} checked, "
-                  f"{r['throughput']} auctions/s)", flush=True)
+                  f"{r['throughput']} auctions/s, load {r['load']})", flush=True)
         print(f"  ratio: {long['memory_kib_per_node'] / short['memory_kib_per_node']:.2f}")
 
 

@@ -243,7 +243,8 @@ def launch(
 
         raise typer.Exit(run_workload(
             loaded, seed=loaded.seed if seed is None else seed, auctions=auctions, concurrency=concurrency,
-            rate=rate, workdir=workdir, json_out=json_out, gather_window=gather_window,
+            rate=rate, workdir=workdir, json_out=json_out, headless=headless, linger=linger,
+            gather_window=gather_window,
             reply_timeout=reply_timeout, context_timeout=context_timeout, confirm_timeout=confirm_timeout,
             paper_resale=paper_resale, link_timeout=link_timeout, timeout=timeout, verifiable_coins=verifiable_coins))
     spread = None

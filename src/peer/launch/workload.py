@@ -15,6 +15,7 @@ result.  Every wait is bounded.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import sys
@@ -26,8 +27,13 @@ from typing import Any
 
 import trio
 
+from rich.console import Console
+from rich.live import Live
+
+from peer.launch.linger import close_view
 from peer.launch.plan import NodePlan, plan_nodes
 from peer.launch.processes import Children
+from peer.launch.stream_monitor import StreamMonitor
 from peer.ledger import LedgerStore
 from peer.money import parse_money
 from peer.node.control import socket_path
@@ -35,8 +41,10 @@ from peer.node.eventlog import read_all
 from peer.reference.replay import replay_run
 from peer.result import Hop, NodeReport, RunResult
 from peer.scenario.model import Scenario
+from peer.tui.stream_view import stream_view
 
 POLL = 0.2
+DRAW_EVERY = 0.25  # seconds between two dashboard frames
 
 
 @dataclass
@@ -85,7 +93,7 @@ async def ask(plan: NodePlan, payload: dict[str, Any], timeout: float) -> dict[s
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def draw(scenario: Scenario, seed: int, count: int) -> list[AuctionRun]:
+def draw_runs(scenario: Scenario, seed: int, count: int) -> list[AuctionRun]:
     rng = random.Random(f"workload/{scenario.name}/{seed}")
     nodes = sorted(scenario.graph.nodes)
     return [AuctionRun(i, rng.choice(nodes), f"item-{i}") for i in range(count)]
@@ -109,6 +117,7 @@ async def drive(plans: dict[str, NodePlan], runs: list[AuctionRun], *, concurren
                 timeout: float) -> float:
     """Start every auction and wait for each; returns the wall time from first start to last end."""
     limiter = trio.Semaphore(concurrency)
+    name_of = {p.key_hex: name for name, p in plans.items()}  # a seller knows only its neighbours' names
     t0 = time.monotonic()
 
     async def one(run: AuctionRun) -> None:
@@ -123,7 +132,8 @@ async def drive(plans: dict[str, NodePlan], runs: list[AuctionRun], *, concurren
             out = answer["outcome"]
             run.auction = out["auction"]
             run.outcome = out["outcome"]
-            run.winner, run.price, run.hops = out.get("winner_name"), out.get("price"), out.get("hops", 0)
+            run.winner = name_of.get(str(out.get("winner")), out.get("winner_name"))
+            run.price, run.hops = out.get("price"), out.get("hops", 0)
             run.error = out.get("reason")
         finally:
             limiter.release()
@@ -218,11 +228,57 @@ def summary(runs: list[AuctionRun], wall: float, nodes: int) -> dict[str, Any]:
     }
 
 
+def cpu_seconds(children: Children) -> float:
+    """User + system CPU of every live node process so far (Linux /proc), in seconds.
+
+    Wall time on a shared, loaded machine says little; CPU seconds per auction, summed over
+    the nodes, is what bounds throughput: with C cores, at most C / that many auctions/s.
+    """
+    total = 0
+    for proc in children.procs.values():
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class Dashboard:
+    """The live terminal view of a workload: a rich ``Live`` without its refresh thread (we draw
+    from a trio task) and the monitor it draws from, which ``execute_workload`` attaches."""
+
+    def __init__(self, console: Console) -> None:
+        self.live = Live(console=console, auto_refresh=False, transient=False)
+        self.monitor: StreamMonitor | None = None
+
+    async def show(self) -> None:
+        """Redraw from the logs until cancelled."""
+        while True:
+            self.draw()
+            await trio.sleep(DRAW_EVERY)
+
+    def draw(self, footer: str | None = None) -> None:
+        if self.monitor is None:
+            return
+        self.monitor.poll()
+        try:
+            self.live.update(stream_view(self.monitor.snapshot(), height=self.live.console.size.height,
+                                         footer=footer), refresh=True)
+        except OSError:  # the terminal went away: the run goes on, its summary decides the exit code
+            pass
+
+
 def execute_workload(scenario: Scenario, root: Path, *, seed: int, auctions: int, concurrency: int,
                      rate: float | None, gather_window: float, reply_timeout: float, context_timeout: float,
                      confirm_timeout: float | None, paper_resale: bool, link_timeout: float,
-                     timeout: float, verifiable_coins: bool = False) -> tuple[dict[str, Any] | None, list[AuctionRun], str | None]:
-    """Run the network and the auctions in ``root``; (summary, runs, None) or (None, runs, error)."""
+                     timeout: float, verifiable_coins: bool = False, dashboard: Dashboard | None = None,
+                     ) -> tuple[dict[str, Any] | None, list[AuctionRun], str | None]:
+    """Run the network and the auctions in ``root``; (summary, runs, None) or (None, runs, error).
+
+    With a ``dashboard``, it (:func:`peer.tui.stream_view.stream_view`) follows the stream;
+    it is started once the nodes are forked and left on screen for the caller to close.
+    """
     plans = plan_nodes(scenario, root, seed=seed, gather_window=gather_window, reply_timeout=reply_timeout,
                        context_timeout=context_timeout, confirm_timeout=confirm_timeout, paper_resale=paper_resale,
                        verifiable_coins=verifiable_coins)
@@ -230,49 +286,98 @@ def execute_workload(scenario: Scenario, root: Path, *, seed: int, auctions: int
         if "--sell" in plan.argv:
             i = plan.argv.index("--sell")
             del plan.argv[i:i + 3]  # --sell ITEM --start-on-signal
-    runs = draw(scenario, seed, auctions)
+    runs = draw_runs(scenario, seed, auctions)
     children = Children()
     memory: dict[str, int] = {}
+    cpu: list[float] = []
+    monitor = StreamMonitor(plans, runs, title=f"{scenario.name} (seed {seed})", concurrency=concurrency)
     try:
         children.start(plans)
+        if dashboard is not None:
+            dashboard.monitor = monitor
+            dashboard.live.start()  # after the fork: the children must not inherit a live terminal view
 
-        async def main() -> float:
+        async def stream() -> float:
             await wait_linked(plans, children, link_timeout)
+            monitor.status = "running"
+            cpu.append(cpu_seconds(children))
             spent = await drive({p.name: p for p in plans}, runs, concurrency=concurrency, rate=rate,
                                 timeout=timeout)
+            monitor.stopped = time.monotonic()
+            monitor.status = "settling ledgers"
             await settle_ledgers(plans, 10.0)
+            cpu.append(cpu_seconds(children))
             memory.update(children.memory_kib())
+            monitor.status = "checking"
             return spent
 
-        wall = trio.run(main)
-    except (RuntimeError, trio.TooSlowError) as exc:
-        return None, runs, str(exc) or f"not every node linked within {link_timeout:g} s"
+        async def main() -> float | str:
+            # The dashboard runs beside the stream; the stream's own failures come back as a
+            # message (raised inside the nursery they would arrive wrapped in an ExceptionGroup).
+            async with trio.open_nursery() as nursery:
+                if dashboard is not None:
+                    nursery.start_soon(dashboard.show)
+                try:
+                    return await stream()
+                except (RuntimeError, trio.TooSlowError) as exc:
+                    return str(exc) or f"not every node linked within {link_timeout:g} s"
+                finally:
+                    nursery.cancel_scope.cancel()
+
+        outcome = trio.run(main)
     finally:
         children.stop()
+    if isinstance(outcome, str):
+        return None, runs, outcome
+    wall = outcome
+    if dashboard is not None:
+        dashboard.draw()
     check_auctions(scenario, seed, plans, runs)
     result = summary(runs, wall, len(plans))
     if memory:
         result["memory_kib_per_node"] = round(sum(memory.values()) / len(memory))
         result["memory_kib_max"] = max(memory.values())
+    if len(cpu) == 2 and auctions:
+        per = (cpu[1] - cpu[0]) / auctions
+        result["cpu_seconds_per_auction"] = round(per, 3)  # summed over every node process
+        result["cpu_bound_per_core"] = round(1 / per, 3) if per > 0 else None  # auctions/s one core allows
     return result, runs, None
 
 
 def run_workload(scenario: Scenario, *, seed: int, auctions: int, concurrency: int, rate: float | None,
-                 workdir: Path | None, json_out: bool, **timeouts: Any) -> int:
-    """The whole ``--auctions`` mode; returns the exit code (0: every auction completed and checked)."""
+                 workdir: Path | None, json_out: bool, headless: bool = True, linger: float = 0.0,
+                 **timeouts: Any) -> int:
+    """The whole ``--auctions`` mode; returns the exit code (0: every auction completed and checked).
+
+    Unless ``headless`` (or ``json_out``), a live dashboard follows the stream and stays on
+    screen for ``linger`` seconds (or until a key) once every auction is checked.
+    """
     temp = workdir is None
     root = Path(tempfile.mkdtemp(prefix="peer-workload-")) if workdir is None else workdir
     root.mkdir(parents=True, exist_ok=True)
+    dashboard = None if headless or json_out else Dashboard(Console())
+    interrupted = False
     try:
         result, runs, error = execute_workload(scenario, root, seed=seed, auctions=auctions,
-                                               concurrency=concurrency, rate=rate, **timeouts)
-    except KeyboardInterrupt:
+                                               concurrency=concurrency, rate=rate, dashboard=dashboard, **timeouts)
+    except* KeyboardInterrupt:  # Ctrl-C inside trio's nurseries arrives wrapped in an exception group
+        interrupted = True
+    if interrupted:
+        if dashboard is not None:
+            dashboard.live.stop()
         print("interrupted: every node stopped", file=sys.stderr)
+        if temp:
+            shutil.rmtree(root, ignore_errors=True)
         return 130
+    if dashboard is not None:
+        if dashboard.monitor is not None and result is not None:
+            dashboard.monitor.status = f"done: {result['checked_ok']}/{auctions} checked"
+            dashboard.draw()
+        close_view(dashboard.live, result is not None, linger, dashboard.draw, "summary")
     if result is None:
         print(f"error: {error}", file=sys.stderr)
         if temp:
-            print(f"logs kept in {root}", file=sys.stderr)
+            _keep_logs(root)
         return 1
     ok = result["checked_ok"] == auctions
     if json_out:
@@ -283,7 +388,8 @@ def run_workload(scenario: Scenario, *, seed: int, auctions: int, concurrency: i
         print(f"throughput {result['throughput']} auctions/s over {result['seconds']} s at concurrency "
               f"{concurrency}; latency p50 {result['latency_p50']} s, p95 {result['latency_p95']} s, "
               f"max {result['latency_max']} s; {result['messages_per_auction']} SRA messages per auction; "
-              f"node memory {result.get('memory_kib_per_node', '?')} KiB (PSS, mean)")
+              f"node memory {result.get('memory_kib_per_node', '?')} KiB (PSS, mean); "
+              f"{result.get('cpu_seconds_per_auction', '?')} CPU s per auction (all nodes)")
         for run in runs:
             if run.outcome != "completed" or not (run.checks.get("replay_matches")
                                                   and run.checks.get("ledger_identical")):
@@ -291,5 +397,11 @@ def run_workload(scenario: Scenario, *, seed: int, auctions: int, concurrency: i
     if temp and ok:
         shutil.rmtree(root, ignore_errors=True)
     elif temp:
-        print(f"logs kept in {root}", file=sys.stderr)
+        _keep_logs(root)
     return 0 if ok else 1
+
+
+def _keep_logs(root: Path) -> None:
+    """A failed run in a temporary directory: keep logs and ledgers to look at, never the private keys."""
+    shutil.rmtree(root / "keys", ignore_errors=True)
+    print(f"logs kept in {root} (keys removed)", file=sys.stderr)

@@ -275,7 +275,7 @@ class Node:
                 self.sra.abort(inst, reason)
             self._after(inst)
         if self.linked and now >= self.catchup.next_exchange:
-            self.catchup.exchange(now)
+            self.catchup.periodic(now)
         self._reload_values()
         if self.store_failure is not None and now >= self.ledger_io.probe_at:
             await self.ledger_io.probe(now)

@@ -59,6 +59,7 @@ SUMMARY_INTERVAL = 10.0  # seconds between two periodic exchanges
 # most ~8 KiB: one round trip less) rather than by bucket digests.
 FULL_SUMMARIES_MAX = 128
 EXPIRY_INTERVAL = 60.0  # seconds between two sweeps of stored chains that never started
+QUIET_REFRESH = 6  # an unchanged ledger is still offered every this many SUMMARY_INTERVALs
 
 
 class Catchup:
@@ -72,6 +73,9 @@ class Catchup:
         self.next_expiry = -math.inf  # trio time of the next sweep of unstarted chains
         self._restarted = False  # we restarted with chains on disk (offer_recovered ran)
         self._flooded: set[str] = set()  # entries a restarted node flooded once (by hash)
+        self._offered: tuple[int, int] | None = None  # the ledger's fingerprint at our last offer
+        self._offered_at = -math.inf
+        self._repeats = 0  # offers in a row of that same fingerprint
 
     def synced(self) -> list[Chain]:
         """The chains anti-entropy covers: those that started (see the module doc)."""
@@ -91,12 +95,41 @@ class Catchup:
             self.node.publish_scoped(bucket_digests(synced))
 
     def exchange(self, now: float) -> None:
-        """Tell our neighbours what we hold (on link-up and periodically)."""
+        """Tell our neighbours what we hold (on link-up, and periodically through ``periodic``)."""
         self.next_exchange = now + SUMMARY_INTERVAL
+        fingerprint = self._fingerprint()
+        self._repeats = self._repeats + 1 if fingerprint == self._offered else 1
+        self._offered, self._offered_at = fingerprint, now
         self._offer()
         if now >= self.next_expiry:
             self.next_expiry = now + EXPIRY_INTERVAL
             self.expire()
+
+    def periodic(self, now: float) -> None:
+        """The periodic exchange: skipped while our ledger is as it was at our last offer.
+
+        An offer costs us and each neighbour work in proportion to the ledger (summaries or
+        bucket digests of every chain), every ``SUMMARY_INTERVAL`` on every node; in a stream
+        of auctions it was a fifth of a node's CPU.  Unchanged, our last offer still stands:
+        whatever a neighbour gains, its own offer (it changed) makes us answer both ways.  A
+        lost offer is repeated at least every ``QUIET_REFRESH`` intervals, and every link-up
+        offers at once.  Each state is offered in two periods before we fall quiet: a neighbour
+        that answered someone's offer moments before ours ignores ours (``CATCHUP_COOLDOWN``),
+        and the second offer comes after its cooldown.
+        """
+        if (self._fingerprint() != self._offered or self._repeats < 2
+                or now >= self._offered_at + QUIET_REFRESH * SUMMARY_INTERVAL):
+            self.exchange(now)
+            return
+        self.next_exchange = now + SUMMARY_INTERVAL
+        if now >= self.next_expiry:
+            self.next_expiry = now + EXPIRY_INTERVAL
+            self.expire()
+
+    def _fingerprint(self) -> tuple[int, int]:
+        """What changes whenever a chain is added or grows (no hashing: this runs every tick)."""
+        chains = self.node.store.chains()
+        return len(chains), sum(c.length for c in chains)
 
     def expire(self) -> list[str]:
         """Delete stored chains that never started and are old (admission policy), except ours in flight."""

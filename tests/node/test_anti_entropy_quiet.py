@@ -1,0 +1,44 @@
+"""The periodic anti-entropy offer is skipped while the ledger is unchanged (it costs every
+neighbour work in proportion to the ledger); link-ups and changes still offer at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from peer.net.websocket import MemoryHub
+from peer.node.recovery import QUIET_REFRESH, SUMMARY_INTERVAL
+from tests.ledger._helpers import make_chain
+from tests.node.live import M, make_node
+from tests.node.test_node_ledger_wiring import fill
+
+
+def test_periodic_offers_only_after_a_change_or_a_quiet_refresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chains = [make_chain(f"c-{i}", hops=1, seller=i) for i in range(3)]
+    fill(tmp_path / "x", chains[:2], monkeypatch)
+    node = make_node("x", ["y"], M, tmp_path, MemoryHub(), log_json=None)
+    sent: list[object] = []
+    monkeypatch.setattr(node, "publish_scoped", sent.append)
+    try:
+        node.catchup.exchange(0.0)  # a link-up: always
+        assert len(sent) == 1
+        node.catchup.periodic(SUMMARY_INTERVAL)  # each state is offered in two periods (a cooldown may eat one)
+        assert len(sent) == 2
+        node.catchup.periodic(2 * SUMMARY_INTERVAL)  # then, unchanged, our last offer stands
+        node.catchup.periodic(3 * SUMMARY_INTERVAL)
+        assert len(sent) == 2 and node.catchup.next_exchange == 4 * SUMMARY_INTERVAL
+        for entry in chains[2].entries:  # the ledger grew: the next periods offer
+            assert node.store.append(entry)
+        node.catchup.periodic(4 * SUMMARY_INTERVAL)
+        node.catchup.periodic(5 * SUMMARY_INTERVAL)
+        assert len(sent) == 4
+        node.catchup.periodic(6 * SUMMARY_INTERVAL)
+        assert len(sent) == 4
+        node.catchup.periodic((5 + QUIET_REFRESH) * SUMMARY_INTERVAL)  # unchanged, but offered again now and then
+        assert len(sent) == 5
+        node.catchup.exchange((5 + QUIET_REFRESH) * SUMMARY_INTERVAL + 1)  # a link-up offers even unchanged
+        assert len(sent) == 6
+    finally:
+        node.store.close()
+        node.log.close()
