@@ -119,7 +119,10 @@ class BidderHost:
             raise BidError("this node is one of the cluster's executing providers; bid from another node")
         async with self.host.lock:
             self._link(cluster)
-        with trio.move_on_after(min(LINK_WAIT, timeout)):
+        # Links first (a bid sent before a link is up waits in the outbox), but not past the open window.
+        now = self.host.wallclock()
+        window = cluster.bid_deadline(cluster.open_round(now, MARGIN)) - now - 2 * MARGIN
+        with trio.move_on_after(max(0.0, min(LINK_WAIT, timeout, window))):
             while not {p.hex() for p in cluster.providers} <= set(getattr(self.node, "linked", ())):
                 await trio.sleep(0.05)
         async with self.host.lock:

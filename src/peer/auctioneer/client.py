@@ -37,10 +37,15 @@ class ClientReport:
 
 
 async def submit(
-    identity: Identity, cluster: Cluster, directory: Path, round_no: int, bids: tuple[SignedBid, ...], *,
+    identity: Identity, cluster: Cluster, directory: Path | None, round_no: int, bids: tuple[SignedBid, ...], *,
     connect_timeout: float = 30.0, round_timeout: float = 60.0, close: bool = True,
+    addresses: dict[bytes, tuple[str, int]] | None = None,
 ) -> ClientReport:
-    """Dial every provider, send ``bids`` to each (then CloseBids if ``close``), wait for the outcome."""
+    """Dial every provider, send ``bids`` to each (then CloseBids if ``close``), wait for the outcome.
+
+    Providers' addresses: ``addresses`` (from a cluster file's URLs), the others
+    learnt from ``directory`` (``None``: every address is given).
+    """
     links = LinkManager(
         identity, [Neighbour(p) for p in cluster.providers], TcpTransport("127.0.0.1", 0),
         config=LinkConfig(defer_dial=0.0, connect_timeout=2.0, handshake_timeout=3.0),
@@ -50,7 +55,12 @@ async def submit(
     report = ClientReport(round_no, None, 0.0)
     async with trio.open_nursery() as nursery:
         await nursery.start(links.run)
-        nursery.start_soon(learn_addresses, links, directory, cluster.providers, connect_timeout)
+        known = addresses or {}
+        for key, address in known.items():
+            links.set_address(key, address)
+        if directory is not None:
+            rest = tuple(p for p in cluster.providers if p not in known)
+            nursery.start_soon(learn_addresses, links, directory, rest, connect_timeout)
         up: set[bytes] = set()
         with trio.move_on_after(connect_timeout):
             async for event in links.events:

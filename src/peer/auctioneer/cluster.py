@@ -55,6 +55,7 @@ class NodeCluster:
     epoch: float = 0.0
     address_dir: Path | None = None
     source: Path | None = field(default=None, compare=False)
+    scheduled: bool = True  # False: a standalone cluster file (rounds start when a client sends bids)
 
     # -- schedule
 
@@ -140,7 +141,7 @@ def _parse(raw: dict[str, Any], path: Path) -> NodeCluster:
         raise ClusterError(f"{path}: client and closer keys are 64 hex characters")
     if not (0 < base.phase_timeout <= 3600 and 0 < bid_window <= 86400):
         raise ClusterError(f"{path}: phase_timeout must be in (0, 3600] s and bid_window in (0, 86400] s")
-    if not (bid_window < interval <= 86400) or not math.isfinite(epoch):
+    if "interval" in raw and not (bid_window < interval <= 86400) or not math.isfinite(epoch):
         raise ClusterError(f"{path}: interval must be longer than bid_window (and at most 86400 s), epoch finite")
     from peer.auctioneer.provider import RoundConfig
 
@@ -153,7 +154,7 @@ def _parse(raw: dict[str, Any], path: Path) -> NodeCluster:
         raise ClusterError(f"{path}: address_dir must be a path")
     return NodeCluster(
         base, tuple(sorted(specs, key=lambda s: s.pubkey)), closers, interval, epoch,
-        None if address_dir is None else (path.parent / address_dir).resolve(), path.resolve(),
+        None if address_dir is None else (path.parent / address_dir).resolve(), path.resolve(), "interval" in raw,
     )
 
 

@@ -4,12 +4,13 @@ Round r opens at its scheduled start (or on its first message, if that comes
 a little early: hosts' clocks differ), collects bids until its deadline, and
 then runs to an output; the instance leaves the table and its key is
 remembered, so stragglers are dropped quietly.  Each output is told to the
-round's submitters, kept for ``peer status``, and, when it is ⊥ or decided a
-round that had bids, appended (fsync'd) to ``DATA_DIR/auctioneer/rounds.ndjson``:
+round's submitters, kept for ``peer status``, and, when the round had bids
+(decided or ⊥), appended (fsync'd) to ``DATA_DIR/auctioneer/rounds.ndjson``:
 the outcome record :func:`peer.auctioneer.record.verify_record` checks offline
-(``peer auctioneer rounds --data-dir D`` lists and verifies them).  Decided
-rounds without a single bid are counted, not recorded: every honest provider
-skips the same ones, so the copies stay identical.
+(``peer auctioneer rounds --data-dir D`` lists and verifies them).  Rounds
+without a single bid are counted, not recorded: every honest provider skips
+the same decided ones, so the copies stay identical, and a provider that is
+down for hours does not fill the others' files with empty ⊥ rounds.
 """
 
 from __future__ import annotations
@@ -213,8 +214,9 @@ class ProviderHost:
                            culprits=[c.hex() for c in result.culprits], proved=result.proved)
             self.node.note(f"auctioneer round {inst.round}: ⊥ ({result.reason})")
         self.recent.append(summary)
-        if isinstance(result, Decided) and not result.vector.bids and not result.vector.excluded:
-            self.empty += 1
+        held = result.vector.bids or result.vector.excluded if isinstance(result, Decided) else inst.machine.view.bids
+        if not held:
+            self.empty += 1  # a round nobody bid in: counted, not recorded (a silent peer would fill the file)
             return
         summary["recorded"] = True
         self.last_recorded = inst.round

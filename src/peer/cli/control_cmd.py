@@ -149,7 +149,7 @@ def _auctioneer_lines(a: dict[str, Any]) -> list[str]:
         live = ", ".join(f"{r['round']} {r['phase']}" for r in p["live"]) or "none"
         out.append(f"auctioneer provider: {p['auction']} auction, k = {p['k']}, {len(p['providers'])} providers, "
                    f"a round every {p['interval']:g} s (bids for {p['bid_window']:g} s); live: {live}; "
-                   f"decided {p['decided']} ({p['empty']} without bids), ⊥ {p['bottom']}")
+                   f"decided {p['decided']}, ⊥ {p['bottom']}, {p['empty']} without bids (not recorded)")
         for r in p["recent"][-5:]:
             out.append(f"  round {r['round']}: " + (
                 f"outcome {r['digest'][:16]}  {r['bids']} bids, {r['trades']} trades" if r["output"] == "outcome"
