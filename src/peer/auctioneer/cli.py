@@ -254,6 +254,8 @@ def bid(
     close: Annotated[bool, typer.Option("--close/--no-close", help="Close each round's bids once sent "
                                         "(the client must be one of the cluster's closers).")] = True,
     timeout: Annotated[float, typer.Option(min=0.1, max=3600)] = 60.0,
+    connect_timeout: Annotated[float, typer.Option(min=0.1, max=600, help="Seconds to wait for links to every "
+                                                   "provider before sending to those that are up.")] = 30.0,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Sign bids for many users (and the sellers' asks) and submit them to every provider; time each round."""
@@ -264,12 +266,12 @@ def bid(
     failed = 0
     previous = 0
     for i in range(rounds):
-        if config.scheduled and (round_no == 0 or i > 0):
-            r = _wait_for_window(config, previous)
-        else:
-            r = (round_no or 1) + i
+        # A scheduled round is picked once the links are up (connecting must not eat its window).
+        r = 0 if config.scheduled and (round_no == 0 or i > 0) else (round_no or 1) + i
         started = time.monotonic()
-        failed += not _one_round(identity, config, addresses, users, sellers, seed + i, r, timeout, json_out, close)
+        ok, r = _one_round(identity, config, addresses, users, sellers, seed + i, r, timeout, json_out, close,
+                           connect_timeout, previous)
+        failed += not ok
         previous = r
         pause = interval - (time.monotonic() - started)
         if pause > 0 and i < rounds - 1 and not config.scheduled:
@@ -281,15 +283,15 @@ def bid(
 MARGIN = 1.0  # a client's bids go to a round whose window stays open this long (time to send and close)
 
 
-def _wait_for_window(config, previous: int) -> int:
+async def _wait_for_window(config, previous: int) -> int:
     """The next scheduled round after ``previous`` whose window is open for MARGIN s more (waits for it)."""
     import time
 
+    import trio
+
     now = time.time()
     r = max(config.open_round(now, min(MARGIN, config.base.bid_window / 2)), previous + 1)
-    pause = config.start_of(r) - now
-    if pause > 0:
-        time.sleep(pause)
+    await trio.sleep(max(0.0, config.start_of(r) - now))
     return r
 
 
@@ -304,8 +306,9 @@ def _addresses(config, directory: Path | None):
 
 def _one_round(
     identity, config, addresses, users: int, sellers: int, seed: int, round_no: int,
-    timeout: float, json_out: bool, close: bool,
-) -> bool:
+    timeout: float, json_out: bool, close: bool, connect_timeout: float = 30.0, previous: int = 0,
+) -> tuple[bool, int]:
+    """One round (``round_no`` 0: the next scheduled one after ``previous``); (a common outcome?, the round)."""
     import json as jsonlib
     import time
 
@@ -315,17 +318,25 @@ def _one_round(
     from peer.auctioneer.scenario import make_instance
 
     directory, urls = addresses
-    signing = time.perf_counter()
-    instance = make_instance(seed, users, max(sellers, 1), config.base.auction, round_no)
-    bids = instance.bids if sellers else tuple(b for b in instance.bids if b.side == 0)
-    signing = time.perf_counter() - signing
+    signing = 0.0
+
+    async def prepare():
+        nonlocal signing
+        r = round_no or await _wait_for_window(config, previous)
+        began = time.perf_counter()
+        instance = make_instance(seed, users, max(sellers, 1), config.base.auction, r)
+        bids = instance.bids if sellers else tuple(b for b in instance.bids if b.side == 0)
+        signing = time.perf_counter() - began
+        return r, bids
+
     try:
-        report = trio.run(lambda: submit(identity, config.base, directory, round_no, bids, round_timeout=timeout,
-                                         close=close, addresses=urls))
+        report = trio.run(lambda: submit(identity, config.base, directory, round_no, (), round_timeout=timeout,
+                                         close=close, addresses=urls, connect_timeout=connect_timeout,
+                                         prepare=prepare))
     except (TimeoutError, OSError) as exc:
         raise _fail(str(exc)) from None
     out = {
-        "round": round_no, "users": users, "bids": len(bids), "signing_s": round(signing, 4),
+        "round": report.round, "users": users, "bids": report.bids, "signing_s": round(signing, 4),
         "digest": report.digest.hex() if report.digest else None,
         "receipts_s": None if report.receipts_at is None else round(report.receipts_at - report.first_sent, 4),
         "seconds": None if report.seconds is None else round(report.seconds, 4),
@@ -334,10 +345,11 @@ def _one_round(
     if json_out:
         print(jsonlib.dumps(out))
     elif report.digest:
-        console.print(f"round {round_no}: every provider holds outcome {report.digest.hex()[:16]} after {report.seconds * 1000:.1f} ms")
+        console.print(f"round {report.round}: every provider holds outcome {report.digest.hex()[:16]} after "
+                      f"{report.seconds * 1000:.1f} ms")
     else:
-        console.print(f"round {round_no}: no common outcome: {out['aborts'] or 'timeout'}")
-    return report.digest is not None
+        console.print(f"round {report.round}: no common outcome: {out['aborts'] or 'timeout'}")
+    return report.digest is not None, report.round
 
 
 def _records_of(path: Path) -> list[tuple[str, dict]]:
