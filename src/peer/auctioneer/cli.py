@@ -24,7 +24,9 @@ console = Console()
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
+    from rich.markup import escape
+
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)  # one line, whatever the width
     return typer.Exit(2)
 
 

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 RECORDS = Path("auctioneer") / "rounds.ndjson"
 LIVE_ROUNDS = 8  # rounds in flight at once (they overlap only when interval < the rounds' length)
 KEEP_RECENT = 20
+ADDRESS_POLL = 0.25  # seconds between looks at the cluster's address directory
 
 
 class ProviderRoleError(PeerError):
@@ -81,6 +82,12 @@ class ProviderHost:
         first = self.cluster.round_at(now)
         # A round whose bid window is already over here started without us: join from the next one.
         self.next_round = max(first if now < self.cluster.bid_deadline(first) else first + 1, self.last_recorded + 1)
+        neighbours = set(self.node.neighbours)
+        missing = [self.cluster.name_of(k) if k in self.cluster.providers else k.hex()[:12]
+                   for k in sorted(self.members) if k != self.me and k.hex() not in neighbours]
+        if missing:  # what we send them would be dropped: say so once, loudly
+            self.node.emit("error", reason="auctioneer: cluster members that are not neighbours (start the node "
+                           f"with peer run --provider, which adds them): {', '.join(missing)}")
         directory = self.cluster.address_dir
         if directory is None:
             return
@@ -90,20 +97,25 @@ class ProviderHost:
             write_address(directory, self.me, (address[0], address[1]))
 
     async def learn(self) -> None:
-        """Poll the address directory (bounded) until every other provider's address is known."""
+        """Follow the address directory: every other provider's address, again whenever it changes.
+
+        A provider that restarts on port 0 listens somewhere new; polling (every
+        ``ADDRESS_POLL`` s, for the node's life) lets the others dial it there.
+        """
         directory = self.cluster.address_dir
         manager = getattr(self.node, "manager", None)
         if directory is None or manager is None:
             return
-        missing = {p for p in self.cluster.providers if p != self.me}
-        with trio.move_on_after(600):
-            while missing:
-                for key in sorted(missing):
-                    address = read_address(directory, key)
-                    if address is not None:
-                        manager.set_address(key, address)
-                        missing.discard(key)
-                await trio.sleep(0.05)
+        known: dict[bytes, tuple[str, int]] = {}
+        while True:
+            for key in self.cluster.providers:
+                if key == self.me:
+                    continue
+                address = read_address(directory, key)
+                if address is not None and known.get(key) != address:
+                    manager.set_address(key, address)
+                    known[key] = address
+            await trio.sleep(ADDRESS_POLL)
 
     # -- rounds
 

@@ -164,6 +164,8 @@ def _bid_line(b: dict[str, Any]) -> str:
     line = f"round {b['round']}: {b['side']} {b['quantity']} unit(s) at {b['value']}, acknowledged by " \
            f"{b['acknowledged']} of {b['providers']} providers"
     line += "".join(f"; refused by {r['provider']}: {r['reason']}" for r in b["rejected"])
+    if b["acknowledged"] == 0:
+        line += " (no provider answered: are they up, and is this node's key one of the cluster's clients?)"
     o = b.get("outcome")
     if o is None:
         return line + ("; bids close in {:.1f} s".format(b["bids_close_in"]) if b["bids_close_in"] > 0 else
