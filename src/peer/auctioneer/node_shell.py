@@ -129,6 +129,8 @@ class AuctioneerHost:
                 with trio.move_on_after(min(wait, MAX_SLEEP)):
                     await self._poke.wait()
                 self._poke = trio.Event()
+                if self.provider is None and self._bidder is None:
+                    continue  # most nodes: nothing of ours to time, so never take the node's lock
                 async with self.lock:
                     now = self.wallclock()
                     if self.provider is not None:
