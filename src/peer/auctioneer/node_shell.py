@@ -56,7 +56,7 @@ class AuctioneerHost:
         self.provider: ProviderHost | None = None
         self._bidder: BidderHost | None = None
         self._poke = trio.Event()
-        cluster_path = node.config.provider_cluster
+        cluster_path = getattr(node.config, "provider_cluster", None)  # configs built before the role existed
         if cluster_path is not None:
             from peer.auctioneer.provider_host import open_provider
 
