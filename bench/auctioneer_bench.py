@@ -41,7 +41,10 @@ from peer.auctioneer.sim import run_round
 from peer.net.identity import Identity
 
 PHASES = ("agree", "validate", "coin", "tasks", "sign", "done")
-NODE_INTERVAL = 6.0  # seconds between scheduled rounds of the node providers (the client closes each early)
+# Seconds between scheduled rounds of the node providers, with a bid window 2 s shorter.  The client
+# closes each round once its bids are sent, so a long window costs nothing, and on a loaded machine
+# sending 1,008 bids to 8 providers can take 4 s: a window that ends first makes the views differ.
+NODE_INTERVAL = 12.0
 
 
 def start_providers(workdir: Path, n: int, k: int, rounds: int) -> tuple[Cluster, Identity, list[subprocess.Popen]]:

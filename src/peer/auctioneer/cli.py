@@ -282,17 +282,20 @@ def bid(
         raise typer.Exit(1)
 
 
-MARGIN = 1.0  # a client's bids go to a round whose window stays open this long (time to send and close)
+# A client's bids go to a round whose window stays open at least this long, or half the window if
+# longer: sending many bids takes seconds on a loaded machine, and a window that closes first leaves
+# the providers with different views (the slow path of agreement, or missed bids).
+MARGIN = 1.0
 
 
 async def _wait_for_window(config, previous: int) -> int:
-    """The next scheduled round after ``previous`` whose window is open for MARGIN s more (waits for it)."""
+    """The next scheduled round after ``previous`` with enough of its window left (waits for its start)."""
     import time
 
     import trio
 
     now = time.time()
-    r = max(config.open_round(now, min(MARGIN, config.base.bid_window / 2)), previous + 1)
+    r = max(config.open_round(now, max(MARGIN, config.base.bid_window / 2)), previous + 1)
     await trio.sleep(max(0.0, config.start_of(r) - now))
     return r
 

@@ -115,7 +115,8 @@ class ProviderHost:
                 if address is not None and known.get(key) != address:
                     manager.set_address(key, address)
                     known[key] = address
-            await trio.sleep(ADDRESS_POLL)
+            # Quickly while some are missing, then only to notice restarts.
+            await trio.sleep(ADDRESS_POLL if len(known) < len(self.cluster.providers) - 1 else 8 * ADDRESS_POLL)
 
     # -- rounds
 
