@@ -8,17 +8,22 @@
    times (from its own round record).  Then the same instance in the
    in-process simulator (wall time of all providers run serially in one
    process, and the one-core-per-provider running time).
+   With ``--nodes`` the providers are ``peer run --provider`` nodes instead
+   (scheduled rounds; the client picks the next open round once its links are
+   up and closes it when its bids are sent), and the records are each node's
+   ``rounds.ndjson``.
 2. Standard auction, exact VCG, 125 users and 8 providers: the centralised run
    (p = 1) and the simulated distributed runs for p = 2 (k = 3) and p = 4
    (k = 1), with the payment work each group did.
 
-    .venv/bin/python bench/auctioneer_bench.py [--users 1000] [--rounds 3] [--skip-standard]
+    .venv/bin/python bench/auctioneer_bench.py [--users 1000] [--rounds 3] [--skip-standard] [--nodes]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -29,12 +34,17 @@ from pathlib import Path
 import trio
 
 from peer.auctioneer.client import submit
+from peer.auctioneer.cluster import NodeCluster
 from peer.auctioneer.scenario import make_instance
 from peer.auctioneer.shell import Cluster
 from peer.auctioneer.sim import run_round
 from peer.net.identity import Identity
 
 PHASES = ("agree", "validate", "coin", "tasks", "sign", "done")
+# Seconds between scheduled rounds of the node providers, with a bid window 2 s shorter.  The client
+# closes each round once its bids are sent, so a long window costs nothing, and on a loaded machine
+# sending 1,008 bids to 8 providers can take 4 s: a window that ends first makes the views differ.
+NODE_INTERVAL = 12.0
 
 
 def start_providers(workdir: Path, n: int, k: int, rounds: int) -> tuple[Cluster, Identity, list[subprocess.Popen]]:
@@ -54,19 +64,78 @@ def start_providers(workdir: Path, n: int, k: int, rounds: int) -> tuple[Cluster
         )
         for i in range(n)
     ]
+    wait_for_addresses(workdir, n)
     return cluster, client, procs
 
 
-def double_real(users: int, providers: int, k: int, rounds: int, seed: int) -> None:
-    print(f"== double auction, {users} users, {providers} provider processes, k = {k}, {rounds} round(s)")
+def wait_for_addresses(workdir: Path, n: int, limit: float = 120.0) -> None:
+    """Until every provider published its address (process start-up is slow on a loaded machine)."""
+    deadline = time.monotonic() + limit
+    while len(list((workdir / "addr").glob("*.addr"))) < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def start_nodes(workdir: Path, n: int, k: int) -> tuple[NodeCluster, Identity, list[subprocess.Popen]]:
+    """``n`` ``peer run --provider`` nodes on 127.0.0.1 port 0, finding each other through ``addr/``."""
+    keys = []
+    for i in range(n):
+        ident = Identity.generate()
+        ident.save(workdir / f"provider-{i}.key")
+        keys.append(ident.public_hex)
+    client = Identity.generate()
+    (workdir / "cluster.json").write_text(json.dumps({
+        "providers": [f"provider-{i}=#{key}" for i, key in enumerate(keys)], "clients": [client.public_hex],
+        "k": k, "auction": "double", "interval": NODE_INTERVAL, "bid_window": NODE_INTERVAL - 2,
+        "phase_timeout": 10.0, "epoch": float(math.ceil(time.time())), "address_dir": "addr",
+    }))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "peer", "run", "--port", "0", "--key", f"provider-{i}.key", "--name", f"provider-{i}",
+             "--data-dir", f"d{i}", "--provider", "cluster.json", "--no-tui"],
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        for i in range(n)
+    ]
+    wait_for_addresses(workdir, n)
+    return NodeCluster.load(workdir / "cluster.json"), client, procs
+
+
+def node_records(workdir: Path, r: int) -> list[dict]:
+    out = []
+    for path in workdir.glob("d*/auctioneer/rounds.ndjson"):
+        out += [rec for rec in map(json.loads, path.read_text().splitlines()) if rec["round"] == r]
+    return out
+
+
+def double_real(users: int, providers: int, k: int, rounds: int, seed: int, nodes: bool = False) -> None:
+    kind = "peer run --provider nodes" if nodes else "provider processes"
+    print(f"== double auction, {users} users, {providers} {kind}, k = {k}, {rounds} round(s)")
     with tempfile.TemporaryDirectory(prefix="auctioneer-bench-") as tmp:
         workdir = Path(tmp)
-        cluster, client, procs = start_providers(workdir, providers, k, rounds)
+        if nodes:
+            scheduled, client, procs = start_nodes(workdir, providers, k)
+            cluster = scheduled.base
+        else:
+            cluster, client, procs = start_providers(workdir, providers, k, rounds)
         try:
             totals, sims, makespans = [], [], []
-            for r in range(1, rounds + 1):
-                instance = make_instance(seed + r, users, 8, "double", round_no=r)
-                report = trio.run(lambda: submit(client, cluster, workdir / "addr", r, instance.bids, round_timeout=60.0))
+            previous = 0
+            for i in range(1, rounds + 1):
+                picked: dict[str, object] = {}
+
+                async def prepare(i: int = i) -> tuple[int, tuple]:
+                    r = i
+                    if nodes:  # the next scheduled round, from its start: its whole window for the bids
+                        now = time.time()
+                        r = max(scheduled.round_at(now) + 1, previous + 1)
+                        await trio.sleep(max(0.0, scheduled.start_of(r) - now))
+                    picked["instance"] = make_instance(seed + i, users, 8, "double", round_no=r)
+                    return r, picked["instance"].bids
+
+                report = trio.run(lambda: submit(client, cluster, workdir / "addr", i, (), round_timeout=60.0,
+                                                 prepare=prepare))
+                r, instance = report.round, picked["instance"]
+                previous = r
                 if report.seconds is None:
                     print(f"round {r}: no common outcome: {report.aborts or 'timeout'}")
                     continue
@@ -74,7 +143,8 @@ def double_real(users: int, providers: int, k: int, rounds: int, seed: int) -> N
                 deadline = time.monotonic() + 10
                 records = []
                 while time.monotonic() < deadline and len(records) < providers:
-                    records = [json.loads(p.read_text()) for p in workdir.glob(f"out*/round-{r}.json")]
+                    records = (node_records(workdir, r) if nodes else
+                               [json.loads(p.read_text()) for p in workdir.glob(f"out*/round-{r}.json")])
                     time.sleep(0.05)
                 assert {rec["digest"] for rec in records} == {report.digest.hex()}, "records differ"
                 print(f"round {r}: {report.seconds * 1000:7.1f} ms first bid sent -> every provider's signed outcome "
@@ -83,12 +153,15 @@ def double_real(users: int, providers: int, k: int, rounds: int, seed: int) -> N
                 cpu = [rec["cpu_s"] for rec in records]
                 print(f"    CPU per provider process for the round: median {statistics.median(cpu) * 1000:.1f} ms, "
                       f"max {max(cpu) * 1000:.1f} ms")
+                # A node's round opens on schedule, before the client's first bid: its phases are
+                # shown from the close of the bids (agree) instead.
+                origin = {id(rec): rec["phase_started_s"].get("agree", 0.0) if nodes else 0.0 for rec in records}
                 for phase in PHASES:
-                    starts = [rec["phase_started_s"].get(phase) for rec in records]
-                    starts = [s for s in starts if s is not None]
+                    starts = [rec["phase_started_s"].get(phase) - origin[id(rec)] for rec in records
+                              if rec["phase_started_s"].get(phase) is not None]
                     if starts:
                         print(f"    {phase:9} started at {statistics.median(starts) * 1000:7.1f} ms (median), "
-                              f"{max(starts) * 1000:7.1f} ms (last provider)")
+                              f"{max(starts) * 1000:7.1f} ms (last provider)" + (" after the close" if nodes else ""))
                 sim = run_round(instance, executors=providers, k=k, seed=seed + r, phase_timeout=60)
                 assert len(sim.decided()) == providers
                 assert next(iter(sim.decided().values())).outcome.outcome.vector_digest.hex() == records[0]["vector_digest"]
@@ -102,8 +175,10 @@ def double_real(users: int, providers: int, k: int, rounds: int, seed: int) -> N
                       f"{statistics.median(makespans) * 1000:.1f} ms with one core per provider; "
                       f"real / sim wall = {statistics.median(totals) / statistics.median(sims):.2f}")
             for p in procs:
+                if nodes:
+                    p.terminate()  # a node runs until stopped
                 _, err = p.communicate(timeout=60)
-                if p.returncode:
+                if p.returncode and not (nodes and p.returncode == 128 + 15):
                     print(f"provider exited {p.returncode}: {err.strip()[-300:]}")
         finally:
             for p in procs:
@@ -158,9 +233,10 @@ def main() -> None:
     parser.add_argument("--standard-users", type=int, default=125)
     parser.add_argument("--skip-standard", action="store_true")
     parser.add_argument("--skip-double", action="store_true")
+    parser.add_argument("--nodes", action="store_true", help="providers are peer run --provider nodes")
     args = parser.parse_args()
     if not args.skip_double:
-        double_real(args.users, args.providers, args.k, args.rounds, args.seed)
+        double_real(args.users, args.providers, args.k, args.rounds, args.seed, nodes=args.nodes)
     if not args.skip_standard:
         standard(args.standard_users, args.seed)
 

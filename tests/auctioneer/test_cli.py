@@ -36,3 +36,33 @@ def test_experiment_writes_the_csv_and_both_plots(tmp_path):
     assert all(r["outcome"] == "decided" and float(r["seconds"]) > 0 for r in rows)
     assert (tmp_path / "figure4_double.png").stat().st_size > 0
     assert (tmp_path / "figure5_standard.png").stat().st_size > 0
+
+
+def test_node_provider_commands_refuse_bad_input_with_one_line(tmp_path):
+    setup = runner.invoke(app, ["auctioneer", "setup", str(tmp_path), "--nodes", "--providers", "3", "--k", "1",
+                                "--interval", "2", "--bid-window", "1", "--users", "1"])
+    assert setup.exit_code == 0, setup.output
+    cluster = tmp_path / "cluster.json"
+    for args, why in [
+        (["--provider", str(tmp_path / "missing.json")], "--provider"),
+        (["--provider", str(cluster), "--key", str(tmp_path / "user-0.key")], "not one of the cluster's providers"),
+    ]:
+        key = ["--key", str(tmp_path / "provider-0.key")] if "--key" not in args else []
+        out = runner.invoke(app, ["run", "--port", "0", "--no-tui", *key, *args])
+        assert out.exit_code == 2 and why in out.output and "Traceback" not in out.output, out.output
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"providers": ["nothex"], "k": 0}')
+    out = runner.invoke(app, ["run", "--port", "0", "--no-tui", "--key", str(tmp_path / "provider-0.key"),
+                              "--provider", str(bad)])
+    assert out.exit_code == 2 and "bad.json" in out.output
+    out = runner.invoke(app, ["bid", "--data-dir", str(tmp_path / "nobody"), "--cluster", str(cluster), "--value", "1"])
+    assert out.exit_code == 3 and "no node is running" in out.output
+    out = runner.invoke(app, ["auctioneer", "rounds", "--data-dir", str(tmp_path / "nobody")])
+    assert out.exit_code == 2 and "no auctioneer rounds recorded" in out.output
+    # a torn or reordered rounds file is reported, not raised
+    records = tmp_path / "d" / "auctioneer" / "rounds.ndjson"
+    records.parent.mkdir(parents=True)
+    records.write_text('{"round": 5, "output": "bottom", "reason": "x", "culprits": [], "proved": false}\n'
+                       '{"round": 3, "output": "bottom", "reason": "y", "culprits": [], "proved": false}\n{"rou')
+    out = runner.invoke(app, ["auctioneer", "rounds", "--data-dir", str(tmp_path / "d")])
+    assert out.exit_code == 1 and "not append-only" in out.output and "torn tail" in out.output

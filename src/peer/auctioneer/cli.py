@@ -24,7 +24,9 @@ console = Console()
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
+    from rich.markup import escape
+
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)  # one line, whatever the width
     return typer.Exit(2)
 
 
@@ -131,12 +133,22 @@ def setup(
     k: Annotated[int, typer.Option(min=0)] = 1,
     auction: Annotated[str, typer.Option(help="double | standard")] = "double",
     phase_timeout: Annotated[float, typer.Option(min=0.1, max=3600)] = 5.0,
-    bid_window: Annotated[float, typer.Option(min=0.1, max=86400)] = 30.0,
+    bid_window: Annotated[float | None, typer.Option(min=0.1, max=86400, help="Seconds a round collects bids "
+                                                     "(default 30; with --nodes 4).")] = None,
+    nodes: Annotated[bool, typer.Option("--nodes", help="A cluster for `peer run --provider`: scheduled rounds, "
+                                        "addresses in DIR/addr (one host, port 0).")] = False,
+    interval: Annotated[float, typer.Option(min=0.2, max=86400, help="--nodes: seconds between rounds.")] = 10.0,
+    users: Annotated[int, typer.Option(min=0, max=1000, help="--nodes: also write user-N.key for user nodes "
+                                       "that may bid (clients, not closers).")] = 0,
 ) -> None:
     """Generate provider keys, one bid-client key and the cluster file of a local cluster."""
+    import math
+    import time
+
     from peer.auctioneer.shell import Cluster
     from peer.net.identity import Identity, IdentityError
 
+    window = bid_window if bid_window is not None else (4.0 if nodes else 30.0)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         keys = []
@@ -146,24 +158,45 @@ def setup(
             keys.append(ident.public_key)
         client = Identity.generate()
         client.save(directory / "client.key")
-        cluster = Cluster(tuple(sorted(keys)), frozenset({client.public_key}), k, auction, phase_timeout, bid_window)
+        user_keys = []
+        for i in range(users if nodes else 0):
+            ident = Identity.generate()
+            ident.save(directory / f"user-{i}.key")
+            user_keys.append(ident.public_hex)
+        cluster = Cluster(tuple(sorted(keys)), frozenset({client.public_key}), k, auction, phase_timeout, window)
         from peer.auctioneer.provider import RoundConfig
 
         RoundConfig(1, auction, cluster.providers, k, 0.0)
-        cluster.dump(directory / "cluster.json")
+        if nodes:
+            import json as jsonlib
+
+            if not window < interval:
+                raise ValueError("--interval must be longer than --bid-window")
+            names = {key: f"provider-{i}" for i, key in enumerate(keys)}
+            (directory / "cluster.json").write_text(jsonlib.dumps({
+                "providers": [f"{names[key]}=#{key.hex()}" for key in cluster.providers],
+                "clients": [client.public_hex, *user_keys], "closers": [client.public_hex],
+                "k": k, "auction": auction, "interval": interval, "bid_window": window,
+                "phase_timeout": phase_timeout, "epoch": math.ceil(time.time()), "address_dir": "addr",
+            }, indent=1))
+        else:
+            cluster.dump(directory / "cluster.json")
     except (IdentityError, ValueError) as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"{directory}: {exc.strerror}") from None
-    console.print(f"wrote {providers} provider keys, client.key and cluster.json in {directory}")
+    extra = f", {users} user keys" if nodes and users else ""
+    console.print(f"wrote {providers} provider keys, client.key{extra} and cluster.json in {directory}")
 
 
 def _load(key: Path, cluster: Path):
-    from peer.auctioneer.shell import Cluster, ClusterError
+    """The key and the cluster (a :class:`NodeCluster`: either kind of cluster file)."""
+    from peer.auctioneer.cluster import NodeCluster
+    from peer.auctioneer.shell import ClusterError
     from peer.net.identity import Identity, IdentityError
 
     try:
-        return Identity.load(key), Cluster.load(cluster)
+        return Identity.load(key), NodeCluster.load(cluster)
     except (IdentityError, ClusterError) as exc:
         raise _fail(str(exc)) from None
 
@@ -195,7 +228,7 @@ def provider(
             out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _fail(f"cannot create a directory: {exc.strerror}") from None
-    shell = ProviderShell(identity, config, directory, out, rounds=rounds)
+    shell = ProviderShell(identity, config.base, directory, out, rounds=rounds)
     try:
         trio.run(lambda: shell.run(idle_exit=linger))
     except KeyboardInterrupt:
@@ -209,35 +242,78 @@ def provider(
 @auctioneer_app.command(cls=PeerCommand)
 def bid(
     key: Annotated[Path, typer.Option(help="The bid client's key file (a client of the cluster).")],
-    cluster: Annotated[Path, typer.Option(help="The cluster file.")],
-    directory: Annotated[Path, typer.Option("--dir", help="Address directory shared by the cluster.")],
+    cluster: Annotated[Path, typer.Option(help="The cluster file (of `peer auctioneer setup`, or of `peer run --provider`).")],
+    directory: Annotated[Path | None, typer.Option("--dir", help="Address directory shared by the cluster "
+                                                   "(default: the cluster file's address_dir).")] = None,
     users: Annotated[int, typer.Option(min=1, max=100_000, help="Users to generate and sign bids for.")] = 100,
     sellers: Annotated[int, typer.Option(min=0, max=1000, help="Provider asks (capacity, cost) to generate too.")] = 8,
     seed: Annotated[int, typer.Option()] = 1,
-    round_no: Annotated[int, typer.Option("--round", min=1, help="The (first) round number.")] = 1,
+    round_no: Annotated[int, typer.Option("--round", min=0, help="The (first) round number; 0: the cluster's "
+                                          "next open round if it has a schedule (node providers), else 1.")] = 0,
     rounds: Annotated[int, typer.Option(min=1, max=100_000, help="Run this many consecutive rounds.")] = 1,
-    interval: Annotated[float, typer.Option(min=0.0, max=86400, help="Seconds between the starts of rounds.")] = 0.0,
+    interval: Annotated[float, typer.Option(min=0.0, max=86400, help="Seconds between the starts of rounds "
+                                            "(a scheduled cluster's own interval applies instead).")] = 0.0,
+    close: Annotated[bool, typer.Option("--close/--no-close", help="Close each round's bids once sent "
+                                        "(the client must be one of the cluster's closers).")] = True,
     timeout: Annotated[float, typer.Option(min=0.1, max=3600)] = 60.0,
+    connect_timeout: Annotated[float, typer.Option(min=0.1, max=600, help="Seconds to wait for links to every "
+                                                   "provider before sending to those that are up.")] = 30.0,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Sign bids for many users (and the sellers' asks) and submit them to every provider; time each round."""
     import time
 
+    identity, config = _load(key, cluster)
+    addresses = _addresses(config, directory)
     failed = 0
-    for r in range(round_no, round_no + rounds):
+    previous = 0
+    for i in range(rounds):
+        # A scheduled round is picked once the links are up (connecting must not eat its window).
+        r = 0 if config.scheduled and (round_no == 0 or i > 0) else (round_no or 1) + i
         started = time.monotonic()
-        failed += not _one_round(key, cluster, directory, users, sellers, seed + r - round_no, r, timeout, json_out)
+        ok, r = _one_round(identity, config, addresses, users, sellers, seed + i, r, timeout, json_out, close,
+                           connect_timeout, previous)
+        failed += not ok
+        previous = r
         pause = interval - (time.monotonic() - started)
-        if pause > 0 and r < round_no + rounds - 1:
+        if pause > 0 and i < rounds - 1 and not config.scheduled:
             time.sleep(pause)
     if failed:
         raise typer.Exit(1)
 
 
+# A client's bids go to a round whose window stays open at least this long, or half the window if
+# longer: sending many bids takes seconds on a loaded machine, and a window that closes first leaves
+# the providers with different views (the slow path of agreement, or missed bids).
+MARGIN = 1.0
+
+
+async def _wait_for_window(config, previous: int) -> int:
+    """The next scheduled round after ``previous`` with enough of its window left (waits for its start)."""
+    import time
+
+    import trio
+
+    now = time.time()
+    r = max(config.open_round(now, max(MARGIN, config.base.bid_window / 2)), previous + 1)
+    await trio.sleep(max(0.0, config.start_of(r) - now))
+    return r
+
+
+def _addresses(config, directory: Path | None):
+    """Where each provider listens: an address directory to watch, and/or the cluster file's URLs."""
+    urls = {s.pubkey: (s.host, s.port) for s in config.specs if s.host is not None}
+    directory = directory or config.address_dir
+    if directory is None and len(urls) < len(config.providers):
+        raise _fail("some providers have no URL in the cluster file: give --dir (their address directory)")
+    return directory, urls
+
+
 def _one_round(
-    key: Path, cluster: Path, directory: Path, users: int, sellers: int, seed: int, round_no: int,
-    timeout: float, json_out: bool,
-) -> bool:
+    identity, config, addresses, users: int, sellers: int, seed: int, round_no: int,
+    timeout: float, json_out: bool, close: bool, connect_timeout: float = 30.0, previous: int = 0,
+) -> tuple[bool, int]:
+    """One round (``round_no`` 0: the next scheduled one after ``previous``); (a common outcome?, the round)."""
     import json as jsonlib
     import time
 
@@ -246,17 +322,26 @@ def _one_round(
     from peer.auctioneer.client import submit
     from peer.auctioneer.scenario import make_instance
 
-    identity, config = _load(key, cluster)
-    signing = time.perf_counter()
-    instance = make_instance(seed, users, max(sellers, 1), config.auction, round_no)
-    bids = instance.bids if sellers else tuple(b for b in instance.bids if b.side == 0)
-    signing = time.perf_counter() - signing
+    directory, urls = addresses
+    signing = 0.0
+
+    async def prepare():
+        nonlocal signing
+        r = round_no or await _wait_for_window(config, previous)
+        began = time.perf_counter()
+        instance = make_instance(seed, users, max(sellers, 1), config.base.auction, r)
+        bids = instance.bids if sellers else tuple(b for b in instance.bids if b.side == 0)
+        signing = time.perf_counter() - began
+        return r, bids
+
     try:
-        report = trio.run(lambda: submit(identity, config, directory, round_no, bids, round_timeout=timeout))
+        report = trio.run(lambda: submit(identity, config.base, directory, round_no, (), round_timeout=timeout,
+                                         close=close, addresses=urls, connect_timeout=connect_timeout,
+                                         prepare=prepare))
     except (TimeoutError, OSError) as exc:
         raise _fail(str(exc)) from None
     out = {
-        "round": round_no, "users": users, "bids": len(bids), "signing_s": round(signing, 4),
+        "round": report.round, "users": users, "bids": report.bids, "signing_s": round(signing, 4),
         "digest": report.digest.hex() if report.digest else None,
         "receipts_s": None if report.receipts_at is None else round(report.receipts_at - report.first_sent, 4),
         "seconds": None if report.seconds is None else round(report.seconds, 4),
@@ -265,29 +350,103 @@ def _one_round(
     if json_out:
         print(jsonlib.dumps(out))
     elif report.digest:
-        console.print(f"round {round_no}: every provider holds outcome {report.digest.hex()[:16]} after {report.seconds * 1000:.1f} ms")
+        console.print(f"round {report.round}: every provider holds outcome {report.digest.hex()[:16]} after "
+                      f"{report.seconds * 1000:.1f} ms")
     else:
-        console.print(f"round {round_no}: no common outcome: {out['aborts'] or 'timeout'}")
-    return report.digest is not None
+        console.print(f"round {report.round}: no common outcome: {out['aborts'] or 'timeout'}")
+    return report.digest is not None, report.round
+
+
+def _records_of(path: Path) -> list[tuple[str, dict]]:
+    """(where, record) for a round-N.json file, or every line of a node's rounds.ndjson."""
+    import json as jsonlib
+
+    from peer.auctioneer.record import read_records
+
+    if path.suffix == ".ndjson" or path.is_dir():
+        if path.is_dir():
+            path = path / "auctioneer" / "rounds.ndjson"
+        records, problems = read_records(path)
+        if problems:
+            raise _fail(f"{path}: {problems[0]}")
+        return [(f"{path} round {r['round']}", r) for r in records]
+    try:
+        record = jsonlib.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise _fail(f"{path}: {exc}") from None
+    if not isinstance(record, dict):
+        raise _fail(f"{path}: not a record")
+    return [(str(path), record)]
 
 
 @auctioneer_app.command(cls=PeerCommand)
-def verify(records: Annotated[list[Path], typer.Argument(help="round-N.json files written by providers.")]) -> None:
-    """Check recorded outcomes offline: digest recomputed, every provider's signature checked, copies equal."""
-    import json as jsonlib
+def verify(records: Annotated[list[Path], typer.Argument(
+        help="round-N.json files written by providers, or node providers' rounds.ndjson files (or data dirs).")]) -> None:
+    """Check recorded outcomes offline: digest recomputed, every provider's signature checked, copies equal.
 
+    Every decided round must verify, and every copy of one round must hold the
+    same outcome; a ⊥ round (a node's record of an abort) is listed, not compared.
+    """
     from peer.auctioneer.record import verify_record
 
-    digests = set()
+    by_round: dict[int | None, set[str]] = {}
+    checked = bottoms = 0
     for path in records:
-        try:
-            record = jsonlib.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise _fail(f"{path}: {exc}") from None
-        problem = verify_record(record) if isinstance(record, dict) else "not a record"
-        if problem:
-            raise _fail(f"{path}: {problem}")
-        digests.add(record["digest"])
-    if len(digests) > 1:
-        raise _fail("the records hold different outcomes")
-    console.print(f"{len(records)} record(s) verify; outcome {digests.pop()[:16] if digests else '-'}")
+        for where, record in _records_of(path):
+            if record.get("output") == "bottom":
+                bottoms += 1
+                continue
+            problem = verify_record(record)
+            if problem:
+                raise _fail(f"{where}: {problem}")
+            checked += 1
+            key = record["round"] if path.suffix == ".ndjson" or path.is_dir() else None
+            by_round.setdefault(key, set()).add(record["digest"])
+    differing = [r for r, d in by_round.items() if len(d) > 1]
+    if differing:
+        raise _fail("the records hold different outcomes" + (f" for round(s) {differing}" if differing != [None] else ""))
+    digests = sorted(d for ds in by_round.values() for d in ds)
+    summary = f"outcome {digests[0][:16]}" if len(digests) == 1 else f"{len(digests)} rounds"
+    console.print(f"{checked} record(s) verify; {summary}" + (f"; {bottoms} ⊥ round(s) not compared" if bottoms else ""))
+
+
+@auctioneer_app.command(cls=PeerCommand)
+def rounds(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="A provider node's data directory.")],
+    last: Annotated[int, typer.Option(min=1, max=100_000, help="Show this many of the latest rounds.")] = 20,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List a provider node's recorded rounds and verify each offline (no running node needed)."""
+    import json as jsonlib
+
+    from peer.auctioneer.record import read_records, verify_record
+
+    path = data_dir / "auctioneer" / "rounds.ndjson"
+    if not path.exists():
+        raise _fail(f"{data_dir}: no auctioneer rounds recorded ({path} does not exist)")
+    records, problems = read_records(path)
+    rows = []
+    bad = 0
+    for r in records[-last:]:
+        problem = None if r.get("output") == "bottom" else verify_record(r)
+        bad += problem is not None
+        rows.append({"round": r["round"], "output": r.get("output"), "digest": r.get("digest"),
+                     "bids": r.get("bids"), "trades": len(r.get("trades", [])), "reason": r.get("reason"),
+                     "verifies": problem is None if r.get("output") != "bottom" else None, "problem": problem})
+    if json_out:
+        print(jsonlib.dumps({"records": str(path), "rounds": rows, "problems": problems}))
+    else:
+        table = Table(title=f"{len(records)} round(s) recorded in {path}")
+        for col in ("round", "output", "outcome / reason", "bids", "trades", "verifies"):
+            table.add_column(col)
+        for row in rows:
+            if row["output"] == "bottom":
+                table.add_row(str(row["round"]), "⊥", str(row["reason"]), "", "", "")
+            else:
+                table.add_row(str(row["round"]), "decided", str(row["digest"])[:16], str(row["bids"]),
+                              str(row["trades"]), "yes" if row["verifies"] else f"NO: {row['problem']}")
+        console.print(table)
+        for problem in problems:
+            console.print(f"[yellow]{problem}[/yellow]")
+    if bad or any("not append-only" in p or "unreadable" in p for p in problems):
+        raise typer.Exit(1)

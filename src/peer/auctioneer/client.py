@@ -4,6 +4,7 @@ experiment client does, and times the round until every provider holds the ident
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class ClientReport:
     notices_at: dict[bytes, float] = field(default_factory=dict)
     aborts: dict[bytes, m.AbortNotice] = field(default_factory=dict)
     rejected: int = 0
+    bids: int = 0
 
     @property
     def seconds(self) -> float | None:
@@ -37,20 +39,31 @@ class ClientReport:
 
 
 async def submit(
-    identity: Identity, cluster: Cluster, directory: Path, round_no: int, bids: tuple[SignedBid, ...], *,
+    identity: Identity, cluster: Cluster, directory: Path | None, round_no: int, bids: tuple[SignedBid, ...], *,
     connect_timeout: float = 30.0, round_timeout: float = 60.0, close: bool = True,
+    addresses: dict[bytes, tuple[str, int]] | None = None,
+    prepare: Callable[[], Awaitable[tuple[int, tuple[SignedBid, ...]]]] | None = None,
 ) -> ClientReport:
-    """Dial every provider, send ``bids`` to each (then CloseBids if ``close``), wait for the outcome."""
+    """Dial every provider, send ``bids`` to each (then CloseBids if ``close``), wait for the outcome.
+
+    Providers' addresses: ``addresses`` (from a cluster file's URLs), the others
+    learnt from ``directory`` (``None``: every address is given).  ``prepare``,
+    if given, is awaited once the links are up and returns the round and its
+    bids (a scheduled round is picked then, so connecting cannot eat its window).
+    """
     links = LinkManager(
         identity, [Neighbour(p) for p in cluster.providers], TcpTransport("127.0.0.1", 0),
         config=LinkConfig(defer_dial=0.0, connect_timeout=2.0, handshake_timeout=3.0),
     )
     sender = Sender(identity, links)
-    submitter = BidSubmitter(round_no, bids, cluster.providers, resend_every=round_timeout, give_up_at=round_timeout)
-    report = ClientReport(round_no, None, 0.0)
     async with trio.open_nursery() as nursery:
         await nursery.start(links.run)
-        nursery.start_soon(learn_addresses, links, directory, cluster.providers, connect_timeout)
+        known = addresses or {}
+        for key, address in known.items():
+            links.set_address(key, address)
+        if directory is not None:
+            rest = tuple(p for p in cluster.providers if p not in known)
+            nursery.start_soon(learn_addresses, links, directory, rest, connect_timeout)
         up: set[bytes] = set()
         with trio.move_on_after(connect_timeout):
             async for event in links.events:
@@ -58,10 +71,15 @@ async def submit(
                     up.add(bytes.fromhex(event.peer))
                     if up >= set(cluster.providers):
                         break
-        if not up >= set(cluster.providers):
+        if not up:
             nursery.cancel_scope.cancel()
-            missing = ", ".join(p.hex()[:12] for p in cluster.providers if p not in up)
-            raise TimeoutError(f"no link to provider(s) {missing} after {connect_timeout:.0f}s")
+            raise TimeoutError(f"no link to any provider after {connect_timeout:g}s")
+        # Bids for a provider we cannot reach wait in its queue: the others still run the round
+        # (and output ⊥ naming it if it stays silent), which is what the client must report.
+        if prepare is not None:
+            round_no, bids = await prepare()
+        submitter = BidSubmitter(round_no, bids, cluster.providers, resend_every=round_timeout, give_up_at=round_timeout)
+        report = ClientReport(round_no, None, 0.0, bids=len(bids))
         report.first_sent = time.perf_counter()
         by_message: dict[int, tuple[m.Message, list[bytes]]] = {}  # the same batch goes to every provider
         for e in submitter.start(trio.current_time()):

@@ -24,6 +24,7 @@ KINDS: dict[str, type] = {
     "bids": m.BidBatch, "receipt": m.BidReceipt, "close": m.CloseBids, "view": m.ViewDigest,
     "chunk": m.ViewChunk, "vector": m.VectorDigest, "commit": m.CoinCommit, "reveal": m.CoinReveal,
     "task": m.TaskResult, "osig": m.OutcomeSig, "outcome": m.OutcomeNotice, "abort": m.AbortNotice,
+    "mine": m.BidderOutcome,
 }
 _KIND_OF = {cls: kind for kind, cls in KINDS.items()}
 _ENCODER = msgspec.msgpack.Encoder()

@@ -108,6 +108,22 @@ class OutcomeNotice:
 
 
 @dataclass(frozen=True, slots=True)
+class BidderOutcome:
+    """To a submitter of a few bidders' bids: their part of the outcome whose digest is ``digest``.
+
+    It cannot be checked against the digest without the whole allocation, so a
+    user accepts it only when every executing provider sent the same one: a
+    coalition of at most k < m providers cannot make all m say the same wrong thing.
+    """
+
+    round: int
+    digest: bytes
+    trades: tuple[tuple[bytes, bytes, int], ...]  # (user, provider, quantity)
+    charges: tuple[tuple[bytes, int], ...]  # what each of its users pays, minor units
+    credits: tuple[tuple[bytes, int], ...]  # what each of its providers receives
+
+
+@dataclass(frozen=True, slots=True)
 class AbortNotice:
     """To bid submitters: this provider output ⊥ for the round, and why."""
 
@@ -118,6 +134,6 @@ class AbortNotice:
 
 Message = (
     BidBatch | BidReceipt | CloseBids | ViewDigest | ViewChunk | VectorDigest | CoinCommit | CoinReveal
-    | TaskResult | OutcomeSig | OutcomeNotice | AbortNotice
+    | TaskResult | OutcomeSig | OutcomeNotice | BidderOutcome | AbortNotice
 )
 PROVIDER_MESSAGES = (ViewDigest, ViewChunk, VectorDigest, CoinCommit, CoinReveal, TaskResult, OutcomeSig)

@@ -10,6 +10,9 @@ and ``cpu_s``, which naturally differ).
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 from peer.auctioneer.effects import Aborted, Decided
@@ -62,3 +65,43 @@ def verify_record(record: dict[str, Any]) -> str | None:
     if digest != record["digest"]:
         return "the recorded digest is not the digest of the recorded outcome"
     return signed.problem(providers)
+
+
+# --- a node's append-only record of its rounds: DATA_DIR/auctioneer/rounds.ndjson, one record a line
+
+
+def append_record(path: Path, record: dict[str, Any]) -> None:
+    """Append one round record and fsync it (blocking: the node runs it in a worker thread)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_records(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every record of a rounds file, and what is wrong with the file.
+
+    A torn last line (a crash mid-append) is reported and skipped; rounds must
+    strictly increase (the file is append-only, one line per round).
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [f"{path}: {getattr(exc, 'strerror', None) or exc}"]
+    records: list[dict[str, Any]] = []
+    problems: list[str] = []
+    last = 0
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or type(record.get("round")) is not int:
+                raise ValueError("not a round record")
+        except ValueError as exc:
+            problems.append(f"line {number}: {'torn tail ignored' if number == len(lines) else 'unreadable'} ({exc})")
+            continue
+        if record["round"] <= last:
+            problems.append(f"line {number}: round {record['round']} after round {last} (not append-only)")
+        last = max(last, record["round"])
+        records.append(record)
+    return records, problems

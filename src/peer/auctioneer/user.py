@@ -33,6 +33,7 @@ class BidSubmitter:
         self.rejected: dict[bytes, list[tuple[bytes, str]]] = {}
         self.notices: dict[bytes, m.OutcomeNotice] = {}
         self.aborts: dict[bytes, m.AbortNotice] = {}
+        self.parts: dict[bytes, m.BidderOutcome] = {}  # each provider's account of our bidders' part
 
     def _send_all(self, to: bytes) -> list[Effect]:
         return [Send(to, batch) for batch in self.batches]
@@ -69,6 +70,9 @@ class BidSubmitter:
                 return [Rejected(sender, "an outcome signature does not verify")]
             self.notices[sender] = msg
             return []
+        if isinstance(msg, m.BidderOutcome):
+            self.parts[sender] = msg
+            return []
         if isinstance(msg, m.AbortNotice):
             self.aborts[sender] = msg
             return []
@@ -80,3 +84,14 @@ class BidSubmitter:
             return None
         digests = {n.digest for n in self.notices.values()}
         return digests.pop() if len(digests) == 1 else None
+
+    def part(self) -> m.BidderOutcome | None:
+        """Our bidders' part of the outcome, once every provider sent the same one for the settled digest."""
+        digest = self.settled()
+        if digest is None or len(self.parts) != len(self.providers):
+            return None
+        parts = set(self.parts.values())
+        if len(parts) != 1:
+            return None
+        part = parts.pop()
+        return part if part.digest == digest else None

@@ -1,4 +1,4 @@
-"""``peer sell``, ``peer status``, ``peer value set``, ``peer neighbour add/remove/unban``: drive a running node.
+"""``peer sell``, ``peer bid``, ``peer status``, ``peer value set``, ``peer neighbour add/remove/unban``: drive a running node.
 
 The client side of the control socket (:mod:`peer.node.control`): one JSON
 request line to ``DATA_DIR/control.sock``, one JSON response line back.  Every
@@ -136,9 +136,70 @@ def status(data_dir: DataDir, as_json: Json = False) -> None:
     for ban in s.get("bans", []):
         out.append(f"banned: {ban['name']} ({ban['key'][:16]}...) {ban['for_seconds']:.0f} s ago: {ban['reason']}"
                    f"  (lift with: peer neighbour unban {ban['name']})")
+    out += _auctioneer_lines(s.get("auctioneer", {}))
     if not s["ledger_writable"]:
         out.append(f"ledger NOT writable: {s['ledger_error']} (taking part in nothing until it is)")
     typer.echo("\n".join(out))
+
+
+def _auctioneer_lines(a: dict[str, Any]) -> list[str]:
+    out = []
+    p = a.get("provider")
+    if p:
+        live = ", ".join(f"{r['round']} {r['phase']}" for r in p["live"]) or "none"
+        out.append(f"auctioneer provider: {p['auction']} auction, k = {p['k']}, {len(p['providers'])} providers, "
+                   f"a round every {p['interval']:g} s (bids for {p['bid_window']:g} s); live: {live}; "
+                   f"decided {p['decided']}, ⊥ {p['bottom']}, {p['empty']} without bids (not recorded)")
+        for r in p["recent"][-5:]:
+            out.append(f"  round {r['round']}: " + (
+                f"outcome {r['digest'][:16]}  {r['bids']} bids, {r['trades']} trades" if r["output"] == "outcome"
+                else f"⊥ {r['reason']}" + (f" (culprits {', '.join(r['culprits'])})" if r["culprits"] else "")))
+        out.append(f"  records: {p['records']}  (peer auctioneer rounds --data-dir ... lists and verifies them)")
+    for b in a.get("bids", []):
+        out.append("bid: " + _bid_line(b))
+    return out
+
+
+def _bid_line(b: dict[str, Any]) -> str:
+    line = f"round {b['round']}: {b['side']} {b['quantity']} unit(s) at {b['value']}, acknowledged by " \
+           f"{b['acknowledged']} of {b['providers']} providers"
+    line += "".join(f"; refused by {r['provider']}: {r['reason']}" for r in b["rejected"])
+    if b["acknowledged"] == 0:
+        line += " (no provider answered: are they up, and is this node's key one of the cluster's clients?)"
+    o = b.get("outcome")
+    if o is None:
+        return line + ("; bids close in {:.1f} s".format(b["bids_close_in"]) if b["bids_close_in"] > 0 else
+                       "; outcome not known yet")
+    if "bottom" in o:
+        culprits = f" (culprits: {', '.join(o['culprits'])})" if o["culprits"] else ""
+        return line + f"; round ⊥ at {len(o['bottom'])} provider(s): {next(iter(o['bottom'].values()))}{culprits}"
+    got = sum(t["quantity"] for t in o["trades"])
+    return line + f"; outcome {o['digest'][:16]}: {got} unit(s) in {len(o['trades'])} trade(s), pays {o['pays']}" \
+        + (f", receives {o['receives']}" if o["receives"] != "0" else "")
+
+
+def bid(
+    data_dir: DataDir,
+    cluster: Annotated[Path, typer.Option(help="The auctioneer's cluster file (its providers and schedule).")],
+    value: Annotated[str, typer.Option(help="Most this node pays per bandwidth unit (exact decimal); "
+                                       "with --sell, its cost per unit.")],
+    quantity: Annotated[int, typer.Option(min=1, help="Bandwidth units wanted (with --sell: offered).")] = 1,
+    sell: Annotated[bool, typer.Option("--sell", help="Offer bandwidth (a provider's ask) instead of buying.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the round's outcome and print this node's part.")] = False,
+    timeout: Annotated[float, typer.Option(min=1, max=3600, help="Seconds --wait waits at most.")] = 120.0,
+    as_json: Json = False,
+) -> None:
+    """Sign a bid with the running node's key and send it to every provider of the cluster (the next open round)."""
+    payload = {"cmd": "bid", "cluster": str(cluster.resolve()), "value": value, "quantity": quantity,
+               "side": "provider" if sell else "user", "wait": wait, "timeout": timeout}
+    answer = request(data_dir, payload, timeout=timeout + 30)
+    if as_json:
+        _print_json(answer)
+    else:
+        typer.echo(_bid_line(answer))
+    outcome = answer.get("outcome")
+    if answer["acknowledged"] == 0 or (wait and (outcome is None or "bottom" in outcome)):
+        raise typer.Exit(1)
 
 
 @value_app.command("set", cls=PeerCommand)
@@ -186,6 +247,7 @@ def register(app: typer.Typer) -> None:
     """Add the control commands to ``peer``."""
     app.command(cls=PeerCommand)(sell)
     app.command(cls=PeerCommand)(status)
+    app.command(cls=PeerCommand)(bid)
     app.add_typer(value_app, name="value")
     app.add_typer(neighbour_app, name="neighbour")
 

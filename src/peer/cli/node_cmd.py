@@ -14,7 +14,7 @@ from rich.console import Console
 from peer.cli.failures import EXIT_BAD_INPUT, judge
 from peer.money import MoneyError, parse_money
 from peer.net.identity import Identity, IdentityError
-from peer.node.config import ConfigError, NodeConfig, parse_neighbours
+from peer.node.config import ConfigError, NeighbourSpec, NodeConfig, parse_neighbours
 from peer.node.values import ValuesError, ValueTable
 
 
@@ -24,6 +24,29 @@ def check_values_file(path: Path, default: int) -> None:
         raise ValuesError(f"--values {path}: no such file")
     ValueTable.open(path, default)
 
+
+
+def with_cluster(specs: list[NeighbourSpec], path: Path, identity: Identity) -> list[NeighbourSpec]:
+    """``specs`` plus the provider cluster's members this node must link to (raises ConfigError)."""
+    from peer.auctioneer.cluster import NodeCluster
+    from peer.auctioneer.shell import ClusterError
+
+    try:
+        cluster = NodeCluster.load(path)
+    except ClusterError as exc:
+        raise ConfigError(f"--provider {exc}") from None
+    if identity.public_key not in cluster.providers:
+        raise ConfigError(f"--provider {path}: this node's key is not one of the cluster's providers")
+    keys = {s.pubkey for s in specs}
+    names = {s.name for s in specs}
+    out = list(specs)
+    for spec in cluster.neighbour_specs(identity.public_key):
+        if spec.pubkey in keys:
+            continue  # already a configured neighbour: its address and name stand
+        name = spec.name if spec.name not in names else f"{spec.name}-{spec.pubkey.hex()[:8]}"
+        out.append(NeighbourSpec(name=name, pubkey=spec.pubkey, host=spec.host, port=spec.port))
+        names.add(name)
+    return out
 
 
 def _fail(message: str) -> None:
@@ -82,6 +105,9 @@ def run(
     start_timeout: Annotated[float, typer.Option(min=0, help="Seller: start anyway after this many seconds.")] = 60.0,
     exit_when_done: Annotated[bool, typer.Option(help="Exit once settled and the ledger copy is complete.")] = False,
     qpq_plan: Annotated[Path | None, typer.Option(help="Take part in a QPQ resource stream (a plan from tools/launch).")] = None,
+    provider: Annotated[Path | None, typer.Option(
+        "--provider", help="Be an executing provider of the distributed auctioneer: the cluster file (JSON or "
+        "TOML) lists the providers, clients and schedule; its providers and clients become neighbours.")] = None,
     tui: Annotated[bool | None, typer.Option(
         "--tui/--no-tui", help="Show the live view (default: when stdout is a terminal).", show_default=False)] = None,
     debug: Annotated[bool, typer.Option(help="On a failure, also print the Python traceback.")] = False,
@@ -101,6 +127,8 @@ def run(
         if values is not None:
             check_values_file(values, amount)
         identity = Identity.load(key)
+        if provider is not None:
+            specs = with_cluster(specs, provider, identity)
         if behaviour is not None:
             from peer.node.adversary import Attack
 
@@ -116,7 +144,7 @@ def run(
         paper_resale=paper_resale, verifiable_coins=verifiable_coins, values_file=values,
         max_auctions=max_auctions, max_per_neighbour=max_per_neighbour, max_per_seller=max_per_seller,
         start_on_signal=start_on_signal,
-        start_timeout=start_timeout, qpq_plan=qpq_plan,
+        start_timeout=start_timeout, qpq_plan=qpq_plan, provider_cluster=provider,
         exit_when_done=exit_when_done,
     )
     from peer.node.runner import NodeRun, run_node_blocking

@@ -90,6 +90,7 @@ class NodeConfig:
     exit_when_done: bool = False
     done_grace: float = 1.0
     qpq_plan: Path | None = None  # take part in a QPQ resource stream (tools/launch writes the plan)
+    provider_cluster: Path | None = None  # take the distributed auctioneer's provider role (peer.auctioneer.cluster)
     values_file: Path | None = None  # per-item values (TOML; default DATA_DIR/values.toml if it exists)
     max_auctions: int = 64  # auctions in flight at once
     max_per_neighbour: int = 32  # ... opened here by one neighbour's invitations

@@ -15,7 +15,10 @@ Requests (``cmd``): ``status``; ``sell`` (``item``, ``wait``, ``timeout``);
 ``wait`` (``auction``, ``timeout``); ``value_set`` (``item``, ``amount``);
 ``neighbour_add`` (``spec``: ``NAME=ws://HOST:PORT#KEY``); ``neighbour_remove``
 (``name``); ``neighbour_unban`` (``name``: a neighbour's name or key; lifts a
-ban for abuse, which ``status`` lists under ``bans``).  Amounts are exact decimal strings.
+ban for abuse, which ``status`` lists under ``bans``); ``bid`` (``cluster``: the
+auctioneer's cluster file, ``value``, ``quantity``, ``side``: ``user`` or
+``provider``, ``wait``, ``timeout``: sign a bid with the node's key and send it to
+every provider, see :mod:`peer.auctioneer.bidder_host`).  Amounts are exact decimal strings.
 """
 
 from __future__ import annotations
@@ -169,7 +172,13 @@ async def handle(node: Node, request: dict[str, Any]) -> dict[str, Any]:
     cmd = request.get("cmd")
     if cmd == "status":
         async with node._lock:
-            return status(node)
+            answer = status(node)
+            extra = node.auctioneer.status()
+            if extra:
+                answer["auctioneer"] = extra
+            return answer
+    if cmd == "bid":
+        return await _bid(node, request)
     if cmd == "sell":
         item = _text(request, "item")
         timeout = _timeout(request)
@@ -228,4 +237,28 @@ async def handle(node: Node, request: dict[str, Any]) -> dict[str, Any]:
                 raise ControlError(str(exc)) from None
         return {"name": node.n(key), "key": key}
     raise ControlError(f"unknown request {cmd!r}; one of: status, sell, wait, value_set, neighbour_add, "
-                       "neighbour_remove, neighbour_unban")
+                       "neighbour_remove, neighbour_unban, bid")
+
+
+async def _bid(node: Node, request: dict[str, Any]) -> dict[str, Any]:
+    from peer.auctioneer.bidder_host import BidError
+    from peer.auctioneer.bids import MAX_QUANTITY, Side
+
+    cluster = Path(_text(request, "cluster"))
+    if not cluster.is_absolute():
+        raise ControlError("cluster must be an absolute path (the node's working directory is not yours)")
+    side = {"user": Side.USER, "provider": Side.PROVIDER}.get(request.get("side", "user"))
+    if side is None:
+        raise ControlError("side must be 'user' (buy bandwidth) or 'provider' (sell it)")
+    try:
+        value = parse_money(_text(request, "value"))
+    except MoneyError as exc:
+        raise ControlError(f"value: {exc}") from None
+    quantity = request.get("quantity")
+    if type(quantity) is not int or not 1 <= quantity <= MAX_QUANTITY:
+        raise ControlError(f"quantity must be a whole number of bandwidth units in [1, {MAX_QUANTITY}]")
+    try:
+        return await node.auctioneer.bidder.bid(cluster, side, value, quantity, wait=bool(request.get("wait")),
+                                                timeout=_timeout(request))
+    except BidError as exc:
+        raise ControlError(str(exc)) from None

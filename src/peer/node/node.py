@@ -61,6 +61,7 @@ from peer.node.ledger_io import NodeLedger
 from peer.node.links import DynamicLinks
 from peer.node.recovery import SUMMARY_TOPIC, Catchup
 from peer.node.values import ValueTable
+from peer.auctioneer.node_shell import AUCTIONEER_TOPIC, AuctioneerHost
 from peer.qpq.node_shell import QPQ_TOPIC, QpqStream, open_qpq
 from peer.sra.instance import SraAuction
 from peer.sra.messages import STAGE_OF, Invite, Message, Settled
@@ -151,6 +152,7 @@ class Node:
         if self._qpq is not None:
             self._qpq.link_frames = lambda: sum(s.frames_out for s in self.manager.snapshot().values())
         self.address: Any = None
+        self.auctioneer = AuctioneerHost(self, self._lock, self.wallclock)  # provider role, own bids
         # Chains already on disk when we started: we were restarted (perhaps after a
         # crash) and have lost the machine state of those auctions.
         self._recovered: dict[str, int] = {c.auction: c.length for c in self.store.chains()}
@@ -201,6 +203,7 @@ class Node:
                     await nursery.start(serve_control, self)
                 task_status.started(self.address)
                 nursery.start_soon(self._main_loop)
+                nursery.start_soon(self.auctioneer.run)
                 if self._qpq is not None:
                     nursery.start_soon(self._qpq.run)
                     assert self.qpq is not None
@@ -393,7 +396,9 @@ class Node:
                 self.linked.discard(peer)
                 self._emit("link", peer=self.n(peer), up=False, reason=reason)
             case Received(peer=peer, msg=msg):
-                if isinstance(msg, GossipEnvelope):
+                if isinstance(msg, GossipEnvelope) and msg.topic == AUCTIONEER_TOPIC:  # point to point
+                    await self.auctioneer.on_envelope(peer, msg)
+                elif isinstance(msg, GossipEnvelope):
                     await self._on_envelope(peer, msg)
                 elif isinstance(msg, Heartbeat):
                     pass
