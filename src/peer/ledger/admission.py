@@ -16,7 +16,20 @@ set on the store (``LedgerStore.set_admission``):
   ``max_pending_per_auction`` entries; past ``max_pending`` entries in all the
   oldest auction is dropped; pending entries older than ``pending_ttl`` are
   forgotten.  Nothing pending is summarized, digested or served.
-* Auctions the node already holds, or has lost entries of, are merged as before.
+* Auctions the node already holds, or has lost entries of, are merged as before,
+  up to ``max_chain_length`` entries (a chain whose last buyer is an attacker's
+  key can otherwise be extended with throwaway hops for ever).
+* **Vouching** (``merge(..., vouched_by=neighbour)``): a neighbour's anti-entropy
+  answer may make us store a *started* chain (announcement and at least one
+  hop) of an auction we were never invited to: that neighbour vouches for it.
+  Each neighbour may have at most ``max_vouched_per_neighbour`` chains stored
+  here on its word, each at most ``max_vouched_length`` entries long; past that
+  its chains wait in the pending area like any other.  Which chains were
+  vouched for, and by whom, is kept on disk (``vouched.json``) because a node
+  serves on only the chains it has a stake in (invited, or its own), never the
+  ones it holds on a neighbour's word: so vouching reaches one hop, and a
+  flooding neighbour can make only its own neighbours store anything, a bounded
+  amount.  An Invite for a vouched auction (``admit``) makes it ours.
 * A seller may have at most ``max_unstarted_per_seller`` stored chains that
   never started (announcement only); ``expire_unstarted`` deletes those older
   than ``unstarted_ttl`` (age from the file's own time, not the seller's
@@ -27,8 +40,12 @@ Time is an input (``now``, seconds; the node passes its wall clock).
 
 from __future__ import annotations
 
+import json
+import os
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from peer.ledger.entries import Announcement, Entry, InvalidEntry, verify_announcement
 
@@ -42,6 +59,9 @@ class AdmissionPolicy:
     max_unstarted_per_seller: int = 8  # stored announcement-only chains per seller
     unstarted_ttl: float = 3600.0  # seconds before a stored chain that never started may be expired
     max_admitted: int = 4096  # admitted auction ids remembered (LRU)
+    max_vouched_per_neighbour: int = 256  # chains stored on one neighbour's word (anti-entropy)
+    max_vouched_length: int = 64  # entries of a chain held on a neighbour's word
+    max_chain_length: int = 1024  # entries of any chain merged from peers (our own appends: no bound)
     # False: no pending area; unknown auctions are stored at once, but still within
     # max_unstarted_per_seller and subject to expire_unstarted.
     hold_pending: bool = True
@@ -139,3 +159,74 @@ class Admitted:
 
     def __contains__(self, auction: str) -> bool:
         return auction in self._ids
+
+
+class Vouched:
+    """Stored chains we hold only on a neighbour's word: auction -> that neighbour (hex key).
+
+    Persisted in ``vouched.json`` beside the chains (atomic replace), so a restart
+    still knows which chains it may not serve on; a chain missing from the file
+    is one we have a stake in (files written before vouching existed included).
+    """
+
+    FILE = "vouched.json"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path / self.FILE
+        self._by: dict[str, str] = {}
+        try:
+            raw = json.loads(self.path.read_text())
+        except (OSError, ValueError, RecursionError):
+            raw = {}
+        if isinstance(raw, dict):
+            self._by = {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, str)}
+        self._count: dict[str, int] = {}
+        for neighbour in self._by.values():
+            self._count[neighbour] = self._count.get(neighbour, 0) + 1
+
+    def __contains__(self, auction: str) -> bool:
+        return auction in self._by
+
+    def __len__(self) -> int:
+        return len(self._by)
+
+    def by(self, auction: str) -> str | None:
+        return self._by.get(auction)
+
+    def count(self, neighbour: str) -> int:
+        return self._count.get(neighbour, 0)
+
+    def add(self, auction: str, neighbour: str) -> None:
+        if auction in self._by:
+            return
+        self._by[auction] = neighbour
+        self._count[neighbour] = self._count.get(neighbour, 0) + 1
+
+    def discard(self, auction: str) -> bool:
+        neighbour = self._by.pop(auction, None)
+        if neighbour is None:
+            return False
+        left = self._count[neighbour] - 1
+        if left:
+            self._count[neighbour] = left
+        else:
+            del self._count[neighbour]
+        return True
+
+    def keep_only(self, auctions: Collection[str]) -> None:
+        for auction in [a for a in self._by if a not in auctions]:
+            self.discard(auction)
+
+    def save(self) -> None:
+        """Write the file atomically (tmp, fsync, replace, fsync the directory).  Raises OSError."""
+        tmp = self.path.with_name(self.FILE + ".tmp")
+        with open(tmp, "w") as fh:
+            json.dump(self._by, fh, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -312,15 +312,18 @@ class LedgerStore(AdmissionGlue):
     def append_hop(self, hop: SignedHop) -> bool:
         return self.append(hop)
 
-    def merge(self, remote: Iterable[Entry], *, now: float | None = None) -> MergeResult:
+    def merge(self, remote: Iterable[Entry], *, now: float | None = None,
+              vouched_by: str | None = None) -> MergeResult:
         """Apply what a peer sent: accepted entries are persisted, fraud proofs kept.
 
         Nothing that is rejected touches the disk.  With an admission policy
         (``set_admission``), entries of auctions that are not relevant yet are
         held pending (``result.held``) or refused; ``now`` is the time for that.
+        ``vouched_by``: a neighbour's anti-entropy answer, which may make us store
+        a bounded number of started chains on its word (``admission.py``).
         """
         self._writable()
-        entries, held, refused = self._screen(list(remote), now)
+        entries, held, refused, vouching = self._screen(list(remote), now, vouched_by)
         broken = {e.auction for e in entries if self.is_damaged(e.auction)}
         result = merge(self._chains, entries, broken=broken)
         result.held = held
@@ -328,6 +331,8 @@ class LedgerStore(AdmissionGlue):
         for entry in result.accepted:
             self._write_entry(entry)
         self._keep_proofs(result.fraud_proofs)
+        if vouching and vouched_by is not None:
+            self._record_vouched(vouching, vouched_by)
         return result
 
     def add_fraud_proofs(self, proofs: Iterable[FraudProof]) -> list[FraudProof]:

@@ -22,7 +22,6 @@ from peer.ledger import (
     Entries,
     FraudProofs,
     InvalidEntry,
-    SignedHop,
     Summaries,
     decode_payload,
     find_culprits,
@@ -116,9 +115,10 @@ class NodeLedger:
             self.node.bad_input(short_name(origin), f"ledger payload: {exc}")
             return
         if isinstance(payload, Entries):
-            if scoped and origin.hex() in self.node.neighbours:
-                await self.admit_started(payload)
-            await self.merge(list(payload.entries), origin=origin)
+            # A neighbour's own anti-entropy answer vouches for the chains it carries: the store
+            # may keep a bounded number on its word (#16.1).  Anything else waits to be relevant.
+            voucher = origin.hex() if scoped and origin.hex() in self.node.neighbours else None
+            await self.merge(list(payload.entries), origin=origin, vouched_by=voucher)
         elif isinstance(payload, Digests):
             self.node.catchup.answer_digests(origin, payload, trio.current_time())
         elif isinstance(payload, Summaries):
@@ -132,28 +132,7 @@ class NodeLedger:
             for proof in new:
                 self.node._emit("fraud", auction=proof.auction, relayed=True)
 
-    async def admit_started(self, payload: Entries) -> None:
-        """A neighbour's anti-entropy answer: the auctions it carries a hop of started (a buyer
-        countersigned), so they are admitted like an Invite would (#16.1); bare announcements
-        are not, and wait in the pending area like any other.  A forged hop is refused by the
-        merge that follows, so admitting its id stores nothing by itself."""
-        started = sorted({e.auction for e in payload.entries if isinstance(e, SignedHop)})
-        now = self.node.wallclock()
-        for auction in started:
-            if self.node.store.chain(auction) is not None:
-                continue
-            try:
-                result = await trio.to_thread.run_sync(partial(self.node.store.admit, auction, now=now))
-            except (StoreError, OSError) as exc:
-                self.failed(exc)
-                return
-            except (IntegrityError, InvalidEntry) as exc:
-                self.node._emit("error", reason=f"ledger admission: {exc}")
-                continue
-            for entry in result.accepted:
-                self.node._emit_ledger(entry)
-
-    async def merge(self, entries: list[Any], origin: bytes | None = None) -> None:
+    async def merge(self, entries: list[Any], origin: bytes | None = None, *, vouched_by: str | None = None) -> None:
         kept = []
         for entry in entries:
             if isinstance(entry, Announcement) and (why := squatting(entry.auction, entry.seller)):
@@ -164,9 +143,10 @@ class NodeLedger:
             return
         try:
             # Admission (#16.1): auctions we do not hold wait in the store's bounded pending area
-            # (result.held) until their Invite reaches us (SraShell.check_invite admits them).
+            # (result.held) until their Invite reaches us (SraShell.check_invite admits them), or
+            # a neighbour vouches for them (vouched_by, bounded per neighbour).
             # (The store's own clock, the host's, times the pending area.)
-            result = await trio.to_thread.run_sync(self.node.store.merge, kept)
+            result = await trio.to_thread.run_sync(partial(self.node.store.merge, kept, vouched_by=vouched_by))
         except (StoreError, OSError) as exc:
             self.failed(exc)
             return

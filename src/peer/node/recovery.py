@@ -40,6 +40,8 @@ from peer.ledger import (
     Chain,
     Digests,
     Entries,
+    Entry,
+    LedgerStore,
     StoreError,
     Summaries,
     answer_digests,
@@ -59,6 +61,15 @@ SUMMARY_INTERVAL = 10.0  # seconds between two periodic exchanges
 # most ~8 KiB: one round trip less) rather than by bucket digests.
 FULL_SUMMARIES_MAX = 128
 EXPIRY_INTERVAL = 60.0  # seconds between two sweeps of stored chains that never started
+
+
+def servable(store: LedgerStore, entries: list[Entry], theirs: Summaries) -> list[Entry]:
+    """What of ``entries`` we may send a neighbour whose summaries are ``theirs``: a chain it does not
+    hold at all only if we have a stake in it, never one we hold on another neighbour's word (#16.1:
+    vouching reaches one hop, so a flooding neighbour's chains stop at its own neighbours).  The rest
+    of a chain it does hold goes whoever vouched for it: that completes a copy, it adds no chain."""
+    holds = {s.auction for s in theirs.summaries}
+    return [e for e in entries if e.auction in holds or store.vouched_by(e.auction) is None]
 
 
 class Catchup:
@@ -133,7 +144,7 @@ class Catchup:
         answer = answer_summaries(self.synced(), payload)
         # Everything it lacks, chains it never heard of included (a late joiner holds none);
         # not auctions in flight here: their own flood is on its way to it.
-        entries = [e for e in answer.entries if not self.node.is_live(e.auction)]
+        entries = [e for e in servable(self.node.store, answer.entries, payload) if not self.node.is_live(e.auction)]
         if not entries and answer.summaries is None:
             return
         self._answered[origin] = now
