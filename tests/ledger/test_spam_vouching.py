@@ -102,3 +102,17 @@ def test_a_hop_signed_by_the_flooder_itself_gives_it_no_more_quota(tmp_path: Pat
         assert all(isinstance(c.entries[1], SignedHop) and c.entries[1].body.buyer == pk(flooder) for c in chains)
         store.merge([e for c in chains for e in c.entries], now=NOW, vouched_by=pk(flooder))
         assert len(store.chains()) == SMALL.max_vouched_per_neighbour
+
+
+def test_a_neighbour_vouches_at_a_bounded_rate(tmp_path: Path) -> None:
+    # Each chain stored is a few fsyncs the node waits for: a burst, then vouch_rate a second.
+    policy = AdmissionPolicy(vouch_rate=1.0, vouch_burst=3.0)
+    with LedgerStore(tmp_path) as store:
+        store.set_admission(policy)
+        store.merge(spam_entries(10), now=NOW, vouched_by=M)
+        assert store.vouched(M) == 3
+        store.merge(spam_entries(10), now=NOW + 0.5, vouched_by=M)
+        assert store.vouched(M) == 3
+        store.merge(spam_entries(10), now=NOW + 2.5, vouched_by=M)  # 2.5 tokens: two more whole chains
+        assert store.vouched(M) == 5
+        assert len(store.merge(make_chain("honest", hops=1).entries, now=NOW + 2.5, vouched_by=N).accepted) == 2

@@ -24,7 +24,9 @@ set on the store (``LedgerStore.set_admission``):
   hop) of an auction we were never invited to: that neighbour vouches for it.
   Each neighbour may have at most ``max_vouched_per_neighbour`` chains stored
   here on its word, each at most ``max_vouched_length`` entries long; past that
-  its chains wait in the pending area like any other.  Which chains were
+  its chains wait in the pending area like any other.  It may also vouch for only
+  ``vouch_rate`` chains a second (``vouch_burst`` at once): storing a chain costs a
+  few fsyncs the node waits for, and a flood of them stalled the victim's loop.  Which chains were
   vouched for, and by whom, is kept on disk (``vouched.json``) because a node
   serves on only the chains it has a stake in (invited, or its own), never the
   ones it holds on a neighbour's word: so vouching reaches one hop, and a
@@ -60,6 +62,10 @@ class AdmissionPolicy:
     unstarted_ttl: float = 3600.0  # seconds before a stored chain that never started may be expired
     max_admitted: int = 4096  # admitted auction ids remembered (LRU)
     max_vouched_per_neighbour: int = 256  # chains stored on one neighbour's word (anti-entropy)
+    # ... and how fast: each is a few fsyncs, which the node's loop waits for, so a flood of
+    # vouching must not stall it (a late joiner's catch-up takes the burst, then this rate).
+    vouch_rate: float = 2.0  # chains per second, per neighbour
+    vouch_burst: float = 32.0
     max_vouched_length: int = 64  # entries of a chain held on a neighbour's word
     max_chain_length: int = 1024  # entries of any chain merged from peers (our own appends: no bound)
     # False: no pending area; unknown auctions are stored at once, but still within
@@ -230,3 +236,23 @@ class Vouched:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+class Buckets:
+    """Token buckets per key (``rate`` per second up to ``burst``), the time passed in; bounded LRU."""
+
+    def __init__(self, rate: float, burst: float, bound: int = 1024) -> None:
+        self.rate, self.burst, self.bound = rate, burst, bound
+        self._state: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
+
+    def available(self, key: str, now: float) -> int:
+        tokens, at = self._state.get(key, (self.burst, now))
+        return int(min(self.burst, tokens + max(0.0, now - at) * self.rate))
+
+    def take(self, key: str, now: float, n: int) -> None:
+        tokens, at = self._state.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + max(0.0, now - at) * self.rate) - n
+        self._state[key] = (tokens, max(at, now))
+        self._state.move_to_end(key)
+        while len(self._state) > self.bound:
+            self._state.popitem(last=False)

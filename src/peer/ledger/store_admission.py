@@ -7,7 +7,7 @@ import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
-from peer.ledger.admission import AdmissionPolicy, Admitted, PendingArea, Vouched
+from peer.ledger.admission import AdmissionPolicy, Admitted, Buckets, PendingArea, Vouched
 from peer.ledger.entries import Announcement, Entry, SignedHop
 from peer.ledger.heads import head_path
 from peer.ledger.records import chain_file_name
@@ -24,6 +24,7 @@ class AdmissionGlue:
     _pending: PendingArea | None = None
     _admitted: Admitted | None = None
     _vouched: Vouched | None = None
+    _vouch_rate: Buckets | None = None
 
     def set_admission(self: LedgerStore, policy: AdmissionPolicy | None) -> None:
         """Bound what gossip may make this store keep (None: keep every valid entry, as before)."""
@@ -31,6 +32,7 @@ class AdmissionGlue:
         self._pending = PendingArea(policy) if policy is not None and policy.hold_pending else None
         self._admitted = Admitted(policy.max_admitted) if policy is not None else None
         self._vouched = Vouched(self.path) if policy is not None else None
+        self._vouch_rate = Buckets(policy.vouch_rate, policy.vouch_burst) if policy is not None else None
         if self._vouched is not None:
             self._vouched.keep_only(self._chains.keys())
 
@@ -77,7 +79,7 @@ class AdmissionGlue:
         held: list[Entry] = []
         refused: list[Rejection] = []
         new_by_seller: dict[str, int] = {}
-        vouching = self._vouching(entries, vouched_by) if vouched_by is not None else set()
+        vouching = self._vouching(entries, vouched_by, now) if vouched_by is not None else set()
         for auction in sorted(vouching):
             assert self._pending is not None
             # What waited for it goes with it, checked by the merge like the rest.
@@ -112,16 +114,17 @@ class AdmissionGlue:
             go.append(entry)
         return go, held, refused, vouching
 
-    def _vouching(self: LedgerStore, entries: list[Entry], neighbour: str) -> set[str]:
+    def _vouching(self: LedgerStore, entries: list[Entry], neighbour: str, now: float) -> set[str]:
         """Auctions ``neighbour`` may make us store now: started chains (a hop in this batch, and
-        the announcement in it or pending) that we do not hold, within its quota."""
+        the announcement in it or pending) that we do not hold, within its quota and rate."""
         policy = self._admission
-        assert policy is not None and self._vouched is not None
+        assert policy is not None and self._vouched is not None and self._vouch_rate is not None
         if self._pending is None:
             return set()
         announced = {e.auction for e in entries if isinstance(e, Announcement)}
         started = {e.auction for e in entries if isinstance(e, SignedHop)}
-        room = policy.max_vouched_per_neighbour - self._vouched.count(neighbour)
+        room = min(policy.max_vouched_per_neighbour - self._vouched.count(neighbour),
+                   self._vouch_rate.available(neighbour, now))
         out: set[str] = set()
         for auction in sorted(started):
             if room <= 0:
@@ -131,6 +134,8 @@ class AdmissionGlue:
             if auction in announced or auction in self._pending:
                 out.add(auction)
                 room -= 1
+        if out:
+            self._vouch_rate.take(neighbour, now, len(out))
         return out
 
     def _record_vouched(self: LedgerStore, auctions: set[str], neighbour: str) -> None:
