@@ -36,6 +36,13 @@ class AdmissionGlue:
         if self._vouched is not None:
             self._vouched.keep_only(self._chains.keys())
 
+    def expects(self: LedgerStore, auction: str) -> bool:
+        """Is ``auction`` known here (stored, lost, admitted or pending)?  Entries of any other
+        auction are new to this node: what a neighbour may introduce is bounded (the relay screen)."""
+        return (auction in self._chains or self.is_lost(auction)
+                or (self._admitted is not None and auction in self._admitted)
+                or (self._pending is not None and auction in self._pending))
+
     def vouched_by(self: LedgerStore, auction: str) -> str | None:
         """The neighbour on whose word we hold ``auction`` (None: we have a stake in it, or do not hold it)."""
         return None if self._vouched is None else self._vouched.by(auction)

@@ -26,7 +26,9 @@ from peer.ledger import (
     decode_payload,
     find_culprits,
 )
+from peer.ledger.admission import Buckets
 from peer.ledger.store import FraudDetected, IntegrityError, LedgerStore, StoreError
+from peer.net.codec import GossipEnvelope
 from peer.net.identity import short_name
 from peer.sra.ids import squatting
 from peer.sra.instance import SraAuction
@@ -35,6 +37,13 @@ if TYPE_CHECKING:
     from peer.node.node import Node
 
 PROBE_INTERVAL = 5.0  # seconds between two checks whether a failed ledger is writable again
+LEDGER_TOPIC = "ledger"  # the flooded ledger topic (peer.node.node.LEDGER_TOPIC)
+# Auctions new to this node that one neighbour may introduce on the flooded ledger topic, per
+# second and at once (#16.1).  An honest neighbour introduces each auction's announcement once, a
+# few a second in a busy network; a flooder's throwaway auctions beyond this are neither delivered
+# nor relayed, so they stop here instead of costing every node downstream.
+NEW_AUCTIONS_PER_LINK = 10.0
+NEW_AUCTIONS_BURST = 100.0
 
 
 class NodeLedger:
@@ -43,6 +52,27 @@ class NodeLedger:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.probe_at = -float("inf")
+        self.introduced = Buckets(NEW_AUCTIONS_PER_LINK, NEW_AUCTIONS_BURST)
+        node.gossip.screen = self.screen  # bound what one neighbour may make us relay (#16.1)
+
+    def screen(self, via: str, env: GossipEnvelope, now: float) -> bool:
+        """May this ledger envelope from neighbour ``via`` be delivered and relayed?  Only if the
+        auctions it introduces (new to this node) fit that link's budget.  Pure: no I/O."""
+        if env.topic != LEDGER_TOPIC:
+            return True
+        try:
+            payload = decode_payload(env.payload)
+        except DecodeError:
+            return True  # delivered, and reported against its origin as before
+        if not isinstance(payload, Entries):
+            return True
+        new = {e.auction for e in payload.entries if not self.node.store.expects(e.auction)}
+        if not new:
+            return True
+        if self.introduced.available(via, now) < len(new):
+            return False
+        self.introduced.take(via, now, len(new))
+        return True
 
     async def persist(self, entries: Sequence[Any]) -> bool:
         """Append our own entries; False if the ledger could not be written (nothing to publish then)."""
