@@ -21,10 +21,15 @@ buyer).  With an admission policy (#16.1) a node does not store announcements
 of auctions it was never invited to (they wait in a bounded pending area and
 are forgotten), so announcement-only chains would make two honest nodes'
 digests differ for good; and an announcement alone is what costs an attacker
-nothing.  So digests, summaries and answers leave them out, and a neighbour's
-anti-entropy answer admits the started auctions it carries (``NodeLedger``).
-Announcements still travel by the live flood, and a chain we hold only the
-announcement of is completed by the exchange like any other.
+nothing.  So digests, summaries and answers leave them out.  A neighbour's own
+anti-entropy answer *vouches* for the started chains it carries: the store
+keeps a bounded number on its word (``LedgerStore.merge(vouched_by=...)``, per
+neighbour: 256 in all, 2 a second after a burst of 32).  We send a neighbour
+whole chains only where we have a stake (:func:`servable`), never one we hold
+on another neighbour's word, so vouching reaches one hop: a late joiner gets
+its neighbours' auctions, and a flooder's chains stop at its own neighbours.
+Announcements still travel by the live flood, and a chain a neighbour holds
+part of is completed by the exchange like any other.
 
 The same periodic exchange expires stored chains that never started
 (announcement only, admission policy #16.1), except auctions in flight here.
