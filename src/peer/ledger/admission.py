@@ -49,7 +49,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peer.ledger.entries import Announcement, Entry, InvalidEntry, verify_announcement
+from peer.ledger.entries import Announcement, Entry, InvalidEntry, SignedHop, verify_announcement, verify_hop
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +99,18 @@ class PendingArea:
         """Keep ``entry`` until its auction is admitted.  None if held, else why not."""
         self.sweep(now)
         held = self._held.get(entry.auction)
+        if isinstance(entry, SignedHop) and held is not None:
+            # A hop is checked against the entry before it when that is held (the announcement is
+            # verified when held, each hop so): a forged hop must not take the real one's place.
+            prev = held.entries.get(entry.position - 1)
+            if prev is not None and (why := _invalid(prev, entry)) is not None:
+                return why
+            current = held.entries.get(entry.position)
+            if current is not None and current.digest != entry.digest and prev is not None:
+                if _invalid(prev, current) is None:
+                    return "pending area: another valid entry holds this position"
+                held.entries[entry.position] = entry  # the one held first was forged
+                return None
         if held is not None and entry.position in held.entries:
             return None  # a copy: nothing new
         if held is not None and len(held.entries) >= self.policy.max_pending_per_auction:
@@ -148,6 +160,14 @@ class PendingArea:
                 self._per_seller[held.seller] = left
             else:
                 del self._per_seller[held.seller]
+
+
+def _invalid(prev: Entry, hop: SignedHop) -> str | None:
+    try:
+        verify_hop(prev, hop)
+    except InvalidEntry as exc:
+        return str(exc)
+    return None
 
 
 class Admitted:

@@ -104,6 +104,11 @@ class AdmissionGlue:
                 else:
                     go.append(entry)
                 continue
+            if vouched_by is not None:
+                # A neighbour's answer for a chain we neither hold nor take on its word now (over its
+                # quota, or not started): dropped, not held.  An honest answer comes again at the next
+                # exchange; holding a flood of them would only churn the pending area and its checks.
+                continue
             if self._pending is not None:
                 reason = self._pending.hold(entry, now)
                 if reason is None:
