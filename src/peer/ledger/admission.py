@@ -15,7 +15,9 @@ set on the store (``LedgerStore.set_admission``):
   ``max_pending_per_seller`` announcements pending and each auction
   ``max_pending_per_auction`` entries; past ``max_pending`` entries in all the
   oldest auction is dropped; pending entries older than ``pending_ttl`` are
-  forgotten.  Nothing pending is summarized, digested or served.
+  forgotten.  A hop is checked against the entry before it when that is held
+  (a forged hop must not take the real one's place).  Nothing pending is
+  summarized, digested or served.
 * Auctions the node already holds, or has lost entries of, are merged as before,
   up to ``max_chain_length`` entries (a chain whose last buyer is an attacker's
   key can otherwise be extended with throwaway hops for ever).
@@ -23,15 +25,16 @@ set on the store (``LedgerStore.set_admission``):
   answer may make us store a *started* chain (announcement and at least one
   hop) of an auction we were never invited to: that neighbour vouches for it.
   Each neighbour may have at most ``max_vouched_per_neighbour`` chains stored
-  here on its word, each at most ``max_vouched_length`` entries long; past that
-  its chains wait in the pending area like any other.  It may also vouch for only
-  ``vouch_rate`` chains a second (``vouch_burst`` at once): storing a chain costs a
-  few fsyncs the node waits for, and a flood of them stalled the victim's loop.  Which chains were
-  vouched for, and by whom, is kept on disk (``vouched.json``) because a node
-  serves on only the chains it has a stake in (invited, or its own), never the
-  ones it holds on a neighbour's word: so vouching reaches one hop, and a
-  flooding neighbour can make only its own neighbours store anything, a bounded
-  amount.  An Invite for a vouched auction (``admit``) makes it ours.
+  here on its word, each at most ``max_vouched_length`` entries long, and at
+  most ``vouch_rate`` a second (``vouch_burst`` at once): storing a chain costs
+  a few fsyncs the node waits for, and a flood of them stalled the victim's
+  loop.  Past that the rest of its answer is dropped (an honest one comes again
+  at the next exchange).  Which chains were vouched for, and by whom, is kept
+  on disk (``vouched.json``) because a node serves on only the chains it has a
+  stake in (invited, or its own), never the ones it holds on a neighbour's
+  word: so vouching reaches one hop, and a flooding neighbour can make only its
+  own neighbours store anything, a bounded amount.  An Invite for a vouched
+  auction (``admit``) makes it ours.
 * A seller may have at most ``max_unstarted_per_seller`` stored chains that
   never started (announcement only); ``expire_unstarted`` deletes those older
   than ``unstarted_ttl`` (age from the file's own time, not the seller's
