@@ -12,6 +12,7 @@ from peer.ledger.entries import Announcement, Entry, SignedHop
 from peer.ledger.heads import head_path
 from peer.ledger.records import chain_file_name
 from peer.ledger.replicate import MergeResult, Rejection
+from peer.ledger.store_report import unavailable
 
 if TYPE_CHECKING:
     from peer.ledger.store import LedgerStore
@@ -56,8 +57,6 @@ class AdmissionGlue:
         try:
             self._vouched.save()
         except OSError as exc:
-            from peer.ledger.store_report import unavailable
-
             self.failure = unavailable(f"{self._vouched.path}", exc)
             raise self.failure from exc
 
@@ -141,7 +140,7 @@ class AdmissionGlue:
         for auction in sorted(started):
             if room <= 0:
                 break
-            if auction in self._chains or self.is_lost(auction) or (self._admitted and auction in self._admitted):
+            if self.expects(auction) and auction not in self._pending:  # held, lost or admitted: merged anyway
                 continue
             if auction in announced or auction in self._pending:
                 out.add(auction)
