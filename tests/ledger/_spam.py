@@ -32,3 +32,14 @@ def spam_chain(i: int, hops: int = 1, *, tag: str = "t", buyer: SigningKey | Non
 
 def spam_entries(n: int, hops: int = 1, *, tag: str = "t", start: int = 0) -> list:
     return [e for i in range(start, start + n) for e in spam_chain(i, hops, tag=tag).entries]
+
+
+def spam_proof(i: int, variant: int = 0, *, tag: str = "fp", auction: str | None = None):  # -> FraudProof
+    """A valid fraud proof about a throwaway auction: its throwaway seller signed two announcements."""
+    from peer.ledger.entries import FraudProof
+
+    seller = throwaway(f"{tag}/seller", i)
+    auction = auction or f"spam-{tag}-{i}"
+    first = Announcement.create(seller, auction=auction, item=f"junk-{variant}-a", created_at_ms=1)
+    second = Announcement.create(seller, auction=auction, item=f"junk-{variant}-b", created_at_ms=1)
+    return FraudProof(first, second)

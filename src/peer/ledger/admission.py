@@ -35,6 +35,10 @@ set on the store (``LedgerStore.set_admission``):
   word: so vouching reaches one hop, and a flooding neighbour can make only its
   own neighbours store anything, a bounded amount.  An Invite for a vouched
   auction (``admit``) makes it ours.
+* **Fraud proofs** are self-verifying, so one about a throwaway chain is as
+  valid as a real one: a relayed proof is kept only for an auction the node
+  holds (or was admitted to, or lost), and at most ``max_proofs_per_auction``
+  per auction, whether relayed or found here.
 * A seller may have at most ``max_unstarted_per_seller`` stored chains that
   never started (announcement only); ``expire_unstarted`` deletes those older
   than ``unstarted_ttl`` (age from the file's own time, not the seller's
@@ -71,6 +75,9 @@ class AdmissionPolicy:
     vouch_burst: float = 32.0
     max_vouched_length: int = 64  # entries of a chain held on a neighbour's word
     max_chain_length: int = 1024  # entries of any chain merged from peers (our own appends: no bound)
+    # Fraud proofs kept per auction: the first names the culprit; more pairs of its signatures add
+    # nothing but disk, and a flooder holding a chain's keys can sign any number of them.
+    max_proofs_per_auction: int = 4
     # False: no pending area; unknown auctions are stored at once, but still within
     # max_unstarted_per_seller and subject to expire_unstarted.
     hold_pending: bool = True

@@ -336,10 +336,13 @@ class LedgerStore(AdmissionGlue):
         return result
 
     def add_fraud_proofs(self, proofs: Iterable[FraudProof]) -> list[FraudProof]:
-        """Keep valid fraud proofs a peer relayed; returns the new ones.  Invalid ones are ignored."""
+        """Keep valid fraud proofs a peer relayed; returns the new ones.  Invalid ones are ignored, and
+        with an admission policy so are proofs about auctions we do not hold and those past the
+        per-auction bound (``admission.py``)."""
         self._writable()
         valid = []
-        for proof in proofs:
+        # With an admission policy, only proofs about our auctions (checked before any signature).
+        for proof in self._relevant_proofs(list(proofs)):
             try:
                 verify_fraud_proof(proof)
             except InvalidEntry:
@@ -349,9 +352,13 @@ class LedgerStore(AdmissionGlue):
 
     def _keep_proofs(self, proofs: Iterable[FraudProof]) -> list[FraudProof]:
         new = []
+        kept: dict[str, int] = {}
+        for proof in self._proofs:
+            kept[proof.auction] = kept.get(proof.auction, 0) + 1
         for proof in proofs:
-            if proof.key in self._proof_keys:
+            if proof.key in self._proof_keys or not self._proof_room(proof.auction, kept):
                 continue
+            kept[proof.auction] = kept.get(proof.auction, 0) + 1
             self._append_durably(self.path / FRAUD_FILE, frame(encode_record(proof)))
             self._proof_keys.add(proof.key)
             self._proofs.append(proof)

@@ -8,7 +8,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from peer.ledger.admission import AdmissionPolicy, Admitted, Buckets, PendingArea, Vouched
-from peer.ledger.entries import Announcement, Entry, SignedHop
+from peer.ledger.entries import Announcement, Entry, FraudProof, SignedHop
 from peer.ledger.heads import head_path
 from peer.ledger.records import chain_file_name
 from peer.ledger.replicate import MergeResult, Rejection
@@ -43,6 +43,18 @@ class AdmissionGlue:
         return (auction in self._chains or self.is_lost(auction)
                 or (self._admitted is not None and auction in self._admitted)
                 or (self._pending is not None and auction in self._pending))
+
+    def _relevant_proofs(self: LedgerStore, proofs: list[FraudProof]) -> list[FraudProof]:
+        """Relayed proofs worth checking and keeping: about an auction we hold, were admitted to or
+        lost (a proof about any other chain is nothing to us, and costs a flooder nothing)."""
+        if self._admission is None:
+            return proofs
+        return [p for p in proofs if p.auction in self._chains or self.is_lost(p.auction)
+                or (self._admitted is not None and p.auction in self._admitted)]
+
+    def _proof_room(self: LedgerStore, auction: str, kept: dict[str, int]) -> bool:
+        """May one more proof about ``auction`` be kept?  ``kept`` counts the proofs kept per auction."""
+        return self._admission is None or kept.get(auction, 0) < self._admission.max_proofs_per_auction
 
     def vouched_by(self: LedgerStore, auction: str) -> str | None:
         """The neighbour on whose word we hold ``auction`` (None: we have a stake in it, or do not hold it)."""

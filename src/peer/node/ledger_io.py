@@ -56,22 +56,27 @@ class NodeLedger:
         node.gossip.screen = self.screen  # bound what one neighbour may make us relay (#16.1)
 
     def screen(self, via: str, env: GossipEnvelope, now: float) -> bool:
-        """May this ledger envelope from neighbour ``via`` be delivered and relayed?  Only if the
-        auctions it introduces (new to this node) fit that link's budget.  Pure: no I/O."""
+        """May this ledger envelope from neighbour ``via`` be delivered and relayed?  Only if what it
+        introduces (auctions new to this node, or fraud proofs about such auctions) fits that link's
+        budget.  Pure: no I/O."""
         if env.topic != LEDGER_TOPIC:
             return True
         try:
             payload = decode_payload(env.payload)
         except DecodeError:
             return True  # delivered, and reported against its origin as before
-        if not isinstance(payload, Entries):
+        expects = self.node.store.expects
+        if isinstance(payload, Entries):
+            cost = len({e.auction for e in payload.entries if not expects(e.auction)})
+        elif isinstance(payload, FraudProofs):  # self-verifying, so as cheap to make up as entries
+            cost = sum(1 for p in payload.proofs if not expects(p.auction))
+        else:
             return True
-        new = {e.auction for e in payload.entries if not self.node.store.expects(e.auction)}
-        if not new:
+        if not cost:
             return True
-        if self.introduced.available(via, now) < len(new):
+        if self.introduced.available(via, now) < cost:
             return False
-        self.introduced.take(via, now, len(new))
+        self.introduced.take(via, now, cost)
         return True
 
     async def persist(self, entries: Sequence[Any]) -> bool:
