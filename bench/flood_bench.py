@@ -1,26 +1,31 @@
 """Benchmark: flood one real node process for 30 s and watch it (issues 17, 16, 15.3).
 
-Starts four ``peer run`` processes on 127.0.0.1 in a line s - a - b - c; the
-victim ``a`` also pins a fifth key ``m`` (a neighbour that only dials in) which
-the bench owns.  After a quiet baseline, one attacker process floods ``a`` for
-``--seconds`` with, at once:
+Starts four long-lived ``peer run`` processes on 127.0.0.1 in a line
+s - a - b - c; the victim ``a`` also pins a fifth key ``m`` (a neighbour that
+only dials in) which the bench owns.  After a quiet baseline, one attacker
+process floods ``a`` for ``--seconds`` with, at once (``--attacks``):
 
-* junk connections at full rate (connect, then send garbage, nothing, or half
-  an upgrade request, and hang up) plus idle ones that never upgrade (slow loris);
-* websocket connections that send garbage frames instead of a handshake;
-* as the pinned neighbour ``m``: authenticated links carrying validly signed
-  frames with junk in them (bids for auctions that do not exist, 60 KiB
-  envelopes with forged origin signatures), redialled at once whenever closed.
+* ``junk``: connections at full rate (connect, then send garbage, nothing, or
+  half an upgrade request, and hang up); ``idle``: ones that never upgrade;
+* ``garbage``: websocket connections that send garbage frames instead of a handshake;
+* ``signed``: as ``m``, authenticated links carrying validly signed frames with
+  junk in them (bids for auctions that do not exist, 60 KiB envelopes with
+  forged origin signatures), redialled at once whenever closed;
+* ``spam`` (#16.1): as ``m``, validly signed ledger spam: chains of throwaway
+  keys and auction ids (announcement and two countersigned hops), half
+  flooded under throwaway gossip origins, half as ``m``'s own anti-entropy
+  answers (``flood_spam.py``).
 
-A few seconds into the flood the seller ``s`` is told (SIGUSR1) to start an
-honest auction.  The victim invites ``m`` too (it is a configured neighbour)
-and ``m`` never answers, so that auction takes at least one reply timeout
-(``--reply-timeout``, 5 s by default for every node).  Once a second the bench samples the victim's RSS, open fds
-and sockets, and CPU; it prints a table, whether every node finished the
-auction with the same outcome, and whether RSS came back to within 1.5x of the
-baseline after the flood.
+Honest auctions run during the flood: ``s`` sells a few seconds in, ``c`` (at
+the far end of the line) halfway through, both through the control socket
+(``peer sell --wait``).  The victim invites ``m`` too and ``m`` never answers,
+so each takes at least one reply timeout (``--reply-timeout``, 5 s by
+default).  Every ``--interval`` (2 s) the bench samples the victim ``a`` and
+``b``, two hops from the attacker: RSS, open fds and sockets, CPU, and disk
+(bytes under the data dir and chain files in its ledger).  It prints a table,
+and whether every node finished each honest auction with the same outcome.
 
-    python bench/flood_bench.py [--seconds 30] [--after 25] [--attacks junk,idle,garbage,signed]
+    python bench/flood_bench.py [--seconds 30] [--after 25] [--attacks junk,idle,garbage,signed,spam]
 """
 
 from __future__ import annotations
@@ -37,18 +42,22 @@ import tempfile
 import time
 from functools import partial
 from pathlib import Path
+from typing import Any
+
+from flood_spam import disk
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER = str(Path(sys.executable).with_name("peer"))
 TICK = os.sysconf("SC_CLK_TCK")
 LINE = ["s", "a", "b", "c"]
+WATCHED = ["a", "b"]  # the victim and a node two hops from the attacker
 VALUES = {"s": "0", "a": "3", "b": "5", "c": "4"}
 
 
 # --- the attacker (runs in its own process: `flood_bench.py --attack ...`) -------------
 
 
-ATTACKS = ("junk", "idle", "garbage", "signed")
+ATTACKS = ("junk", "idle", "garbage", "signed", "spam")
 
 
 async def attack(port: int, victim_hex: str, key_path: str, seconds: float, kinds: str) -> dict[str, object]:
@@ -65,8 +74,10 @@ async def attack(port: int, victim_hex: str, key_path: str, seconds: float, kind
 
     me = Identity.load(key_path)
     victim = bytes.fromhex(victim_hex)
-    counts: dict[str, object] = {"junk_conns": 0, "idle_conns": 0, "garbage_ws": 0, "signed_links": 0, "signed_frames": 0,
-              "refused_dials": 0, "garbage_frames": 0, "garbage_ws_failed": 0, "connect_errors": 0}
+    counts: dict[str, Any] = {"junk_conns": 0, "idle_conns": 0, "garbage_ws": 0, "signed_links": 0, "signed_frames": 0,
+              "refused_dials": 0, "garbage_frames": 0, "garbage_ws_failed": 0, "connect_errors": 0,
+              "spam_links": 0, "spam_flooded": 0, "spam_vouched": 0, "spam_chains": 0, "spam_refused_dials": 0,
+              "m_seq": int(time.time() * 1000) * 1000}  # m's gossip seq: increasing across runs
     errors = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed, HandshakeError,
               PeerHandshakeError, trio.TooSlowError)  # what one plain junk connection can raise
     end = trio.current_time() + seconds
@@ -161,7 +172,23 @@ async def attack(port: int, victim_hex: str, key_path: str, seconds: float, kind
                     counts.setdefault("first_errors", {}).setdefault("signed", repr(_leaves(exc))[:300])  # type: ignore[union-attr]
                 await trio.sleep(0.001)  # redial at once: the victim must throttle us, not we
 
+    async def spam() -> None:
+        from flood_spam import spam_link
+
+        while trio.current_time() < end:
+            try:
+                with trio.fail_after(max(1.0, end - trio.current_time() + 1)):
+                    await spam_link(port, me, victim, end, counts, f"{os.getpid()}")
+            except Exception as exc:  # noqa: BLE001 - closed or refused by the victim: redial at once
+                refused = _leaves(exc) and all(isinstance(e, (ConnectionClosed, PeerHandshakeError)) for e in _leaves(exc))
+                counts["spam_refused_dials" if refused else "connect_errors"] += 1
+                if not refused:
+                    counts.setdefault("first_errors", {}).setdefault("spam", repr(_leaves(exc))[:300])
+                await trio.sleep(0.001)
+
     async with trio.open_nursery() as nursery:
+        if "spam" in kinds:
+            nursery.start_soon(spam)
         for _ in range(3 if "junk" in kinds else 0):  # more threads starve this process's trio tasks (GIL)
             nursery.start_soon(partial(trio.to_thread.run_sync, junk_connections))
         if "idle" in kinds:
@@ -188,7 +215,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def sample(pid: int) -> dict[str, float]:
+def sample(pid: int, data_dir: Path) -> dict[str, float]:
     with open(f"/proc/{pid}/status") as f:
         rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
     fds = os.listdir(f"/proc/{pid}/fd")
@@ -201,7 +228,8 @@ def sample(pid: int) -> dict[str, float]:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / TICK
-    return {"rss": rss, "fds": len(fds), "sockets": sockets, "cpu": cpu}
+    size, chains = disk(data_dir)
+    return {"rss": rss, "fds": len(fds), "sockets": sockets, "cpu": cpu, "disk": size, "chains": chains}
 
 
 def events(path: Path) -> list[dict[str, object]]:
@@ -232,11 +260,23 @@ def wait_linked(logs: dict[str, Path], procs: dict[str, subprocess.Popen[bytes]]
     raise SystemExit("the honest links did not come up within 60 s")
 
 
-def finals(logs: dict[str, Path]) -> dict[str, dict[str, object] | None]:
-    out: dict[str, dict[str, object] | None] = {}
+def outcomes(logs: dict[str, Path], auctions: list[str]) -> dict[str, dict[str, str]]:
+    """auction -> node -> "completed (winner)", "aborted: why" or "none" (from each node's log)."""
+    out: dict[str, dict[str, str]] = {a: {} for a in auctions}
     for name, path in logs.items():
-        out[name] = next((e for e in events(path) if e.get("kind") == "final"), None)
-    return out
+        for e in events(path):
+            auction = e.get("auction")
+            if auction in out and e.get("kind") == "final":
+                out[auction][name] = f"completed ({str(e.get('winner'))[:8]})"
+            elif auction in out and e.get("kind") == "aborted":
+                out[auction][name] = f"aborted: {e.get('reason')}"
+    return {a: {n: per.get(n, "none") for n in logs} for a, per in out.items()}
+
+
+def sell(tmp: Path, seller: str, item: str, timeout: float) -> subprocess.Popen[str]:
+    """An honest auction on a running node, through its control socket (``peer sell --wait``)."""
+    return subprocess.Popen([PEER, "sell", item, "--data-dir", str(tmp / seller), "--wait", "--json",
+                             "--timeout", str(timeout)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def main() -> None:
@@ -244,6 +284,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="flood duration")
     parser.add_argument("--before", type=float, default=5.0, help="quiet seconds sampled before the flood")
     parser.add_argument("--after", type=float, default=25.0, help="seconds sampled after the flood")
+    parser.add_argument("--interval", type=float, default=2.0, help="seconds between two samples")
     parser.add_argument("--reply-timeout", type=float, default=5.0,
                         help="the nodes' reply and context timeouts: the victim invites m too, which never answers")
     parser.add_argument("--workdir", type=Path, help="keep keys, logs and ledgers here (default: a temp dir)")
@@ -270,6 +311,7 @@ def main() -> None:
         ports = {name: free_port() for name in LINE}
         procs: dict[str, subprocess.Popen[bytes]] = {}
         logs = {name: tmp / f"{name}.ndjson" for name in LINE}
+        sales: list[subprocess.Popen[str]] = []
         try:
             for i, name in enumerate(LINE):
                 nbrs = [LINE[j] for j in (i - 1, i + 1) if 0 <= j < len(LINE)]
@@ -280,12 +322,10 @@ def main() -> None:
                         "--value", VALUES[name], "--neighbours", ",".join(spec), "--data-dir", str(tmp / name),
                         "--log-json", str(logs[name]), "--no-tui", "--seed", "1",
                         "--reply-timeout", str(args.reply_timeout), "--context-timeout", str(args.reply_timeout)]
-                if name == "s":
-                    argv += ["--sell", "lamp", "--start-on-signal"]
                 procs[name] = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(tmp / f"{name}.err", "w"))
             wait_linked(logs, procs, tmp)
-            victim = procs["a"].pid
-            rows: list[tuple[str, float, dict[str, float]]] = []
+            pids = {name: procs[name].pid for name in WATCHED}
+            rows: list[tuple[str, float, dict[str, dict[str, float]]]] = []
             start = time.monotonic()
 
             def tick(phase: str, until: float) -> None:
@@ -293,8 +333,9 @@ def main() -> None:
                     if procs["a"].poll() is not None:
                         raise SystemExit(f"the victim exited with {procs['a'].returncode}: "
                                          f"{(tmp / 'a.err').read_text()[-2000:]}")
-                    rows.append((phase, time.monotonic() - start, sample(victim)))
-                    time.sleep(1.0)
+                    rows.append((phase, time.monotonic() - start,
+                                 {n: sample(pid, tmp / n) for n, pid in pids.items() if procs[n].poll() is None}))
+                    time.sleep(min(args.interval, max(0.0, until - time.monotonic())))
 
             tick("before", start + args.before)
             attacker = subprocess.Popen(
@@ -302,13 +343,25 @@ def main() -> None:
                  "--attacks", args.attacks],
                 stdout=subprocess.PIPE, text=True)
             flood_start = time.monotonic()
-            tick("flood", flood_start + 5.0)
-            procs["s"].send_signal(signal.SIGUSR1)  # the honest auction starts under the flood
+            limit = args.seconds + args.after + 30
+            # Honest auctions under the flood: s sells 5 s in (the victim invites m, which never
+            # answers: one reply timeout), c sells from the far end of the line halfway through.
+            tick("flood", flood_start + min(5.0, args.seconds / 3))
+            sales.append(sell(tmp, "s", "lamp", limit))
+            tick("flood", flood_start + args.seconds / 2)
+            sales.append(sell(tmp, "c", "book", limit))
             tick("flood", flood_start + args.seconds)
             out, _ = attacker.communicate(timeout=60)
             counts = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
             tick("after", time.monotonic() + args.after)
-            results = finals(logs)
+            auctions = []
+            for proc in sales:
+                out, err = proc.communicate(timeout=limit)
+                try:
+                    auctions.append(json.loads(out)["auction"])
+                except (ValueError, KeyError, TypeError):
+                    auctions.append(f"(sell failed: {(out + err).strip()[-300:]})")
+            results = outcomes(logs, auctions)
             alive = {name: proc.poll() is None for name, proc in procs.items()}
             victim_log = events(logs["a"])
             counts["victim_links_from_m"] = sum(
@@ -316,10 +369,10 @@ def main() -> None:
             counts["victim_log_lines"] = len(victim_log)
             counts["victim_stderr_lines"] = len((tmp / "a.err").read_text().splitlines())
         finally:
-            for proc in procs.values():
+            for proc in [*sales, *procs.values()]:
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGINT)
-            for proc in procs.values():
+            for proc in [*sales, *procs.values()]:
                 try:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
@@ -329,27 +382,42 @@ def main() -> None:
 
 
 def report(rows, counts, results, alive, args) -> None:  # type: ignore[no-untyped-def]
-    print(f"{'phase':<7} {'t/s':>5} {'RSS MiB':>8} {'fds':>6} {'sockets':>8} {'CPU %':>6}")
-    last_cpu, last_t = None, None
-    for phase, t, s in rows:
-        cpu = "" if last_cpu is None else f"{100 * (s['cpu'] - last_cpu) / (t - last_t):.0f}"
-        print(f"{phase:<7} {t:5.1f} {s['rss']:8.1f} {s['fds']:6d} {s['sockets']:8d} {cpu:>6}")
-        last_cpu, last_t = s["cpu"], t
-    before = [s["rss"] for p, _, s in rows if p == "before"]
-    during = [s for p, _, s in rows if p == "flood"]
-    after = [s["rss"] for p, _, s in rows if p == "after"]
-    base, peak, end = max(before), max(s["rss"] for s in during), after[-1]
+    print(f"{'':<13}" + "".join(f"{'--- ' + n + (' (victim)' if n == 'a' else ' (two hops)') + ' ---':<44}"
+                                 for n in WATCHED))
+    print(f"{'phase':<7} {'t/s':>5}" + f" {'RSS MiB':>8} {'fds':>5} {'socks':>5} {'CPU%':>5} {'disk KB':>8} {'chains':>6}"
+          * len(WATCHED))
+    last: dict[str, tuple[float, float]] = {}
+    for phase, t, per in rows:
+        line = f"{phase:<7} {t:5.1f}"
+        for n in WATCHED:
+            s = per.get(n)
+            if s is None:
+                line += f" {'(exited)':>42}"
+                continue
+            cpu = "" if n not in last else f"{100 * (s['cpu'] - last[n][0]) / (t - last[n][1]):.0f}"
+            last[n] = (s["cpu"], t)
+            line += (f" {s['rss']:8.1f} {s['fds']:5d} {s['sockets']:5d} {cpu:>5} {s['disk'] / 1024:8.0f}"
+                     f" {s['chains']:6d}")
+        print(line)
     print()
-    print(f"attack sent: {json.dumps(counts)}")
-    print(f"victim RSS: before {base:.1f} MiB, peak {peak:.1f} MiB, {args.after:.0f} s after {end:.1f} MiB "
-          f"= {end / base:.2f}x before ({'within' if end <= 1.5 * base else 'NOT within'} 1.5x)")
-    print(f"victim peak fds {max(s['fds'] for s in during)}, peak sockets {max(s['sockets'] for s in during)}")
+    print(f"attack sent: {json.dumps({k: v for k, v in counts.items() if k != 'm_seq'})}")
+    for n in WATCHED:
+        series = [(p, t, per[n]) for p, t, per in rows if n in per]
+        base = max(s["rss"] for p, _, s in series if p == "before")
+        peak = max(s["rss"] for p, _, s in series if p == "flood")
+        end = series[-1][2]
+        flood = [s for p, _, s in series if p == "flood"]
+        cpu_flood = flood[-1]["cpu"] - series[0][2]["cpu"] if flood else 0.0
+        print(f"{n}: RSS before {base:.1f} MiB, peak {peak:.1f} MiB, at the end {end['rss']:.1f} MiB "
+              f"({end['rss'] / base:.2f}x); CPU {cpu_flood:.1f} s up to the flood's end, {end['cpu']:.1f} s in all; "
+              f"disk {end['disk'] / 1024:.0f} KB, {end['chains']} chain files at the end")
     print(f"processes alive at the end: {alive}")
-    outcomes = {name: (ev or {}).get("winner") for name, ev in results.items()}
-    done = all(ev is not None for ev in results.values())
-    same = len({json.dumps(ev.get("winner")) for ev in results.values() if ev}) == 1
-    print(f"honest auction during the flood: {'completed on every node' if done else 'NOT completed'}"
-          f"{' with one outcome' if done and same else ''}: winners {outcomes}")
+    for auction, per in results.items():
+        done = all(v.startswith("completed") for v in per.values())
+        same = len(set(per.values())) == 1
+        print(f"honest auction {auction[:24]}... during the flood: "
+              f"{'completed on every node' + (' with one outcome' if same else ', outcomes DIFFER') if done else 'NOT completed'}"
+              f": {per}")
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ async def test_a_node_that_cannot_persist_declines_and_recovers(
     failing = {"on": True}
     probe_dir = c.data_dir
 
-    def merge(entries: object) -> object:
+    def merge(entries: object, **options: object) -> object:  # options: vouched_by (#16.1)
         raise disk_full
 
     def append(entry: object) -> bool:

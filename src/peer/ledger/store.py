@@ -312,15 +312,18 @@ class LedgerStore(AdmissionGlue):
     def append_hop(self, hop: SignedHop) -> bool:
         return self.append(hop)
 
-    def merge(self, remote: Iterable[Entry], *, now: float | None = None) -> MergeResult:
+    def merge(self, remote: Iterable[Entry], *, now: float | None = None,
+              vouched_by: str | None = None) -> MergeResult:
         """Apply what a peer sent: accepted entries are persisted, fraud proofs kept.
 
         Nothing that is rejected touches the disk.  With an admission policy
         (``set_admission``), entries of auctions that are not relevant yet are
         held pending (``result.held``) or refused; ``now`` is the time for that.
+        ``vouched_by``: a neighbour's anti-entropy answer, which may make us store
+        a bounded number of started chains on its word (``admission.py``).
         """
         self._writable()
-        entries, held, refused = self._screen(list(remote), now)
+        entries, held, refused, vouching = self._screen(list(remote), now, vouched_by)
         broken = {e.auction for e in entries if self.is_damaged(e.auction)}
         result = merge(self._chains, entries, broken=broken)
         result.held = held
@@ -328,13 +331,18 @@ class LedgerStore(AdmissionGlue):
         for entry in result.accepted:
             self._write_entry(entry)
         self._keep_proofs(result.fraud_proofs)
+        if vouching and vouched_by is not None:
+            self._record_vouched(vouching, vouched_by)
         return result
 
     def add_fraud_proofs(self, proofs: Iterable[FraudProof]) -> list[FraudProof]:
-        """Keep valid fraud proofs a peer relayed; returns the new ones.  Invalid ones are ignored."""
+        """Keep valid fraud proofs a peer relayed; returns the new ones.  Invalid ones are ignored, and
+        with an admission policy so are proofs about auctions we do not hold and those past the
+        per-auction bound (``admission.py``)."""
         self._writable()
         valid = []
-        for proof in proofs:
+        # With an admission policy, only proofs about our auctions (checked before any signature).
+        for proof in self._relevant_proofs(list(proofs)):
             try:
                 verify_fraud_proof(proof)
             except InvalidEntry:
@@ -344,9 +352,13 @@ class LedgerStore(AdmissionGlue):
 
     def _keep_proofs(self, proofs: Iterable[FraudProof]) -> list[FraudProof]:
         new = []
+        kept: dict[str, int] = {}
+        for proof in self._proofs:
+            kept[proof.auction] = kept.get(proof.auction, 0) + 1
         for proof in proofs:
-            if proof.key in self._proof_keys:
+            if proof.key in self._proof_keys or not self._proof_room(proof.auction, kept):
                 continue
+            kept[proof.auction] = kept.get(proof.auction, 0) + 1
             self._append_durably(self.path / FRAUD_FILE, frame(encode_record(proof)))
             self._proof_keys.add(proof.key)
             self._proofs.append(proof)

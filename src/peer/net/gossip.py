@@ -44,6 +44,14 @@ Why each rule:
   origins, so throwaway origins cost memory only up to that bound, and what
   they can push through is bounded by the links they arrive on.
 
+* An optional ``screen`` (set by the application, e.g. the node's ledger) is
+  asked after the signature and before the origin's bucket whether an
+  envelope from this link may be delivered and relayed at all; a refusal is a
+  link-rate refusal too (counted ``screened``, not marked seen).  The ledger
+  uses it to bound how many auctions new to this node one neighbour may
+  introduce (#16.1): without it, each neighbour could make every node relay
+  thousands of throwaway announcements a second within the byte budget.
+
 Time is an input: ``now`` is *wall-clock* unix seconds (``time.time()``), not
 trio's monotonic clock, because expiries are compared across machines.  The
 buckets are fed the same ``now`` (a clock that jumps back refills nothing).
@@ -53,7 +61,7 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from peer.errors import LocalProtocolError, RemoteProtocolError
@@ -237,6 +245,7 @@ class GossipStats:
     invalid: int = 0  # bad origin signature
     link_limited: int = 0  # dropped: the sending neighbour is over its rate
     origin_limited: int = 0  # dropped: the origin is over its rate
+    screened: int = 0  # dropped: the application's screen refused it from this link
 
 
 class SeenCache:
@@ -302,6 +311,8 @@ class Gossip:
     seen: SeenCache = field(default_factory=SeenCache)
     stats: GossipStats = field(default_factory=GossipStats)
     limits: GossipLimits | None = field(default_factory=GossipLimits)  # None: relay without bound
+    # (sending neighbour, verified envelope, now) -> may it be delivered and relayed?  None: always.
+    screen: Callable[[str, GossipEnvelope, float], bool] | None = None
     _limiter: RateLimiter | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -366,6 +377,9 @@ class Gossip:
         if not verify_envelope(env):
             self.stats.invalid += 1
             raise GossipError(from_neighbour, f"bad origin signature on seq {env.seq} from {env.origin.hex()[:16]}…")
+        if self.screen is not None and not self.screen(from_neighbour, env, now):
+            self.stats.screened += 1
+            return []
         if self._limiter is not None and not self._limiter.origin(env.origin, now, size):
             self.stats.origin_limited += 1
             self.seen.add(msg_id, env.expires_ms, now_ms)

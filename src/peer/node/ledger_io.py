@@ -22,12 +22,13 @@ from peer.ledger import (
     Entries,
     FraudProofs,
     InvalidEntry,
-    SignedHop,
     Summaries,
     decode_payload,
     find_culprits,
 )
+from peer.ledger.admission import Buckets
 from peer.ledger.store import FraudDetected, IntegrityError, LedgerStore, StoreError
+from peer.net.codec import GossipEnvelope
 from peer.net.identity import short_name
 from peer.sra.ids import squatting
 from peer.sra.instance import SraAuction
@@ -36,6 +37,13 @@ if TYPE_CHECKING:
     from peer.node.node import Node
 
 PROBE_INTERVAL = 5.0  # seconds between two checks whether a failed ledger is writable again
+LEDGER_TOPIC = "ledger"  # the flooded ledger topic (peer.node.node.LEDGER_TOPIC)
+# Auctions new to this node that one neighbour may introduce on the flooded ledger topic, per
+# second and at once (#16.1).  An honest neighbour introduces each auction's announcement once, a
+# few a second in a busy network; a flooder's throwaway auctions beyond this are neither delivered
+# nor relayed, so they stop here instead of costing every node downstream.
+NEW_AUCTIONS_PER_LINK = 10.0
+NEW_AUCTIONS_BURST = 100.0
 
 
 class NodeLedger:
@@ -44,6 +52,32 @@ class NodeLedger:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.probe_at = -float("inf")
+        self.introduced = Buckets(NEW_AUCTIONS_PER_LINK, NEW_AUCTIONS_BURST)
+        node.gossip.screen = self.screen  # bound what one neighbour may make us relay (#16.1)
+
+    def screen(self, via: str, env: GossipEnvelope, now: float) -> bool:
+        """May this ledger envelope from neighbour ``via`` be delivered and relayed?  Only if what it
+        introduces (auctions new to this node, or fraud proofs about such auctions) fits that link's
+        budget.  Pure: no I/O."""
+        if env.topic != LEDGER_TOPIC:
+            return True
+        try:
+            payload = decode_payload(env.payload)
+        except DecodeError:
+            return True  # delivered, and reported against its origin as before
+        expects = self.node.store.expects
+        if isinstance(payload, Entries):
+            cost = len({e.auction for e in payload.entries if not expects(e.auction)})
+        elif isinstance(payload, FraudProofs):  # self-verifying, so as cheap to make up as entries
+            cost = sum(1 for p in payload.proofs if not expects(p.auction))
+        else:
+            return True
+        if not cost:
+            return True
+        if self.introduced.available(via, now) < cost:
+            return False
+        self.introduced.take(via, now, cost)
+        return True
 
     async def persist(self, entries: Sequence[Any]) -> bool:
         """Append our own entries; False if the ledger could not be written (nothing to publish then)."""
@@ -116,9 +150,10 @@ class NodeLedger:
             self.node.bad_input(short_name(origin), f"ledger payload: {exc}")
             return
         if isinstance(payload, Entries):
-            if scoped and origin.hex() in self.node.neighbours:
-                await self.admit_started(payload)
-            await self.merge(list(payload.entries), origin=origin)
+            # A neighbour's own anti-entropy answer vouches for the chains it carries: the store
+            # may keep a bounded number on its word (#16.1).  Anything else waits to be relevant.
+            voucher = origin.hex() if scoped and origin.hex() in self.node.neighbours else None
+            await self.merge(list(payload.entries), origin=origin, vouched_by=voucher)
         elif isinstance(payload, Digests):
             self.node.catchup.answer_digests(origin, payload, trio.current_time())
         elif isinstance(payload, Summaries):
@@ -133,28 +168,7 @@ class NodeLedger:
                 self.node._emit("fraud", auction=proof.auction, relayed=True)
             await self.node.sra.bids.on_proofs(new)  # #15.7: a proved bid equivocator is refused in a live auction
 
-    async def admit_started(self, payload: Entries) -> None:
-        """A neighbour's anti-entropy answer: the auctions it carries a hop of started (a buyer
-        countersigned), so they are admitted like an Invite would (#16.1); bare announcements
-        are not, and wait in the pending area like any other.  A forged hop is refused by the
-        merge that follows, so admitting its id stores nothing by itself."""
-        started = sorted({e.auction for e in payload.entries if isinstance(e, SignedHop)})
-        now = self.node.wallclock()
-        for auction in started:
-            if self.node.store.chain(auction) is not None:
-                continue
-            try:
-                result = await trio.to_thread.run_sync(partial(self.node.store.admit, auction, now=now))
-            except (StoreError, OSError) as exc:
-                self.failed(exc)
-                return
-            except (IntegrityError, InvalidEntry) as exc:
-                self.node._emit("error", reason=f"ledger admission: {exc}")
-                continue
-            for entry in result.accepted:
-                self.node._emit_ledger(entry)
-
-    async def merge(self, entries: list[Any], origin: bytes | None = None) -> None:
+    async def merge(self, entries: list[Any], origin: bytes | None = None, *, vouched_by: str | None = None) -> None:
         kept = []
         for entry in entries:
             if isinstance(entry, Announcement) and (why := squatting(entry.auction, entry.seller)):
@@ -165,9 +179,10 @@ class NodeLedger:
             return
         try:
             # Admission (#16.1): auctions we do not hold wait in the store's bounded pending area
-            # (result.held) until their Invite reaches us (SraShell.check_invite admits them).
+            # (result.held) until their Invite reaches us (SraShell.check_invite admits them), or
+            # a neighbour vouches for them (vouched_by, bounded per neighbour).
             # (The store's own clock, the host's, times the pending area.)
-            result = await trio.to_thread.run_sync(self.node.store.merge, kept)
+            result = await trio.to_thread.run_sync(partial(self.node.store.merge, kept, vouched_by=vouched_by))
         except (StoreError, OSError) as exc:
             self.failed(exc)
             return

@@ -21,10 +21,15 @@ buyer).  With an admission policy (#16.1) a node does not store announcements
 of auctions it was never invited to (they wait in a bounded pending area and
 are forgotten), so announcement-only chains would make two honest nodes'
 digests differ for good; and an announcement alone is what costs an attacker
-nothing.  So digests, summaries and answers leave them out, and a neighbour's
-anti-entropy answer admits the started auctions it carries (``NodeLedger``).
-Announcements still travel by the live flood, and a chain we hold only the
-announcement of is completed by the exchange like any other.
+nothing.  So digests, summaries and answers leave them out.  A neighbour's own
+anti-entropy answer *vouches* for the started chains it carries: the store
+keeps a bounded number on its word (``LedgerStore.merge(vouched_by=...)``, per
+neighbour: 256 in all, 2 a second after a burst of 32).  We send a neighbour
+whole chains only where we have a stake (:func:`servable`), never one we hold
+on another neighbour's word, so vouching reaches one hop: a late joiner gets
+its neighbours' auctions, and a flooder's chains stop at its own neighbours.
+Announcements still travel by the live flood, and a chain a neighbour holds
+part of is completed by the exchange like any other.
 
 The same periodic exchange expires stored chains that never started
 (announcement only, admission policy #16.1), except auctions in flight here.
@@ -40,6 +45,8 @@ from peer.ledger import (
     Chain,
     Digests,
     Entries,
+    Entry,
+    LedgerStore,
     StoreError,
     Summaries,
     answer_digests,
@@ -60,6 +67,15 @@ SUMMARY_INTERVAL = 10.0  # seconds between two periodic exchanges
 FULL_SUMMARIES_MAX = 128
 EXPIRY_INTERVAL = 60.0  # seconds between two sweeps of stored chains that never started
 QUIET_REFRESH = 6  # an unchanged ledger is still offered every this many SUMMARY_INTERVALs
+
+
+def servable(store: LedgerStore, entries: list[Entry], theirs: Summaries) -> list[Entry]:
+    """What of ``entries`` we may send a neighbour whose summaries are ``theirs``: a chain it does not
+    hold at all only if we have a stake in it, never one we hold on another neighbour's word (#16.1:
+    vouching reaches one hop, so a flooding neighbour's chains stop at its own neighbours).  The rest
+    of a chain it does hold goes whoever vouched for it: that completes a copy, it adds no chain."""
+    holds = {s.auction for s in theirs.summaries}
+    return [e for e in entries if e.auction in holds or store.vouched_by(e.auction) is None]
 
 
 class Catchup:
@@ -166,7 +182,7 @@ class Catchup:
         answer = answer_summaries(self.synced(), payload)
         # Everything it lacks, chains it never heard of included (a late joiner holds none);
         # not auctions in flight here: their own flood is on its way to it.
-        entries = [e for e in answer.entries if not self.node.is_live(e.auction)]
+        entries = [e for e in servable(self.node.store, answer.entries, payload) if not self.node.is_live(e.auction)]
         if not entries and answer.summaries is None:
             return
         self._answered[origin] = now
