@@ -101,6 +101,14 @@ def test_order_and_links_are_checked() -> None:
         verify_sealed_chain(sc.announcement, sc.sealed[1:])
     with pytest.raises(InvalidEntry, match="at position 2"):
         verify_sealed_chain(sc.announcement, (sc.sealed[0], sc.sealed[2], sc.sealed[1]))
+    # Hop 2 validly signed by its parties but chained to the genesis instead of hop 1.
+    chain = make_chain("a1", hops=3)
+    h2 = chain.hops[1]
+    skipped = seal(h2, sc.salts[1], prev=sc.announcement.hash, seller=KEY_OF[h2.body.seller],
+                   buyer=KEY_OF[h2.body.buyer], buyer_binding=sc.sealed[1].buyer_binding)
+    assert skipped.seller_sig_ok() and skipped.buyer_sig_ok()
+    with pytest.raises(InvalidEntry, match="prev does not name"):
+        verify_sealed_chain(sc.announcement, (sc.sealed[0], skipped))
     other = seal_chain(make_chain("a2", hops=1), KEY_OF)
     with pytest.raises(InvalidEntry, match="auction"):
         verify_sealed_chain(sc.announcement, other.sealed)
@@ -236,3 +244,21 @@ def test_one_identity_in_different_auctions_shares_no_key(seed: bytes, auctions:
 def _countersign(body: HopEntry, signers: dict[str, SigningKey]) -> SignedHop:
     return SignedHop(body=body, seller_sig=sign_hop(signers[body.seller], body),
                      buyer_sig=sign_hop(signers[body.buyer], body))
+
+
+def test_an_outside_node_learns_no_identity_beyond_the_seller_from_the_sealed_chains() -> None:
+    from peer.experiments.privacy import _Identities, measure, sealed_view
+    from peer.scenario.model import explicit_scenario
+
+    # s sells to a; a resells to b; b resells to c: the current ledger publishes 3 edges to everyone.
+    edges = [("s", "a"), ("a", "b"), ("a", "x"), ("b", "c"), ("b", "y")]
+    values = {"s": 0, "a": 0, "x": 1, "b": 2, "y": 3, "c": 9}
+    row = measure(explicit_scenario(edges, values, seller="s", name="chain"), 3, fresh=False)
+    assert row.ledger_edges[1] == 3
+    assert row.sealed_hops == 9  # three auctions of three hops, all sealed and verified
+    assert (row.sealed_identities, row.sealed_edges, row.sealed_linked_keys) == (0, 0, 0)
+    # The counting does see an identity when one is published: hop 1's seller key is the seller's.
+    ids = _Identities()
+    ann, published = sealed_view("t", [("s", "a", 1), ("a", "b", 2)], "s", ids)
+    assert published[0] == ann.seller == ids["s"].verify_key.encode().hex()
+    assert published[1] == published[2] and ids["a"].verify_key.encode().hex() not in published
