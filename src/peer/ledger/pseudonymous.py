@@ -285,30 +285,38 @@ def seal_chain(chain: Chain, signer_of: Mapping[str, SignerLike]) -> SealedChain
     return SealedChain(chain.announcement, tuple(sealed), tuple(salts), tuple(bindings))
 
 
-def verify_sealed_chain(announcement: Announcement, sealed: tuple[SealedHop, ...] | list[SealedHop]) -> None:
-    """What any node checks, knowing no name beyond the seller's and no price.
+def verify_sealed_hop(announcement: Announcement, prev: SealedHop | None, hop: SealedHop) -> None:
+    """Check that ``hop`` may follow ``prev`` (``None``: the genesis).  ``prev`` is trusted.
 
-    Raises ``InvalidEntry`` at the first problem.  Not checkable here, by
-    design: that a price is at least the reserve (the next hop's participants
-    check it from the Open), or who any buyer is.
+    What any node checks, knowing no name beyond the seller's and no price.
+    Not checkable here, by design: that the price is at least the reserve
+    (the next hop's participants check it when the Open's entry opens ``prev``),
+    or who any buyer is.
     """
+    k = 1 if prev is None else prev.hop + 1
+    prev_hash, holder = (announcement.hash, announcement.seller) if prev is None else (prev.hash, prev.buyer_key)
+    if hop.auction != announcement.auction:
+        raise InvalidEntry(f"sealed hop belongs to auction {hop.auction!r}", k)
+    if hop.hop != k:
+        raise InvalidEntry(f"sealed hop {hop.hop} at position {k}", k)
+    if hop.prev != prev_hash:
+        raise InvalidEntry("prev does not name the sealed hop before it", k)
+    if hop.seller_key != holder:
+        raise InvalidEntry("seller key is not the buyer key of the previous hop", k)
+    if not hop.seller_sig_ok():
+        raise InvalidEntry("seller signature does not verify", k)
+    if not hop.buyer_sig_ok():
+        raise InvalidEntry("buyer signature does not verify", k)
+
+
+def verify_sealed_chain(announcement: Announcement, sealed: tuple[SealedHop, ...] | list[SealedHop]) -> None:
+    """Re-verify a sealed chain from its signed announcement; ``InvalidEntry`` at the first problem."""
     if not announcement.signature_ok():
         raise InvalidEntry("announcement is not signed by its seller", 0)
-    prev_hash, holder = announcement.hash, announcement.seller
-    for k, hop in enumerate(sealed, start=1):
-        if hop.auction != announcement.auction:
-            raise InvalidEntry(f"sealed hop belongs to auction {hop.auction!r}", k)
-        if hop.hop != k:
-            raise InvalidEntry(f"sealed hop {hop.hop} at position {k}", k)
-        if hop.prev != prev_hash:
-            raise InvalidEntry("prev does not name the sealed hop before it", k)
-        if hop.seller_key != holder:
-            raise InvalidEntry("seller key is not the buyer key of the previous hop", k)
-        if not hop.seller_sig_ok():
-            raise InvalidEntry("seller signature does not verify", k)
-        if not hop.buyer_sig_ok():
-            raise InvalidEntry("buyer signature does not verify", k)
-        prev_hash, holder = hop.hash, hop.buyer_key
+    prev: SealedHop | None = None
+    for hop in sealed:
+        verify_sealed_hop(announcement, prev, hop)
+        prev = hop
 
 
 def open_hop(sealed: SealedHop, hop: SignedHop, salt: bytes) -> SignedHop:
