@@ -262,3 +262,10 @@ def test_an_outside_node_learns_no_identity_beyond_the_seller_from_the_sealed_ch
     ann, published = sealed_view("t", [("s", "a", 1), ("a", "b", 2)], "s", ids)
     assert published[0] == ann.seller == ids["s"].verify_key.encode().hex()
     assert published[1] == published[2] and ids["a"].verify_key.encode().hex() not in published
+
+
+def test_the_codec_refuses_what_is_not_a_sealed_hop() -> None:
+    wire = encode_sealed(seal_chain(make_chain("a1", hops=1), KEY_OF).sealed[0])
+    for bad in (wire[:-1], wire[:40], b"\x93\xa3hop\x01\x02", wire.replace(b"sealed", b"sealeD")):
+        with pytest.raises(InvalidEntry):
+            decode_sealed(bad)
