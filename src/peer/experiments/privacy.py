@@ -15,7 +15,14 @@ counts, per auction and cumulatively:
   (p, h) pair per receiver, not as an edge since it need not be one;
 * **IDM / centralized**: every buyer reports its neighbour set to the
   auctioneer (IDM's seller, or CRM's center), which therefore learns every
-  edge of the seller's component in every single auction.
+  edge of the seller's component in every single auction;
+* **the restricted-dissemination mode** (``peer.ledger.pseudonymous``, not
+  wired into nodes): each auction's chain is rebuilt with real Ed25519
+  identities, sealed by its parties, and verified as any node would; what an
+  outside node then holds is the announcement and the sealed hops.  Counted
+  against every identity key of the graph (an observer who knows them all):
+  identities named beyond the seller, edges with both ends named, and
+  one-time keys seen in more than one auction (what would let it link them).
 
 Run: ``python -m peer.experiments.privacy [--auctions 100]``.
 """
@@ -23,12 +30,17 @@ Run: ``python -m peer.experiments.privacy [--auctions 100]``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import networkx as nx
+from nacl.signing import SigningKey
+
+from peer.ledger.entries import Announcement, Chain, SignedHop, sign_hop
+from peer.ledger.pseudonymous import seal_chain, verify_sealed_chain
 
 from peer.scenario.load import load_scenario
 from peer.scenario.model import Scenario
@@ -49,6 +61,11 @@ class PrivacyRow:
     relations_mean: float = 0.0  # per node, over all auctions: distinct (p, h) relations from context requests
     relations_max: int = 0
     centralized_edges: int = 0  # what IDM's seller or CRM's center learns in ONE auction
+    # Restricted-dissemination mode, what an outside node learns (over all auctions):
+    sealed_identities: int = 0  # distinct identities named by sealed hops, sellers excluded
+    sealed_edges: int = 0  # distinct graph edges with both ends named
+    sealed_linked_keys: int = 0  # one-time keys that appear in more than one auction
+    sealed_hops: int = 0  # sealed hops built and verified (the path lengths are all it learns)
 
     def share(self, k: int) -> float:
         return self.ledger_edges.get(k, 0) / self.edges if self.edges else 0.0
@@ -63,13 +80,48 @@ def _fresh(scenario: Scenario, rng: random.Random) -> Scenario:
     return Scenario(scenario.name, scenario.seed, seller, scenario.graph, values, {}, scenario.source)
 
 
-def measure(scenario: Scenario, auctions: int, *, seed: int = 1, fresh: bool = True) -> PrivacyRow:
-    """``auctions`` runs on ``scenario``'s graph; with ``fresh``, each with a random seller and random values."""
+class _Identities(dict[str, SigningKey]):
+    """A seeded Ed25519 identity per node name, made on first use (ba-1000 uses few of its nodes)."""
+
+    def __missing__(self, name: str) -> SigningKey:
+        key = self[name] = SigningKey(hashlib.sha256(f"privacy/identity/{name}".encode()).digest())
+        return key
+
+
+def sealed_view(auction: str, hops: Sequence[tuple[str, str, int]], seller: str,
+                identities: dict[str, SigningKey]) -> tuple[Announcement, list[str]]:
+    """The chain of ``hops`` (seller name, buyer name, price) signed, sealed, verified: the outsider's view.
+
+    Returns the announcement and the keys the sealed hops publish, in order.
+    """
+    announcement = Announcement.create(identities[seller], auction=auction, item="item", created_at_ms=0)
+    chain = Chain(announcement)
+    for s, b, price in hops:
+        body = chain.next_body(identities[b].verify_key.encode().hex(), price)
+        chain = chain.appended(SignedHop(body=body, seller_sig=sign_hop(identities[s], body),
+                                         buyer_sig=sign_hop(identities[b], body)))
+    by_key = {k.verify_key.encode().hex(): k for k in identities.values()}
+    sealed = seal_chain(chain, by_key)
+    verify_sealed_chain(announcement, sealed.sealed)
+    return announcement, [key for hop in sealed.sealed for key in (hop.seller_key, hop.buyer_key)]
+
+
+def measure(scenario: Scenario, auctions: int, *, seed: int = 1, fresh: bool = True,
+            sealed: bool = True) -> PrivacyRow:
+    """``auctions`` runs on ``scenario``'s graph; with ``fresh``, each with a random seller and random values.
+
+    With ``sealed``, each run's chain is also sealed and what an outside node learns is counted.
+    """
     graph = scenario.graph
     rng = random.Random(f"privacy/{scenario.name}/{seed}")
     ledger: set[frozenset[str]] = set()
     relations: dict[str, set[tuple[str, str]]] = {n: set() for n in graph.nodes}
     hops = 0
+    identities = _Identities()
+    name_of: dict[str, str] = {}
+    named: set[str] = set()
+    named_edges: set[frozenset[str]] = set()
+    key_auctions: dict[str, set[int]] = {}
     row = PrivacyRow(scenario.name, graph.number_of_nodes(), graph.number_of_edges(), auctions, 0.0)
     for k in range(1, auctions + 1):
         run = _fresh(scenario, rng) if fresh else scenario
@@ -78,11 +130,25 @@ def measure(scenario: Scenario, auctions: int, *, seed: int = 1, fresh: bool = T
             assert graph.has_edge(h.seller, h.buyer)  # a hop's buyer is always its seller's neighbour
             ledger.add(frozenset((h.seller, h.buyer)))
         hops += len(result.hops)
+        if sealed and result.hops:
+            ann, published = sealed_view(f"{scenario.name}/{k}", [(h.seller, h.buyer, h.price) for h in result.hops],
+                                         run.seller, identities)
+            name_of.update({key.verify_key.encode().hex(): n for n, key in identities.items()})
+            names = [name_of.get(key) for key in published]
+            named |= {n for n in names if n is not None and n != run.seller}
+            named_edges |= {frozenset(p) for p in zip(names[::2], names[1::2], strict=True) if None not in p}
+            for key in published:
+                if key != ann.seller:
+                    key_auctions.setdefault(key, set()).add(k)
+            row.sealed_hops += len(published) // 2
         for name, machine in network.machines.items():
             relations[name] |= {(p, h) for p, h in machine.requests_seen if name not in (p, h)}
         if k in CHECKPOINTS or k == auctions:
             row.ledger_edges[k] = len(ledger)
     row.hops_per_auction = hops / auctions
+    row.sealed_identities = len(named)
+    row.sealed_edges = len(named_edges)
+    row.sealed_linked_keys = sum(1 for runs in key_auctions.values() if len(runs) > 1)
     sizes = [len(r) for r in relations.values()]
     row.relations_mean = sum(sizes) / len(sizes)
     row.relations_max = max(sizes)
@@ -119,13 +185,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cases = [load_scenario(scenario_dir() / f"{name}.toml") for name in SCENARIOS] + list(generated())
     print("graph           nodes  edges  auctions  hops/auction  ledger edges after k auctions (share of E)"
-          "                relations per node (mean, max)  centralized: edges per auction")
+          "                relations per node (mean, max)  centralized: edges per auction"
+          "  | sealed mode, outsider: identities beyond sellers, edges, linked keys (hops sealed)")
     for scenario in cases:
         auctions = args.big_auctions if scenario.graph.number_of_nodes() > 500 else args.auctions
         row = measure(scenario, auctions)
         marks = ", ".join(f"{k}: {row.ledger_edges[k]} ({row.share(k):.1%})" for k in sorted(row.ledger_edges))
         print(f"{row.graph:<15} {row.nodes:>5}  {row.edges:>5}  {row.auctions:>8}  {row.hops_per_auction:>12.2f}  "
-              f"{marks:<58}  {row.relations_mean:>8.2f}, {row.relations_max:<4}  {row.centralized_edges:>8}")
+              f"{marks:<58}  {row.relations_mean:>8.2f}, {row.relations_max:<4}  {row.centralized_edges:>8}"
+              f"  | {row.sealed_identities}, {row.sealed_edges}, {row.sealed_linked_keys} ({row.sealed_hops})")
     return 0
 
 
