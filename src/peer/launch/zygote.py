@@ -14,7 +14,10 @@ every node, and every node built the whole CLI again before parsing its argv.
 Protocol, one JSON object per line:
 
 * launcher -> zygote (its stdin): ``{"op": "fork", "name", "argv", "out"}``;
-  ``{"op": "quit"}``.
+  ``{"op": "go"}``; ``{"op": "quit"}``.  A forked node waits (at most
+  ``GO_TIMEOUT``) for the next "go" before it starts: forking is quick only
+  while the zygote has the CPU, and hundreds of starting nodes would take it
+  (100 nodes took over 6 s to fork on a loaded machine, 1 ms each otherwise).
 * zygote -> launcher (its stdout): ``{"ev": "ready"}``; ``{"ev": "forked",
   "name", "pid"}``; ``{"ev": "exit", "name", "pid", "code"}`` with the code as
   :mod:`multiprocessing` gives it (``-N`` for a death by signal N);
@@ -40,15 +43,17 @@ from typing import Any
 
 STOP_GRACE = 3.0  # seconds the nodes get after SIGTERM when the launcher is gone
 TICK = 0.05  # the longest the zygote sleeps before reaping and reading again
+GO_TIMEOUT = 60.0  # a forked node starts anyway after this long without a "go"
 
 
 # --------------------------------------------------------------------------- the server
 
 
-def _child(command: Any, argv: list[str], out_path: str) -> None:
-    """In the forked node: own files and signals, then ``peer run`` on its argv.  Never returns."""
+def _child(command: Any, argv: list[str], out_path: str, go: tuple[int, int]) -> None:
+    """In the forked node: own files and signals, wait for "go", then ``peer run`` on its argv.  Never returns."""
     code = 1
     try:
+        os.close(go[1])  # only the zygote may hold the write end: its close is the "go"
         fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
@@ -64,6 +69,8 @@ def _child(command: Any, argv: list[str], out_path: str) -> None:
         for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)  # a node keeps the ordinary meaning of these
         signal.pthread_sigmask(signal.SIG_SETMASK, set())  # held back by the zygote around the fork
+        select.select([go[0]], [], [], GO_TIMEOUT)
+        os.close(go[0])
         from peer.cli.node_entry import run_argv
 
         code = run_argv(command, argv)
@@ -90,6 +97,7 @@ class _Server:
         self.children: dict[int, str] = {}  # pid -> node name
         self.buffer = b""
         self.gone = False  # the launcher's end of our stdout closed
+        self.go: tuple[int, int] | None = None  # the pipe the nodes forked since the last "go" wait on
 
     def emit(self, event: dict[str, Any]) -> None:
         if self.gone:
@@ -107,16 +115,25 @@ class _Server:
             self._preload(argv)
             self.warmed = True
         gc.freeze()  # everything so far is shared: the nodes' collectors must not write to it
+        if self.go is None:
+            self.go = os.pipe()
         # SIGTERM held back across the fork: the child must not die between fork and its own setup.
         old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         try:
             pid = os.fork()
             if pid == 0:
-                _child(self.command, argv, out)
+                _child(self.command, argv, out, self.go)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
         self.children[pid] = name
         self.emit({"ev": "forked", "name": name, "pid": pid})
+
+    def release(self) -> None:
+        """ "go": the nodes forked since the last one start now (they read EOF on the pipe)."""
+        if self.go is not None:
+            os.close(self.go[0])
+            os.close(self.go[1])
+            self.go = None
 
     @staticmethod
     def _preload(argv: list[str]) -> None:
@@ -182,6 +199,8 @@ class _Server:
             for command in commands:
                 if command.get("op") == "quit":
                     return
+                if command.get("op") == "go":
+                    self.release()
                 if command.get("op") == "fork":
                     try:
                         self.fork(str(command["name"]), [str(a) for a in command["argv"]], str(command["out"]))
@@ -273,6 +292,7 @@ class ForkServer:
             self._write("".join(json.dumps({"op": "fork", "name": n, "argv": a, "out": o}) + "\n"
                                 for n, a, o in batch).encode())
             self.poll()
+        self._write(b'{"op": "go"}\n')
         wanted = {n for n, _, _ in requests}
         got: dict[str, int] = {}
         before = {n: self.pids.get(n) for n in wanted}
