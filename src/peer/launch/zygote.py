@@ -49,7 +49,7 @@ GO_TIMEOUT = 60.0  # a forked node starts anyway after this long without a "go"
 # --------------------------------------------------------------------------- the server
 
 
-def _child(command: Any, argv: list[str], out_path: str, go: tuple[int, int]) -> None:
+def _child(command: Any, argv: list[str], out_path: str, go: tuple[int, int], prepared: Any) -> None:
     """In the forked node: own files and signals, wait for "go", then ``peer run`` on its argv.  Never returns."""
     code = 1
     try:
@@ -73,7 +73,7 @@ def _child(command: Any, argv: list[str], out_path: str, go: tuple[int, int]) ->
         os.close(go[0])
         from peer.cli.node_entry import run_argv
 
-        code = run_argv(command, argv)
+        code = run_argv(command, argv, prepared=prepared)
     except BaseException as exc:  # noqa: BLE001 - report anything, then exit non-zero
         try:
             print(f"node crashed: {exc!r}", file=sys.stderr)
@@ -113,7 +113,12 @@ class _Server:
 
             warm(self.command, argv)
             self._preload(argv)
+            warm_node_code()
+            gc.collect()  # the warm-up's garbage: not to be frozen into every node
             self.warmed = True
+        from peer.cli.node_entry import prepare
+
+        prepared = prepare(self.command, argv)  # parsed here, where it dirties only the zygote's pages
         gc.freeze()  # everything so far is shared: the nodes' collectors must not write to it
         if self.go is None:
             self.go = os.pipe()
@@ -122,7 +127,7 @@ class _Server:
         try:
             pid = os.fork()
             if pid == 0:
-                _child(self.command, argv, out, self.go)
+                _child(self.command, argv, out, self.go, prepared)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
         self.children[pid] = name
@@ -146,6 +151,8 @@ class _Server:
 
         if "--behaviour" in argv:
             import peer.node.adversary  # noqa: F401
+        import peer.node.control  # noqa: F401  (every node serves its control socket)
+
         if "--qpq-plan" in argv:
             # And the stream's setup and KS tables, cached per process (peer.node.qpq_shell.setup_for):
             # computed here once, not in every node inside its first phase.
@@ -251,6 +258,61 @@ def main() -> int:
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(1)
+
+
+def warm_node_code(limit: float = 2.0) -> None:
+    """Run two linked nodes here, briefly, before the first fork.
+
+    CPython 3.11 writes into a function's code object on its first calls (it
+    counts them, then specialises the bytecode in place), so a node running code
+    that the zygote never ran copies every page holding such code.  Run here
+    once, the start-up, handshake, link and ledger-summary paths are specialised
+    in the shared pages.  Throwaway keys, 127.0.0.1, a temporary directory;
+    bounded by ``limit`` seconds; any failure only costs the saving.
+    """
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import trio
+
+    from peer.launch.plan import free_ports
+    from peer.net.identity import Identity
+    from peer.node.config import NodeConfig, parse_neighbours
+    from peer.net.link import LinkConfig
+    from peer.node.node import Node
+
+    tmp = Path(tempfile.mkdtemp(prefix="peer-zygote-warm-"))
+    try:
+        ids = [Identity.from_seed(bytes([i + 1]) * 32) for i in range(2)]
+        ports = free_ports(2)
+        configs = []
+        for i, ident in enumerate(ids):
+            key = tmp / f"{i}.key"
+            ident.save(key)
+            other = f"w{1 - i}=ws://127.0.0.1:{ports[1 - i]}#{ids[1 - i].public_hex}"
+            configs.append(NodeConfig(key_path=key, port=ports[i], value=0, neighbours=parse_neighbours(other),
+                                      name=f"w{i}", data_dir=tmp / f"d{i}", log_json=tmp / f"{i}.ndjson"))
+        # Nodes without the runner's signal handling; links that close at once (two nodes stopping
+        # together would each wait the whole close timeout for the other's reply).
+        nodes = [Node(config, ident, link_config=LinkConfig(close_timeout=0.05))
+                 for config, ident in zip(configs, ids, strict=True)]
+
+        async def pair() -> None:
+            with trio.move_on_after(limit):
+                async with trio.open_nursery() as nursery:
+                    for node in nodes:
+                        nursery.start_soon(node.run)
+                    while not all(node.all_linked.is_set() for node in nodes):
+                        await trio.sleep(0.01)
+                    await trio.sleep(0.2)  # the ledger summaries exchanged on linking
+                    nursery.cancel_scope.cancel()
+
+        trio.run(pair)
+    except Exception:  # noqa: BLE001 - a warm-up only
+        pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- the launcher's side
