@@ -46,39 +46,8 @@ def warm(command: Any, argv: list[str]) -> None:
         pass
 
 
-def prepare(command: Any, argv: list[str]) -> tuple[Any, Any] | None:
-    """Parse ``argv`` now, with ``peer run``'s own parser, for a node to be forked next.
-
-    The fork server parses each node's argv before forking it: a node that
-    parsed its own argv wrote to ~2.4 MiB of the interpreter's shared pages
-    (every click and pydantic object it touched is copied on write), about a
-    fifth of a node's memory.  Returns the group's and the command's contexts
-    for :func:`run_argv`, or None when ``argv`` does not parse (or asks for
-    help), so that the node parses it itself and reports it as ``peer run`` does.
-    """
-    try:
-        ctx = command.make_context("peer", list(argv))
-        # What the group's invoke will do with them (typer.core.TyperGroup.invoke); left in place for it.
-        name, sub, rest = command.resolve_command(ctx, [*ctx._protected_args, *ctx.args])
-        return ctx, sub.make_context(name, rest, parent=ctx)
-    except Exception:  # noqa: BLE001 - click's usage errors and exits: the node reports them
-        return None
-
-
-def run_argv(command: Any, argv: list[str], prog_name: str | None = "peer",
-             prepared: tuple[Any, Any] | None = None) -> int:
-    """Run ``command`` on ``argv`` as the ``peer`` program would; return its exit code.
-
-    ``prepared`` (from :func:`prepare` on the same argv, in this process or before a fork)
-    are used instead of parsing ``argv`` again; the command runs, fails and exits as it would.
-    Only for a process that runs one command and exits: the command objects are changed for that.
-    """
-    if prepared is not None:
-        ctx, sub_ctx = prepared
-        name = sub_ctx.info_name
-        sub = command.get_command(ctx, name)
-        command.make_context = lambda *args, **kwargs: ctx
-        sub.make_context = lambda *args, **kwargs: sub_ctx
+def run_argv(command: Any, argv: list[str], prog_name: str | None = "peer") -> int:
+    """Run ``command`` on ``argv`` as the ``peer`` program would; return its exit code."""
     try:
         command.main(args=list(argv), prog_name=prog_name, standalone_mode=True)
     except SystemExit as exc:

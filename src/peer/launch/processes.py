@@ -29,7 +29,9 @@ from peer.launch.plan import NodePlan
 from peer.launch.zygote import ForkServer, ForkServerError
 
 SPAWN_MODES = ("fork", "exec")
-FORK_TIMEOUT = 20.0  # seconds, plus 20 ms per node, for the fork server to fork a batch (~1 ms a node idle)
+# Seconds, plus 50 ms per node, for the fork server to fork a batch: a fork costs it ~3 ms of CPU,
+# and on a machine loaded by others it may get a hundredth of a core.
+FORK_TIMEOUT = 30.0
 
 
 class SpawnError(OSError):
@@ -77,7 +79,7 @@ class Children:
         assert self._server is not None
         try:
             pids = self._server.fork([(p.name, list(p.argv), str(p.out_path)) for p in plans],
-                                     timeout=FORK_TIMEOUT + 0.02 * len(plans))
+                                     timeout=FORK_TIMEOUT + 0.05 * len(plans))
         except ForkServerError as exc:
             raise SpawnError(0, str(exc)) from None
         self.procs.update(pids)
