@@ -131,3 +131,29 @@ def test_exec_spawn_runs_the_same_auction(tmp_path: Path) -> None:
     run = json.loads(proc.stdout)
     assert run["hops"] == [{"hop": 1, "seller": "s", "buyer": "a", "price": 5}]
     assert run["check"]["ok"] and run["check"]["ledger_verified"] == 3
+
+
+def test_one_page_pipes_do_not_deadlock_a_big_batch(tmp_path: Path) -> None:
+    # Linux gives new pipes a single page once a user's pipes hold pipe-user-pages-soft (a machine
+    # running thousands of processes): a batch of requests and reports then overflows both pipes.
+    # 150 children that print their help and exit.
+    import fcntl
+
+    from peer.launch.zygote import ForkServer
+
+    server = ForkServer(tag=str(tmp_path))
+    try:
+        assert server.proc.stdin is not None and server.proc.stdout is not None
+        for pipe in (server.proc.stdin, server.proc.stdout):
+            fcntl.fcntl(pipe.fileno(), 1031, 4096)  # F_SETPIPE_SZ
+        requests = [(f"n{i}", ["run", "--help"], str(tmp_path / f"n{i}.out")) for i in range(150)]
+        pids = server.fork(requests, timeout=60)
+        assert len(set(pids.values())) == 150
+        deadline = time.monotonic() + 60
+        while len([n for n, _, _ in requests if server.exit_code(n) is not None]) < 150:
+            assert time.monotonic() < deadline, "not every child exited"
+            server.poll(0.1)
+        assert {server.exit_code(n) for n, _, _ in requests} == {0}
+        assert "peer run" in (tmp_path / "n7.out").read_text()
+    finally:
+        server.close()

@@ -337,6 +337,7 @@ class ForkServer:
         assert self.proc.stdout is not None and self.proc.stdin is not None
         self._out = self.proc.stdout.fileno()
         os.set_blocking(self._out, False)
+        os.set_blocking(self.proc.stdin.fileno(), False)  # see _write
         self._buffer = b""
         self.pids: dict[str, int] = {}  # node -> pid of its current process
         self.exits: dict[int, int] = {}  # pid -> exit code
@@ -346,18 +347,13 @@ class ForkServer:
 
     def fork(self, requests: list[tuple[str, list[str], str]], timeout: float) -> dict[str, int]:
         """Fork one node per ``(name, argv, out_path)``; wait (bounded) until each has a pid."""
-        # In batches, reading the replies between them: both pipes hold only 64 KiB, and a
-        # zygote blocked on a full reply pipe would never read the rest of our requests.
-        for i in range(0, len(requests), 64):
-            batch = requests[i:i + 64]
-            self._write("".join(json.dumps({"op": "fork", "name": n, "argv": a, "out": o}) + "\n"
-                                for n, a, o in batch).encode())
-            self.poll()
-        self._write(b'{"op": "go"}\n')
         wanted = {n for n, _, _ in requests}
-        got: dict[str, int] = {}
         before = {n: self.pids.get(n) for n in wanted}
         deadline = time.monotonic() + timeout + (0 if self._ready else self.start_timeout)
+        self._write("".join(json.dumps({"op": "fork", "name": n, "argv": a, "out": o}) + "\n"
+                            for n, a, o in requests).encode() + b'{"op": "go"}\n',
+                    timeout=timeout + (0 if self._ready else self.start_timeout))
+        got: dict[str, int] = {}
         while True:
             for name in wanted - set(got):
                 if self.pids.get(name) not in (None, before[name]):
@@ -414,7 +410,10 @@ class ForkServer:
     def close(self, timeout: float = 10.0) -> None:
         """Ask the zygote to stop what is left and exit; bounded, then killed."""
         try:
-            self._write(b'{"op": "quit"}\n')
+            self._write(b'{"op": "quit"}\n', timeout=2.0)
+        except ForkServerError:
+            pass
+        try:
             assert self.proc.stdin is not None
             self.proc.stdin.close()
         except (OSError, ValueError):
@@ -428,13 +427,33 @@ class ForkServer:
         assert self.proc.stdout is not None
         self.proc.stdout.close()
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes, timeout: float = 60.0) -> None:
+        """Send ``data``, reading the zygote's reports meanwhile.
+
+        Never a blocking write: a pipe may hold as little as one page (Linux gives
+        new pipes one page once a user's pipes hold ``pipe-user-pages-soft``, as on
+        a machine running thousands of processes), and a zygote blocked on writing
+        its reports would then never read the rest of our requests.
+        """
         assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(data)
-            self.proc.stdin.flush()
-        except (BrokenPipeError, ValueError) as exc:
-            raise ForkServerError("the fork server is gone") from exc
+        fd = self.proc.stdin.fileno()
+        deadline = time.monotonic() + timeout
+        view = memoryview(data)
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                raise ForkServerError("the fork server is gone" if self.proc.poll() is not None
+                                      else "the fork server stopped reading")
+            readable, writable, _ = select.select([self._out], [fd], [], min(left, 0.5))
+            if readable:
+                self.poll()
+            if writable:
+                try:
+                    view = view[os.write(fd, view):]
+                except BlockingIOError:
+                    continue
+                except (BrokenPipeError, OSError) as exc:
+                    raise ForkServerError("the fork server is gone") from exc
 
 
 def _ignore_interrupts() -> None:
