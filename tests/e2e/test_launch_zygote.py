@@ -106,6 +106,23 @@ def test_nodes_stop_when_the_launcher_vanishes(tmp_path: Path) -> None:
     wait_for(lambda: not any(alive(pid) for pid in pids), 10, "the nodes to stop")
 
 
+def test_nodes_die_with_a_killed_fork_server(tmp_path: Path) -> None:
+    # The fork server SIGKILLed: it cannot stop anyone, the kernel does (PR_SET_PDEATHSIG).
+    plans = plans_for(tmp_path)
+    children = Children("fork")
+    children.start(plans)
+    pids = list(children.procs.values())
+    server = children._server
+    assert server is not None
+    wait_for(lambda: all(started(p) == 1 for p in plans), 30, "every node to start")
+    server.proc.kill()
+    server.proc.wait(10)
+    assert server.proc.stdin is not None and server.proc.stdout is not None
+    server.proc.stdin.close()
+    server.proc.stdout.close()
+    wait_for(lambda: not any(alive(pid) for pid in pids), 10, "the nodes to stop")
+
+
 def test_a_bad_argv_is_the_nodes_own_one_line_error(tmp_path: Path) -> None:
     plans = plans_for(tmp_path)[:1]
     plans[0].argv.extend(["--port", "not-a-port"])

@@ -81,6 +81,7 @@ class Children:
             pids = self._server.fork([(p.name, list(p.argv), str(p.out_path)) for p in plans],
                                      timeout=FORK_TIMEOUT + 0.05 * len(plans))
         except ForkServerError as exc:
+            self.procs.update(self._server.pids)  # those that did start: stop() must stop them too
             raise SpawnError(0, str(exc)) from None
         self.procs.update(pids)
 

@@ -53,6 +53,7 @@ def _child(command: Any, argv: list[str], out_path: str, go: tuple[int, int]) ->
     """In the forked node: own files and signals, wait for "go", then ``peer run`` on its argv.  Never returns."""
     code = 1
     try:
+        _die_with_parent()
         os.close(go[1])  # only the zygote may hold the write end: its close is the "go"
         fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(fd, 1)
@@ -86,6 +87,22 @@ def _child(command: Any, argv: list[str], out_path: str, go: tuple[int, int]) ->
             except Exception:  # noqa: BLE001
                 pass
         os._exit(code)
+
+
+def _die_with_parent() -> None:
+    """SIGTERM this node if the zygote dies (even by SIGKILL): no node outlives its launch.
+
+    Linux's PR_SET_PDEATHSIG; elsewhere the zygote's own stop (pipe closed) is all there is.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the zygote died before the prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 class _Server:
@@ -202,9 +219,9 @@ class _Server:
             commands = self.commands(TICK)
             if commands is None:
                 break
+            if any(command.get("op") == "quit" for command in commands):
+                return  # forks still queued behind it are dropped: the launcher has given up on them
             for command in commands:
-                if command.get("op") == "quit":
-                    return
                 if command.get("op") == "go":
                     self.release()
                 if command.get("op") == "fork":
