@@ -4,15 +4,19 @@ For each size it prints: time until every node is up and linked, the auction
 from announcement to the last ledger entry replicated on every node, messages
 sent, the per-message cost against the floor (auction time divided by
 messages x one Ed25519 sign + verify, measured here in the same run), and the
-memory per node process (proportional set size, so shared pages count once).
+memory per node process (proportional set size, so shared pages count once),
+the CPU that the whole launch used (launcher, fork server and every node, from
+the kernel's accounting of reaped children) per node, and the load average
+before and after (this machine is shared: a figure means little without it).
 
-    python bench/launch_bench.py [100 500 ...]
+    python bench/launch_bench.py [100 300 1000 ...] [--spawn fork|exec]
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -49,18 +53,29 @@ def sign_verify_seconds(rounds: int = 2000) -> float:
     return (time.perf_counter() - start) / rounds
 
 
-def run(n: int) -> None:
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(n: int, spawn: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"ba-{n}.toml"
         path.write_text(SCENARIO.format(n=n))
         env = {**os.environ, "PEER_PYTHON": sys.executable}
+        before, cpu0 = load(), children_cpu()
         start = time.perf_counter()
         proc = subprocess.run(
             [str(ROOT / "tools" / "launch"), str(path), "--headless", "--json", "--workdir", str(Path(tmp) / "w"),
-             "--link-timeout", "300", "--timeout", "300"],
+             "--link-timeout", "300", "--timeout", "300", "--spawn", spawn],
             capture_output=True, text=True, env=env, check=False,
         )
         wall = time.perf_counter() - start
+        cpu = children_cpu() - cpu0
         if proc.returncode != 0:
             print(f"n={n}: launch failed ({proc.returncode}): {proc.stderr[-800:]}")
             return
@@ -73,16 +88,23 @@ def run(n: int) -> None:
         f"n={n:>4}  up {timing['up']:6.2f} s  linked {timing['linked']:6.2f} s  "
         f"auction {auction:6.2f} s (announce -> last ledger copy)  messages {messages}  "
         f"cost/floor {auction / floor:6.1f}  memory/node {result.get('memory_kib_per_node', 0) / 1024:5.1f} MiB  "
-        f"check {'ok' if result['check']['ok'] else 'FAILED'}  hops {len(result['hops'])}  wall {wall:6.1f} s"
+        f"check {'ok' if result['check']['ok'] else 'FAILED'}  hops {len(result['hops'])}  wall {wall:6.1f} s  "
+        f"cpu/node {cpu / n * 1000:4.0f} ms  load {before} -> {load()}"
     )
 
 
 def main() -> int:
-    sizes = [int(x) for x in sys.argv[1:]] or [100, 500]
+    args = sys.argv[1:]
+    spawn = "fork"
+    if "--spawn" in args:
+        i = args.index("--spawn")
+        spawn = args[i + 1]
+        del args[i:i + 2]
+    sizes = [int(x) for x in args] or [100, 300, 1000]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; Ed25519 sign+verify "
-          f"{sign_verify_seconds() * 1e6:.0f} us")
+          f"{sign_verify_seconds() * 1e6:.0f} us; spawn {spawn}")
     for n in sizes:
-        run(n)
+        run(n, spawn)
     return 0
 
 

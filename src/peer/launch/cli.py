@@ -208,11 +208,17 @@ def launch(
         min=1, help="Workload: keep the network up and run this many auctions (see peer.launch.workload).")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Workload: auctions in flight at most.")] = 1,
     rate: Annotated[float | None, typer.Option(min=0.001, help="Workload: new auctions per second at most.")] = None,
+    spawn: Annotated[str, typer.Option(
+        "--spawn", metavar="fork|exec", help="How each node process starts: forked by a fork server that has "
+        "imported the node once (fast, shared memory), or a fresh python -m peer run.")] = "fork",
 ) -> None:
     """Run SCENARIO as one real node process per node on 127.0.0.1 (an SRA auction, a QPQ stream, or Mirage's market)."""
     err = Console(stderr=True, soft_wrap=True)
     for signum in (signal.SIGHUP, signal.SIGTERM):
         signal.signal(signum, _stop_as_interrupt)
+    if spawn not in ("fork", "exec"):
+        _error(err, f"--spawn {spawn!r}: expected fork or exec")
+        raise typer.Exit(2)
     from peer.launch.mirage_mode import is_mirage_live
 
     if is_mirage_live(scenario):  # Mirage's market: provider and user processes (peer.launch.mirage_mode)
@@ -284,7 +290,7 @@ def launch(
             loaded, root, faults, err, seed=seed, headless=headless, json_out=json_out,
             gather_window=gather_window, reply_timeout=reply_timeout, context_timeout=context_timeout,
             confirm_timeout=confirm, paper_resale=paper_resale, link_timeout=link_timeout, timeout=timeout,
-            linger=linger, spread=spread, verifiable_coins=verifiable_coins,
+            linger=linger, spread=spread, verifiable_coins=verifiable_coins, spawn=spawn,
         )
     except OSError as exc:  # the work directory (or a file in it) cannot be written
         _error(err, f"{exc.filename or root}: {exc.strerror or exc}")
@@ -322,7 +328,7 @@ def _launch_sra(
     loaded: Any, root: Path, faults: Faults, err: Console, *, seed: int | None, headless: bool, json_out: bool,
     gather_window: float, reply_timeout: float, context_timeout: float, confirm_timeout: float,
     paper_resale: bool, link_timeout: float, timeout: float, linger: float, spread: Any = None,
-    verifiable_coins: bool = False,
+    verifiable_coins: bool = False, spawn: str = "fork",
 ) -> int:
     console = Console(stderr=json_out)
     run_seed = loaded.seed if seed is None else seed
@@ -337,10 +343,10 @@ def _launch_sra(
     for plan in plans:  # an adversary is the same `peer run` with one more (hidden) option
         if plan.name in faults.behaviours:
             plan.argv.extend(["--behaviour", str(faults.behaviours[plan.name])])
-    from peer.launch.processes import Children  # imports peer.cli.app (which registers this command)
+    from peer.launch.processes import Children
 
     state = NetworkState(plans=plans, names=safe_names, by_key={p.key_hex: p.name for p in plans}, seller=loaded.seller)
-    children: Children | RemoteChildren = Children() if spread is None else spread.children(root)
+    children: Children | RemoteChildren = Children(spawn) if spread is None else spread.children(root)
     code = 0
     timing: dict[str, float] = {}
     live = None if headless or json_out else Live(console=console, auto_refresh=False, transient=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,17 +32,49 @@ class NodePlan:
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct ports the OS says are free now (bound together, then released)."""
+    """``count`` distinct ports the OS says are free now (bound together, then released).
+
+    Taken below the kernel's ephemeral range when there is room: a port from that range
+    (what binding port 0 gives) can be handed to another node's outgoing connection
+    before its own node binds it, and with a thousand nodes dialling at once one of
+    them then failed to start ("address in use").  Ports below the range are never
+    given out for outgoing connections.
+    """
+    low, _ = _ephemeral_range()
+    floor = 10000  # clear of the well-known and most registered service ports
+    chosen: list[int] = []
     sockets = []
     try:
-        for _ in range(count):
+        if low - floor >= 2 * count:
+            start = floor + secrets.randbelow(low - floor - count)
+            for port in (*range(start, low), *range(floor, start)):
+                if len(chosen) == count:
+                    break
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    sock.close()
+                    continue
+                sockets.append(sock)
+                chosen.append(port)
+        while len(chosen) < count:  # no room below the range: the OS's choice
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.bind((host, 0))
             sockets.append(sock)
-        return [s.getsockname()[1] for s in sockets]
+            chosen.append(sock.getsockname()[1])
+        return chosen
     finally:
         for sock in sockets:
             sock.close()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default; elsewhere only a guess, and port 0 still works
 
 
 def launch_identity(scenario: Scenario, seed: int, node: str) -> Identity:

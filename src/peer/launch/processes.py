@@ -1,161 +1,190 @@
 """Start and stop the node processes.
 
-Children are forked from the launcher after it has imported everything, so each
-comes up in milliseconds and shares the interpreter's pages copy-on-write
-(fresh interpreters took ~24 s and ~33 MB each for 100 nodes here; forks
-~1.2 s and ~8 MB).  Each child runs the ``peer run`` command itself, argv and
-all, so a launched node is exactly a node an operator would start by hand.
-Forking is only safe while the launcher has no other threads: we fork before
-trio starts.
+Two ways to start a node, both a real, separate OS process running ``peer run``
+on the node's argv (so a launched node is exactly a node an operator would
+start by hand):
+
+* ``fork`` (the default): a fork server (:mod:`peer.launch.zygote`) that has
+  imported the node once forks every node.  A node is up in milliseconds and
+  shares the interpreter's pages copy-on-write.
+* ``exec``: a fresh ``python -m peer run ...`` per node.  Every node pays its
+  own interpreter start and imports (~0.4 s of CPU, ~30 MiB), but nothing is
+  inherited: the path for checking that the fork server changes nothing.
+
+Both report exit codes as :mod:`multiprocessing` does (``-N``: killed by signal N).
 """
 
 from __future__ import annotations
 
-import gc
-import multiprocessing
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-# Imported here, before any fork, so children share these pages and start at once.
-import peer.cli.app  # noqa: F401
-import peer.node.runner  # noqa: F401
-
-
-def _preload() -> None:
-    """Import what a child would otherwise import lazily on its first steps (typer loads
-    pydantic to convert option values, sockets load the idna codec): ~0.1 s of CPU per
-    child, which across hundreds of children starting at once is what slowed a launch."""
-    import encodings.idna  # noqa: F401
-    import secrets  # noqa: F401
-
-    try:
-        import typer._adapters  # noqa: F401  (private: its absence only costs time)
-        import typer._click.decorators  # noqa: F401
-    except ImportError:
-        pass
-
-
-_preload()
 from peer.launch.plan import NodePlan
+from peer.launch.zygote import ForkServer, ForkServerError
+
+SPAWN_MODES = ("fork", "exec")
+# Seconds, plus 50 ms per node, for the fork server to fork a batch: a fork costs it ~3 ms of CPU,
+# and on a machine loaded by others it may get a hundredth of a core.
+FORK_TIMEOUT = 30.0
 
 
-def _child_main(argv: list[str], out_path: str) -> None:
-    # Own output file: the launcher's terminal belongs to its dashboard.
-    fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-    # Ctrl-C in the terminal reaches the whole process group; the launcher
-    # stops the children itself, in order, so they ignore SIGINT.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the parent around the fork
-    # The launcher turns its own SIGHUP and SIGTERM into an orderly stop (see peer.launch.cli);
-    # a node keeps the ordinary meaning of both.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
-    from peer.cli.app import app  # already imported by the launcher: free
-
-    code = 0
-    try:
-        app(args=argv, prog_name="peer", standalone_mode=False)
-    except SystemExit as exc:  # typer.Exit in standalone_mode=False surfaces as a code
-        code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException as exc:  # noqa: BLE001 - report anything, then exit non-zero
-        print(f"node crashed: {exc!r}", file=sys.stderr)
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-
-
-def _fork(ctx: Any, plan: NodePlan) -> BaseProcess:
-    """Fork one node with the stop signals held back: a Ctrl-C (or SIGTERM, SIGHUP) that lands
-    inside the fork's own machinery is swallowed there ("Exception ignored in _releaseLock") and
-    the launch would run on; held back, it is delivered right after, where it stops the launch."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        proc = ctx.Process(target=_child_main, args=(plan.argv, str(plan.out_path)), name=f"peer-{plan.name}")
-        proc.start()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-    return proc
+class SpawnError(OSError):
+    """The nodes could not be started (the fork server failed).  An OSError: every launcher
+    already turns one into a single error line."""
 
 
 class Children:
-    """The node processes of one launch; stops every one of them on ``stop()``."""
+    """The node processes of one launch; stops every one of them on ``stop()``.
 
-    def __init__(self) -> None:
-        self.procs: dict[str, BaseProcess] = {}
-        self._ctx = multiprocessing.get_context("fork")
+    ``tag`` (a work directory) is put on the fork server's command line, which
+    every forked node inherits: ``pgrep -f TAG`` finds them (an exec'd node's
+    argv names its files already).  By default the plans' common directory.
+    """
+
+    def __init__(self, spawn: str = "fork", tag: str | None = None) -> None:
+        if spawn not in SPAWN_MODES:
+            raise ValueError(f"spawn must be one of {', '.join(SPAWN_MODES)}, not {spawn!r}")
+        self.spawn = spawn
+        self.tag = tag
+        self.procs: dict[str, Any] = {}  # node -> its pid (fork) or Popen (exec)
+        self._server: ForkServer | None = None
+
+    # ------------------------------------------------------------------ starting
 
     def start(self, plans: Sequence[NodePlan]) -> None:
-        # Move everything imported so far out of the collector's reach: a child's
-        # garbage collection would otherwise touch every object and copy the
-        # parent's whole heap (numpy, scipy, ...) page by page, in every child.
-        gc.freeze()
-        for plan in plans:
-            self.procs[plan.name] = _fork(self._ctx, plan)
+        if not plans:
+            return
+        if self.spawn == "exec":
+            for plan in plans:
+                self.procs[plan.name] = _exec(plan)
+            return
+        if self._server is None:
+            self._server = ForkServer(tag=self.tag or _common_dir(plans))
+        self._fork(plans)
 
     def restart(self, plan: NodePlan) -> None:
-        """Fork ``plan``'s node again with the same argv (after it died; fault injection).
-
-        Like ``start``, only to be called while no trio run (or other thread) is
-        active in the launcher: the launcher leaves its trio loop to do this.
-        """
+        """Start ``plan``'s node again with the same argv (after it died; fault injection)."""
         old = self.procs.get(plan.name)
-        if old is not None:
-            old.join(1.0)  # reap it; it is dead already
-        self.procs[plan.name] = _fork(self._ctx, plan)
+        if isinstance(old, subprocess.Popen):
+            old.wait(1.0)  # reap it; it is dead already
+        self.start([plan])
+
+    def _fork(self, plans: Sequence[NodePlan]) -> None:
+        assert self._server is not None
+        try:
+            pids = self._server.fork([(p.name, list(p.argv), str(p.out_path)) for p in plans],
+                                     timeout=FORK_TIMEOUT + 0.05 * len(plans))
+        except ForkServerError as exc:
+            self.procs.update(self._server.pids)  # those that did start: stop() must stop them too
+            raise SpawnError(0, str(exc)) from None
+        self.procs.update(pids)
+
+    # ------------------------------------------------------------------ watching
 
     def dead(self) -> dict[str, int]:
         """Children that have exited, with their exit codes."""
-        return {name: p.exitcode for name, p in self.procs.items() if p.exitcode is not None}
+        if self._server is not None:
+            self._server.poll()
+            return {name: code for name in self.procs if (code := self._server.exit_code(name)) is not None}
+        return {name: code for name, p in self.procs.items() if (code := p.poll()) is not None}
+
+    def _pid(self, name: str) -> int | None:
+        """The pid of ``name``'s process if it is still running."""
+        proc = self.procs[name]
+        if isinstance(proc, subprocess.Popen):
+            return proc.pid if proc.poll() is None else None
+        assert self._server is not None
+        self._server.poll()
+        return None if self._server.exit_code(name) is not None else int(proc)
 
     def signal(self, name: str, signum: int) -> None:
-        proc = self.procs[name]
-        if proc.pid is not None and proc.exitcode is None:
-            os.kill(proc.pid, signum)
+        pid = self._pid(name)
+        if pid is not None:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
 
     def kill(self, name: str) -> None:
         self.signal(name, signal.SIGKILL)
 
+    # ------------------------------------------------------------------ stopping
+
     def stop(self, grace: float = 3.0) -> None:
         """SIGTERM every child, wait up to ``grace`` seconds, then SIGKILL the rest."""
-        for proc in self.procs.values():
-            if proc.exitcode is None and proc.pid is not None:
-                try:
-                    os.kill(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + grace
-        for proc in self.procs.values():
-            proc.join(max(0.0, deadline - time.monotonic()))
-        for proc in self.procs.values():
-            if proc.exitcode is None:
-                proc.kill()
-                proc.join(5.0)  # SIGKILL cannot be ignored; this only waits for the kernel to reap
+        for name in self.procs:
+            self.signal(name, signal.SIGTERM)
+        self._wait_all(grace)
+        for name in self.procs:
+            self.signal(name, signal.SIGKILL)
+        self._wait_all(5.0)  # SIGKILL cannot be ignored; this only waits for the kernel to reap
+        if self._server is not None:
+            self._server.close()
+
+    def _wait_all(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while any(self._pid(name) is not None for name in self.procs):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if self._server is not None:
+                self._server.poll(min(left, 0.05))
+            else:
+                time.sleep(min(left, 0.02))
 
     def memory_kib(self) -> dict[str, int]:
-        """Resident set size of each live child (Linux /proc), for the benchmark."""
+        """Proportional set size of each live child (Linux /proc), for the benchmark."""
         out = {}
-        for name, proc in self.procs.items():
-            try:  # PSS: shared copy-on-write pages are split among the processes sharing them
-                status = Path(f"/proc/{proc.pid}/smaps_rollup").read_text()
-            except OSError:
+        for name in self.procs:
+            pid = self._pid(name)
+            if pid is None:
                 continue
-            for line in status.splitlines():
-                if line.startswith("Pss:"):
-                    out[name] = int(line.split()[1])
-                    break
+            kib = pss_kib(pid)
+            if kib is not None:
+                out[name] = kib
         return out
+
+    def server_memory_kib(self) -> int | None:
+        """The fork server's own PSS (it holds the pages the nodes share), if there is one."""
+        if self._server is None or not self._server.alive():
+            return None
+        return pss_kib(self._server.proc.pid)
+
+
+def pss_kib(pid: int) -> int | None:
+    """PSS: shared copy-on-write pages are split among the processes sharing them."""
+    try:
+        status = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return None
+
+
+def _exec(plan: NodePlan) -> subprocess.Popen[bytes]:
+    with open(plan.out_path, "ab") as out:  # own output file: the launcher's terminal is its dashboard's
+        return subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "peer", *plan.argv], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+            close_fds=True, preexec_fn=_node_signals,  # noqa: PLW1509 - no threads in the launcher yet
+        )
+
+
+def _node_signals() -> None:
+    # Ctrl-C reaches the whole process group; the launcher stops the nodes itself, in order.
+    # An ignored SIGINT survives exec, and peer run keeps it ignored (peer.node.runner).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def _common_dir(plans: Sequence[NodePlan]) -> str:
+    return os.path.commonpath([str(p.data_dir) for p in plans] + [str(p.log_path) for p in plans])

@@ -14,18 +14,18 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import trio
-from rich.console import Console
-from rich.live import Live
 
 from peer.net.identity import Identity
 from peer.node.config import NodeConfig
 from peer.node.node import Node
 from peer.tui.lines import event_line, identity_lines
 from peer.tui.snapshot import NodeIdentity
-from peer.tui.views import node_view
+
+if TYPE_CHECKING:  # rich draws the live view only: a node without one (every launched node) never loads it
+    from rich.console import Console
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -72,6 +72,10 @@ def _identity_of(node: Node, address: Any) -> NodeIdentity:
 
 
 async def _dashboard(node: Node, console: Console, ident: NodeIdentity, fps: float = 4.0) -> None:
+    from rich.live import Live
+
+    from peer.tui.views import node_view
+
     # auto_refresh=False: rich's refresh thread would read node state from another OS thread.
     with Live(console=console, auto_refresh=False, transient=False) as live:
         while True:
@@ -125,7 +129,11 @@ async def serve_node(
             for line in identity_lines(ident):
                 printer.write(line)
         else:
-            live_console = console or Console()
+            if console is None:
+                from rich.console import Console
+
+                console = Console()
+            live_console = console
             for line in identity_lines(ident):  # also in the scrollback, whole, for copying
                 live_console.print(line, markup=False, highlight=False, soft_wrap=True)
             nursery.start_soon(_dashboard, node, live_console, ident)
