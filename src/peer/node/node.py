@@ -39,36 +39,34 @@ import trio
 
 from peer.ledger import AdmissionPolicy, SignedHop
 from peer.ledger.codec import Payload
-from peer.ledger.split import PayloadTooLarge, split_payload
 from peer.ledger.store import LedgerStore
 from peer.money import format_money
 from peer.net.codec import GossipEnvelope, Heartbeat, encode_message
-from peer.net.gossip import Deliver, Forward, Gossip, GossipError
+from peer.net.gossip import Gossip
 from peer.net.identity import Identity, short_name
 from peer.net.link import LinkConfig
 from peer.net.linkstate import HandshakeFailed, LinkDown, LinkEvent, LinkUp, PeerBanned, Received
 from peer.net.outbox import Outbox, Priority
 from peer.net.seqstore import SeqFile
 from peer.net.websocket import LinkManager, Neighbour, TcpTransport, Transport
-from peer.node.priority import forward_priority
 from peer.node.refusals import RefusalLog
 from peer.node.config import NeighbourSpec, NodeConfig
 from peer.node.eventlog import EventLog
 from peer.node import actions
 from peer.node.actions import SellError
 from peer.node.instances import InstanceTable, Limits
-from peer.node.ledger_io import NodeLedger
+from peer.node.gossip_io import GossipIO
+from peer.node.ledger_io import LEDGER_TOPIC, NodeLedger
 from peer.node.links import DynamicLinks
 from peer.node.recovery import SUMMARY_TOPIC, Catchup
 from peer.node.values import ValueTable
 from peer.auctioneer.node_shell import AUCTIONEER_TOPIC, AuctioneerHost
-from peer.qpq.node_shell import QPQ_TOPIC, QpqStream, open_qpq
+from peer.qpq.node_shell import QpqStream, open_qpq
 from peer.sra.instance import SraAuction
 from peer.sra.messages import STAGE_OF, Invite, Message, Settled
 from peer.sra.shell import SraShell
 from peer.tui.snapshot import NodeSnapshot
 
-LEDGER_TOPIC = "ledger"
 OUTBOX_BYTES = 32 << 20  # bytes queued for all neighbours whose links are down or full
 OUTBOX_BYTES_PER_NEIGHBOUR = 8 << 20  # ... and for any one of them
 FLUSH_BUDGET = 512  # messages one flush sends at most (bounds one turn of the main loop)
@@ -123,6 +121,7 @@ class Node:
         self.instances = InstanceTable(Limits(config.max_auctions, config.max_per_neighbour, config.max_per_seller))
         self.sra = self._make_sra_shell()
         self.ledger_io = NodeLedger(self)
+        self.gossip_io = GossipIO(self)
         self.catchup = Catchup(self)
         self._primary: SraAuction | None = None  # the first auction (what one-shot runs and views follow)
         self.outcomes: collections.deque[dict[str, Any]] = collections.deque(maxlen=config.keep_outcomes)
@@ -399,7 +398,7 @@ class Node:
                 if isinstance(msg, GossipEnvelope) and msg.topic == AUCTIONEER_TOPIC:  # point to point
                     await self.auctioneer.on_envelope(peer, msg)
                 elif isinstance(msg, GossipEnvelope):
-                    await self._on_envelope(peer, msg)
+                    await self.gossip_io.on_envelope(peer, msg)
                 elif isinstance(msg, Heartbeat):
                     pass
                 else:
@@ -518,78 +517,29 @@ class Node:
     async def run_sync(self, fn: Any, *args: Any) -> Any:
         return await trio.to_thread.run_sync(fn, *args)
 
-    # ------------------------------------------------------------- gossip
+    # ------------------------------------------------------------- gossip (peer.node.gossip_io)
 
     def publish(self, payload: Payload) -> None:
         self._publish(payload)
 
     def _publish(self, payload: Payload) -> None:
-        self._publish_pieces(LEDGER_TOPIC, payload)
+        self.gossip_io.publish_pieces(LEDGER_TOPIC, payload)
 
     def publish_topic(self, topic: str, payload: bytes) -> None:
-        """Publish one encoded payload (an error is logged if gossip refuses it)."""
-        try:
-            _, effects = self.gossip.publish(topic, payload, self.wallclock())
-        except ValueError as exc:  # PublishError (over the wire limits): ours to fix, never a crash
-            self._emit("error", reason=f"cannot publish on {topic}: {exc}")
-            return
-        self._gossip_effects(effects)
+        self.gossip_io.publish_topic(topic, payload)
 
     def publish_scoped(self, payload: Payload) -> None:
         """A ledger payload for our neighbours only (they never relay this topic)."""
-        self._publish_pieces(SUMMARY_TOPIC, payload)
-
-    def _publish_pieces(self, topic: str, payload: Payload) -> None:
-        """A ledger payload of any size, as pieces that each fit one gossip message (#15.10)."""
-        try:
-            pieces = split_payload(payload)
-        except PayloadTooLarge as exc:  # no valid entry is too large: ours to fix, never a crash
-            self._emit("error", reason=f"cannot publish {type(payload).__name__} on {topic}: {exc}")
-            return
-        for piece in pieces:
-            self.publish_topic(topic, piece)
+        self.gossip_io.publish_pieces(SUMMARY_TOPIC, payload)
 
     def is_live(self, auction: str) -> bool:
         return self.instances.get(auction) is not None
 
     def _gossip_effects(self, effects: list[Any]) -> list[GossipEnvelope]:
-        delivered = []
-        for effect in effects:
-            if isinstance(effect, Forward):
-                priority = self._forward_priority(effect.envelope)
-                for to in sorted(effect.to):
-                    self._send(to, effect.envelope, priority)
-                if self._qpq is not None and effect.envelope.topic == QPQ_TOPIC:  # QPQ frame counts (bench)
-                    self._qpq.frames.sent(effect.envelope.payload, len(effect.to),
-                                          own=effect.envelope.origin == self.identity.public_key)
-            elif isinstance(effect, Deliver):
-                delivered.append(effect.envelope)
-        return delivered
+        return self.gossip_io.apply(effects)
 
     def _forward_priority(self, env: GossipEnvelope) -> Priority:
-        return forward_priority(env, me=self.identity.public_key, in_qpq=self.qpq is not None,
-                                ledger_topics=(LEDGER_TOPIC, SUMMARY_TOPIC), qpq_topic=QPQ_TOPIC,
-                                is_live=self.is_live)
-
-    async def _on_envelope(self, peer: str, env: GossipEnvelope) -> None:
-        try:
-            effects = self.gossip.receive(peer, env, self.wallclock())
-        except GossipError as exc:
-            self.reject(peer, exc.reason)
-            return
-        if env.topic == SUMMARY_TOPIC:
-            effects = [e for e in effects if not isinstance(e, Forward)]  # neighbour-scoped
-        if env.topic == QPQ_TOPIC and self.qpq is not None and not self.qpq.relays(env.origin.hex(), env.payload):
-            effects = [e for e in effects if not isinstance(e, Forward)]  # cluster-scoped relaying
-        for delivered in self._gossip_effects(effects):
-            if delivered.topic == QPQ_TOPIC:
-                if self._qpq is not None:
-                    await self._qpq.on_payload(delivered.origin, delivered.payload)
-                continue
-            if delivered.topic not in (LEDGER_TOPIC, SUMMARY_TOPIC):
-                continue
-            await self.ledger_io.delivered(delivered.origin, delivered.payload,
-                                           scoped=delivered.topic == SUMMARY_TOPIC)
+        return self.gossip_io.priority(env)
 
     # ------------------------------------------------------------- sending
 
