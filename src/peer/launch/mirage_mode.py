@@ -174,9 +174,11 @@ def _launch(scenario: Path, root: Path, err: Console, *, json_out: bool, seed: i
     except (ScenarioError, MirageLaunchError) as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         return 2
-    from peer.launch.processes import Children  # imports the whole CLI, before the fork
+    from peer.launch.processes import Children
 
-    children = Children()
+    # exec, not the fork server: it hosts `peer run` nodes only, and these are
+    # `peer mirage provider|user` processes (a handful, so start-up cost is small).
+    children = Children("exec")
     code = 0
     timing: dict[str, float] = {}
     try:
