@@ -145,7 +145,7 @@ def test_the_periodic_exchange_expires_chains_that_never_started(
 def test_a_payload_that_cannot_be_split_is_logged_not_raised(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from peer.ledger import PayloadTooLarge
-    from peer.node import node as node_module
+    from peer.node import gossip_io as node_module
 
     def too_large(payload: object) -> list[bytes]:
         raise PayloadTooLarge("one Entries item of 70000 bytes exceeds the payload limit")

@@ -236,8 +236,9 @@ def cpu_seconds(children: Children) -> float:
     """
     total = 0
     for proc in children.procs.values():
+        pid = proc if isinstance(proc, int) else proc.pid  # a forked node's pid, or an exec'd node's Popen
         try:
-            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
