@@ -18,13 +18,12 @@ An auction in flight is in one of these stages (the network's, not one node's):
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peer.launch.plan import NodePlan
+from peer.node.eventlog import Tail
 from peer.tui.stream_view import OutcomeRow, StreamSnapshot
 
 if TYPE_CHECKING:
@@ -33,37 +32,6 @@ if TYPE_CHECKING:
 RECENT = 10.0  # seconds the "recent" rate looks back
 KEEP = 50  # outcomes kept for the table (the screen shows fewer)
 _SKIPPED = (b'"kind":"send"', b'"kind":"recv"')  # the bulk of a node's log; nothing here needs them
-
-
-@dataclass
-class FilteredTail:
-    """Complete NDJSON lines appended to a file, minus the ones ``_SKIPPED`` names (never parsed)."""
-
-    path: Path
-    offset: int = 0
-    partial: bytes = b""
-
-    def read_new(self) -> list[dict[str, Any]]:
-        try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self.offset)
-                chunk = handle.read()
-        except FileNotFoundError:
-            return []
-        self.offset += len(chunk)
-        lines = (self.partial + chunk).split(b"\n")
-        self.partial = lines.pop()  # an incomplete last line waits for the rest
-        events = []
-        for line in lines:
-            if not line.strip() or any(skip in line for skip in _SKIPPED):
-                continue
-            try:
-                event = json.loads(line)
-            except (ValueError, RecursionError):
-                continue  # a torn or garbled line: the dashboard shows what it can
-            if isinstance(event, dict):
-                events.append(event)
-        return events
 
 
 @dataclass
@@ -95,7 +63,7 @@ class StreamMonitor:
         self.clock = clock
         self.status = "linking"
         self.stopped: float | None = None  # the clock stops here once the last auction ended
-        self._tails = {p.name: FilteredTail(p.log_path) for p in plans}
+        self._tails = {p.name: Tail(p.log_path, skip=_SKIPPED) for p in plans}
         self._degree = {p.name: p.argv[p.argv.index("--neighbours") + 1].count("=ws://") for p in plans}
         self._links: dict[str, set[str]] = {p.name: set() for p in plans}
         self._by_item = {r.item: r for r in runs}

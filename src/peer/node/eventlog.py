@@ -48,12 +48,17 @@ class EventLog:
 
 @dataclass
 class Tail:
-    """Incrementally reads complete lines appended to an NDJSON file."""
+    """Incrementally reads complete lines appended to an NDJSON file.
+
+    Lines containing any of ``skip`` are dropped unparsed (a dashboard that
+    never needs the bulk of a log, its send/recv lines, saves their parsing).
+    """
 
     path: Path
     offset: int = 0
     partial: bytes = b""
     bad_lines: int = field(default=0)
+    skip: tuple[bytes, ...] = ()
 
     def read_new(self) -> list[dict[str, Any]]:
         try:
@@ -68,7 +73,7 @@ class Tail:
         self.partial = lines.pop()  # an incomplete last line waits for the rest
         events = []
         for line in lines:
-            if not line.strip():
+            if not line.strip() or any(s in line for s in self.skip):
                 continue
             try:
                 event = json.loads(line)
