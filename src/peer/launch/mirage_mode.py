@@ -14,9 +14,7 @@ exit, on error and on Ctrl-C, and a temporary work directory never keeps the key
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from rich.table import Table
 
 from peer.errors import ScenarioError
 from peer.launch.linger import stdout_closed
+from peer.launch.workdir import run_in_workdir
 from peer.launch.plan import NodePlan
 from peer.money import format_money
 
@@ -139,29 +138,9 @@ def _wait(children: Any, plans: list[NodePlan], root: Path, live: Any, *, link_t
 def launch_mirage(scenario: Path, *, headless: bool, json_out: bool, workdir: Path | None, seed: int | None,
                   link_timeout: float, timeout: float, behaviours: list[str]) -> int:
     err = Console(stderr=True, soft_wrap=True)
-    try:
-        root = Path(tempfile.mkdtemp(prefix="peer-launch-mirage-")) if workdir is None else workdir
-    except OSError as exc:
-        err.print(f"error: cannot make a temporary directory: {exc.strerror or exc}", markup=False)
-        return 2
-    code = 1
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        code = _launch(scenario, root, err, json_out=json_out, seed=seed, link_timeout=link_timeout,
-                       timeout=timeout, behaviours=behaviours, quiet=headless or json_out)
-    except OSError as exc:
-        err.print(f"error: {exc.filename or root}: {exc.strerror or exc}", markup=False, highlight=False)
-        code = 2
-    except KeyboardInterrupt:
-        code = 130
-    finally:
-        if workdir is None:  # a temp dir never keeps the private keys (see peer.launch.cli)
-            if code == 0:
-                shutil.rmtree(root, ignore_errors=True)
-            else:
-                shutil.rmtree(root / "keys", ignore_errors=True)
-                err.print(f"logs kept in {root} (keys removed)", markup=False, highlight=False)
-    return code
+    return run_in_workdir("peer-launch-mirage-", workdir, err,
+                          lambda root: _launch(scenario, root, err, json_out=json_out, seed=seed, link_timeout=link_timeout,
+                                        timeout=timeout, behaviours=behaviours, quiet=headless or json_out))
 
 
 def _launch(scenario: Path, root: Path, err: Console, *, json_out: bool, seed: int | None, link_timeout: float,

@@ -11,10 +11,8 @@ simulator's allocations for the same scenario, round by round.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -27,6 +25,7 @@ from rich.live import Live
 from rich.console import Group
 
 from peer.errors import ScenarioError
+from peer.launch.workdir import run_in_workdir
 from peer.launch.plan import NodePlan, free_ports
 from peer.launch.linger import close_view, stdout_closed as _stdout_closed
 from peer.launch.processes import Children
@@ -191,32 +190,9 @@ class QpqWatch:
 def launch_qpq(scenario: Path, *, rounds: int, phase: float, headless: bool, json_out: bool,
                workdir: Path | None, link_timeout: float, timeout: float, linger: float = 0.0) -> int:
     err = Console(stderr=True, soft_wrap=True)
-    try:
-        root = Path(tempfile.mkdtemp(prefix="peer-launch-qpq-")) if workdir is None else workdir
-    except OSError as exc:
-        err.print(f"error: cannot make a temporary directory: {exc.strerror or exc}", markup=False)
-        return 2
-    code = 1
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        code = _launch(scenario, root, err, rounds=rounds, phase=phase, headless=headless, json_out=json_out,
-                       link_timeout=link_timeout, timeout=timeout, linger=linger)
-    except OSError as exc:  # the work directory (or a file in it) cannot be written
-        err.print(f"error: {exc.filename or root}: {exc.strerror or exc}", markup=False, highlight=False)
-        code = 2
-    except KeyboardInterrupt:  # Ctrl-C before the nodes started (planning, forking)
-        code = 130
-    finally:
-        if workdir is None:  # a temp dir never keeps the private keys (see peer.launch.cli)
-            if code == 0:
-                shutil.rmtree(root, ignore_errors=True)
-            else:
-                shutil.rmtree(root / "keys", ignore_errors=True)
-                if any(root.iterdir()):
-                    err.print(f"logs kept in {root} (keys removed)", markup=False, highlight=False)
-                else:
-                    shutil.rmtree(root, ignore_errors=True)
-    return code
+    return run_in_workdir("peer-launch-qpq-", workdir, err,
+                          lambda root: _launch(scenario, root, err, rounds=rounds, phase=phase, headless=headless, json_out=json_out,
+                                        link_timeout=link_timeout, timeout=timeout, linger=linger))
 
 
 def _launch(scenario: Path, root: Path, err: Console, *, rounds: int, phase: float, headless: bool, json_out: bool,
