@@ -119,10 +119,9 @@ class BidderHost:
             raise BidError("this node is one of the cluster's executing providers; bid from another node")
         async with self.host.lock:
             self._link(cluster)
-        # Links first (a bid sent before a link is up waits in the outbox), but not past the open window.
-        now = self.host.wallclock()
-        window = cluster.bid_deadline(cluster.open_round(now, MARGIN)) - now - 2 * MARGIN
-        with trio.move_on_after(max(0.0, min(LINK_WAIT, timeout, window))):
+        # Links first, then the round: a bid sent into a window that closes before most links are up
+        # reaches too few providers to have an outcome (the outbox keeps it past the deadline only).
+        with trio.move_on_after(max(0.0, min(LINK_WAIT, timeout))):
             while not {p.hex() for p in cluster.providers} <= set(getattr(self.node, "linked", ())):
                 await trio.sleep(0.05)
         async with self.host.lock:

@@ -160,7 +160,9 @@ class LinkManager:
         if address is not None:
             self.set_address(pubkey, address)  # wakes a dormant dialer
         if self._dialers is not None:
-            self._start_dialer(pubkey)
+            # Added while running: the far side rarely knows us yet (a user linking to
+            # providers), so waiting for its dial would only delay the link.
+            self._start_dialer(pubkey, defer=False)
 
     def remove_neighbour(self, pubkey: bytes) -> None:
         """Stop dialling ``pubkey`` and close its link.  Its dialer goes dormant (it waits
@@ -263,11 +265,11 @@ class LinkManager:
             self._dialers = None
             self._dialing.clear()
 
-    def _start_dialer(self, pubkey: bytes) -> None:
+    def _start_dialer(self, pubkey: bytes, *, defer: bool = True) -> None:
         assert self._dialers is not None
         if pubkey not in self._dialing:
             self._dialing.add(pubkey)
-            self._dialers.start_soon(self._dialer, pubkey, random.Random(self._rng.getrandbits(64)))
+            self._dialers.start_soon(self._dialer, pubkey, random.Random(self._rng.getrandbits(64)), defer)
 
     async def _housekeeping(self) -> None:
         """Summarise suppressed refusals and give memory back after a flood, every report_interval."""
@@ -283,10 +285,10 @@ class LinkManager:
 
     # --- dialing ------------------------------------------------------------------
 
-    async def _dialer(self, peer: bytes, rng: random.Random) -> None:
+    async def _dialer(self, peer: bytes, rng: random.Random, defer: bool = True) -> None:
         cfg = self.config
         backoff = Backoff(rng, base=cfg.backoff_base, cap=cfg.backoff_cap)
-        if self.identity.public_key > peer and cfg.defer_dial > 0:
+        if defer and self.identity.public_key > peer and cfg.defer_dial > 0:
             await trio.sleep(cfg.defer_dial)
         while True:
             while peer in self._links:  # someone's link is up: nothing to do until it drops
