@@ -21,8 +21,8 @@ SCENARIO = ROOT / "scenarios" / "mirage" / "live.toml"
 def launch(workdir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "peer", "launch", str(SCENARIO), "--headless", "--json", "--workdir", str(workdir),
-         "--timeout", "15", "--link-timeout", "20", *extra],
-        capture_output=True, text=True, timeout=60, check=False,
+         "--timeout", "15", "--link-timeout", "45", *extra],
+        capture_output=True, text=True, timeout=120, check=False,
     )
 
 

@@ -65,7 +65,7 @@ def test_provider_nodes_record_identical_verified_rounds_and_a_silent_one_gives_
     procs = [start(tmp_path, f"{n}.key", n, "--provider", "cluster.json") for n in names]
     user = start(tmp_path, "user-0.key", "alice")
     try:
-        assert wait_for(lambda: len(list((tmp_path / "addr").glob("*.addr"))) == 4, 30), "providers did not start"
+        assert wait_for(lambda: len(list((tmp_path / "addr").glob("*.addr"))) == 4, 60), "providers did not start"
         # the many-users client: two scheduled rounds, closed as soon as the bids are in
         client = peer("auctioneer", "bid", "--key", "client.key", "--cluster", "cluster.json", "--users", "60",
                       "--rounds", "2", "--timeout", "20", "--json", cwd=tmp_path)
