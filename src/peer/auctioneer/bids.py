@@ -44,6 +44,10 @@ class SignedBid:
     sig: bytes
 
     def signed_bytes(self) -> bytes:
+        return self._signed
+
+    @cached_property
+    def _signed(self) -> bytes:  # immutable: built once for the signature check and the digest
         return bid_bytes(self.round, self.bidder, self.side, self.value, self.quantity)
 
     @cached_property
@@ -54,6 +58,14 @@ class SignedBid:
 
     def digest(self) -> bytes:
         return self._digest
+
+    def with_signature(self, sig: bytes) -> SignedBid:
+        """The same content (so the same bid, the same digest) under another signature."""
+        out = SignedBid(self.round, self.bidder, self.side, self.value, self.quantity, sig)
+        for cached in ("_signed", "_digest"):  # what is derived from the content alone carries over
+            if cached in self.__dict__:
+                out.__dict__[cached] = self.__dict__[cached]
+        return out
 
 
 def bid_bytes(round_no: int, bidder: bytes, side: int, value: int, quantity: int) -> bytes:

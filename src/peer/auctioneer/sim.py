@@ -41,6 +41,7 @@ class SimResult:
     messages: int = 0
     wire_bytes: int = 0
     rejected: list[tuple[bytes, Rejected]] = field(default_factory=list)
+    cpu: float = 0.0  # CPU seconds (user+sys of this process) the simulation took, setup included
     symbolic: SymbolicSignatures | None = None  # the fast mode's signatures: check its outcomes under them
 
     def checking(self) -> ExitStack:
@@ -116,7 +117,7 @@ def _run_round(
         instance.round, instance.auction, execs, k, bid_deadline=60.0, phase_timeout=phase_timeout,
         closers=frozenset({client}),
     )
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     machines = {}
     bids = instance.bids
     if symbolic is not None:
@@ -204,4 +205,5 @@ def _run_round(
         if all(r is not None for r in results.values()) and (not queue or queue[0][0] > now):
             if len(submitter.notices) + len(submitter.aborts) >= len(execs):
                 break
-    return SimResult(results, submitter, time.perf_counter() - started, last_notice, sent, size, rejected)
+    return SimResult(results, submitter, time.perf_counter() - started, last_notice, sent, size, rejected,
+                     cpu=time.process_time() - cpu_started)

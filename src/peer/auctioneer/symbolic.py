@@ -89,6 +89,5 @@ class SymbolicSignatures:
             if ident is None:
                 out.append(bid)
                 continue
-            sig = SymbolicSigner(self, ident.public_key).sign(bid.signed_bytes())
-            out.append(SignedBid(bid.round, bid.bidder, bid.side, bid.value, bid.quantity, sig))
+            out.append(bid.with_signature(SymbolicSigner(self, ident.public_key).sign(bid.signed_bytes())))
         return tuple(out)
