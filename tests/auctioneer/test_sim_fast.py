@@ -12,12 +12,12 @@ import hashlib
 
 import pytest
 
+from peer.auctioneer.agreement import BidView
 from peer.auctioneer.allocators import make_plan, shared_task_results
 from peer.auctioneer.bids import sign_bid
 from peer.auctioneer.deviations import DEVIATIONS, by_name
 from peer.auctioneer.double import double_auction
 from peer.auctioneer.effects import Aborted, Decided
-from peer.auctioneer.agreement import BidView
 from peer.auctioneer.scenario import make_instance
 from peer.auctioneer.sim import run_round
 from peer.auctioneer.symbolic import SymbolicSignatures, _token

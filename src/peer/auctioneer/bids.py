@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import cached_property
 from enum import IntEnum
+from functools import cached_property
 
 from peer.auctioneer.signing import signature_ok
 from peer.net.identity import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Identity

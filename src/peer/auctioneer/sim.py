@@ -6,6 +6,11 @@ real links would), fires ``Wake``s, and sends each provider's result to the
 bid client as an ``OutcomeNotice``/``AbortNotice``.  Virtual time only moves
 when nothing is deliverable, so a timeout is reached exactly when the protocol
 is stuck.
+
+``fast=True`` (what ``peer auctioneer sim`` runs) swaps Ed25519 for the
+round's symbolic signatures and shares pure task results between providers
+with identical inputs; the outcome is the full run's (docs/auctioneer.md, "The
+simulator's fast mode").
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ from __future__ import annotations
 import hashlib
 import heapq
 import time
-from contextlib import ExitStack, nullcontext
 from collections.abc import Callable
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +27,15 @@ from peer.auctioneer import codec
 from peer.auctioneer import messages as m
 from peer.auctioneer.allocators import shared_task_results
 from peer.auctioneer.bids import shared_verification
-from peer.auctioneer.effects import Aborted, Broadcast, Decided, Effect, Rejected, Send, Wake
+from peer.auctioneer.effects import (
+    Aborted,
+    Broadcast,
+    Decided,
+    Effect,
+    Rejected,
+    Send,
+    Wake,
+)
 from peer.auctioneer.provider import ProviderMachine, RoundConfig
 from peer.auctioneer.scenario import Instance, identity_for
 from peer.auctioneer.signing import signature_scheme
