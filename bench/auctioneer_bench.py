@@ -6,8 +6,13 @@
    time from the first bid sent to the client holding every provider's notice
    of the identical, fully signed outcome, with each provider's phase start
    times (from its own round record).  Then the same instance in the
-   in-process simulator (wall time of all providers run serially in one
-   process, and the one-core-per-provider running time).
+   in-process simulator: its CPU time with all providers run serially in one
+   process, with full Ed25519 and in the fast mode (symbolic signatures,
+   shared task results; the same outcome digest is asserted), and the
+   one-core-per-provider running time.  The load average is printed beside
+   every figure.  The real providers draw their coin from os.urandom, so the
+   bench also replays the allocator on the real run's coin and asserts the
+   real outcome digest.
    With ``--nodes`` the providers are ``peer run --provider`` nodes instead
    (scheduled rounds; the client picks the next open round once its links are
    up and closes it when its bids are sent), and the records are each node's
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -35,9 +41,11 @@ import trio
 
 from peer.auctioneer.client import submit
 from peer.auctioneer.cluster import NodeCluster
+from peer.auctioneer.double import double_auction
+from peer.auctioneer.outcome import Outcome
 from peer.auctioneer.scenario import make_instance
 from peer.auctioneer.shell import Cluster
-from peer.auctioneer.sim import run_round
+from peer.auctioneer.sim import SimResult, run_round
 from peer.net.identity import Identity
 
 PHASES = ("agree", "validate", "coin", "tasks", "sign", "done")
@@ -45,6 +53,24 @@ PHASES = ("agree", "validate", "coin", "tasks", "sign", "done")
 # closes each round once its bids are sent, so a long window costs nothing, and on a loaded machine
 # sending 1,008 bids to 8 providers can take 4 s: a window that ends first makes the views differ.
 NODE_INTERVAL = 12.0
+FAST_REPEATS = 5  # the fast simulation takes tens of ms: its median over a few runs damps the other load
+
+
+def outcome_digest(result: SimResult) -> bytes:
+    digests = {d.outcome.outcome.digest() for d in result.decided().values()}
+    assert len(result.decided()) == len(result.results) and len(digests) == 1, result.aborted()
+    return digests.pop()
+
+
+def simulate(instance, providers: int, k: int, seed: int) -> tuple[SimResult, SimResult, float]:
+    """The same round in the simulator with full crypto, then in the fast mode (median CPU of a few runs);
+    both must decide the same outcome."""
+    full = run_round(instance, executors=providers, k=k, seed=seed, phase_timeout=60)
+    fast_runs = [run_round(instance, executors=providers, k=k, seed=seed, phase_timeout=60, fast=True)
+                 for _ in range(FAST_REPEATS)]
+    for fast in fast_runs:
+        assert outcome_digest(fast) == outcome_digest(full), "the fast mode decided another outcome"
+    return full, fast_runs[0], statistics.median(f.cpu for f in fast_runs)
 
 
 def start_providers(workdir: Path, n: int, k: int, rounds: int) -> tuple[Cluster, Identity, list[subprocess.Popen]]:
@@ -118,7 +144,7 @@ def double_real(users: int, providers: int, k: int, rounds: int, seed: int, node
         else:
             cluster, client, procs = start_providers(workdir, providers, k, rounds)
         try:
-            totals, sims, makespans = [], [], []
+            totals, sims, fasts, makespans, loads = [], [], [], [], []
             previous = 0
             for i in range(1, rounds + 1):
                 picked: dict[str, object] = {}
@@ -162,18 +188,32 @@ def double_real(users: int, providers: int, k: int, rounds: int, seed: int, node
                     if starts:
                         print(f"    {phase:9} started at {statistics.median(starts) * 1000:7.1f} ms (median), "
                               f"{max(starts) * 1000:7.1f} ms (last provider)" + (" after the close" if nodes else ""))
-                sim = run_round(instance, executors=providers, k=k, seed=seed + r, phase_timeout=60)
-                assert len(sim.decided()) == providers
-                assert next(iter(sim.decided().values())).outcome.outcome.vector_digest.hex() == records[0]["vector_digest"]
-                sims.append(sim.seconds)
+                load_real = os.getloadavg()[0]
+                full, fast, fast_cpu = simulate(instance, providers, k, seed + r)
+                agreed = next(iter(fast.decided().values()))
+                assert agreed.outcome.outcome.vector_digest.hex() == records[0]["vector_digest"], "sim agreed another vector"
+                # The real providers drew their coin from os.urandom; on that coin, the allocator the
+                # simulator runs must reproduce the real run's signed outcome digest exactly.
+                coin = bytes.fromhex(records[0]["coin"])
+                replay = Outcome(r, "double", agreed.vector.digest(), coin, double_auction(agreed.vector.bids, coin))
+                assert replay.digest() == report.digest, "the allocator on the real coin gives another outcome"
                 timed = run_round(instance, executors=providers, k=k, seed=seed + r, cpu_time=True, phase_timeout=60)
+                print(f"    sim, same instance: full crypto {full.cpu * 1000:.1f} ms CPU ({full.seconds * 1000:.1f} ms wall), "
+                      f"fast mode {fast_cpu * 1000:.1f} ms CPU (median of {FAST_REPEATS}), same outcome digest "
+                      f"{agreed.outcome.outcome.digest().hex()[:16]}; one core per provider {timed.makespan * 1000:.1f} ms; "
+                      f"load {load_real:.1f} (real round), {os.getloadavg()[0]:.1f} (sims)")
+                sims.append(full.cpu)
+                fasts.append(fast_cpu)
                 makespans.append(timed.makespan)
+                loads.append(load_real)
             if totals:
-                print(f"real processes: median {statistics.median(totals) * 1000:.1f} ms over {len(totals)} round(s)")
-                print(f"in-process sim (all {providers} providers serially, one process): median "
-                      f"{statistics.median(sims) * 1000:.1f} ms wall, "
-                      f"{statistics.median(makespans) * 1000:.1f} ms with one core per provider; "
-                      f"real / sim wall = {statistics.median(totals) / statistics.median(sims):.2f}")
+                real = statistics.median(totals)
+                print(f"real processes: median {real * 1000:.1f} ms over {len(totals)} round(s), load average "
+                      f"{min(loads):.1f}-{max(loads):.1f}")
+                print(f"in-process sim (all {providers} providers serially, one process), median CPU: full crypto "
+                      f"{statistics.median(sims) * 1000:.1f} ms (real / sim = {real / statistics.median(sims):.1f}x), "
+                      f"fast mode {statistics.median(fasts) * 1000:.1f} ms (real / sim = {real / statistics.median(fasts):.1f}x); "
+                      f"{statistics.median(makespans) * 1000:.1f} ms running time with one core per provider")
             for p in procs:
                 if nodes:
                     p.terminate()  # a node runs until stopped

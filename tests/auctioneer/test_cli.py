@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 
 from typer.testing import CliRunner
 
@@ -17,6 +18,17 @@ def test_sim_prints_every_providers_output_and_names_a_deviant():
     assert honest.output.count("decided") == 3
     bad = runner.invoke(app, ["auctioneer", "sim", "--users", "30", "--providers", "3", "--k", "1", "--deviation", "change-reveal"])
     assert bad.exit_code == 0 and "bad-reveal" in bad.output and "(proved)" in bad.output
+    assert "fast mode" in honest.output and "fast mode" in bad.output
+
+
+def test_sim_timed_charges_each_provider_its_cpu_and_decides_the_same_outcome():
+    args = ["auctioneer", "sim", "--users", "30", "--providers", "3", "--k", "1"]
+    fast, timed = runner.invoke(app, args), runner.invoke(app, [*args, "--timed"])
+    assert timed.exit_code == 0, timed.output
+    assert "one core per provider, Ed25519" in timed.output and "fast mode" not in timed.output
+    digests = re.findall(r"decided\W+([0-9a-f]{16})\s", fast.output)
+    assert len(digests) == 3 and len(set(digests)) == 1
+    assert timed.output.count(digests[0]) == 3  # the same outcome with full crypto
 
 
 def test_sim_refuses_bad_options_with_one_line():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 from peer.auctioneer.bids import Equivocation, SignedBid, bid_problem
 
@@ -28,7 +29,7 @@ _VECTOR = b"peer/auctioneer/v1/vector"
 CHUNK_BIDS = 300  # ~40 KiB of bids per chunk: fits one 64 KiB link frame with room to spare
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class BidVector:
     """The agreed input of the allocator: one bid per included bidder, sorted; excluded bidders, sorted."""
 
@@ -37,12 +38,13 @@ class BidVector:
     excluded: tuple[bytes, ...]
 
     def digest(self) -> bytes:
-        h = hashlib.sha256(_VECTOR + self.round.to_bytes(8, "big"))
-        for bid in self.bids:
-            h.update(b"\x00" + bid.digest())
-        for bidder in self.excluded:
-            h.update(b"\x01" + bidder)
-        return h.digest()
+        return self._digest
+
+    @cached_property
+    def _digest(self) -> bytes:  # asked for at validation, signing and recording: hashed once
+        # One update of the joined records hashes the same bytes as one update per record, faster.
+        records = [b"\x00" + bid.digest() for bid in self.bids] + [b"\x01" + bidder for bidder in self.excluded]
+        return hashlib.sha256(_VECTOR + self.round.to_bytes(8, "big") + b"".join(records)).digest()
 
 
 class BidView:
@@ -63,9 +65,13 @@ class BidView:
             return "new"
         return "same" if held.digest() == bid.digest() else "conflict"
 
-    def add(self, bid: SignedBid) -> Equivocation | None:
-        """Add a bid whose signature was checked.  Returns the proof if it convicts its bidder."""
-        kind = self.classify(bid)
+    def add(self, bid: SignedBid, kind: str | None = None) -> Equivocation | None:
+        """Add a bid whose signature was checked.  Returns the proof if it convicts its bidder.
+
+        ``kind``: what ``classify(bid)`` just said, if the caller asked (each bid is classified once).
+        """
+        if kind is None:
+            kind = self.classify(bid)
         if kind in ("new", "conflict"):
             self._digest = None
         if kind == "new":
@@ -86,13 +92,12 @@ class BidView:
         """Depends only on which bid each bidder has and who is excluded, not on which proof convicted them."""
         if self._digest is not None:
             return self._digest
-        h = hashlib.sha256(_VIEW + self.round.to_bytes(8, "big"))
-        for bidder in sorted(set(self.bids) | set(self.proofs)):
-            if bidder in self.proofs:
-                h.update(b"\x01" + bidder)
-            else:
-                h.update(b"\x00" + self.bids[bidder].digest())
-        self._digest = h.digest()
+        bids, proofs = self.bids, self.proofs
+        records = [
+            b"\x01" + bidder if bidder in proofs else b"\x00" + bids[bidder].digest()
+            for bidder in sorted(bids.keys() | proofs.keys())
+        ]
+        self._digest = hashlib.sha256(_VIEW + self.round.to_bytes(8, "big") + b"".join(records)).digest()
         return self._digest
 
     def vector(self) -> BidVector:

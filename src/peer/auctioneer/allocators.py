@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Protocol, TypeVar
 
 from peer.auctioneer.agreement import BidVector
 from peer.auctioneer.double import double_auction
@@ -22,6 +24,35 @@ from peer.auctioneer.transfer import groups
 from peer.auctioneer.vcg import Market, allocate, allocation_of, payments_for, subsets
 
 AUCTIONS = ("double", "standard", "mirage")
+
+
+T = TypeVar("T")
+
+#: Task results shared by the providers of one simulated round (``shared_task_results``), keyed by
+#: everything the task reads.  ``None`` (the default, and always in a provider process): no sharing.
+_SHARED: ContextVar[dict[Hashable, object] | None] = ContextVar("shared_task_results", default=None)
+
+
+@contextmanager
+def shared_task_results() -> Iterator[None]:
+    """Inside the block, a pure task computed by one provider is reused by every other provider that
+    runs it on the same inputs (the simulator's fast mode: each machine still runs every step, the
+    result is the same bytes it would have computed).  A task that raises is never shared."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _shared(key: Callable[[], Hashable], compute: Callable[[], T]) -> T:
+    memo = _SHARED.get()
+    if memo is None:
+        return compute()
+    k = key()
+    if k not in memo:
+        memo[k] = compute()
+    return memo[k]  # type: ignore[return-value]
 
 
 class PayloadError(ValueError):
@@ -44,7 +75,9 @@ class DoublePlan:
         raise KeyError(task)
 
     def finish(self, results: dict[str, bytes]) -> Allocation:
-        return double_auction(self.vector.bids, self.coin)
+        # The allocation reads the bids' signed content (the vector digest covers exactly that) and the coin.
+        return _shared(lambda: ("double", self.vector.digest(), self.coin),
+                       lambda: double_auction(self.vector.bids, self.coin))
 
 
 def encode_payments(payments: dict[int, int]) -> bytes:
@@ -68,6 +101,7 @@ def decode_payments(raw: bytes, allowed: set[int]) -> dict[int, int]:
 class StandardPlan:
     def __init__(self, vector: BidVector, providers: Sequence[bytes], k: int) -> None:
         self.market = Market.of(vector.bids)
+        self._vector = vector
         grouped = groups(providers, k)
         self.subsets = subsets(len(self.market.users), len(grouped))
         self.tasks = {f"pay.{g}": members for g, members in enumerate(grouped)}
@@ -75,13 +109,15 @@ class StandardPlan:
 
     def _allocation(self) -> tuple[int, dict[int, int]]:
         if self._solution is None:  # task 1: every provider solves it once
-            self._solution = allocate(self.market)
+            self._solution = _shared(lambda: ("standard/allocate", self._vector.digest()),
+                                     lambda: allocate(self.market))
         return self._solution
 
     def compute(self, task: str) -> bytes:
         g = int(task.split(".")[1])
         welfare, assign = self._allocation()
-        return encode_payments(payments_for(self.market, welfare, assign, self.subsets[g]))
+        return _shared(lambda: ("standard/pay", self._vector.digest(), tuple(self.subsets[g])),
+                       lambda: encode_payments(payments_for(self.market, welfare, assign, self.subsets[g])))
 
     def finish(self, results: dict[str, bytes]) -> Allocation:
         _, assign = self._allocation()

@@ -14,19 +14,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import cached_property
 from enum import IntEnum
+from functools import cached_property
 
-from peer.net.identity import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Identity, verify
+from peer.auctioneer.signing import signature_ok
+from peer.net.identity import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Identity
 
 _BID = b"peer/auctioneer/v1/bid"
 MAX_VALUE = 10**12  # minor units per bandwidth unit
 MAX_QUANTITY = 10**9  # bandwidth units
+MAX_ROUND = 2**63 - 1
 
 
 class Side(IntEnum):
     USER = 0  # buys: value is the most it pays per unit, quantity its demand
     PROVIDER = 1  # sells: value is its cost per unit, quantity its capacity
+
+
+_SIDES = (Side.USER, Side.PROVIDER)
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,10 @@ class SignedBid:
     sig: bytes
 
     def signed_bytes(self) -> bytes:
+        return self._signed
+
+    @cached_property
+    def _signed(self) -> bytes:  # immutable: built once for the signature check and the digest
         return bid_bytes(self.round, self.bidder, self.side, self.value, self.quantity)
 
     @cached_property
@@ -49,6 +58,14 @@ class SignedBid:
 
     def digest(self) -> bytes:
         return self._digest
+
+    def with_signature(self, sig: bytes) -> SignedBid:
+        """The same content (so the same bid, the same digest) under another signature."""
+        out = SignedBid(self.round, self.bidder, self.side, self.value, self.quantity, sig)
+        for cached in ("_signed", "_digest"):  # what is derived from the content alone carries over
+            if cached in self.__dict__:
+                out.__dict__[cached] = self.__dict__[cached]
+        return out
 
 
 def bid_bytes(round_no: int, bidder: bytes, side: int, value: int, quantity: int) -> bytes:
@@ -66,23 +83,45 @@ def sign_bid(identity: Identity, round_no: int, side: Side, value: int, quantity
 
 def check_fields(round_no: int, side: int, value: int, quantity: int) -> None:
     """Raise ValueError unless every field is in range (the cheap checks, before any signature)."""
-    for name, x, hi in (("round", round_no, 2**63 - 1), ("value", value, MAX_VALUE), ("quantity", quantity, MAX_QUANTITY)):
-        if type(x) is not int or not 0 <= x <= hi:
-            raise ValueError(f"{name} out of range: {x!r}")
-    if side not in (Side.USER, Side.PROVIDER):
-        raise ValueError(f"unknown side {side!r}")
+    problem = field_problem(round_no, side, value, quantity)
+    if problem is not None:
+        raise ValueError(problem)
+
+
+def field_problem(round_no: int, side: int, value: int, quantity: int) -> str | None:
+    """Which field is out of range, or ``None``.  Written out, not looped: every provider runs it on every bid."""
+    if type(round_no) is not int or not 0 <= round_no <= MAX_ROUND:
+        return f"round out of range: {round_no!r}"
+    if type(value) is not int or not 0 <= value <= MAX_VALUE:
+        return f"value out of range: {value!r}"
+    if type(quantity) is not int or not 0 <= quantity <= MAX_QUANTITY:
+        return f"quantity out of range: {quantity!r}"
+    if side not in _SIDES:
+        return f"unknown side {side!r}"
+    return None
 
 
 def bid_problem(bid: SignedBid, round_no: int) -> str | None:
     """Why ``bid`` is not a valid bid for ``round_no``, or ``None`` (the signature is checked last)."""
+    shared = _SHARED.get()
+    if shared is None:
+        return _bid_problem(bid, round_no)
+    held = shared.checked.get(id(bid))
+    if held is not None and held[0] is bid and held[1] == round_no:
+        return held[2]
+    problem = _bid_problem(bid, round_no)
+    shared.checked[id(bid)] = (bid, round_no, problem)  # holds the bid, so its id is not reused
+    return problem
+
+
+def _bid_problem(bid: SignedBid, round_no: int) -> str | None:
     if not isinstance(bid, SignedBid):
         return "not a bid"
     if bid.round != round_no:
         return f"bid for round {bid.round}, not {round_no}"
-    try:
-        check_fields(bid.round, bid.side, bid.value, bid.quantity)
-    except ValueError as exc:
-        return str(exc)
+    problem = field_problem(bid.round, bid.side, bid.value, bid.quantity)
+    if problem is not None:
+        return problem
     if not isinstance(bid.bidder, bytes) or len(bid.bidder) != PUBLIC_KEY_BYTES:
         return "bidder is not a 32-byte key"
     if not isinstance(bid.sig, bytes) or len(bid.sig) != SIGNATURE_BYTES:
@@ -92,29 +131,46 @@ def bid_problem(bid: SignedBid, round_no: int) -> str | None:
     return None
 
 
-#: Signatures already verified in this process, when a simulator runs many providers in one
-#: process (``shared_verification``): the same bytes verify the same way for each of them, so
-#: checking once is exact.  ``None`` (the default, and always in a provider process): no cache.
-_VERIFIED: ContextVar[set[tuple[bytes, bytes, bytes]] | None] = ContextVar("verified_bids", default=None)
+class _SharedChecks:
+    """What a simulator running many providers in one process checks once for all of them.
+
+    ``sigs``: (bidder, bid digest, signature) triples that verified: the same bytes verify the
+    same way for every provider.  ``checked``: ``bid_problem``'s answer for a bid *object* and
+    round; the simulator hands every provider the same immutable bid objects, and the answer is a
+    pure function of them.  Both are exact; neither exists outside ``shared_verification``.
+    """
+
+    __slots__ = ("checked", "sigs")
+
+    def __init__(self) -> None:
+        self.sigs: set[tuple[bytes, bytes, bytes]] = set()
+        self.checked: dict[int, tuple[SignedBid, int, str | None]] = {}
+
+
+#: ``None`` (the default, and always in a provider process or a node): every check is made.
+_SHARED: ContextVar[_SharedChecks | None] = ContextVar("shared_bid_checks", default=None)
 
 
 @contextmanager
 def shared_verification() -> Iterator[None]:
-    token = _VERIFIED.set(set())
+    """Inside the block, bid checks are shared between the providers of this process (a simulator)."""
+    token = _SHARED.set(_SharedChecks())
     try:
         yield
     finally:
-        _VERIFIED.reset(token)
+        _SHARED.reset(token)
 
 
 def _signature_ok(bid: SignedBid) -> bool:
-    cache = _VERIFIED.get()
+    shared = _SHARED.get()
+    if shared is None:
+        return signature_ok(bid.bidder, bid.signed_bytes(), bid.sig)
     key = (bid.bidder, bid.digest(), bid.sig)
-    if cache is not None and key in cache:
+    if key in shared.sigs:
         return True
-    ok = verify(bid.bidder, bid.signed_bytes(), bid.sig)
-    if ok and cache is not None:
-        cache.add(key)
+    ok = signature_ok(bid.bidder, bid.signed_bytes(), bid.sig)
+    if ok:
+        shared.sigs.add(key)
     return ok
 
 

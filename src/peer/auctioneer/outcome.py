@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 _OUTCOME = b"peer/auctioneer/v1/outcome"
 
@@ -17,7 +18,7 @@ class Trade:
     quantity: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Allocation:
     """Trades, what each user pays (``charges``) and each provider receives (``credits``), in minor units.
 
@@ -29,6 +30,10 @@ class Allocation:
     credits: tuple[tuple[bytes, int], ...]
 
     def encode(self) -> bytes:
+        return self._encoded
+
+    @cached_property
+    def _encoded(self) -> bytes:  # immutable: encoded once however often it is hashed
         out = [len(self.trades).to_bytes(4, "big")]
         out += [t.user + t.provider + t.quantity.to_bytes(8, "big") for t in self.trades]
         for table in (self.charges, self.credits):
@@ -45,7 +50,7 @@ class Allocation:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Outcome:
     """The agreed result of one round: what every honest provider signs and keeps."""
 
@@ -56,6 +61,10 @@ class Outcome:
     allocation: Allocation
 
     def digest(self) -> bytes:
+        return self._digest
+
+    @cached_property
+    def _digest(self) -> bytes:  # signed, checked, recorded and sent: hashed once
         body = (
             len(_OUTCOME).to_bytes(1, "big") + _OUTCOME + self.round.to_bytes(8, "big")
             + len(self.auction).to_bytes(1, "big") + self.auction.encode() + self.vector_digest + self.coin
@@ -71,13 +80,13 @@ class SignedOutcome:
     signatures: tuple[tuple[bytes, bytes], ...]  # (provider key, Ed25519 signature), sorted by key
 
     def problem(self, providers: tuple[bytes, ...]) -> str | None:
-        from peer.net.identity import verify
+        from peer.auctioneer.signing import signature_ok
 
         signers = tuple(p for p, _ in self.signatures)
         if signers != tuple(sorted(providers)):
             return "not signed by exactly the executing providers"
         digest = self.outcome.digest()
         for provider, sig in self.signatures:
-            if not verify(provider, digest, sig):
+            if not signature_ok(provider, digest, sig):
                 return f"bad signature of {provider.hex()[:12]}"
         return None

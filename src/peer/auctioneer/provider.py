@@ -26,11 +26,11 @@ from peer.auctioneer.allocators import AUCTIONS, PayloadError, Plan, make_plan
 from peer.auctioneer.bids import bid_problem
 from peer.auctioneer.effects import Aborted, Broadcast, Decided, Effect, Rejected, Send, Wake
 from peer.auctioneer.outcome import Outcome, SignedOutcome
-from peer.auctioneer.signing import result_bytes, result_ok
+from peer.auctioneer.signing import result_bytes, result_ok, signature_ok
 from peer.auctioneer.transfer import Transfer
 from peer.auctioneer.vcg import SolverError
 from peer.coin import CoinSession
-from peer.net.identity import Identity, verify
+from peer.net.identity import Identity
 
 PHASES = ("collect", "agree", "validate", "coin", "tasks", "sign", "done", "aborted")
 MAX_CHUNKS = 10_000
@@ -140,16 +140,17 @@ class ProviderMachine:
         if self.phase != "collect":
             return [Send(sender, m.BidReceipt(self.config.round, 0, tuple((b.bidder, "bids are closed") for b in msg.bids)))]
         accepted, rejected = 0, []
+        view, round_no = self.view, self.config.round
         for bid in msg.bids:
-            kind = self.view.classify(bid)
+            kind = view.classify(bid)
             if kind == "same":
                 accepted += 1
                 continue
-            problem = bid_problem(bid, self.config.round) if kind != "excluded" else "bidder equivocated"
+            problem = bid_problem(bid, round_no) if kind != "excluded" else "bidder equivocated"
             if problem is not None:
                 rejected.append((bid.bidder if isinstance(bid.bidder, bytes) else b"", problem))
                 continue
-            proof = self.view.add(bid)
+            proof = view.add(bid, kind)
             if proof is not None:
                 rejected.append((bid.bidder, "a different bid of this bidder is held: equivocation"))
             else:
@@ -279,7 +280,7 @@ class ProviderMachine:
         return self._abort("data transfer: conflicting results", transfer.wrong(correct), True)
 
     def _on_outcome_sig(self, sender: bytes, msg: m.OutcomeSig) -> list[Effect]:
-        if not verify(sender, msg.digest, msg.sig):
+        if not signature_ok(sender, msg.digest, msg.sig):
             return [Rejected(sender, "outcome signature does not verify")]
         held = self._outcome_sigs.get(sender)
         if held is not None and held[0] != msg.digest:

@@ -6,6 +6,11 @@ real links would), fires ``Wake``s, and sends each provider's result to the
 bid client as an ``OutcomeNotice``/``AbortNotice``.  Virtual time only moves
 when nothing is deliverable, so a timeout is reached exactly when the protocol
 is stuck.
+
+``fast=True`` (what ``peer auctioneer sim`` runs) swaps Ed25519 for the
+round's symbolic signatures and shares pure task results between providers
+with identical inputs; the outcome is the full run's (docs/auctioneer.md, "The
+simulator's fast mode").
 """
 
 from __future__ import annotations
@@ -13,17 +18,28 @@ from __future__ import annotations
 import hashlib
 import heapq
 import time
-from contextlib import nullcontext
 from collections.abc import Callable
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 from peer.auctioneer import codec
 from peer.auctioneer import messages as m
+from peer.auctioneer.allocators import shared_task_results
 from peer.auctioneer.bids import shared_verification
-from peer.auctioneer.effects import Aborted, Broadcast, Decided, Effect, Rejected, Send, Wake
+from peer.auctioneer.effects import (
+    Aborted,
+    Broadcast,
+    Decided,
+    Effect,
+    Rejected,
+    Send,
+    Wake,
+)
 from peer.auctioneer.provider import ProviderMachine, RoundConfig
 from peer.auctioneer.scenario import Instance, identity_for
+from peer.auctioneer.signing import signature_scheme
+from peer.auctioneer.symbolic import SymbolicSignatures
 from peer.auctioneer.user import BidSubmitter
 
 Tamper = Callable[[bytes, list[Effect]], list[Effect]]
@@ -38,6 +54,15 @@ class SimResult:
     messages: int = 0
     wire_bytes: int = 0
     rejected: list[tuple[bytes, Rejected]] = field(default_factory=list)
+    cpu: float = 0.0  # CPU seconds (user+sys of this process) the simulation took, setup included
+    symbolic: SymbolicSignatures | None = None  # the fast mode's signatures: check its outcomes under them
+
+    def checking(self) -> ExitStack:
+        """The signature scheme this round signed with, to check its outcomes' signatures afterwards."""
+        stack = ExitStack()
+        if self.symbolic is not None:
+            stack.enter_context(signature_scheme(self.symbolic))
+        return stack
 
     def decided(self) -> dict[bytes, Decided]:
         return {p: r for p, r in self.results.items() if isinstance(r, Decided)}
@@ -56,19 +81,39 @@ def run_round(
     instance: Instance, *, executors: int, k: int, seed: int = 0, phase_timeout: float = 5.0,
     latency: float = 0.0, wire: bool = False, tamper: dict[bytes, Tamper] | None = None,
     client_bids: dict[bytes, tuple] | None = None, max_events: int = 10_000_000, cpu_time: bool = False,
+    fast: bool = False,
 ) -> SimResult:
-    # Sharing verified signatures between the simulated providers is exact, but it would hide
-    # each provider's own verification cost from the one-core-per-provider model.
-    with nullcontext() if cpu_time else shared_verification():
-        return _run_round(
+    """One round (see ``_run_round``).
+
+    ``fast``: symbolic signatures (``peer.auctioneer.symbolic``) instead of Ed25519, and a pure
+    task's result computed once and reused by every provider that runs it on the same inputs
+    (``allocators.shared_task_results``).  Every provider machine still handles every message and
+    runs every step; the outcome, its digest and every message's content but the signature bytes
+    are those of the full run (``tests/auctioneer/test_sim_fast.py``).  Deviations run unchanged.
+    It cannot be combined with ``cpu_time``: shared work has no owner to charge it to.
+    """
+    if fast and cpu_time:
+        raise ValueError("the fast mode shares work between providers, so it cannot charge each its own CPU time")
+    symbolic = SymbolicSignatures() if fast else None
+    with ExitStack() as stack:
+        # Sharing verified signatures between the simulated providers is exact, but it would hide
+        # each provider's own verification cost from the one-core-per-provider model.
+        stack.enter_context(nullcontext() if cpu_time else shared_verification())
+        if symbolic is not None:
+            stack.enter_context(signature_scheme(symbolic))
+            stack.enter_context(shared_task_results())
+        result = _run_round(
             instance, executors=executors, k=k, seed=seed, phase_timeout=phase_timeout, latency=latency, wire=wire,
-            tamper=tamper, client_bids=client_bids, max_events=max_events, cpu_time=cpu_time,
+            tamper=tamper, client_bids=client_bids, max_events=max_events, cpu_time=cpu_time, symbolic=symbolic,
         )
+    result.symbolic = symbolic
+    return result
 
 
 def _run_round(
     instance: Instance, *, executors: int, k: int, seed: int, phase_timeout: float, latency: float, wire: bool,
     tamper: dict[bytes, Tamper] | None, client_bids: dict[bytes, tuple] | None, max_events: int, cpu_time: bool,
+    symbolic: SymbolicSignatures | None,
 ) -> SimResult:
     """Run one round; ``tamper[p]`` rewrites provider p's effects (a deviation); ``client_bids[p]``
     replaces the bids the client sends to provider p (a user that equivocates).
@@ -85,11 +130,19 @@ def _run_round(
         instance.round, instance.auction, execs, k, bid_deadline=60.0, phase_timeout=phase_timeout,
         closers=frozenset({client}),
     )
+    started, cpu_started = time.perf_counter(), time.process_time()
     machines = {}
+    bids = instance.bids
+    if symbolic is not None:
+        # The simulated users sign their bids in the round's symbolic scheme, as the providers sign
+        # their messages; the instance's own (Ed25519) signatures are not used.  ``client_bids`` keep
+        # theirs: a test's forged or equivocating bid is checked as Ed25519, exactly as without ``fast``.
+        bids = symbolic.resign_bids(bids, {i.public_key: i for i in instance.users + instance.providers})
     for ident in instance.providers[:executors]:
         share, nonce = coin_secret(seed, ident.public_key)
-        machines[ident.public_key] = ProviderMachine(ident, config, share=share, nonce=nonce)
-    submitter = BidSubmitter(instance.round, instance.bids, execs, resend_every=30.0, give_up_at=50.0)
+        signer = ident if symbolic is None else symbolic.signer(ident)
+        machines[ident.public_key] = ProviderMachine(signer, config, share=share, nonce=nonce)  # type: ignore[arg-type]
+    submitter = BidSubmitter(instance.round, bids, execs, resend_every=30.0, give_up_at=50.0)
     queue: list[tuple[float, int, bytes, bytes, Any]] = []  # (time, seq, to, from, msg or None for a wake)
     seq = 0
     sent = size = 0
@@ -131,7 +184,6 @@ def _run_round(
                 results[owner] = e
                 push(now + latency, client, owner, m.AbortNotice(instance.round, e.reason[:200], e.culprits))
 
-    started = time.perf_counter()
     for p, machine in machines.items():
         handle(p, 0.0, machine.start(0.0))
     if client_bids:
@@ -166,4 +218,5 @@ def _run_round(
         if all(r is not None for r in results.values()) and (not queue or queue[0][0] > now):
             if len(submitter.notices) + len(submitter.aborts) >= len(execs):
                 break
-    return SimResult(results, submitter, time.perf_counter() - started, last_notice, sent, size, rejected)
+    return SimResult(results, submitter, time.perf_counter() - started, last_notice, sent, size, rejected,
+                     cpu=time.process_time() - cpu_started)

@@ -13,7 +13,7 @@ from peer.auctioneer import messages as m
 from peer.auctioneer.agreement import CHUNK_BIDS
 from peer.auctioneer.bids import SignedBid
 from peer.auctioneer.effects import Effect, Rejected, Send, Wake
-from peer.net.identity import verify
+from peer.auctioneer.signing import signature_ok
 
 
 class BidSubmitter:
@@ -66,7 +66,7 @@ class BidSubmitter:
             signers = tuple(p for p, _ in msg.signatures)
             if signers != tuple(sorted(self.providers)):
                 return [Rejected(sender, "outcome not signed by exactly the executing providers")]
-            if not all(verify(p, msg.digest, s) for p, s in msg.signatures):
+            if not all(signature_ok(p, msg.digest, s) for p, s in msg.signatures):
                 return [Rejected(sender, "an outcome signature does not verify")]
             self.notices[sender] = msg
             return []
