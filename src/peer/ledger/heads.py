@@ -16,6 +16,12 @@ each ``u64 count || 32-byte digest || u32 crc32(count || digest) || 4 zero
 bytes``.  A write touches one slot with one ``pwrite`` and one ``fsync``, so a
 crash mid-write can tear only the slot being written and the other still holds
 the previous head; the reader takes the valid slot with the higher count.
+
+A head of count 0 (slot 0, digest all zeros) says "nothing of this chain was
+acknowledged yet": the store writes it, without fsync, when a replica of
+someone else's entry creates the chain file (see ``store.py``, durability by
+whose entry it is).  It tells such a chain from one written before head files
+existed, whose every record was acknowledged: past the head, nothing is.
 """
 
 from __future__ import annotations
@@ -28,11 +34,14 @@ from pathlib import Path
 
 HEAD_SUFFIX = ".head"
 _SLOT = struct.Struct(">Q32sI4x")
+NOTHING_DIGEST = "00" * 32  # the digest of a count-0 head
 
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """``count`` entries acknowledged (the announcement included), the last with digest ``digest``."""
+    """``count`` entries acknowledged (the announcement included), the last with digest ``digest``.
+
+    Count 0: none yet (digest ``NOTHING_DIGEST``)."""
 
     count: int
     digest: str
@@ -59,7 +68,7 @@ def read_head(path: Path) -> Head | None:
         if len(raw) != _SLOT.size:
             continue
         count, digest, crc = _SLOT.unpack(raw)
-        if count < 1 or crc != zlib.crc32(count.to_bytes(8, "big") + digest) or count % 2 != i:
+        if crc != zlib.crc32(count.to_bytes(8, "big") + digest) or count % 2 != i:
             continue
         if best is None or count > best.count:
             best = Head(count, digest.hex())
@@ -82,3 +91,21 @@ def write_head(path: Path, head: Head) -> bool:
     finally:
         os.close(fd)
     return created
+
+
+def mark_unacknowledged(path: Path) -> bool:
+    """Give a chain created by a replica a count-0 head, unless it has a head already.
+
+    Not fsync'd: if the mark does not survive a crash, neither need the chain's
+    records (nothing was acknowledged), and the next durable append or writable
+    open writes the real head.  Returns True if the file was created.  Raises ``OSError``.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    try:
+        os.pwrite(fd, _slot(0, NOTHING_DIGEST), 0)
+    finally:
+        os.close(fd)
+    return True

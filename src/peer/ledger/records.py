@@ -233,12 +233,28 @@ def _load_chain(path: Path, *, repair: bool, loaded: Loaded) -> None:
                             f"by anti-entropy", auction=auction, lost=True))
         loaded.lost[path.name] = Lost(path.name, head, have)
     else:
-        # Everything acknowledged is here: what follows it can only be a torn append.
-        if head is not None and chain is not None:
+        # Everything acknowledged is here: what follows it can only be a torn append, or
+        # replicas that were never fsync'd (see below).
+        if head is not None and head.count > 0 and chain is not None:
             acknowledged = chain.at(head.count - 1)
             if acknowledged is None or acknowledged.digest != head.digest:
                 problem = problem or f"entry {head.count - 1} is not the one that was acknowledged"
-        if result.torn:
+                head = None  # not a head we can trust to say what is past it
+        framing = problem is not None and problem == result.damage and end == result.good_end
+        if head is not None and framing and have >= head.count:
+            # Past the acknowledged head there are only replicas of others' entries, written
+            # without fsync (store.py): after an OS crash the page cache may have reached the
+            # disk in any order, e.g. a later record whole after a zeroed earlier one.  None of
+            # it was acknowledged and anti-entropy brings it back, so it is cut like a torn tail.
+            # (Only framing damage, which a crash can leave: a whole record that checks out but
+            # does not chain is no crash's doing, and stays damage.)
+            verb = "truncated" if repair else "would truncate"
+            loaded.issues.append(Issue(path.name, end, f"torn tail: {verb} {len(data) - end} bytes past the "
+                                                       f"acknowledged head ({problem})", torn=True))
+            if repair:
+                _cut(path, end)
+            problem = None
+        elif result.torn:
             verb = "truncated" if repair else "would truncate"
             loaded.issues.append(Issue(path.name, result.good_end,
                                        f"torn tail: {verb} {result.torn} bytes", torn=True))
