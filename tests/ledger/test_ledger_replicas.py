@@ -5,8 +5,12 @@ an entry the store's owner signed is fsync'd and named by the head before
 ``append``/``merge`` returns, together with every replica before it in the
 file.  After an OS crash anything past the acknowledged head may have reached
 the disk in any order; recovery cuts it (anti-entropy brings it back) instead
-of freezing the chain as damaged.  Each test fails on the code before this rule
-(every merge fsync'd, no count-0 heads, framing damage past the head frozen).
+of freezing the chain as damaged.  A chain without a head file holds nothing
+acknowledged once the directory is marked (``heads.HEADS_MARK``); before the
+mark (a ledger from before head files) its records were all acknowledged.
+The first five tests fail on the code before this rule (every merge fsync'd,
+framing damage past the head frozen); the rest guard that the rule reaches
+nothing that was acknowledged.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ import pytest
 from typer.testing import CliRunner
 
 from peer.ledger.cli import ledger_app
-from peer.ledger.heads import NOTHING_DIGEST, Head, head_path, read_head
-from peer.ledger.records import HEADER, chain_file_name, scan
+from peer.ledger.heads import HEADS_MARK, Head, head_path, read_head
+from peer.ledger.records import chain_file_name, scan
 from peer.ledger.store import LedgerStore
 
 from ._helpers import PK, make_chain
@@ -53,7 +57,7 @@ def test_replicas_are_not_fsynced_and_do_not_move_the_head(tmp_path: Path, monke
         assert store.merge(CHAIN.entries[:3]).accepted == list(CHAIN.entries[:3])
         assert synced == []
         assert store.chain("a1") == make_chain(hops=2)
-        assert read_head(head_path(_file(ledger))) == Head(0, NOTHING_DIGEST)  # nothing acknowledged
+        assert not head_path(_file(ledger)).exists()  # nothing acknowledged (a marked directory)
         assert store.verify_all().ok  # readers see the page cache
 
 
@@ -115,7 +119,7 @@ def test_a_hole_past_the_head_is_cut_and_refetched(tmp_path: Path, owner: str, k
     with LedgerStore(ledger) as store:
         store.set_owner(owner)  # PK[1] bought hop 1 and sold hop 2: entries 0..2 are durable
         store.merge(CHAIN.entries)
-    assert (read_head(head_path(_file(ledger))) or Head(-1, "")).count == keep
+    assert (read_head(head_path(_file(ledger))) or Head(0, "")).count == keep
     _zero_record(_file(ledger), keep)  # the first record past the head is a hole, later ones are whole
     result = CliRunner().invoke(ledger_app, ["verify", str(tmp_path)], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "past the acknowledged head" in result.output, result.output
@@ -145,18 +149,40 @@ def test_a_hole_in_a_ledger_from_before_head_files_is_still_damage(tmp_path: Pat
         for entry in CHAIN.entries:
             store.append(entry)
     os.remove(head_path(_file(ledger)))
+    os.remove(ledger / HEADS_MARK)
     raw = _zero_record(_file(ledger), 1)
     with LedgerStore(ledger) as store:
         assert store.is_damaged("a1")
     assert _file(ledger).read_bytes() == raw
 
 
-def test_a_torn_count_zero_head_is_no_head(tmp_path: Path) -> None:
+def test_the_first_writable_open_marks_the_directory_once_every_chain_has_a_head(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger"
     with LedgerStore(ledger) as store:
-        store.merge(CHAIN.entries[:1])
-    path = head_path(_file(ledger))
-    raw = bytearray(path.read_bytes())
-    raw[HEADER.size - 1] ^= 1  # inside the slot's digest: its CRC fails
-    path.write_bytes(bytes(raw))
-    assert read_head(path) is None
+        for entry in CHAIN.entries:
+            store.append(entry)
+    assert (ledger / HEADS_MARK).exists()
+    os.remove(head_path(_file(ledger)))
+    os.remove(ledger / HEADS_MARK)  # a ledger from before head files
+    with LedgerStore(ledger, read_only=True) as ro:
+        assert ro.chain("a1") == CHAIN
+    assert not (ledger / HEADS_MARK).exists()  # a reader changes nothing
+    with LedgerStore(ledger) as store:
+        assert store.chain("a1") == CHAIN and not store.issues
+    assert read_head(head_path(_file(ledger))) == Head(CHAIN.length, CHAIN.head.digest)
+    assert (ledger / HEADS_MARK).exists()
+
+
+def test_a_damaged_chain_without_a_head_keeps_the_directory_unmarked(tmp_path: Path) -> None:
+    """Its records were acknowledged under the old rules: the mark would make its damage a cut tail."""
+    ledger = tmp_path / "ledger"
+    with LedgerStore(ledger) as store:
+        for entry in CHAIN.entries:
+            store.append(entry)
+    os.remove(head_path(_file(ledger)))
+    os.remove(ledger / HEADS_MARK)
+    raw = _zero_record(_file(ledger), 1)
+    for _ in range(2):
+        with LedgerStore(ledger) as store:
+            assert store.is_damaged("a1")
+        assert not (ledger / HEADS_MARK).exists() and _file(ledger).read_bytes() == raw

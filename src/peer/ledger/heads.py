@@ -17,11 +17,12 @@ bytes``.  A write touches one slot with one ``pwrite`` and one ``fsync``, so a
 crash mid-write can tear only the slot being written and the other still holds
 the previous head; the reader takes the valid slot with the higher count.
 
-A head of count 0 (slot 0, digest all zeros) says "nothing of this chain was
-acknowledged yet": the store writes it, without fsync, when a replica of
-someone else's entry creates the chain file (see ``store.py``, durability by
-whose entry it is).  It tells such a chain from one written before head files
-existed, whose every record was acknowledged: past the head, nothing is.
+In a ledger directory that holds ``HEADS_MARK`` (written by the first writable
+open that gave every chain its head file), a chain without a head file, or
+without a valid slot, has nothing acknowledged (count 0): replicas of others'
+entries create chain files without one (``store.py``, durability by whose entry
+it is).  Without the mark, a chain without a head file was written before head
+files existed, and every record in it was acknowledged.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from pathlib import Path
 
 HEAD_SUFFIX = ".head"
 _SLOT = struct.Struct(">Q32sI4x")
-NOTHING_DIGEST = "00" * 32  # the digest of a count-0 head
+HEADS_MARK = ".heads"  # in a ledger directory: every acknowledged chain has its head file
+NOTHING_DIGEST = "00" * 32  # the digest of a count-0 head (nothing acknowledged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,7 @@ def read_head(path: Path) -> Head | None:
         if len(raw) != _SLOT.size:
             continue
         count, digest, crc = _SLOT.unpack(raw)
-        if crc != zlib.crc32(count.to_bytes(8, "big") + digest) or count % 2 != i:
+        if count < 1 or crc != zlib.crc32(count.to_bytes(8, "big") + digest) or count % 2 != i:
             continue
         if best is None or count > best.count:
             best = Head(count, digest.hex())
@@ -92,20 +94,3 @@ def write_head(path: Path, head: Head) -> bool:
         os.close(fd)
     return created
 
-
-def mark_unacknowledged(path: Path) -> bool:
-    """Give a chain created by a replica a count-0 head, unless it has a head already.
-
-    Not fsync'd: if the mark does not survive a crash, neither need the chain's
-    records (nothing was acknowledged), and the next durable append or writable
-    open writes the real head.  Returns True if the file was created.  Raises ``OSError``.
-    """
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        return False
-    try:
-        os.pwrite(fd, _slot(0, NOTHING_DIGEST), 0)
-    finally:
-        os.close(fd)
-    return True

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from peer.ledger.codec import DecodeError, decode_record
-from peer.ledger.heads import HEAD_SUFFIX, Head, head_path, read_head
+from peer.ledger.heads import HEAD_SUFFIX, HEADS_MARK, NOTHING_DIGEST, Head, head_path, read_head
 from peer.ledger.entries import (
     Announcement,
     Chain,
@@ -147,6 +147,7 @@ class Loaded:
     files: dict[str, str] = field(default_factory=dict)  # auction -> file name
     lost: dict[str, Lost] = field(default_factory=dict)  # file name -> what is missing
     heads: dict[str, Head] = field(default_factory=dict)  # file name -> acknowledged head
+    marked: bool = False  # the directory holds HEADS_MARK (heads.py)
 
 
 def _cut(path: Path, at: int) -> None:
@@ -205,8 +206,10 @@ def _quarantine(path: Path, at: int) -> Path:
     return keep
 
 
-def _load_chain(path: Path, *, repair: bool, loaded: Loaded) -> None:
+def _load_chain(path: Path, *, repair: bool, loaded: Loaded, marked: bool) -> None:
     head = read_head(head_path(path))
+    if head is None and marked:
+        head = Head(0, NOTHING_DIGEST)  # nothing acknowledged: replicas only (heads.py)
     data = path.read_bytes() if path.exists() else b""
     result = scan(data)
     chain, end, problem = _verified(path, result)
@@ -294,10 +297,11 @@ def load_dir(path: Path, *, repair: bool) -> Loaded:
     lost whole.
     """
     loaded = Loaded()
+    loaded.marked = (path / HEADS_MARK).exists()
     names = {f.name for f in path.glob("*" + CHAIN_SUFFIX)}
     names |= {f.with_suffix(CHAIN_SUFFIX).name for f in path.glob("*" + HEAD_SUFFIX)}
     for name in sorted(names):
-        _load_chain(path / name, repair=repair, loaded=loaded)
+        _load_chain(path / name, repair=repair, loaded=loaded, marked=loaded.marked)
     fraud = path / FRAUD_FILE
     if fraud.exists():
         _load_proofs(fraud, _read(fraud, repair=repair, loaded=loaded), loaded)

@@ -48,10 +48,9 @@ from peer.ledger.entries import (
     FraudProof,
     InvalidEntry,
     SignedHop,
-    signers,
     verify_fraud_proof,
 )
-from peer.ledger.heads import Head, head_path, mark_unacknowledged, write_head
+from peer.ledger.heads import HEADS_MARK, Head, head_path, write_head
 from peer.ledger.store_admission import AdmissionGlue
 from peer.ledger.store_report import (  # re-exported: the store's errors and report live there
     AuctionStatus,
@@ -141,6 +140,12 @@ class LedgerStore(AdmissionGlue):
         if repair:
             try:
                 self._record_heads(loaded.chains, loaded.heads, loaded.lost, loaded.files)
+                if not loaded.marked and not any(name not in loaded.heads for name in self._broken
+                                                 if name != FRAUD_FILE):
+                    # Every chain has its head now (a damaged one without a head keeps the old
+                    # rules for the directory until it is repaired): from here on, a chain
+                    # without a head file holds replicas only (heads.py).
+                    self._create_durably(self.path / HEADS_MARK)
             except OSError as exc:  # e.g. a full disk: readable, but not writable until space returns
                 self.failure = unavailable(f"{self.path}: recording chain heads", exc)
 
@@ -166,6 +171,14 @@ class LedgerStore(AdmissionGlue):
                 wrote = True
         if wrote:
             _fsync_dir(self.path)  # and the names of files that replicas created
+
+    def _create_durably(self, path: Path) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _fsync_dir(self.path)
 
     @classmethod
     def open_data_dir(cls, data_dir: str | os.PathLike[str], *, read_only: bool = False) -> LedgerStore:
@@ -393,8 +406,29 @@ class LedgerStore(AdmissionGlue):
         return new
 
     def is_own(self, entry: Entry) -> bool:
-        """Did the owner sign ``entry``?  (Then it is written durably, whichever way it came.)"""
-        return self.owner is not None and self.owner in signers(entry)
+        """Is the owner a signer of ``entry`` (announcer, seller or buyer)?  Then it is written
+        durably, whichever way it came.  By the roles it names, not by verifying signatures
+        (``entries.signers``): this runs on every entry gossip brings, and the store verifies
+        what it accepts anyway."""
+        if self.owner is None:
+            return False
+        if isinstance(entry, Announcement):
+            return entry.seller == self.owner
+        return self.owner in (entry.body.seller, entry.body.buyer)
+
+    def may_sync(self, entries: Iterable[Entry], vouched_by: str | None = None) -> bool:
+        """Could ``merge(entries, vouched_by=...)`` wait on the disk (fsync)?  Yes for our own
+        entries, and for a neighbour's answer that may vouch for a chain (its record is saved).
+        Otherwise a merge writes replicas to the page cache only, cheap enough to run in the
+        node's loop (a fraud proof found on the way is still fsync'd there: rare, and evidence)."""
+        entries = list(entries)
+        if any(self.is_own(e) for e in entries):
+            return True
+        if vouched_by is None or self._admission is None:
+            return False
+        pending = self._pending if self._pending is not None else ()
+        return any(isinstance(e, SignedHop) and (e.auction in pending or not self.expects(e.auction))
+                   for e in entries)
 
     def _write_entry(self, entry: Entry, *, durable: bool) -> None:
         name = chain_file_name(entry.auction)
@@ -442,7 +476,7 @@ class LedgerStore(AdmissionGlue):
                 head_created = head is not None and write_head(head_path(path), head)
                 if created or head_created or path.name in self._unsynced_names:
                     # New files' names must survive a crash too (one fsync for both), and so must
-                    # those of a chain file and its count-0 head that a replica created.
+                    # that of a chain file a replica created.
                     _fsync_dir(self.path)
                     self._unsynced_names.discard(path.name)
             except OSError as exc:
@@ -465,9 +499,9 @@ class LedgerStore(AdmissionGlue):
     def _append_replica(self, path: Path, record: bytes) -> None:
         """Append a replica's ``record`` to the page cache: no fsync, the head does not move.
 
-        A new chain file gets a count-0 head (``heads.mark_unacknowledged``), so that
-        recovery knows none of it was acknowledged.  On failure the partial record
-        is cut off and ``StoreUnavailable`` raised, as for a durable append.
+        A new chain file gets no head file: in a marked directory (``heads.HEADS_MARK``)
+        recovery knows that none of it was acknowledged.  On failure the partial
+        record is cut off and ``StoreUnavailable`` raised, as for a durable append.
         """
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -478,7 +512,6 @@ class LedgerStore(AdmissionGlue):
             start = os.fstat(fd).st_size
             try:
                 if start == 0:  # a new file (or one a lost chain left empty): its name is not durable
-                    mark_unacknowledged(head_path(path))
                     self._unsynced_names.add(path.name)
                 written = 0
                 while written < len(record):
