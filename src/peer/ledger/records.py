@@ -32,6 +32,7 @@ written before them) the rules above are all there is.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import struct
@@ -59,6 +60,7 @@ FRAUD_FILE = "fraud.log"
 LOST_SUFFIX = ".lost"
 
 
+@functools.lru_cache(maxsize=4096)  # asked several times for every entry a node hears (profiled: 2% of its CPU)
 def chain_file_name(auction: str) -> str:
     """A file-system-safe, fixed-length name per auction id (checked against the genesis on load)."""
     return hashlib.sha256(b"peer/ledger/file\x00" + auction.encode()).hexdigest()[:32] + CHAIN_SUFFIX
