@@ -186,3 +186,25 @@ def test_a_damaged_chain_without_a_head_keeps_the_directory_unmarked(tmp_path: P
         with LedgerStore(ledger) as store:
             assert store.is_damaged("a1")
         assert not (ledger / HEADS_MARK).exists() and _file(ledger).read_bytes() == raw
+
+
+def test_may_sync_says_when_a_merge_may_wait_on_the_disk(tmp_path: Path) -> None:
+    """The node merges in its loop only what cannot fsync: replicas of chains it expects."""
+    from peer.ledger.admission import AdmissionPolicy
+
+    with LedgerStore(tmp_path / "ledger") as store:
+        store.set_owner(PK[2])
+        assert not store.may_sync(CHAIN.entries[:2])  # replicas
+        assert store.may_sync(CHAIN.entries[2:3])  # hop 2: we bought it
+        assert store.may_sync(CHAIN.entries[3:4])  # hop 3: we sold it
+        store.set_admission(AdmissionPolicy())
+        neighbour = PK[8]
+        # A neighbour's answer with a started chain we do not hold may vouch for it: saved with fsync.
+        assert store.may_sync([CHAIN.announcement, CHAIN.hops[0]], vouched_by=neighbour)
+        assert not store.may_sync([CHAIN.announcement, CHAIN.hops[0]])  # the live flood never vouches
+        store.admit("a1")
+        store.merge(CHAIN.entries[:2])
+        assert store.chain("a1") is not None
+        assert not store.may_sync([CHAIN.hops[3]], vouched_by=neighbour)  # a chain we hold: nothing to vouch
+        store.set_owner(None)
+        assert not store.may_sync(CHAIN.entries)
