@@ -51,10 +51,15 @@ def run(scenario_path: Path, auctions: int, concurrency: int) -> dict:
     scenario = load_scenario(scenario_path)
     with tempfile.TemporaryDirectory(prefix="lives-bench-") as tmp:
         started = time.monotonic()
-        result, _, error = execute_workload(scenario, Path(tmp), seed=scenario.seed, auctions=auctions,
-                                            concurrency=concurrency, rate=None, **TIMEOUTS)
+        result, runs, error = execute_workload(scenario, Path(tmp), seed=scenario.seed, auctions=auctions,
+                                               concurrency=concurrency, rate=None, **TIMEOUTS)
         if result is None:
             raise SystemExit(f"error: {error}")
+        # Why an auction did not check out: its outcome (aborted, failed: a timeout at high load) or
+        # which check failed (a ledger copy that differs, a replay that does not match).
+        result["unchecked"] = [f"{r.outcome}{'' if r.outcome != 'completed' else ' ' + str(r.checks)}"
+                               for r in runs if not (r.outcome == "completed" and r.checks.get("replay_matches")
+                                                     and r.checks.get("ledger_identical"))]
         result["total_seconds"] = round(time.monotonic() - started, 1)
         result["load"] = load()
         return result
@@ -94,6 +99,8 @@ def main() -> None:
                       f"{r['latency_max']:>5}  {r['messages_per_auction']:>12}  "
                       f"{r['checked_ok']}/{r['auctions']:<5}  {r.get('memory_kib_per_node'):>15}  "
                       f"{cpu:>13}  {ceiling:>9}  {r['load']}", flush=True)
+                for why in r["unchecked"]:
+                    print(f"{'':>11}  not checked: {why}", flush=True)
         if args.skip_memory:
             return
         print(f"memory: ws-{args.memory_nodes}, a node's PSS after N auctions (fresh network each)")

@@ -98,10 +98,10 @@ def test_new_file_also_fsyncs_the_directory(tmp_path: Path, monkeypatch: pytest.
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.path.isdir(f"/proc/self/fd/{fd}")),
                                                  real_fsync(fd))[1])
-    with LedgerStore(tmp_path) as store:
+    with LedgerStore(tmp_path) as store:  # a new directory: its heads mark, fsync'd with the directory
         store.append(CHAIN.announcement)  # creates the files: chain fsync, head fsync, then directory fsync
         store.append(CHAIN.hops[0])  # existing files: chain and head fsync only
-    assert synced == [False, False, True, False, False]
+    assert synced == [False, True, False, False, True, False, False]
 
 
 def test_failed_fsync_undoes_the_write_and_refuses_more(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,13 @@ each ``u64 count || 32-byte digest || u32 crc32(count || digest) || 4 zero
 bytes``.  A write touches one slot with one ``pwrite`` and one ``fsync``, so a
 crash mid-write can tear only the slot being written and the other still holds
 the previous head; the reader takes the valid slot with the higher count.
+
+In a ledger directory that holds ``HEADS_MARK`` (written by the first writable
+open that gave every chain its head file), a chain without a head file, or
+without a valid slot, has nothing acknowledged (count 0): replicas of others'
+entries create chain files without one (``store.py``, durability by whose entry
+it is).  Without the mark, a chain without a head file was written before head
+files existed, and every record in it was acknowledged.
 """
 
 from __future__ import annotations
@@ -28,11 +35,15 @@ from pathlib import Path
 
 HEAD_SUFFIX = ".head"
 _SLOT = struct.Struct(">Q32sI4x")
+HEADS_MARK = ".heads"  # in a ledger directory: every acknowledged chain has its head file
+NOTHING_DIGEST = "00" * 32  # the digest of a count-0 head (nothing acknowledged)
 
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """``count`` entries acknowledged (the announcement included), the last with digest ``digest``."""
+    """``count`` entries acknowledged (the announcement included), the last with digest ``digest``.
+
+    Count 0: none yet (digest ``NOTHING_DIGEST``)."""
 
     count: int
     digest: str
@@ -82,3 +93,4 @@ def write_head(path: Path, head: Head) -> bool:
     finally:
         os.close(fd)
     return created
+

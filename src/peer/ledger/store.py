@@ -6,13 +6,20 @@ confined to the auction being written; ``show``/``verify`` and replication read
 per auction; and a damaged auction does not stop a node from recording others.
 The price is one directory fsync when an auction's file is created.
 
-Durability: ``append`` verifies first, then writes the whole framed record with
-one ``write``, fsyncs, then records the chain's new head in its head file
-(``heads.py``, fsync'd), and only then returns (and only then may the caller
-acknowledge, e.g. countersign or forward).  In-memory state is updated after
-that, so it is never ahead of the disk, and the head file always names what
-was acknowledged: a chain file that holds less is reported as *lost*, not torn,
-and is filled again from peers (``merge``).  Fraud proofs go to a separate
+Durability by whose entry it is.  ``append`` (the node's own entries) and
+``merge`` of an entry the store's ``owner`` signed verify first, then write the
+whole framed record with one ``write``, fsync, then record the chain's new
+head in its head file (``heads.py``, fsync'd), and only then return (and only
+then may the caller acknowledge, e.g. countersign or publish).  In-memory state
+is updated after that, and the head file always names what was acknowledged: a
+chain file that holds less is reported as *lost*, not torn, and is filled again
+from peers (``merge``).  A *replica* (``merge`` of an entry the owner did not
+sign) is written to the page cache only, without fsync and without moving the
+head: nobody waits on it (gossip forwards before it merges), a process crash
+keeps it (the kernel has it), and what an OS crash takes is past the
+acknowledged head, so recovery cuts it and anti-entropy brings it back.  The
+next durable append to the same file fsyncs it with that one.  See
+docs/ledger.md, "Durability by whose entry it is".  Fraud proofs go to a separate
 append-only file (``fraud.log``) with the same framing; the chain is never
 rewritten.
 
@@ -43,7 +50,7 @@ from peer.ledger.entries import (
     SignedHop,
     verify_fraud_proof,
 )
-from peer.ledger.heads import Head, head_path, write_head
+from peer.ledger.heads import HEADS_MARK, Head, head_path, write_head
 from peer.ledger.store_admission import AdmissionGlue
 from peer.ledger.store_report import (  # re-exported: the store's errors and report live there
     AuctionStatus,
@@ -101,6 +108,8 @@ class LedgerStore(AdmissionGlue):
         self._closed = False
         self._poisoned: str | None = None
         self.failure: StoreUnavailable | None = None  # the last write failure, until writable() clears it
+        self.owner: str | None = None  # our public key (hex): merged entries it signed are fsync'd
+        self._unsynced_names: set[str] = set()  # files created by replicas: their names are not fsync'd yet
         if read_only:
             if not self.path.is_dir():
                 raise StoreError(f"{self.path}: no ledger directory")
@@ -131,6 +140,12 @@ class LedgerStore(AdmissionGlue):
         if repair:
             try:
                 self._record_heads(loaded.chains, loaded.heads, loaded.lost, loaded.files)
+                if not loaded.marked and not any(name not in loaded.heads for name in self._broken
+                                                 if name != FRAUD_FILE):
+                    # Every chain has its head now (a damaged one without a head keeps the old
+                    # rules for the directory until it is repaired): from here on, a chain
+                    # without a head file holds replicas only (heads.py).
+                    self._create_durably(self.path / HEADS_MARK)
             except OSError as exc:  # e.g. a full disk: readable, but not writable until space returns
                 self.failure = unavailable(f"{self.path}: recording chain heads", exc)
 
@@ -138,13 +153,32 @@ class LedgerStore(AdmissionGlue):
                       files: Mapping[str, str]) -> None:
         """On a writable open: name what is on disk as acknowledged where the head file does not
         yet (files written before head files existed, or a record fsync'd just before a crash)."""
+        wrote = False
         for auction, chain in chains.items():
             name = files[auction]
             head = heads.get(name)
             if name in lost or name in self._broken:
                 continue  # the head is the evidence of what was acknowledged: keep it as it is
             if head is None or head.count < chain.length:
+                # Replicas past the head may be in the page cache only (a process crash keeps
+                # them): make them durable before the head names them.
+                fd = os.open(self.path / name, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
                 write_head(head_path(self.path / name), Head(chain.length, chain.head.digest))
+                wrote = True
+        if wrote:
+            _fsync_dir(self.path)  # and the names of files that replicas created
+
+    def _create_durably(self, path: Path) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _fsync_dir(self.path)
 
     @classmethod
     def open_data_dir(cls, data_dir: str | os.PathLike[str], *, read_only: bool = False) -> LedgerStore:
@@ -284,8 +318,12 @@ class LedgerStore(AdmissionGlue):
                 self.failure = StoreUnavailable(str(exc))
         return self.failure is None
 
+    def set_owner(self, public_hex: str | None) -> None:
+        """Whose ledger this is: merged entries signed by this key are made durable like ``append``."""
+        self.owner = public_hex
+
     def append(self, entry: Entry) -> bool:
-        """Verify ``entry`` against its chain, then persist it durably.
+        """Verify ``entry`` against its chain, then persist it durably (the node's own entry).
 
         Returns True once the entry is on disk (fsync'd), False if this exact
         entry was already there.  Raises ``InvalidEntry`` (with the reason),
@@ -303,7 +341,7 @@ class LedgerStore(AdmissionGlue):
             raise FraudDetected(result.fraud_proofs[0])
         if not result.accepted:
             return False
-        self._write_entry(entry)
+        self._write_entry(entry, durable=True)
         return True
 
     def append_announcement(self, announcement: Announcement) -> bool:
@@ -314,9 +352,11 @@ class LedgerStore(AdmissionGlue):
 
     def merge(self, remote: Iterable[Entry], *, now: float | None = None,
               vouched_by: str | None = None) -> MergeResult:
-        """Apply what a peer sent: accepted entries are persisted, fraud proofs kept.
+        """Apply what a peer sent: accepted entries are written, fraud proofs kept (fsync'd).
 
-        Nothing that is rejected touches the disk.  With an admission policy
+        Accepted entries the ``owner`` signed are durable when this returns, like
+        ``append``; replicas of others' entries are in the page cache, not
+        fsync'd (module doc).  Nothing that is rejected touches the disk.  With an admission policy
         (``set_admission``), entries of auctions that are not relevant yet are
         held pending (``result.held``) or refused; ``now`` is the time for that.
         ``vouched_by``: a neighbour's anti-entropy answer, which may make us store
@@ -329,7 +369,7 @@ class LedgerStore(AdmissionGlue):
         result.held = held
         result.rejected += refused
         for entry in result.accepted:
-            self._write_entry(entry)
+            self._write_entry(entry, durable=self.is_own(entry))
         self._keep_proofs(result.fraud_proofs)
         if vouching and vouched_by is not None:
             self._record_vouched(vouching, vouched_by)
@@ -365,15 +405,44 @@ class LedgerStore(AdmissionGlue):
             new.append(proof)
         return new
 
-    def _write_entry(self, entry: Entry) -> None:
+    def is_own(self, entry: Entry) -> bool:
+        """Is the owner a signer of ``entry`` (announcer, seller or buyer)?  Then it is written
+        durably, whichever way it came.  By the roles it names, not by verifying signatures
+        (``entries.signers``): this runs on every entry gossip brings, and the store verifies
+        what it accepts anyway."""
+        if self.owner is None:
+            return False
+        if isinstance(entry, Announcement):
+            return entry.seller == self.owner
+        return self.owner in (entry.body.seller, entry.body.buyer)
+
+    def may_sync(self, entries: Iterable[Entry], vouched_by: str | None = None) -> bool:
+        """Could ``merge(entries, vouched_by=...)`` wait on the disk (fsync)?  Yes for our own
+        entries, and for a neighbour's answer that may vouch for a chain (its record is saved).
+        Otherwise a merge writes replicas to the page cache only, cheap enough to run in the
+        node's loop (a fraud proof found on the way is still fsync'd there: rare, and evidence)."""
+        entries = list(entries)
+        if any(self.is_own(e) for e in entries):
+            return True
+        if vouched_by is None or self._admission is None:
+            return False
+        pending = self._pending if self._pending is not None else ()
+        return any(isinstance(e, SignedHop) and (e.auction in pending or not self.expects(e.auction))
+                   for e in entries)
+
+    def _write_entry(self, entry: Entry, *, durable: bool) -> None:
         name = chain_file_name(entry.auction)
         chain = Chain(entry) if isinstance(entry, Announcement) else self._chains[entry.auction].appended(entry)
         lost = self._lost.get(name)
         # While a chain is lost its head file keeps naming what was acknowledged, so that a
         # crash during recovery still shows the loss; it moves on once the chain is whole.
         restored = lost is not None and chain.length >= lost.head.count
-        head = None if lost is not None and not restored else Head(chain.length, chain.head.digest)
-        self._append_durably(self.path / name, frame(encode_record(entry)), head)
+        record = frame(encode_record(entry))
+        if durable:
+            head = None if lost is not None and not restored else Head(chain.length, chain.head.digest)
+            self._append_durably(self.path / name, record, head)
+        else:
+            self._append_replica(self.path / name, record)
         self._chains[entry.auction] = chain
         if restored:
             assert lost is not None
@@ -403,10 +472,13 @@ class LedgerStore(AdmissionGlue):
                 written = 0
                 while written < len(record):  # os.write is unbuffered: no flush needed
                     written += os.write(fd, record[written:])
-                os.fsync(fd)
+                os.fsync(fd)  # this record, and any replicas written to the file before it
                 head_created = head is not None and write_head(head_path(path), head)
-                if created or head_created:
-                    _fsync_dir(self.path)  # new files' names must survive a crash too (one fsync for both)
+                if created or head_created or path.name in self._unsynced_names:
+                    # New files' names must survive a crash too (one fsync for both), and so must
+                    # that of a chain file a replica created.
+                    _fsync_dir(self.path)
+                    self._unsynced_names.discard(path.name)
             except OSError as exc:
                 # Cut the partial record off, or the next append would bury it mid-file
                 # where recovery must call it damage; a whole record without its head is
@@ -418,6 +490,37 @@ class LedgerStore(AdmissionGlue):
                 try:
                     os.ftruncate(fd, start)
                     os.fsync(fd)
+                except OSError:
+                    pass
+                raise self.failure from exc
+        finally:
+            os.close(fd)
+
+    def _append_replica(self, path: Path, record: bytes) -> None:
+        """Append a replica's ``record`` to the page cache: no fsync, the head does not move.
+
+        A new chain file gets no head file: in a marked directory (``heads.HEADS_MARK``)
+        recovery knows that none of it was acknowledged.  On failure the partial
+        record is cut off and ``StoreUnavailable`` raised, as for a durable append.
+        """
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            self.failure = unavailable(f"{path}", exc)
+            raise self.failure from exc
+        try:
+            start = os.fstat(fd).st_size
+            try:
+                if start == 0:  # a new file (or one a lost chain left empty): its name is not durable
+                    self._unsynced_names.add(path.name)
+                written = 0
+                while written < len(record):
+                    written += os.write(fd, record[written:])
+            except OSError as exc:
+                self._poisoned = f"{path.name}: {exc.strerror or exc}"
+                self.failure = unavailable(f"{path}: write failed", exc)
+                try:
+                    os.ftruncate(fd, start)
                 except OSError:
                     pass
                 raise self.failure from exc

@@ -53,7 +53,10 @@ class NodeLedger:
         self.node = node
         self.probe_at = -float("inf")
         self.introduced = Buckets(NEW_AUCTIONS_PER_LINK, NEW_AUCTIONS_BURST)
+        # The payload the screen decoded, so that its delivery right after need not decode it again.
+        self._screened: tuple[bytes, Any] | None = None
         node.gossip.screen = self.screen  # bound what one neighbour may make us relay (#16.1)
+        node.store.set_owner(node.me)  # what we signed is fsync'd however it reaches the store
 
     def screen(self, via: str, env: GossipEnvelope, now: float) -> bool:
         """May this ledger envelope from neighbour ``via`` be delivered and relayed?  Only if what it
@@ -65,6 +68,7 @@ class NodeLedger:
             payload = decode_payload(env.payload)
         except DecodeError:
             return True  # delivered, and reported against its origin as before
+        self._screened = (env.payload, payload)
         expects = self.node.store.expects
         if isinstance(payload, Entries):
             cost = len({e.auction for e in payload.entries if not expects(e.auction)})
@@ -130,6 +134,7 @@ class NodeLedger:
             self.node.store.close()
             store = LedgerStore.open_data_dir(self.node.data_dir)
             store.set_admission(policy)
+            store.set_owner(self.node.me)
             return store
 
         try:
@@ -143,8 +148,9 @@ class NodeLedger:
     async def delivered(self, origin: bytes, raw: bytes, *, scoped: bool = False) -> None:
         """A ledger payload gossip delivered (signed by ``origin``); ``scoped``: on the anti-entropy
         topic, which only a neighbour's own answers travel on."""
+        screened, self._screened = self._screened, None
         try:
-            payload = decode_payload(raw)
+            payload = screened[1] if screened is not None and screened[0] is raw else decode_payload(raw)
         except DecodeError as exc:
             # Signed by its origin, so the origin is at fault, not the relay.
             self.node.bad_input(short_name(origin), f"ledger payload: {exc}")
@@ -182,7 +188,14 @@ class NodeLedger:
             # (result.held) until their Invite reaches us (SraShell.check_invite admits them), or
             # a neighbour vouches for them (vouched_by, bounded per neighbour).
             # (The store's own clock, the host's, times the pending area.)
-            result = await trio.to_thread.run_sync(partial(self.node.store.merge, kept, vouched_by=vouched_by))
+            merge = partial(self.node.store.merge, kept, vouched_by=vouched_by)
+            if not self.node.store.may_sync(kept, vouched_by):
+                # Replicas only: a page-cache write each, no fsync (store.py), so a few µs here
+                # cost less than a hop to a worker thread and back (profiled: the largest
+                # share of a node's CPU in a stream when every replica went there).
+                result = merge()
+            else:  # our own entries (fsync'd), or vouching (its record is saved with fsync)
+                result = await trio.to_thread.run_sync(merge)
         except (StoreError, OSError) as exc:
             self.failed(exc)
             return
