@@ -52,13 +52,13 @@ class Convictions:
     def _convict(self: SraNode, culprit: str, now: float) -> list[Effect]:
         if culprit == self.id or culprit in self.convicted:
             return []
-        self.convicted.add(culprit)
+        self.convicted = self.convicted | {culprit}
         self.children.pop(culprit, None)
         self.declined.discard(culprit)
         effects: list[Effect] = []
         if culprit in self._pending:  # its reply will be refused: stop waiting for it
             self._pending.discard(culprit)
-            self.silent.add(culprit)
+            self.silent = self.silent | {culprit}
             effects += self._maybe_finish_aggregation(now)
         for (hop, _host), ctx in list(self._contexts.items()):
             if culprit in ctx.pending:

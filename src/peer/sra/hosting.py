@@ -123,13 +123,13 @@ class HostingMixin:
             deadline = min(deadline, max(now, purchase.answer_by - 2 * self.config.margin))
         hosting.deadline = deadline
         self._hosting = hosting
-        effects: list[Effect] = [StageChanged(self.stage.value)]
+        effects: list[Effect] = [StageChanged(self.stage._value_)]
         if not participants:
             return effects + self._close_hop(now)
         budget = max(0.0, deadline - now - self.config.margin)
         opener = Open(auction=self.auction, hop=hop, reserve=reserve, prev=prev, budget=budget,
                       bought_from=bought_from, bought_prev=bought_prev)
-        effects.extend(Send(p, opener) for p in participants)
+        effects.extend([Send(p, opener) for p in participants])
         effects.append(Wake(hosting.deadline))
         return effects
 
@@ -168,7 +168,7 @@ class HostingMixin:
         if not self.config.guarded:
             self._hosting = None
             self.stage = NodeStage.REPORTED
-            return [StageChanged(self.stage.value), *self._commit_sale(entry, countersigned=False, tie=tie)]
+            return [StageChanged(self.stage._value_), *self._commit_sale(entry, countersigned=False, tie=tie)]
         hosting.offered = entry
         if self._purchase is None:
             hosting.offer_deadline = now + self.config.confirm_timeout
@@ -215,7 +215,7 @@ class HostingMixin:
         self._hosting = None
         if self._purchase is None:  # the seller: nothing above her, commit now
             self.stage = NodeStage.REPORTED
-            return [StageChanged(self.stage.value), *self._commit_sale(sale, countersigned=True)]
+            return [StageChanged(self.stage._value_), *self._commit_sale(sale, countersigned=True)]
         self._purchase.sale = sale
         return self._answer(now, confirm=True)
 
@@ -264,13 +264,13 @@ class HostingMixin:
             self._purchase = None
             self._answered = True
             self.stage = NodeStage.REPORTED
-            return [StageChanged(self.stage.value),
+            return [StageChanged(self.stage._value_),
                     Send(purchase.seller, Refuse(auction=self.auction, hop=hop, amount=backed))]
         purchase.confirmed = True
         # Confirms climb hop - 1 more links and the Awards come down hop links.
         purchase.award_by = now + (2 * hop + 1) * self.config.margin
         self.stage = NodeStage.CONFIRMED
-        return [StageChanged(self.stage.value), Send(purchase.seller, Confirm(auction=self.auction, hop=hop)),
+        return [StageChanged(self.stage._value_), Send(purchase.seller, Confirm(auction=self.auction, hop=hop)),
                 Wake(purchase.award_by)]
 
     def _award_overdue(self: SraNode) -> list[Effect]:
@@ -278,7 +278,7 @@ class HostingMixin:
         assert self._purchase is not None
         self._purchase.award_by = None
         self.stage = NodeStage.REPORTED
-        return [StageChanged(self.stage.value)]
+        return [StageChanged(self.stage._value_)]
 
     def _on_award_guarded(self: SraNode, sender: str, msg: Award, now: float) -> list[Effect]:
         purchase = self._purchase
@@ -298,7 +298,7 @@ class HostingMixin:
             settled = Settled(auction=self.auction, winner=self.id, hops=entry.hop, price=entry.price)
             return effects + self._settle(settled, exclude=None)
         self.stage = NodeStage.REPORTED
-        return effects + [StageChanged(self.stage.value), *self._commit_sale(purchase.sale, countersigned=True)]
+        return effects + [StageChanged(self.stage._value_), *self._commit_sale(purchase.sale, countersigned=True)]
 
     def _check_sale(self: SraNode, sender: str, hop: object, price: object, named: object, what: str,
                     *, tie: Offer | Award | None = None) -> HopEntry:

@@ -72,6 +72,7 @@ class Participating:
             ctx.direct = True
             ctx.host = sender
             if not ctx.pending:
+                self._bid_out = True
                 return [Send(sender, ContextBid(auction=self.auction, hop=msg.hop, amount=ctx.best))]
             return []
         budget = self.config.context_timeout if msg.budget is None else msg.budget
@@ -173,5 +174,6 @@ class Participating:
             Send(r, ContextReply(auction=self.auction, hop=hop, amount=ctx.best)) for r in ctx.requesters
         ]
         if ctx.direct:
+            self._bid_out = True
             effects.append(Send(ctx.host, ContextBid(auction=self.auction, hop=hop, amount=ctx.best)))
         return effects
