@@ -100,10 +100,10 @@ def _stall(network: SimNetwork, horizon: float) -> str | None:
         machine = live.get(target)
         if machine is not None and machine.next_deadline() is not None:
             return f"{target} still waiting (deadline {machine.next_deadline():g}) at the horizon ({horizon:g})"
-    for name, machine in sorted(live.items()):
-        deadline = machine.next_deadline()
-        if deadline is not None:
-            return f"{name} waits for a deadline ({deadline:g}) that nothing will wake it for"
+    waiting = [name for name, machine in live.items() if machine.next_deadline() is not None]
+    if waiting:
+        name = min(waiting)  # the first by name, as it always was, without sorting every node
+        return f"{name} waits for a deadline ({live[name].next_deadline():g}) that nothing will wake it for"
     return None
 
 
@@ -126,7 +126,9 @@ def judge(network: SimNetwork, honest: set[str], horizon: float) -> Verdict:
     if stall is not None:
         return verdict(STALLED, "stalled", stall)
     expected = Settled(auction=next(iter(machines.values())).auction, winner=winner, hops=hops, price=price)
-    versions = {machines[n].result for n in informed} - {None}
+    # Every node holds the flood's one object: hash each distinct object once, not once per node.
+    by_object = {id(r): r for n in informed if (r := machines[n].result) is not None}
+    versions = set(by_object.values())
     if len(versions) > 1:
         return verdict(ABORTED, "settlement-conflict", f"honest nodes hold {len(versions)} different settlements")
     if not unsettled and versions == {expected}:

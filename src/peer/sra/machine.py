@@ -50,7 +50,7 @@ from peer.errors import LocalProtocolError, RemoteProtocolError
 from peer.sra.behaviours import HONEST, Behaviour, rewrite_sends
 from peer.sra.coin_reports import CoinReports
 from peer.sra.coins import CoinKeys, choose_parent
-from peer.sra.config import SraConfig, amount_ok, budget_ok
+from peer.sra.config import MAX_BUDGET, SraConfig, amount_ok, budget_ok
 from peer.sra.effects import Effect, Outcome, Record, Send, StageChanged, Wake
 from peer.sra.equivocation_node import Convictions
 from peer.sra.ledger_entry import HopEntry, genesis_hash
@@ -312,7 +312,9 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
     def _on_invite(self, sender: str, msg: Invite, now: float) -> list[Effect]:
         if msg.seller != self.seller or msg.genesis != self.genesis or msg.item != self.item:
             raise RemoteProtocolError(sender, "invitation does not match this auction")
-        if not budget_ok(msg.budget):
+        budget = msg.budget
+        # budget_ok, with the call skipped for the plain float every forwarded Invite carries
+        if not (type(budget) is float and 0 <= budget < MAX_BUDGET) and not budget_ok(budget):
             raise RemoteProtocolError(sender, "invitation with a malformed budget")
         if self.is_seller and self.stage is NodeStage.IDLE:
             raise RemoteProtocolError(sender, "invitation to the seller before the sale started")
@@ -423,11 +425,12 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
             self.parents = [rng.choice(inviters)]
         if self._keys is not None:
             return effects + self._report_with_coin(inviters, aggregate)
+        decline = Decline(auction=self.auction)  # one immutable message for every other inviter
         for inviter in inviters:
             if inviter in self.parents:
                 effects.append(Send(inviter, Bid(auction=self.auction, amount=aggregate)))
             else:
-                effects.append(Send(inviter, Decline(auction=self.auction)))
+                effects.append(Send(inviter, decline))
         return effects
 
     def _on_award(self, sender: str, msg: Award, now: float) -> list[Effect]:
