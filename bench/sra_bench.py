@@ -125,13 +125,29 @@ def limits(n: int) -> None:
 
         on_timer = next_deadline = lambda self, *a: self.tape.popleft()  # noqa: E731
 
+    class Recorder:
+        """The machine itself, noting each answer of receive, on_timer and next_deadline."""
+
+        def __init__(self, m: SraNode) -> None:
+            self.machine, self.tape = m, tapes[m.id]
+
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return getattr(self.machine, name)
+
+        def receive(self, *a):  # type: ignore[no-untyped-def]
+            self.tape.append(self.machine.receive(*a))
+            return self.tape[-1]
+
+        def on_timer(self, *a):  # type: ignore[no-untyped-def]
+            self.tape.append(self.machine.on_timer(*a))
+            return self.tape[-1]
+
+        def next_deadline(self):  # type: ignore[no-untyped-def]
+            self.tape.append(self.machine.next_deadline())
+            return self.tape[-1]
+
     def recorded(machines: dict[str, SraNode]) -> dict[str, SraNode]:
-        for m in machines.values():
-            tape = tapes[m.id]
-            for name in ("receive", "on_timer", "next_deadline"):
-                real = getattr(m, name)
-                setattr(m, name, lambda *a, _real=real, _tape=tape: _tape.append(_real(*a)) or _tape[-1])
-        return machines
+        return {name: Recorder(m) for name, m in machines.items()}  # type: ignore[misc]
 
     gc.disable()
     try:

@@ -35,6 +35,8 @@ BIDDING = (Bid, Decline, ContextReply, ContextBid, Confirm, Refuse)
 class Convictions:
     """The machine's side of bid-equivocation proofs (mixed into SraNode)."""
 
+    __slots__ = ()  # SraNode keeps the state in slots (see its docstring)
+
     def awaiting_reply(self: SraNode, sender: str) -> bool:
         """Does stage 2 still wait for ``sender``'s Bid or Decline?  (The shell takes its receipts only then.)"""
         return sender in self._pending

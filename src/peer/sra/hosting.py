@@ -83,6 +83,8 @@ class Purchase:
 class HostingMixin:
     """Stage 3 from the host's and the buyer's side (mixed into SraNode)."""
 
+    __slots__ = ()  # SraNode keeps the state in slots (see its docstring)
+
     # What a node shell needs to sign and check under guarded resale.
 
     @property

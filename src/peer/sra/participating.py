@@ -38,6 +38,8 @@ class _Context:
 class Participating:
     """A participant's side of stage 3 (mixed into SraNode)."""
 
+    __slots__ = ()  # SraNode keeps the state in slots (see its docstring)
+
     def _on_open(self: SraNode, sender: str, msg: Open, now: float) -> list[Effect]:
         if self.is_seller:
             # The seller buys nothing; she can only meet a downstream host by skipping it
