@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 from peer.sim.network import SimNetwork
 from peer.sra.ledger_entry import verify_chain
-from peer.sra.machine import NodeStage
+from peer.sra.node_stage import IDLE
 from peer.sra.messages import Award, Settled
 
 COMPLETED, ABORTED, STALLED = "completed", "aborted", "stalled"
@@ -114,7 +114,7 @@ def judge(network: SimNetwork, honest: set[str], horizon: float) -> Verdict:
     holder = winner
     check = integrity(network, honest)
     machines = network.machines
-    live = [n for n in sorted(machines) if machines[n].stage is not NodeStage.IDLE and not network.down(n)]
+    live = [n for n in sorted(machines) if machines[n].stage is not IDLE and not network.down(n)]
     # With no honest node in the auction at all (tiny graphs of deviators), judge the live ones.
     informed = [n for n in live if n in honest] or live
     unsettled = tuple(n for n in informed if machines[n].result is None)

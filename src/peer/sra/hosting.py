@@ -45,7 +45,7 @@ from peer.sra.effects import Effect, Record, Send, StageChanged, Wake
 from peer.sra.ledger_entry import HopEntry
 from peer.sra.local_auction import run_local_auction, tie_break_rng, tied_at_top
 from peer.sra.messages import Award, Confirm, ContextBid, Offer, Open, Refuse, Settled
-from peer.sra.node_stage import NodeStage
+from peer.sra.node_stage import REPORTED, HOSTING, CONFIRMED
 
 if TYPE_CHECKING:
     from peer.sra.machine import SraNode
@@ -117,7 +117,7 @@ class HostingMixin:
                 prev = HopEntry(auction=self.auction, hop=hop - 1, seller=bought_from, buyer=self.id,
                                 price=reserve, prev=bought_prev).hash
         participants = sorted(self.children.keys() | self.declined)
-        self.stage = NodeStage.HOSTING
+        self.stage = HOSTING
         hosting = Hosting(hop=hop, reserve=reserve, prev=prev, pending=set(participants))
         deadline = now + self.config.context_timeout
         if purchase is not None:
@@ -169,7 +169,7 @@ class HostingMixin:
         tie = {} if coin is None else {"tie_coin": coin, "tied": tied_at_top(hosting.bids)}
         if not self.config.guarded:
             self._hosting = None
-            self.stage = NodeStage.REPORTED
+            self.stage = REPORTED
             return [StageChanged(self.stage._value_), *self._commit_sale(entry, countersigned=False, tie=tie)]
         hosting.offered = entry
         if self._purchase is None:
@@ -216,7 +216,7 @@ class HostingMixin:
         assert sale is not None
         self._hosting = None
         if self._purchase is None:  # the seller: nothing above her, commit now
-            self.stage = NodeStage.REPORTED
+            self.stage = REPORTED
             return [StageChanged(self.stage._value_), *self._commit_sale(sale, countersigned=True)]
         self._purchase.sale = sale
         return self._answer(now, confirm=True)
@@ -252,7 +252,7 @@ class HostingMixin:
             raise RemoteProtocolError(sender, "offer with a malformed budget")
         if self._purchase is not None or self._answered:
             raise RemoteProtocolError(sender, "a second offer: this node already answered one")
-        if self.stage is not NodeStage.REPORTED:
+        if self.stage is not REPORTED:
             raise RemoteProtocolError(sender, f"Offer while {self.stage.value}")
         budget = self.config.confirm_timeout if msg.budget is None else msg.budget
         self._purchase = Purchase(seller=sender, entry=entry, answer_by=now + budget)
@@ -265,13 +265,13 @@ class HostingMixin:
         if not confirm:
             self._purchase = None
             self._answered = True
-            self.stage = NodeStage.REPORTED
+            self.stage = REPORTED
             return [StageChanged(self.stage._value_),
                     Send(purchase.seller, Refuse(auction=self.auction, hop=hop, amount=backed))]
         purchase.confirmed = True
         # Confirms climb hop - 1 more links and the Awards come down hop links.
         purchase.award_by = now + (2 * hop + 1) * self.config.margin
-        self.stage = NodeStage.CONFIRMED
+        self.stage = CONFIRMED
         return [StageChanged(self.stage._value_), Send(purchase.seller, Confirm(auction=self.auction, hop=hop)),
                 Wake(purchase.award_by)]
 
@@ -279,7 +279,7 @@ class HostingMixin:
         """Stop waiting for the Award (park like any node without a settlement); a late one is still taken."""
         assert self._purchase is not None
         self._purchase.award_by = None
-        self.stage = NodeStage.REPORTED
+        self.stage = REPORTED
         return [StageChanged(self.stage._value_)]
 
     def _on_award_guarded(self: SraNode, sender: str, msg: Award, now: float) -> list[Effect]:
@@ -299,7 +299,7 @@ class HostingMixin:
         if purchase.sale is None:
             settled = Settled(auction=self.auction, winner=self.id, hops=entry.hop, price=entry.price)
             return effects + self._settle(settled, exclude=None)
-        self.stage = NodeStage.REPORTED
+        self.stage = REPORTED
         return effects + [StageChanged(self.stage._value_), *self._commit_sale(purchase.sale, countersigned=True)]
 
     def _check_sale(self: SraNode, sender: str, hop: object, price: object, named: object, what: str,

@@ -70,7 +70,7 @@ from peer.sra.messages import (
     Refuse,
     Settled,
 )
-from peer.sra.node_stage import NodeStage
+from peer.sra.node_stage import NodeStage, IDLE, GATHERING, AGGREGATING, REPORTED, SETTLED
 from peer.sra.participating import Participating, _Context
 
 __all__ = ["NodeStage", "SraNode"]
@@ -154,7 +154,7 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         self.is_seller = node_id == seller
         self.genesis = _genesis_hash(auction, item, seller)
 
-        self.stage = NodeStage.IDLE
+        self.stage = IDLE
         self.inviters: list[str] = []
         self.invitees: list[str] = []  # neighbours invited that did not void
         self.void: frozenset[str] = _NO_NAMES
@@ -201,7 +201,7 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         """The seller announces the sale: stage 1 begins."""
         if not self.is_seller:
             raise LocalProtocolError(f"{self.id} is not the seller")
-        if self.stage is not NodeStage.IDLE:
+        if self.stage is not IDLE:
             raise LocalProtocolError("the auction has already started")
         effects = self._forward(now)
         return self._sent(self._deviate(effects) if self._rewrite else effects)
@@ -338,9 +338,9 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         # budget_ok, with the call skipped for the plain float every forwarded Invite carries
         if not (type(budget) is float and 0 <= budget < MAX_BUDGET) and not budget_ok(budget):
             raise RemoteProtocolError(sender, "invitation with a malformed budget")
-        if self.is_seller and self.stage is NodeStage.IDLE:
+        if self.is_seller and self.stage is IDLE:
             raise RemoteProtocolError(sender, "invitation to the seller before the sale started")
-        if self.is_seller or self.stage not in (NodeStage.IDLE, NodeStage.GATHERING):
+        if self.is_seller or self.stage not in (IDLE, GATHERING):
             # Already forwarded: a late invite from an invitee is a crossing invitation.
             if sender in self.inviters or sender in self.void or sender in self._late_inviters:
                 return []  # a duplicate of an invite we already handled
@@ -360,8 +360,8 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         self.inviters.append(sender)
         reply_by = now + (self.config.reply_timeout if msg.budget is None else msg.budget)
         self._reply_by = reply_by if self._reply_by is None else min(self._reply_by, reply_by)
-        if self.stage is NodeStage.IDLE:
-            self.stage = NodeStage.GATHERING
+        if self.stage is IDLE:
+            self.stage = GATHERING
             if self.config.gather_window <= 0:
                 return [StageChanged(self.stage._value_), *self._forward(now)]
             self._gather_deadline = now + self.config.gather_window
@@ -373,7 +373,7 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         targets = [n for n in self.neighbours if n not in self.inviters]
         if self.behaviour.invite_only is not None:
             targets = [n for n in targets if n in self.behaviour.invite_only]
-        self.stage = NodeStage.AGGREGATING
+        self.stage = AGGREGATING
         self.invitees = list(targets)
         self._pending = set(targets)
         if self.is_seller or self._reply_by is None:
@@ -409,7 +409,7 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         return self._maybe_finish_aggregation(now)
 
     def _maybe_finish_aggregation(self, now: float) -> list[Effect]:
-        if self._pending or self.stage is not NodeStage.AGGREGATING:
+        if self._pending or self.stage is not AGGREGATING:
             return []
         return self._finish_aggregation(now)
 
@@ -427,7 +427,7 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
             self.bought_at = 0
             self.bought_entry = self.genesis
             return self._host(1, 0, self.genesis, now)
-        self.stage = NodeStage.REPORTED
+        self.stage = REPORTED
         effects: list[Effect] = [StageChanged(self.stage._value_)]
         if not self.inviters:
             return effects
@@ -478,7 +478,7 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
 
     def _settle(self, settled: Settled, exclude: str | None) -> list[Effect]:
         self.result = settled
-        self.stage = NodeStage.SETTLED
+        self.stage = SETTLED
         self._hosting = None
         self._gather_deadline = None
         self._reply_deadline = None

@@ -16,7 +16,7 @@ from peer.sra.config import HASH, amount_ok, budget_ok
 from peer.sra.effects import Effect, Send, Wake
 from peer.sra.ledger_entry import HopEntry
 from peer.sra.messages import ContextBid, ContextReply, ContextRequest, Open
-from peer.sra.node_stage import NodeStage
+from peer.sra.node_stage import REPORTED
 
 if TYPE_CHECKING:
     from peer.sra.machine import SraNode
@@ -63,7 +63,7 @@ class Participating:
         if not self.config.guarded and any(hop == msg.hop for hop, _host in self._opened):
             # The paper's rule sells at once and never reruns: one host per hop number.
             raise RemoteProtocolError(sender, f"hop {msg.hop} was already opened")
-        if self.stage is not NodeStage.REPORTED:
+        if self.stage is not REPORTED:
             raise RemoteProtocolError(sender, f"Open while {self.stage.value}")
         # Another host may have opened this hop number before: its seller reran the hop
         # before (a Refuse or a lapse), so that host's sale can no longer happen.
