@@ -7,6 +7,8 @@ Targets from the SRA core issue: 1,000-node BA under 1 s, 10,000-node under 10 s
     python bench/sra_bench.py --large [N ...]   # 20,000 and 100,000 nodes (or N), once each: CPU per
                                                 # phase, peak memory, the check against the replay
     python bench/sra_bench.py --limits [N ...]  # the machines' share of the run against the network's
+    python bench/sra_bench.py --phases [N ...]  # CPU of each phase of one run: graph, machines, event
+                                                # loop, verdict, result, the collector's pass
 """
 
 from __future__ import annotations
@@ -123,13 +125,29 @@ def limits(n: int) -> None:
 
         on_timer = next_deadline = lambda self, *a: self.tape.popleft()  # noqa: E731
 
+    class Recorder:
+        """The machine itself, noting each answer of receive, on_timer and next_deadline."""
+
+        def __init__(self, m: SraNode) -> None:
+            self.machine, self.tape = m, tapes[m.id]
+
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return getattr(self.machine, name)
+
+        def receive(self, *a):  # type: ignore[no-untyped-def]
+            self.tape.append(self.machine.receive(*a))
+            return self.tape[-1]
+
+        def on_timer(self, *a):  # type: ignore[no-untyped-def]
+            self.tape.append(self.machine.on_timer(*a))
+            return self.tape[-1]
+
+        def next_deadline(self):  # type: ignore[no-untyped-def]
+            self.tape.append(self.machine.next_deadline())
+            return self.tape[-1]
+
     def recorded(machines: dict[str, SraNode]) -> dict[str, SraNode]:
-        for m in machines.values():
-            tape = tapes[m.id]
-            for name in ("receive", "on_timer", "next_deadline"):
-                real = getattr(m, name)
-                setattr(m, name, lambda *a, _real=real, _tape=tape: _tape.append(_real(*a)) or _tape[-1])
-        return machines
+        return {name: Recorder(m) for name, m in machines.items()}  # type: ignore[misc]
 
     gc.disable()
     try:
@@ -158,12 +176,61 @@ def limits(n: int) -> None:
           f"({(whole - alone) / events * 1e6:.1f} us/event)")
 
 
+def phases(n: int) -> None:
+    """CPU seconds of each phase of one rounds-mode run, the collector off from the machines to the
+    result as ``simulate`` has it, and its one full pass after (the pass the run leaves owed)."""
+    import gc
+    import os
+    import resource
+
+    from peer.sim.network import RoundDelays, SimNetwork
+    from peer.sim.outcome import judge
+    from peer.sim.run import build_machines, build_result, default_config, run_horizon
+
+    cpu: dict[str, float] = {}
+
+    def phase(name, fn):  # type: ignore[no-untyped-def]
+        start = time.process_time()
+        out = fn()
+        cpu[name] = time.process_time() - start
+        return out
+
+    load = os.getloadavg()[0]
+    scenario = phase("graph", lambda: parse_scenario(BA_10K.replace("10000", str(n)), source=f"<ba-{n}>"))
+    gc.disable()
+    try:
+        config = phase("depth bound (BFS)", lambda: default_config(scenario, "rounds", None, min_transit=1.0))
+        machines = phase("machines", lambda: build_machines(scenario, scenario.seed, config, "a"))
+        network = SimNetwork(machines, RoundDelays())
+        horizon = run_horizon(config, len(machines), 1.0)
+
+        def loop() -> None:
+            network.start(scenario.seller)
+            network.run(until=horizon)
+
+        phase("event loop", loop)
+        verdict = phase("verdict", lambda: judge(network, set(machines), horizon))
+        phase("result", lambda: build_result(scenario, scenario.seed, network, verdict, {}))
+    finally:
+        gc.enable()
+    phase("GC pass", gc.collect)
+    events = network.stats.events
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"ba-{n:<7} load {load:5.1f}  " + "  ".join(f"{k} {v:.2f} s" for k, v in cpu.items())
+          + f"  = {sum(cpu.values()):.2f} s CPU  ({cpu['event loop'] / events * 1e6:.1f} us per event, "
+          f"{events:,} events)  peak RSS {peak:,.0f} MiB  {verdict.status}")
+
+
 def main() -> int:
     print(f"python {sys.version.split()[0]}")
     sizes = [int(a) for a in sys.argv[1:] if a.isdigit()] or [20_000, 100_000]
     if "--large" in sys.argv:
         for n in sizes:
             large(n)
+        return 0
+    if "--phases" in sys.argv:
+        for n in sizes:
+            phases(n)
         return 0
     if "--limits" in sys.argv:
         for n in sizes:

@@ -192,8 +192,13 @@ class SimNetwork:
         checks = self.checks
         crashed = self._crashed
         back_at = self._back_at
-        ledger_check = self.ledger.check
+        ledger = self.ledger
+        ledger_check = ledger.check
         checked = _CHECKED if checks else frozenset()
+        # The Settled flood delivers one object over every link; once it passed the settled check
+        # it passes again while the ledger is unchanged (LedgerView.check): that test, inline.
+        settled_checked = "settled" in checks
+        entries = ledger.entries
         apply = self._apply
         events = stats.events
         end_time = stats.end_time
@@ -232,7 +237,16 @@ class SimNetwork:
                         end_time = now
                     else:
                         end_time = now
-                        if type(msg) in checked:
+                        kind = type(msg)
+                        if kind is Settled:
+                            if settled_checked:
+                                passed = ledger._settled_ok
+                                if passed is None or passed[0] is not msg or passed[1] != len(entries):
+                                    detection = ledger_check(target, sender, msg, checks)  # type: ignore[arg-type]
+                                    if detection is not None:
+                                        stats.detections.append(detection)
+                                        continue
+                        elif kind in checked:
                             detection = ledger_check(target, sender, msg, checks)  # type: ignore[arg-type]
                             if detection is not None:
                                 stats.detections.append(detection)
@@ -300,7 +314,9 @@ class SimNetwork:
         delays = self.delays
         fixed = delays.fixed
         counts = stats.messages
-        due: list[Event] | None = None  # rounds mode: every message of this event arrives at one time
+        if chaos is None and fixed is not None:
+            self._apply_rounds(node, effects, now, now + fixed)
+            return
         sent: Message | None = None  # a broadcast sends one message object: name its stage once
         stage = ""
         for effect in effects:
@@ -311,12 +327,7 @@ class SimNetwork:
                     sent, stage = msg, _STAGE_NAME[type(msg)]
                 counts[stage] += 1
                 if chaos is None:
-                    if fixed is None:
-                        self._push(now + delays.delay(), (effect.to, node, msg))  # type: ignore[union-attr]
-                        continue
-                    if due is None:
-                        due = self._bucket(now + fixed)
-                    due.append((effect.to, node, msg))  # type: ignore[union-attr]
+                    self._push(now + delays.delay(), (effect.to, node, msg))  # type: ignore[union-attr]
                     continue
                 for transit in chaos.route(node, effect.to, msg, delays.delay()):  # type: ignore[union-attr]
                     self._push(now + transit, (effect.to, node, msg))  # type: ignore[union-attr]
@@ -328,6 +339,37 @@ class SimNetwork:
                 self._record(node, effect, now)  # type: ignore[arg-type]
             elif kind is Outcome:
                 stats.outcomes[node] = effect  # type: ignore[assignment]
+
+    def _apply_rounds(self, node: str, effects: list[Effect], now: float, arrive: float) -> None:
+        """``_apply`` for a fixed delay and no chaos (rounds mode), the common case: every message
+        of the event arrives at ``arrive``, in one bucket; a broadcast is one message object, so
+        its stage is named and counted once per run of sends, not once per send."""
+        due: list[Event] | None = None
+        counts = self.stats.messages
+        sent: Message | None = None  # the message of the current run of sends
+        run = 0  # how many sends of it so far
+        for effect in effects:
+            kind = type(effect)
+            if kind is Send:
+                msg = effect.msg  # type: ignore[union-attr]
+                if msg is not sent:
+                    if run:
+                        counts[_STAGE_NAME[type(sent)]] += run
+                    sent, run = msg, 0
+                run += 1
+                if due is None:
+                    due = self._bucket(arrive)
+                due.append((effect.to, node, msg))  # type: ignore[union-attr]
+            elif kind is StageChanged:
+                continue
+            elif kind is Wake:
+                self._push(effect.at, (node, None, None))  # type: ignore[union-attr]
+            elif kind is Record:
+                self._record(node, effect, now)  # type: ignore[arg-type]
+            elif kind is Outcome:
+                self.stats.outcomes[node] = effect  # type: ignore[assignment]
+        if run:
+            counts[_STAGE_NAME[type(sent)]] += run
 
     def _record(self, node: str, effect: Record, now: float) -> None:
         self.stats.records.setdefault(node, []).append(effect.entry)

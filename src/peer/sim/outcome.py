@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 from peer.sim.network import SimNetwork
 from peer.sra.ledger_entry import verify_chain
-from peer.sra.machine import NodeStage
+from peer.sra.node_stage import IDLE
 from peer.sra.messages import Award, Settled
 
 COMPLETED, ABORTED, STALLED = "completed", "aborted", "stalled"
@@ -100,10 +100,10 @@ def _stall(network: SimNetwork, horizon: float) -> str | None:
         machine = live.get(target)
         if machine is not None and machine.next_deadline() is not None:
             return f"{target} still waiting (deadline {machine.next_deadline():g}) at the horizon ({horizon:g})"
-    for name, machine in sorted(live.items()):
-        deadline = machine.next_deadline()
-        if deadline is not None:
-            return f"{name} waits for a deadline ({deadline:g}) that nothing will wake it for"
+    waiting = [name for name, machine in live.items() if machine.next_deadline() is not None]
+    if waiting:
+        name = min(waiting)  # the first by name, as it always was, without sorting every node
+        return f"{name} waits for a deadline ({live[name].next_deadline():g}) that nothing will wake it for"
     return None
 
 
@@ -114,7 +114,7 @@ def judge(network: SimNetwork, honest: set[str], horizon: float) -> Verdict:
     holder = winner
     check = integrity(network, honest)
     machines = network.machines
-    live = [n for n in sorted(machines) if machines[n].stage is not NodeStage.IDLE and not network.down(n)]
+    live = [n for n in sorted(machines) if machines[n].stage is not IDLE and not network.down(n)]
     # With no honest node in the auction at all (tiny graphs of deviators), judge the live ones.
     informed = [n for n in live if n in honest] or live
     unsettled = tuple(n for n in informed if machines[n].result is None)
@@ -126,7 +126,9 @@ def judge(network: SimNetwork, honest: set[str], horizon: float) -> Verdict:
     if stall is not None:
         return verdict(STALLED, "stalled", stall)
     expected = Settled(auction=next(iter(machines.values())).auction, winner=winner, hops=hops, price=price)
-    versions = {machines[n].result for n in informed} - {None}
+    # Every node holds the flood's one object: hash each distinct object once, not once per node.
+    by_object = {id(r): r for n in informed if (r := machines[n].result) is not None}
+    versions = set(by_object.values())
     if len(versions) > 1:
         return verdict(ABORTED, "settlement-conflict", f"honest nodes hold {len(versions)} different settlements")
     if not unsettled and versions == {expected}:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 class CoinReports:
     """The coin-carrying side of stage 2 (mixed into SraNode)."""
 
+    __slots__ = ()  # SraNode keeps the state in slots (see its docstring)
+
     @property
     def coin(self: SraNode) -> bytes:
         """This node's coin for its parent choice (verifiable coins only): its signature, drawn once."""

@@ -33,6 +33,7 @@ class SraConfig:
 
 
 MAX_AMOUNT = 2**63 - 1  # amounts and hop numbers must fit the ledger's fixed-width fields
+MAX_BUDGET = 1e9  # a wire budget (time units a sender will still wait) must stay below this
 HASH = re.compile(r"[0-9a-f]{64}")
 
 
@@ -43,4 +44,4 @@ def amount_ok(value: object) -> bool:
 def budget_ok(value: object) -> bool:
     if value is None:
         return True  # the sender did not say: the receiver uses its own timeout
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1e9
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < MAX_BUDGET

@@ -35,6 +35,8 @@ BIDDING = (Bid, Decline, ContextReply, ContextBid, Confirm, Refuse)
 class Convictions:
     """The machine's side of bid-equivocation proofs (mixed into SraNode)."""
 
+    __slots__ = ()  # SraNode keeps the state in slots (see its docstring)
+
     def awaiting_reply(self: SraNode, sender: str) -> bool:
         """Does stage 2 still wait for ``sender``'s Bid or Decline?  (The shell takes its receipts only then.)"""
         return sender in self._pending
@@ -52,13 +54,13 @@ class Convictions:
     def _convict(self: SraNode, culprit: str, now: float) -> list[Effect]:
         if culprit == self.id or culprit in self.convicted:
             return []
-        self.convicted.add(culprit)
+        self.convicted = self.convicted | {culprit}
         self.children.pop(culprit, None)
         self.declined.discard(culprit)
         effects: list[Effect] = []
         if culprit in self._pending:  # its reply will be refused: stop waiting for it
             self._pending.discard(culprit)
-            self.silent.add(culprit)
+            self.silent = self.silent | {culprit}
             effects += self._maybe_finish_aggregation(now)
         for (hop, _host), ctx in list(self._contexts.items()):
             if culprit in ctx.pending:

@@ -45,7 +45,7 @@ from peer.sra.effects import Effect, Record, Send, StageChanged, Wake
 from peer.sra.ledger_entry import HopEntry
 from peer.sra.local_auction import run_local_auction, tie_break_rng, tied_at_top
 from peer.sra.messages import Award, Confirm, ContextBid, Offer, Open, Refuse, Settled
-from peer.sra.node_stage import NodeStage
+from peer.sra.node_stage import REPORTED, HOSTING, CONFIRMED
 
 if TYPE_CHECKING:
     from peer.sra.machine import SraNode
@@ -83,6 +83,8 @@ class Purchase:
 class HostingMixin:
     """Stage 3 from the host's and the buyer's side (mixed into SraNode)."""
 
+    __slots__ = ()  # SraNode keeps the state in slots (see its docstring)
+
     # What a node shell needs to sign and check under guarded resale.
 
     @property
@@ -115,7 +117,7 @@ class HostingMixin:
                 prev = HopEntry(auction=self.auction, hop=hop - 1, seller=bought_from, buyer=self.id,
                                 price=reserve, prev=bought_prev).hash
         participants = sorted(self.children.keys() | self.declined)
-        self.stage = NodeStage.HOSTING
+        self.stage = HOSTING
         hosting = Hosting(hop=hop, reserve=reserve, prev=prev, pending=set(participants))
         deadline = now + self.config.context_timeout
         if purchase is not None:
@@ -123,13 +125,13 @@ class HostingMixin:
             deadline = min(deadline, max(now, purchase.answer_by - 2 * self.config.margin))
         hosting.deadline = deadline
         self._hosting = hosting
-        effects: list[Effect] = [StageChanged(self.stage.value)]
+        effects: list[Effect] = [StageChanged(self.stage._value_)]
         if not participants:
             return effects + self._close_hop(now)
         budget = max(0.0, deadline - now - self.config.margin)
         opener = Open(auction=self.auction, hop=hop, reserve=reserve, prev=prev, budget=budget,
                       bought_from=bought_from, bought_prev=bought_prev)
-        effects.extend(Send(p, opener) for p in participants)
+        effects.extend([Send(p, opener) for p in participants])
         effects.append(Wake(hosting.deadline))
         return effects
 
@@ -167,8 +169,8 @@ class HostingMixin:
         tie = {} if coin is None else {"tie_coin": coin, "tied": tied_at_top(hosting.bids)}
         if not self.config.guarded:
             self._hosting = None
-            self.stage = NodeStage.REPORTED
-            return [StageChanged(self.stage.value), *self._commit_sale(entry, countersigned=False, tie=tie)]
+            self.stage = REPORTED
+            return [StageChanged(self.stage._value_), *self._commit_sale(entry, countersigned=False, tie=tie)]
         hosting.offered = entry
         if self._purchase is None:
             hosting.offer_deadline = now + self.config.confirm_timeout
@@ -214,8 +216,8 @@ class HostingMixin:
         assert sale is not None
         self._hosting = None
         if self._purchase is None:  # the seller: nothing above her, commit now
-            self.stage = NodeStage.REPORTED
-            return [StageChanged(self.stage.value), *self._commit_sale(sale, countersigned=True)]
+            self.stage = REPORTED
+            return [StageChanged(self.stage._value_), *self._commit_sale(sale, countersigned=True)]
         self._purchase.sale = sale
         return self._answer(now, confirm=True)
 
@@ -250,7 +252,7 @@ class HostingMixin:
             raise RemoteProtocolError(sender, "offer with a malformed budget")
         if self._purchase is not None or self._answered:
             raise RemoteProtocolError(sender, "a second offer: this node already answered one")
-        if self.stage is not NodeStage.REPORTED:
+        if self.stage is not REPORTED:
             raise RemoteProtocolError(sender, f"Offer while {self.stage.value}")
         budget = self.config.confirm_timeout if msg.budget is None else msg.budget
         self._purchase = Purchase(seller=sender, entry=entry, answer_by=now + budget)
@@ -263,22 +265,22 @@ class HostingMixin:
         if not confirm:
             self._purchase = None
             self._answered = True
-            self.stage = NodeStage.REPORTED
-            return [StageChanged(self.stage.value),
+            self.stage = REPORTED
+            return [StageChanged(self.stage._value_),
                     Send(purchase.seller, Refuse(auction=self.auction, hop=hop, amount=backed))]
         purchase.confirmed = True
         # Confirms climb hop - 1 more links and the Awards come down hop links.
         purchase.award_by = now + (2 * hop + 1) * self.config.margin
-        self.stage = NodeStage.CONFIRMED
-        return [StageChanged(self.stage.value), Send(purchase.seller, Confirm(auction=self.auction, hop=hop)),
+        self.stage = CONFIRMED
+        return [StageChanged(self.stage._value_), Send(purchase.seller, Confirm(auction=self.auction, hop=hop)),
                 Wake(purchase.award_by)]
 
     def _award_overdue(self: SraNode) -> list[Effect]:
         """Stop waiting for the Award (park like any node without a settlement); a late one is still taken."""
         assert self._purchase is not None
         self._purchase.award_by = None
-        self.stage = NodeStage.REPORTED
-        return [StageChanged(self.stage.value)]
+        self.stage = REPORTED
+        return [StageChanged(self.stage._value_)]
 
     def _on_award_guarded(self: SraNode, sender: str, msg: Award, now: float) -> list[Effect]:
         purchase = self._purchase
@@ -297,8 +299,8 @@ class HostingMixin:
         if purchase.sale is None:
             settled = Settled(auction=self.auction, winner=self.id, hops=entry.hop, price=entry.price)
             return effects + self._settle(settled, exclude=None)
-        self.stage = NodeStage.REPORTED
-        return effects + [StageChanged(self.stage.value), *self._commit_sale(purchase.sale, countersigned=True)]
+        self.stage = REPORTED
+        return effects + [StageChanged(self.stage._value_), *self._commit_sale(purchase.sale, countersigned=True)]
 
     def _check_sale(self: SraNode, sender: str, hop: object, price: object, named: object, what: str,
                     *, tie: Offer | Award | None = None) -> HopEntry:

@@ -16,7 +16,7 @@ from peer.sra.config import HASH, amount_ok, budget_ok
 from peer.sra.effects import Effect, Send, Wake
 from peer.sra.ledger_entry import HopEntry
 from peer.sra.messages import ContextBid, ContextReply, ContextRequest, Open
-from peer.sra.node_stage import NodeStage
+from peer.sra.node_stage import REPORTED
 
 if TYPE_CHECKING:
     from peer.sra.machine import SraNode
@@ -37,6 +37,8 @@ class _Context:
 
 class Participating:
     """A participant's side of stage 3 (mixed into SraNode)."""
+
+    __slots__ = ()  # SraNode keeps the state in slots (see its docstring)
 
     def _on_open(self: SraNode, sender: str, msg: Open, now: float) -> list[Effect]:
         if self.is_seller:
@@ -61,7 +63,7 @@ class Participating:
         if not self.config.guarded and any(hop == msg.hop for hop, _host in self._opened):
             # The paper's rule sells at once and never reruns: one host per hop number.
             raise RemoteProtocolError(sender, f"hop {msg.hop} was already opened")
-        if self.stage is not NodeStage.REPORTED:
+        if self.stage is not REPORTED:
             raise RemoteProtocolError(sender, f"Open while {self.stage.value}")
         # Another host may have opened this hop number before: its seller reran the hop
         # before (a Refuse or a lapse), so that host's sale can no longer happen.
@@ -72,6 +74,7 @@ class Participating:
             ctx.direct = True
             ctx.host = sender
             if not ctx.pending:
+                self._bid_out = True
                 return [Send(sender, ContextBid(auction=self.auction, hop=msg.hop, amount=ctx.best))]
             return []
         budget = self.config.context_timeout if msg.budget is None else msg.budget
@@ -173,5 +176,6 @@ class Participating:
             Send(r, ContextReply(auction=self.auction, hop=hop, amount=ctx.best)) for r in ctx.requesters
         ]
         if ctx.direct:
+            self._bid_out = True
             effects.append(Send(ctx.host, ContextBid(auction=self.auction, hop=hop, amount=ctx.best)))
         return effects
