@@ -44,6 +44,7 @@ from peer.launch.remote import RemoteChildren
 from peer.launch.spread import spread_over_hosts
 from peer.launch.monitor import NetworkState
 from peer.launch.plan import plan_nodes
+from peer.launch.processes import Children
 from peer.result import dumps
 from peer.scenario.load import load_scenario
 from peer.tui.views import network_view
@@ -57,6 +58,11 @@ class LaunchFailed(Exception):
 
 CATCHUP_WAIT = 5.0  # seconds a restarted node gets to catch its ledger up once the honest nodes are done
 QUIET = 0.5  # seconds without new events before a faulty run counts as finished
+# Nodes per wave of a staged start (peer.launch.plan.start_order): a wave starts once every node
+# before it listens, so its dials never meet a closed port, and a thousand nodes never start (and
+# handshake) at once: with all of them runnable on two cores, handshakes outlasted their 5 s timeout
+# and were dialled again, several times over.
+WAVE = 50
 
 
 class _Watch:
@@ -81,6 +87,8 @@ class _Watch:
         while True:
             state.poll()
             now = time.monotonic()
+            if isinstance(children, Children):
+                children.release_waves(state.started)
             if "up" not in timing and len(state.started) == len(state.nodes):
                 timing["up"] = now - self.t0
             if not self.signalled and now - self.t0 > self.link_timeout:
@@ -335,7 +343,8 @@ def _launch_sra(
     plans = plan_nodes(loaded, root, seed=run_seed, gather_window=gather_window,
                        reply_timeout=reply_timeout, context_timeout=context_timeout,
                        confirm_timeout=confirm_timeout, paper_resale=paper_resale, verifiable_coins=verifiable_coins,
-                       addresses=None if spread is None else spread.addresses)
+                       addresses=None if spread is None else spread.addresses,
+                       wave_size=WAVE if spawn == "fork" and spread is None else None)
     safe_names = {p.argv[p.argv.index("--name") + 1]: p.name for p in plans}
     if len(safe_names) != len(plans):
         _error(err, "node names collide once made file-safe")
@@ -343,8 +352,6 @@ def _launch_sra(
     for plan in plans:  # an adversary is the same `peer run` with one more (hidden) option
         if plan.name in faults.behaviours:
             plan.argv.extend(["--behaviour", str(faults.behaviours[plan.name])])
-    from peer.launch.processes import Children
-
     state = NetworkState(plans=plans, names=safe_names, by_key={p.key_hex: p.name for p in plans}, seller=loaded.seller)
     children: Children | RemoteChildren = Children(spawn) if spread is None else spread.children(root)
     code = 0
@@ -355,7 +362,10 @@ def _launch_sra(
     plan_of = {p.name: p for p in plans}
     memory: dict[str, int] = {}
     try:
-        children.start(plans)  # fork before trio (and any thread) starts
+        if isinstance(children, Children):  # fork before trio (and any thread) starts
+            children.start(plans, staged=True)
+        else:
+            children.start(plans)
         if live is not None:
             live.start()
         while trio.run(watch.run, headless or json_out) == "restart":

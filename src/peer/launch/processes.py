@@ -54,10 +54,15 @@ class Children:
         self.tag = tag
         self.procs: dict[str, Any] = {}  # node -> its pid (fork) or Popen (exec)
         self._server: ForkServer | None = None
+        self._pending: list[tuple[int, set[str]]] = []  # a staged start's waves not started yet
+        self._released: set[str] = set()  # the nodes of the waves started so far
 
     # ------------------------------------------------------------------ starting
 
-    def start(self, plans: Sequence[NodePlan]) -> None:
+    def start(self, plans: Sequence[NodePlan], *, staged: bool = False) -> None:
+        """Start every node of ``plans``.  ``staged`` (fork only): all are forked now, but a
+        wave (``NodePlan.wave``) starts only once :meth:`release_waves` saw every node of the
+        earlier waves listening; wave 0 starts at once."""
         if not plans:
             return
         if self.spawn == "exec":
@@ -66,7 +71,25 @@ class Children:
             return
         if self._server is None:
             self._server = ForkServer(tag=self.tag or _common_dir(plans))
-        self._fork(plans)
+        waves = sorted({p.wave for p in plans}) if staged else []
+        if len(waves) < 2:
+            self._fork(plans)
+            return
+        self._fork(plans, waves=[p.wave for p in plans])
+        self._pending = [(w, {p.name for p in plans if p.wave == w}) for w in waves]
+        self._released = set()
+        self.release_waves(set())
+
+    def release_waves(self, started: set[str]) -> None:
+        """Start the next wave of a staged start once every node released so far has ``started``."""
+        while self._pending and self._released <= started:
+            wave, names = self._pending.pop(0)
+            assert self._server is not None
+            try:
+                self._server.release(wave)
+            except ForkServerError as exc:
+                raise SpawnError(0, str(exc)) from None
+            self._released |= names
 
     def restart(self, plan: NodePlan) -> None:
         """Start ``plan``'s node again with the same argv (after it died; fault injection)."""
@@ -75,11 +98,11 @@ class Children:
             old.wait(1.0)  # reap it; it is dead already
         self.start([plan])
 
-    def _fork(self, plans: Sequence[NodePlan]) -> None:
+    def _fork(self, plans: Sequence[NodePlan], waves: list[int] | None = None) -> None:
         assert self._server is not None
         try:
             pids = self._server.fork([(p.name, list(p.argv), str(p.out_path)) for p in plans],
-                                     timeout=FORK_TIMEOUT + 0.05 * len(plans))
+                                     timeout=FORK_TIMEOUT + 0.05 * len(plans), waves=waves)
         except ForkServerError as exc:
             self.procs.update(self._server.pids)  # those that did start: stop() must stop them too
             raise SpawnError(0, str(exc)) from None

@@ -105,6 +105,13 @@ class Catchup:
 
     def _offer(self) -> None:
         synced = self.synced()
+        if not synced:
+            # Nothing to offer, and nothing lost by not saying so: a neighbour that holds chains
+            # offers them itself (on this same link-up, and periodically while its ledger
+            # changes), and our answer to its offer asks for every bucket where we lack one.
+            # At a launch every ledger is empty, and these empty offers (every link-up offers
+            # to every linked neighbour) were a fifth of a hub's start-up CPU.
+            return
         if len(synced) <= FULL_SUMMARIES_MAX:
             self.node.publish_scoped(covering_summaries(synced, range(BUCKETS)))
         else:
