@@ -88,7 +88,7 @@ class _Watch:
             state.poll()
             now = time.monotonic()
             if isinstance(children, Children):
-                children.release_waves(state.started)
+                children.release_waves(state.started, state.dialled())
             if "up" not in timing and len(state.started) == len(state.nodes):
                 timing["up"] = now - self.t0
             if not self.signalled and now - self.t0 > self.link_timeout:

@@ -53,6 +53,7 @@ class NetworkState:
             self.nodes[p.name] = NodeSnapshot(name=p.name, key=p.identity.name, links_total=p.degree,
                                               role="seller" if p.name == self.seller else "other")
         self._links: dict[str, set[str]] = {p.name: set() for p in self.plans}
+        self._dials = {p.name: {self.names.get(nb, nb) for nb in p.dials} for p in self.plans}
 
     # ------------------------------------------------------------------ input
 
@@ -163,6 +164,10 @@ class NetworkState:
             snap.role = "local seller"
 
     # -------------------------------------------------------------- questions
+
+    def dialled(self) -> set[str]:
+        """Nodes that started and whose links to the neighbours they dial are up."""
+        return {n for n in self.started if self._dials[n] <= self._links[n]}
 
     def all_linked(self) -> bool:
         return all(s.links_up >= s.links_total for s in self.nodes.values()) and len(self.started) == len(self.nodes)

@@ -32,6 +32,13 @@ class NodePlan:
         return self.identity.public_hex
 
     @property
+    def dials(self) -> list[str]:
+        """The (file-safe) names of the neighbours this node dials: those given with an address."""
+        spec = self.argv[self.argv.index("--neighbours") + 1]
+        return [name for name, _, rest in (item.strip().partition("=") for item in spec.split(","))
+                if name and not rest.startswith("#")]
+
+    @property
     def degree(self) -> int:
         """Neighbours in this node's ``--neighbours`` (those it dials and those that only dial it)."""
         spec = self.argv[self.argv.index("--neighbours") + 1]

@@ -54,15 +54,15 @@ class Children:
         self.tag = tag
         self.procs: dict[str, Any] = {}  # node -> its pid (fork) or Popen (exec)
         self._server: ForkServer | None = None
-        self._pending: list[tuple[int, set[str]]] = []  # a staged start's waves not started yet
-        self._released: set[str] = set()  # the nodes of the waves started so far
+        self._pending: list[set[str]] = []  # a staged start's waves not started yet, in order
+        self._released: list[set[str]] = []  # the waves started so far, in order
+        self._wave_of: dict[str, int] = {}
 
     # ------------------------------------------------------------------ starting
 
     def start(self, plans: Sequence[NodePlan], *, staged: bool = False) -> None:
         """Start every node of ``plans``.  ``staged`` (fork only): all are forked now, but a
-        wave (``NodePlan.wave``) starts only once :meth:`release_waves` saw every node of the
-        earlier waves listening; wave 0 starts at once."""
+        wave (``NodePlan.wave``) starts only when :meth:`release_waves` says so; wave 0 at once."""
         if not plans:
             return
         if self.spawn == "exec":
@@ -72,24 +72,29 @@ class Children:
         if self._server is None:
             self._server = ForkServer(tag=self.tag or _common_dir(plans))
         waves = sorted({p.wave for p in plans}) if staged else []
+        self._wave_of.update({p.name: p.wave for p in plans})
         if len(waves) < 2:
             self._fork(plans)
             return
         self._fork(plans, waves=[p.wave for p in plans])
-        self._pending = [(w, {p.name for p in plans if p.wave == w}) for w in waves]
-        self._released = set()
-        self.release_waves(set())
+        self._pending = [{p.name for p in plans if p.wave == w} for w in waves]
+        self._released = []
+        self.release_waves(set(), set())
 
-    def release_waves(self, started: set[str]) -> None:
-        """Start the next wave of a staged start once every node released so far has ``started``."""
-        while self._pending and self._released <= started:
-            wave, names = self._pending.pop(0)
+    def release_waves(self, started: set[str], linked: set[str]) -> None:
+        """Start the next wave of a staged start once every node of the last wave started has
+        ``started`` (it listens) and every node of the waves before it is ``linked`` (its own
+        dials are done).  So at most two waves handshake at a time: on a loaded machine, a
+        thousand handshakes at once outlasted their timeout and were all dialled again."""
+        while self._pending and (not self._released or (
+                self._released[-1] <= started and all(wave <= linked for wave in self._released[:-1]))):
+            names = self._pending.pop(0)
             assert self._server is not None
             try:
-                self._server.release(wave)
+                self._server.release(self._wave_of[next(iter(names))])
             except ForkServerError as exc:
                 raise SpawnError(0, str(exc)) from None
-            self._released |= names
+            self._released.append(names)
 
     def restart(self, plan: NodePlan) -> None:
         """Start ``plan``'s node again with the same argv (after it died; fault injection)."""
