@@ -81,6 +81,7 @@ class _Watch:
         self.signalled = False
         self.stalled = False
         self._honest_done_at: float | None = None
+        self.cpu_linked: float | None = None  # seconds of CPU (nodes, fork server, launcher) when all linked
 
     async def run(self, headless: bool) -> str:
         state, children, timing, faults = self.state, self.children, self.timing, self.faults
@@ -98,6 +99,8 @@ class _Watch:
                                    f"{', '.join(unlinked) or 'every link came up only after it'}")
             if not self.signalled and state.all_linked() and state.seller_waiting:
                 timing["linked"] = now - self.t0
+                if isinstance(children, Children):  # what getting up and linked cost, for the bench
+                    self.cpu_linked = children.cpu_seconds() + time.process_time()
                 children.signal(self.seller, signal.SIGUSR1)
                 self.signalled = True
                 timing["announce"] = now - self.t0
@@ -405,6 +408,8 @@ def _launch_sra(
     result.extra["timing"] = {k: round(v, 3) for k, v in timing.items()}
     if memory:
         result.extra["memory_kib_per_node"] = round(sum(memory.values()) / len(memory))
+    if watch.cpu_linked is not None:
+        result.extra["cpu_ms_per_node_linked"] = round(watch.cpu_linked / len(plans) * 1000, 1)
     result.extra["bad_messages"] = sum(s.bad_frames for s in state.nodes.values())
     if spread is not None:
         result.extra["hosts"] = spread.report(children)

@@ -166,6 +166,13 @@ class Children:
             else:
                 time.sleep(min(left, 0.02))
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the live nodes and the fork server have used so far (Linux /proc)."""
+        pids = [pid for name in self.procs if (pid := self._pid(name)) is not None]
+        if self._server is not None and self._server.alive():
+            pids.append(self._server.proc.pid)
+        return sum(cpu_seconds(pid) for pid in pids)
+
     def memory_kib(self) -> dict[str, int]:
         """Proportional set size of each live child (Linux /proc), for the benchmark."""
         out = {}
@@ -183,6 +190,15 @@ class Children:
         if self._server is None or not self._server.alive():
             return None
         return pss_kib(self._server.proc.pid)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` (0 if it is gone or there is no /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def pss_kib(pid: int) -> int | None:
