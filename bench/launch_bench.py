@@ -6,7 +6,8 @@ sent, the per-message cost against the floor (auction time divided by
 messages x one Ed25519 sign + verify, measured here in the same run), and the
 memory per node process (proportional set size, so shared pages count once),
 the CPU that the whole launch used (launcher, fork server and every node, from
-the kernel's accounting of reaped children) per node, and the load average
+the kernel's accounting of reaped children) per node, and the part of it spent
+until every node was linked (the launcher reads /proc then), and the load average
 before and after (this machine is shared: a figure means little without it).
 
     python bench/launch_bench.py [100 300 1000 ...] [--spawn fork|exec]
@@ -89,7 +90,8 @@ def run(n: int, spawn: str) -> None:
         f"auction {auction:6.2f} s (announce -> last ledger copy)  messages {messages}  "
         f"cost/floor {auction / floor:6.1f}  memory/node {result.get('memory_kib_per_node', 0) / 1024:5.1f} MiB  "
         f"check {'ok' if result['check']['ok'] else 'FAILED'}  hops {len(result['hops'])}  wall {wall:6.1f} s  "
-        f"cpu/node {cpu / n * 1000:4.0f} ms  load {before} -> {load()}"
+        f"cpu/node {cpu / n * 1000:4.0f} ms (to link {result.get('cpu_ms_per_node_linked', float('nan')):4.0f} ms)  "
+        f"load {before} -> {load()}"
     )
 
 

@@ -42,3 +42,28 @@ def test_periodic_offers_only_after_a_change_or_a_quiet_refresh(tmp_path: Path, 
     finally:
         node.store.close()
         node.log.close()
+
+
+def test_an_empty_ledger_offers_nothing_until_a_chain_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every link-up offers to every linked neighbour: at a launch, with every ledger empty, those
+    # empty offers cost hubs a fifth of their start-up CPU.  A neighbour with chains offers them
+    # itself (test_node_lives' late joiner catches up so), so an empty offer carries nothing.
+    node = make_node("x", ["y"], M, tmp_path, MemoryHub(), log_json=None)
+    sent: list[object] = []
+    monkeypatch.setattr(node, "publish_scoped", sent.append)
+    try:
+        node.catchup.exchange(0.0)
+        node.catchup.periodic(SUMMARY_INTERVAL)
+        assert sent == []
+        announcement = make_chain("c-0", hops=0, seller=1)  # an announcement only: not synced either
+        for entry in announcement.entries:
+            assert node.store.append(entry)
+        node.catchup.exchange(2 * SUMMARY_INTERVAL)
+        assert sent == []
+        for entry in make_chain("c-1", hops=1, seller=2).entries:  # a chain that started: offered
+            assert node.store.append(entry)
+        node.catchup.exchange(3 * SUMMARY_INTERVAL)
+        assert len(sent) == 1
+    finally:
+        node.store.close()
+        node.log.close()

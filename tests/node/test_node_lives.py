@@ -143,6 +143,12 @@ async def test_an_exception_from_a_peers_input_does_not_end_the_main_loop(
     async with running(nodes):
         lamp = await sell(nodes["a"], "lamp")
         await wait_everywhere(nodes, lamp)
+        # An empty ledger offers nothing on link-up (Catchup._offer): now that the auction's chain
+        # is stored everywhere, one node's offer is input every neighbour answers.
+        nodes["a"].catchup.exchange(trio.current_time())
+        with trio.fail_after(10):
+            while calls["n"] == 0:
+                await trio.sleep(0.01)
     assert calls["n"] > 0
     assert sum(n.internal_errors for n in nodes.values()) == calls["n"]
     assert all([o["outcome"] for o in n.outcomes] == ["completed"] for n in nodes.values())

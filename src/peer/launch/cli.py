@@ -44,6 +44,7 @@ from peer.launch.remote import RemoteChildren
 from peer.launch.spread import spread_over_hosts
 from peer.launch.monitor import NetworkState
 from peer.launch.plan import plan_nodes
+from peer.launch.processes import Children
 from peer.result import dumps
 from peer.scenario.load import load_scenario
 from peer.tui.views import network_view
@@ -57,6 +58,11 @@ class LaunchFailed(Exception):
 
 CATCHUP_WAIT = 5.0  # seconds a restarted node gets to catch its ledger up once the honest nodes are done
 QUIET = 0.5  # seconds without new events before a faulty run counts as finished
+# Nodes per wave of a staged start (peer.launch.plan.start_order): a wave starts once every node
+# before it listens, so its dials never meet a closed port, and a thousand nodes never start (and
+# handshake) at once: with all of them runnable on two cores, handshakes outlasted their 5 s timeout
+# and were dialled again, several times over.
+WAVE = 50
 
 
 class _Watch:
@@ -75,12 +81,15 @@ class _Watch:
         self.signalled = False
         self.stalled = False
         self._honest_done_at: float | None = None
+        self.cpu_linked: float | None = None  # seconds of CPU (nodes, fork server, launcher) when all linked
 
     async def run(self, headless: bool) -> str:
         state, children, timing, faults = self.state, self.children, self.timing, self.faults
         while True:
             state.poll()
             now = time.monotonic()
+            if isinstance(children, Children):
+                children.release_waves(state.started, state.dialled())
             if "up" not in timing and len(state.started) == len(state.nodes):
                 timing["up"] = now - self.t0
             if not self.signalled and now - self.t0 > self.link_timeout:
@@ -90,6 +99,8 @@ class _Watch:
                                    f"{', '.join(unlinked) or 'every link came up only after it'}")
             if not self.signalled and state.all_linked() and state.seller_waiting:
                 timing["linked"] = now - self.t0
+                if isinstance(children, Children):  # what getting up and linked cost, for the bench
+                    self.cpu_linked = children.cpu_seconds() + time.process_time()
                 children.signal(self.seller, signal.SIGUSR1)
                 self.signalled = True
                 timing["announce"] = now - self.t0
@@ -335,7 +346,8 @@ def _launch_sra(
     plans = plan_nodes(loaded, root, seed=run_seed, gather_window=gather_window,
                        reply_timeout=reply_timeout, context_timeout=context_timeout,
                        confirm_timeout=confirm_timeout, paper_resale=paper_resale, verifiable_coins=verifiable_coins,
-                       addresses=None if spread is None else spread.addresses)
+                       addresses=None if spread is None else spread.addresses,
+                       wave_size=WAVE if spawn == "fork" and spread is None else None)
     safe_names = {p.argv[p.argv.index("--name") + 1]: p.name for p in plans}
     if len(safe_names) != len(plans):
         _error(err, "node names collide once made file-safe")
@@ -343,8 +355,6 @@ def _launch_sra(
     for plan in plans:  # an adversary is the same `peer run` with one more (hidden) option
         if plan.name in faults.behaviours:
             plan.argv.extend(["--behaviour", str(faults.behaviours[plan.name])])
-    from peer.launch.processes import Children
-
     state = NetworkState(plans=plans, names=safe_names, by_key={p.key_hex: p.name for p in plans}, seller=loaded.seller)
     children: Children | RemoteChildren = Children(spawn) if spread is None else spread.children(root)
     code = 0
@@ -355,7 +365,10 @@ def _launch_sra(
     plan_of = {p.name: p for p in plans}
     memory: dict[str, int] = {}
     try:
-        children.start(plans)  # fork before trio (and any thread) starts
+        if isinstance(children, Children):  # fork before trio (and any thread) starts
+            children.start(plans, staged=True)
+        else:
+            children.start(plans)
         if live is not None:
             live.start()
         while trio.run(watch.run, headless or json_out) == "restart":
@@ -395,6 +408,8 @@ def _launch_sra(
     result.extra["timing"] = {k: round(v, 3) for k, v in timing.items()}
     if memory:
         result.extra["memory_kib_per_node"] = round(sum(memory.values()) / len(memory))
+    if watch.cpu_linked is not None:
+        result.extra["cpu_ms_per_node_linked"] = round(watch.cpu_linked / len(plans) * 1000, 1)
     result.extra["bad_messages"] = sum(s.bad_frames for s in state.nodes.values())
     if spread is not None:
         result.extra["hosts"] = spread.report(children)

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import signal
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from peer.node.adversary import STAGES, Attack, AttackError
+if TYPE_CHECKING:
+    from peer.node.adversary import Attack
 
 
 class FaultSpecError(ValueError):
@@ -28,6 +29,10 @@ class FaultSpecError(ValueError):
 
 
 def parse_kill(text: str, nodes: set[str]) -> tuple[str, str]:
+    # The node's code (and, through it, scipy) only when a fault is asked for: the launcher's
+    # own start-up imported it for every launch (a third of its import time).
+    from peer.node.adversary import STAGES
+
     name, at, stage = text.rpartition("@")
     if not at or not name:
         raise FaultSpecError(f"--kill {text!r}: expected NAME@STAGE")
@@ -39,6 +44,8 @@ def parse_kill(text: str, nodes: set[str]) -> tuple[str, str]:
 
 
 def parse_behaviour(text: str, nodes: set[str]) -> tuple[str, Attack]:
+    from peer.node.adversary import Attack, AttackError
+
     name, eq, spec = text.partition("=")
     if not eq or not name:
         raise FaultSpecError(f"--behaviour {text!r}: expected NAME=SPEC")

@@ -6,6 +6,7 @@ with ``peer run --log-json``; it never reaches into a node process.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -48,11 +49,11 @@ class NetworkState:
 
     def __post_init__(self) -> None:
         self._tails = {p.name: Tail(p.log_path) for p in self.plans}
-        degree = {p.name: p.argv[p.argv.index("--neighbours") + 1].count("=ws://") for p in self.plans}
         for p in self.plans:
-            self.nodes[p.name] = NodeSnapshot(name=p.name, key=p.identity.name, links_total=degree[p.name],
+            self.nodes[p.name] = NodeSnapshot(name=p.name, key=p.identity.name, links_total=p.degree,
                                               role="seller" if p.name == self.seller else "other")
         self._links: dict[str, set[str]] = {p.name: set() for p in self.plans}
+        self._dials = {p.name: {self.names.get(nb, nb) for nb in p.dials} for p in self.plans}
 
     # ------------------------------------------------------------------ input
 
@@ -60,6 +61,13 @@ class NetworkState:
         """Read whatever the nodes appended since the last call; return the number of events."""
         count = 0
         for name, tail in self._tails.items():
+            # One stat instead of an open, a read and a close: most logs are idle at most polls
+            # (a thousand nodes polled every 50 ms took a sixth of a core before any event was parsed).
+            try:
+                if os.stat(tail.path).st_size == tail.offset:
+                    continue
+            except OSError:
+                continue
             for event in tail.read_new():
                 self._apply(name, event)
                 count += 1
@@ -156,6 +164,10 @@ class NetworkState:
             snap.role = "local seller"
 
     # -------------------------------------------------------------- questions
+
+    def dialled(self) -> set[str]:
+        """Nodes that started and whose links to the neighbours they dial are up."""
+        return {n for n in self.started if self._dials[n] <= self._links[n]}
 
     def all_linked(self) -> bool:
         return all(s.links_up >= s.links_total for s in self.nodes.values()) and len(self.started) == len(self.nodes)

@@ -25,10 +25,24 @@ class NodePlan:
     log_path: Path
     out_path: Path
     argv: list[str]
+    wave: int = 0  # staged start: the node starts once every node of the earlier waves listens
 
     @property
     def key_hex(self) -> str:
         return self.identity.public_hex
+
+    @property
+    def dials(self) -> list[str]:
+        """The (file-safe) names of the neighbours this node dials: those given with an address."""
+        spec = self.argv[self.argv.index("--neighbours") + 1]
+        return [name for name, _, rest in (item.strip().partition("=") for item in spec.split(","))
+                if name and not rest.startswith("#")]
+
+    @property
+    def degree(self) -> int:
+        """Neighbours in this node's ``--neighbours`` (those it dials and those that only dial it)."""
+        spec = self.argv[self.argv.index("--neighbours") + 1]
+        return sum(1 for item in spec.split(",") if item.strip())
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -99,14 +113,22 @@ def plan_nodes(
     paper_resale: bool = False,
     verifiable_coins: bool = False,
     addresses: dict[str, tuple[str, int]] | None = None,
+    wave_size: int | None = None,
 ) -> list[NodePlan]:
     """``addresses``: node -> (host, port) when the nodes run on several hosts (peer.launch.hosts);
-    by default every node listens on a free port of 127.0.0.1."""
+    by default every node listens on a free port of 127.0.0.1.
+
+    ``wave_size``: a staged start (see :func:`start_order`).  Each node is given the address of
+    the neighbours that start before it only, and pins the others as neighbours that dial it
+    (``NAME=#KEY``): one dial per link, always to a node that listens already.  Without it every
+    node dials every neighbour (the higher key a moment later), as for nodes started together.
+    """
     nodes = sorted(scenario.graph.nodes)
     if addresses is None:
         addresses = {n: ("127.0.0.1", p) for n, p in zip(nodes, free_ports(len(nodes)), strict=True)}
     ports = {n: addresses[n][1] for n in nodes}
     identities = {n: launch_identity(scenario, seed, n) for n in nodes}
+    position = {n: i for i, n in enumerate(start_order(identities))} if wave_size else None
     for sub in ("keys", "data", "logs"):
         (workdir / sub).mkdir(parents=True, exist_ok=True)
     plans = []
@@ -117,6 +139,7 @@ def plan_nodes(
             ident.save(key_path)
         neighbours = ",".join(
             f"{_safe(nb)}=ws://{addresses[nb][0]}:{ports[nb]}#{identities[nb].public_hex}"
+            if position is None or position[nb] < position[node] else f"{_safe(nb)}=#{identities[nb].public_hex}"
             for nb in scenario.neighbours(node)
         )
         log_path = workdir / "logs" / f"{_safe(node)}.ndjson"
@@ -149,8 +172,21 @@ def plan_nodes(
         plans.append(NodePlan(
             name=node, identity=ident, port=ports[node], key_path=key_path, data_dir=data_dir,
             log_path=log_path, out_path=workdir / "logs" / f"{_safe(node)}.out", argv=argv,
+            wave=position[node] // wave_size if position is not None and wave_size else 0,
         ))
     return plans
+
+
+def start_order(identities: dict[str, Identity]) -> list[str]:
+    """The order of a staged start: by public key, highest first.
+
+    Each node dials only the neighbours before it, which are listening by then (their
+    wave started before, or they are earlier in its own wave).  Highest key first makes
+    the dialling side of every link the lower key, which the link layer lets dial at
+    once (the higher key of a pair waits ``defer_dial`` before its first dial, expecting
+    the lower key's), and whose link it would keep if both sides ever dialled.
+    """
+    return sorted(identities, key=lambda n: identities[n].public_key, reverse=True)
 
 
 def _safe(name: str) -> str:

@@ -54,10 +54,15 @@ class Children:
         self.tag = tag
         self.procs: dict[str, Any] = {}  # node -> its pid (fork) or Popen (exec)
         self._server: ForkServer | None = None
+        self._pending: list[set[str]] = []  # a staged start's waves not started yet, in order
+        self._released: list[set[str]] = []  # the waves started so far, in order
+        self._wave_of: dict[str, int] = {}
 
     # ------------------------------------------------------------------ starting
 
-    def start(self, plans: Sequence[NodePlan]) -> None:
+    def start(self, plans: Sequence[NodePlan], *, staged: bool = False) -> None:
+        """Start every node of ``plans``.  ``staged`` (fork only): all are forked now, but a
+        wave (``NodePlan.wave``) starts only when :meth:`release_waves` says so; wave 0 at once."""
         if not plans:
             return
         if self.spawn == "exec":
@@ -66,7 +71,30 @@ class Children:
             return
         if self._server is None:
             self._server = ForkServer(tag=self.tag or _common_dir(plans))
-        self._fork(plans)
+        waves = sorted({p.wave for p in plans}) if staged else []
+        self._wave_of.update({p.name: p.wave for p in plans})
+        if len(waves) < 2:
+            self._fork(plans)
+            return
+        self._fork(plans, waves=[p.wave for p in plans])
+        self._pending = [{p.name for p in plans if p.wave == w} for w in waves]
+        self._released = []
+        self.release_waves(set(), set())
+
+    def release_waves(self, started: set[str], linked: set[str]) -> None:
+        """Start the next wave of a staged start once every node of the last wave started has
+        ``started`` (it listens) and every node of the waves before it is ``linked`` (its own
+        dials are done).  So at most two waves handshake at a time: on a loaded machine, a
+        thousand handshakes at once outlasted their timeout and were all dialled again."""
+        while self._pending and (not self._released or (
+                self._released[-1] <= started and all(wave <= linked for wave in self._released[:-1]))):
+            names = self._pending.pop(0)
+            assert self._server is not None
+            try:
+                self._server.release(self._wave_of[next(iter(names))])
+            except ForkServerError as exc:
+                raise SpawnError(0, str(exc)) from None
+            self._released.append(names)
 
     def restart(self, plan: NodePlan) -> None:
         """Start ``plan``'s node again with the same argv (after it died; fault injection)."""
@@ -75,11 +103,11 @@ class Children:
             old.wait(1.0)  # reap it; it is dead already
         self.start([plan])
 
-    def _fork(self, plans: Sequence[NodePlan]) -> None:
+    def _fork(self, plans: Sequence[NodePlan], waves: list[int] | None = None) -> None:
         assert self._server is not None
         try:
             pids = self._server.fork([(p.name, list(p.argv), str(p.out_path)) for p in plans],
-                                     timeout=FORK_TIMEOUT + 0.05 * len(plans))
+                                     timeout=FORK_TIMEOUT + 0.05 * len(plans), waves=waves)
         except ForkServerError as exc:
             self.procs.update(self._server.pids)  # those that did start: stop() must stop them too
             raise SpawnError(0, str(exc)) from None
@@ -138,6 +166,13 @@ class Children:
             else:
                 time.sleep(min(left, 0.02))
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the live nodes and the fork server have used so far (Linux /proc)."""
+        pids = [pid for name in self.procs if (pid := self._pid(name)) is not None]
+        if self._server is not None and self._server.alive():
+            pids.append(self._server.proc.pid)
+        return sum(cpu_seconds(pid) for pid in pids)
+
     def memory_kib(self) -> dict[str, int]:
         """Proportional set size of each live child (Linux /proc), for the benchmark."""
         out = {}
@@ -155,6 +190,15 @@ class Children:
         if self._server is None or not self._server.alive():
             return None
         return pss_kib(self._server.proc.pid)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` (0 if it is gone or there is no /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def pss_kib(pid: int) -> int | None:

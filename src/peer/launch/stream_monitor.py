@@ -64,7 +64,7 @@ class StreamMonitor:
         self.status = "linking"
         self.stopped: float | None = None  # the clock stops here once the last auction ended
         self._tails = {p.name: Tail(p.log_path, skip=_SKIPPED) for p in plans}
-        self._degree = {p.name: p.argv[p.argv.index("--neighbours") + 1].count("=ws://") for p in plans}
+        self._degree = {p.name: p.degree for p in plans}
         self._links: dict[str, set[str]] = {p.name: set() for p in plans}
         self._by_item = {r.item: r for r in runs}
         self._flights: dict[str, _Flight] = {}  # auction id -> what the logs say of it

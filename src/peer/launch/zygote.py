@@ -13,11 +13,14 @@ every node, and every node built the whole CLI again before parsing its argv.
 
 Protocol, one JSON object per line:
 
-* launcher -> zygote (its stdin): ``{"op": "fork", "name", "argv", "out"}``;
-  ``{"op": "go"}``; ``{"op": "quit"}``.  A forked node waits (at most
-  ``GO_TIMEOUT``) for the next "go" before it starts: forking is quick only
-  while the zygote has the CPU, and hundreds of starting nodes would take it
-  (100 nodes took over 6 s to fork on a loaded machine, 1 ms each otherwise).
+* launcher -> zygote (its stdin): ``{"op": "fork", "name", "argv", "out"[, "wave"]}``;
+  ``{"op": "go"[, "wave"]}``; ``{"op": "quit"}``.  A forked node waits (at most
+  ``GO_TIMEOUT``) for the "go" of its wave (none: the unnamed wave) before it
+  starts: forking is quick only while the zygote has the CPU, and hundreds of
+  starting nodes would take it (100 nodes took over 6 s to fork on a loaded
+  machine, 1 ms each otherwise).  Waves let the launcher fork every node at once
+  and still start them a group at a time (a staged start, see
+  :func:`peer.launch.plan.start_order`).
 * zygote -> launcher (its stdout): ``{"ev": "ready"}``; ``{"ev": "forked",
   "name", "pid"}``; ``{"ev": "exit", "name", "pid", "code"}`` with the code as
   :mod:`multiprocessing` gives it (``-N`` for a death by signal N);
@@ -43,18 +46,24 @@ from typing import Any
 
 STOP_GRACE = 3.0  # seconds the nodes get after SIGTERM when the launcher is gone
 TICK = 0.05  # the longest the zygote sleeps before reaping and reading again
-GO_TIMEOUT = 60.0  # a forked node starts anyway after this long without a "go"
+# A forked node starts anyway after this long without a "go".  Long: in a staged start the last wave
+# waits for every earlier one to listen, and the zygote stops every node if the launcher goes away.
+GO_TIMEOUT = 600.0
 
 
 # --------------------------------------------------------------------------- the server
 
 
-def _child(command: Any, argv: list[str], out_path: str, go: tuple[int, int]) -> None:
-    """In the forked node: own files and signals, wait for "go", then ``peer run`` on its argv.  Never returns."""
+def _child(command: Any, argv: list[str], out_path: str, go: tuple[int, int], inherited: list[int]) -> None:
+    """In the forked node: own files and signals, wait for "go", then ``peer run`` on its argv.  Never returns.
+
+    ``inherited``: every other "go" pipe end the zygote holds, closed here at once (a node holding
+    another wave's write end would keep that wave from ever seeing its "go")."""
     code = 1
     try:
         _die_with_parent()
-        os.close(go[1])  # only the zygote may hold the write end: its close is the "go"
+        for fd in (go[1], *inherited):  # only the zygote may hold a write end: its close is the "go"
+            os.close(fd)
         fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
@@ -114,7 +123,7 @@ class _Server:
         self.children: dict[int, str] = {}  # pid -> node name
         self.buffer = b""
         self.gone = False  # the launcher's end of our stdout closed
-        self.go: tuple[int, int] | None = None  # the pipe the nodes forked since the last "go" wait on
+        self.go: dict[Any, tuple[int, int]] = {}  # wave -> the pipe its nodes, forked and not yet started, wait on
 
     def emit(self, event: dict[str, Any]) -> None:
         if self.gone:
@@ -124,7 +133,7 @@ class _Server:
         except OSError:
             self.gone = True
 
-    def fork(self, name: str, argv: list[str], out: str) -> None:
+    def fork(self, name: str, argv: list[str], out: str, wave: Any = None) -> None:
         if not self.warmed:
             from peer.cli.node_entry import warm
 
@@ -136,25 +145,27 @@ class _Server:
         # (Parsing each argv here before forking saved a node at most 1 MiB, and cost the zygote 4 ms
         # a fork: every page it touched was shared with the node forked before, so copied again.)
         gc.freeze()  # everything so far is shared: the nodes' collectors must not write to it
-        if self.go is None:
-            self.go = os.pipe()
+        go = self.go.get(wave)
+        if go is None:
+            go = self.go[wave] = os.pipe()
+        others = [fd for w, pipe in self.go.items() if w != wave for fd in pipe]
         # SIGTERM held back across the fork: the child must not die between fork and its own setup.
         old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         try:
             pid = os.fork()
             if pid == 0:
-                _child(self.command, argv, out, self.go)
+                _child(self.command, argv, out, go, others)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
         self.children[pid] = name
         self.emit({"ev": "forked", "name": name, "pid": pid})
 
-    def release(self) -> None:
-        """ "go": the nodes forked since the last one start now (they read EOF on the pipe)."""
-        if self.go is not None:
-            os.close(self.go[0])
-            os.close(self.go[1])
-            self.go = None
+    def release(self, wave: Any = None) -> None:
+        """ "go": the nodes of ``wave`` forked since its last "go" start now (they read EOF on the pipe)."""
+        go = self.go.pop(wave, None)
+        if go is not None:
+            os.close(go[0])
+            os.close(go[1])
 
     @staticmethod
     def _preload(argv: list[str]) -> None:
@@ -223,10 +234,11 @@ class _Server:
                 return  # forks still queued behind it are dropped: the launcher has given up on them
             for command in commands:
                 if command.get("op") == "go":
-                    self.release()
+                    self.release(_wave(command))
                 if command.get("op") == "fork":
                     try:
-                        self.fork(str(command["name"]), [str(a) for a in command["argv"]], str(command["out"]))
+                        self.fork(str(command["name"]), [str(a) for a in command["argv"]], str(command["out"]),
+                                  _wave(command))
                     except (KeyError, TypeError, OSError) as exc:
                         self.emit({"ev": "error", "message": f"cannot fork {command.get('name')}: {exc}"})
             self.reap()
@@ -270,6 +282,11 @@ def main() -> int:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             server.stop_all()
     return 0
+
+
+def _wave(command: dict[str, Any]) -> int | None:
+    wave = command.get("wave")
+    return wave if isinstance(wave, int) and not isinstance(wave, bool) else None
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -362,13 +379,19 @@ class ForkServer:
         self._ready = False
         self.start_timeout = start_timeout
 
-    def fork(self, requests: list[tuple[str, list[str], str]], timeout: float) -> dict[str, int]:
-        """Fork one node per ``(name, argv, out_path)``; wait (bounded) until each has a pid."""
+    def fork(self, requests: list[tuple[str, list[str], str]], timeout: float,
+             waves: list[int] | None = None) -> dict[str, int]:
+        """Fork one node per ``(name, argv, out_path)``; wait (bounded) until each has a pid.
+
+        Without ``waves`` they all start at once.  With them (one per request) a node waits
+        for its wave's :meth:`release`: all are forked now, while the zygote has the CPU."""
         wanted = {n for n, _, _ in requests}
         before = {n: self.pids.get(n) for n in wanted}
         deadline = time.monotonic() + timeout + (0 if self._ready else self.start_timeout)
-        self._write("".join(json.dumps({"op": "fork", "name": n, "argv": a, "out": o}) + "\n"
-                            for n, a, o in requests).encode() + b'{"op": "go"}\n',
+        tags = [{} if waves is None else {"wave": w} for w in (waves or [None] * len(requests))]
+        self._write("".join(json.dumps({"op": "fork", "name": n, "argv": a, "out": o, **tag}) + "\n"
+                            for (n, a, o), tag in zip(requests, tags, strict=True)).encode()
+                    + (b'{"op": "go"}\n' if waves is None else b""),
                     timeout=timeout + (0 if self._ready else self.start_timeout))
         got: dict[str, int] = {}
         while True:
@@ -384,6 +407,10 @@ class ForkServer:
                 raise ForkServerError(f"the fork server started {len(got)} of {len(wanted)} nodes "
                                       f"({'it exited' if self.proc.poll() is not None else 'timed out'})")
             self.poll(min(left, 0.5))
+
+    def release(self, wave: int) -> None:
+        """Start the nodes of ``wave`` (forked by :meth:`fork` with ``waves``)."""
+        self._write(json.dumps({"op": "go", "wave": wave}).encode() + b"\n", timeout=10.0)
 
     def poll(self, timeout: float = 0.0) -> None:
         """Read what the zygote reported (waiting at most ``timeout`` for something)."""
