@@ -454,6 +454,14 @@ class LedgerStore(AdmissionGlue):
                                                   f"the one acknowledged at entry {lost.head.count - 1}",
                                          auction=entry.auction))
 
+    def _open_for_append(self, path: Path) -> int:
+        """Open (or create) a chain file for appending.  Raises StoreUnavailable."""
+        try:
+            return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            self.failure = unavailable(f"{path}", exc)
+            raise self.failure from exc
+
     def _append_durably(self, path: Path, record: bytes, head: Head | None = None) -> None:
         """Append ``record`` and fsync it, then (if given) write ``head``; all or nothing.
 
@@ -461,11 +469,7 @@ class LedgerStore(AdmissionGlue):
         poisoned if even that fails) and ``StoreUnavailable`` is raised.
         """
         created = not path.exists()
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        except OSError as exc:
-            self.failure = unavailable(f"{path}", exc)
-            raise self.failure from exc
+        fd = self._open_for_append(path)
         try:
             start = os.fstat(fd).st_size
             try:
@@ -503,11 +507,7 @@ class LedgerStore(AdmissionGlue):
         recovery knows that none of it was acknowledged.  On failure the partial
         record is cut off and ``StoreUnavailable`` raised, as for a durable append.
         """
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        except OSError as exc:
-            self.failure = unavailable(f"{path}", exc)
-            raise self.failure from exc
+        fd = self._open_for_append(path)
         try:
             start = os.fstat(fd).st_size
             try:
