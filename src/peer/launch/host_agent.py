@@ -44,6 +44,7 @@ class AgentNode:
     out_path: Path
     log_path: Path
     data_dir: Path
+    wave: int = 0  # a host's share starts at once: no staged start across hosts (Children.start reads it)
 
 
 def _rewrite(argv: list[str], old_root: str, new_root: str) -> list[str]:
