@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from peer.errors import RemoteProtocolError
-from peer.qpq.frames import FrameTally
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -51,6 +50,8 @@ class QpqStream:
         self._poke = trio.Event()
         # What this node hands its links for the stream (the node feeds it every Forward on
         # the qpq topic), and a reader of its links' total frames out (heartbeats included).
+        from peer.qpq.frames import FrameTally  # here, not at the top: it pulls in scipy (the GoF test)
+
         self.frames = FrameTally()
         self.link_frames: Callable[[], int] | None = None  # set by the node
 
