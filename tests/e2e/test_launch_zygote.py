@@ -174,3 +174,35 @@ def test_one_page_pipes_do_not_deadlock_a_big_batch(tmp_path: Path) -> None:
         assert "peer run" in (tmp_path / "n7.out").read_text()
     finally:
         server.close()
+
+
+LAUNCHER = """
+import sys, time
+from pathlib import Path
+from peer.launch.processes import Children
+from tests.e2e.test_launch_zygote import plans_for
+children = Children("exec")
+children.start(plans_for(Path(sys.argv[1])))
+print(" ".join(str(p.pid) for p in children.procs.values()), flush=True)
+time.sleep(60)
+"""
+
+
+def test_exec_spawned_nodes_die_with_a_killed_launcher(tmp_path: Path) -> None:
+    # The launcher SIGKILLed in exec mode (no fork server, no stop): the kernel stops its nodes.
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
+                                text=True)
+    try:
+        assert launcher.stdout is not None
+        pids = [int(p) for p in launcher.stdout.readline().split()]
+        assert pids
+        wait_for(lambda: all(started(p) == 1 for p in plans_for(tmp_path)), 30, "every node to start")
+        launcher.kill()
+        launcher.wait(10)
+        wait_for(lambda: not any(alive(pid) for pid in pids), 10, "the nodes to stop")
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait(10)
+        if launcher.stdout is not None:
+            launcher.stdout.close()

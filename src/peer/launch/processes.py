@@ -16,6 +16,7 @@ Both report exit codes as :mod:`multiprocessing` does (``-N``: killed by signal 
 
 from __future__ import annotations
 
+import ctypes  # noqa: F401 - loaded before any fork: _die_with_parent uses it between fork and exec
 import os
 import signal
 import subprocess
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from peer.launch.plan import NodePlan
-from peer.launch.zygote import ForkServer, ForkServerError
+from peer.launch.zygote import ForkServer, ForkServerError, _die_with_parent
 
 SPAWN_MODES = ("fork", "exec")
 # Seconds, plus 50 ms per node, for the fork server to fork a batch: a fork costs it ~3 ms of CPU,
@@ -228,6 +229,9 @@ def _node_signals() -> None:
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    # A launcher killed outright (SIGKILL) cannot stop its nodes: the kernel does (PR_SET_PDEATHSIG,
+    # kept across exec), as for the fork server's nodes.  Set here, between fork and exec.
+    _die_with_parent()
 
 
 def _common_dir(plans: Sequence[NodePlan]) -> str:
