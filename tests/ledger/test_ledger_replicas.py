@@ -142,14 +142,20 @@ def test_a_hole_in_an_acknowledged_prefix_is_still_damage(tmp_path: Path) -> Non
     assert _file(ledger).read_bytes() == raw  # never cut
 
 
-def test_a_hole_in_a_ledger_from_before_head_files_is_still_damage(tmp_path: Path) -> None:
-    """No head file at all: every record was acknowledged under the old rules."""
+def _ledger_from_before_head_files(tmp_path: Path) -> Path:
+    """CHAIN appended, then its head file and the directory's mark removed, as an old ledger has them."""
     ledger = tmp_path / "ledger"
     with LedgerStore(ledger) as store:
         for entry in CHAIN.entries:
             store.append(entry)
     os.remove(head_path(_file(ledger)))
     os.remove(ledger / HEADS_MARK)
+    return ledger
+
+
+def test_a_hole_in_a_ledger_from_before_head_files_is_still_damage(tmp_path: Path) -> None:
+    """No head file at all: every record was acknowledged under the old rules."""
+    ledger = _ledger_from_before_head_files(tmp_path)
     raw = _zero_record(_file(ledger), 1)
     with LedgerStore(ledger) as store:
         assert store.is_damaged("a1")
@@ -175,12 +181,7 @@ def test_the_first_writable_open_marks_the_directory_once_every_chain_has_a_head
 
 def test_a_damaged_chain_without_a_head_keeps_the_directory_unmarked(tmp_path: Path) -> None:
     """Its records were acknowledged under the old rules: the mark would make its damage a cut tail."""
-    ledger = tmp_path / "ledger"
-    with LedgerStore(ledger) as store:
-        for entry in CHAIN.entries:
-            store.append(entry)
-    os.remove(head_path(_file(ledger)))
-    os.remove(ledger / HEADS_MARK)
+    ledger = _ledger_from_before_head_files(tmp_path)
     raw = _zero_record(_file(ledger), 1)
     for _ in range(2):
         with LedgerStore(ledger) as store:
