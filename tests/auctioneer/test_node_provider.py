@@ -108,7 +108,7 @@ def test_user_nodes_bid_and_every_provider_records_the_same_verified_outcome(tmp
         (record,) = [r for r in records if r["round"] in rounds]
         assert verify_record(record) is None
         assert record["digest"] == digests.pop() if digests else record["digest"]
-        copies.append({k: v for k, v in record.items() if k not in ("phase_started_s", "cpu_s", "recorded_at", "recorder")})
+        copies.append({k: v for k, v in record.items() if k not in ("phase_started_s", "cpu_s", "recorded_at", "recorder", "prev")})
     assert all(c == copies[0] for c in copies)
     status = nodes["p0"].auctioneer.status()["provider"]
     assert status["decided"] >= 1 and any(r.get("recorded") for r in status["recent"])

@@ -29,7 +29,7 @@ from peer.auctioneer.cluster import NodeCluster
 from peer.auctioneer.effects import Aborted, Broadcast, Decided, Effect, Rejected, Send
 from peer.auctioneer.instance import AuctionRound, round_key
 from peer.auctioneer.provider import ProviderMachine, RoundConfig
-from peer.auctioneer.record import append_record, outcome_record, read_records
+from peer.auctioneer.record import append_record, cut_torn_tail, outcome_record, read_chain
 from peer.auctioneer.shell import ClusterError, read_address, write_address
 from peer.errors import PeerError
 from peer.node.instances import InstanceTable, Limits
@@ -67,7 +67,9 @@ class ProviderHost:
         self.table = InstanceTable(Limits(LIVE_ROUNDS, LIVE_ROUNDS, LIVE_ROUNDS))
         self.members = frozenset(cluster.providers) | cluster.base.clients
         self.path = Path(node.data_dir) / RECORDS
-        records, _ = read_records(self.path) if self.path.exists() else ([], [])
+        self.torn_cut = cut_torn_tail(self.path)  # a crash mid-append: those bytes were never a round
+        records, _, self.head = read_chain(self.path)  # an absent file: no records, the genesis hash
+        self._append_lock = trio.Lock()  # rounds end concurrently; each record chains to the one before
         # Append-only: a restarted provider never records a round at or before its last one.
         self.last_recorded = max((r["round"] for r in records), default=0)
         self.next_round = 0  # set by started(): the first round this node opens on schedule
@@ -78,6 +80,8 @@ class ProviderHost:
 
     def started(self) -> None:
         """The node listens now: schedule our first round, publish our address if the cluster shares a directory."""
+        if self.torn_cut:
+            self.node.note(f"auctioneer: cut a torn last record ({self.torn_cut} bytes) from {self.path}")
         now = self.host.wallclock()
         first = self.cluster.round_at(now)
         # A round whose bid window is already over here started without us: join from the next one.
@@ -234,7 +238,8 @@ class ProviderHost:
         summary["recorded"] = True
         self.last_recorded = inst.round
         try:
-            await self.node.run_sync(append_record, self.path, record)
+            async with self._append_lock:
+                self.head = await self.node.run_sync(append_record, self.path, record, self.head)
         except OSError as exc:
             summary["recorded"] = False
             self.node.emit("error", reason=f"auctioneer round {inst.round} not recorded: {exc}")

@@ -10,6 +10,7 @@ and ``cpu_s``, which naturally differ).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -68,40 +69,110 @@ def verify_record(record: dict[str, Any]) -> str | None:
 
 
 # --- a node's append-only record of its rounds: DATA_DIR/auctioneer/rounds.ndjson, one record a line
+#
+# Each line carries ``prev``, the SHA-256 of the line before it (exact bytes, no
+# newline), and the first line the hash of GENESIS: a record removed or altered in
+# the middle of the file breaks the chain and is reported offline.  (Removing the
+# *last* records leaves a shorter valid chain; the other providers' copies of the
+# same rounds are what shows that.)  Files written before the chain have lines
+# without ``prev``; they are read as they are until the first chained line.
+
+GENESIS = b"peer/auctioneer/rounds/v1"
 
 
-def append_record(path: Path, record: dict[str, Any]) -> None:
-    """Append one round record and fsync it (blocking: the node runs it in a worker thread)."""
+def line_hash(line: str | bytes) -> str:
+    return hashlib.sha256(line if isinstance(line, bytes) else line.encode("utf-8")).hexdigest()
+
+
+GENESIS_HASH = line_hash(GENESIS)
+
+
+def encode_record(record: dict[str, Any], prev: str) -> str:
+    """The line for ``record`` chained to ``prev`` (no newline)."""
+    return json.dumps({**record, "prev": prev}, sort_keys=True)
+
+
+def append_record(path: Path, record: dict[str, Any], prev: str) -> str:
+    """Append one round record chained to ``prev`` and fsync it; return the new head hash.
+
+    Blocking: the node runs it in a worker thread.  A file that does not end in a
+    newline (a torn tail that :func:`cut_torn_tail` did not get to) gets one first,
+    so the new record never fuses with the torn bytes.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, sort_keys=True) + "\n")
+    line = encode_record(record, prev)
+    with open(path, "a+b") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size:
+            handle.seek(size - 1)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")
+        handle.write(line.encode("utf-8") + b"\n")
         handle.flush()
         os.fsync(handle.fileno())
+    return line_hash(line)
+
+
+def cut_torn_tail(path: Path) -> int:
+    """Drop a last line that does not parse and has no newline (a crash mid-append: never
+    acknowledged to anyone).  Returns the bytes cut; run before a provider appends again."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return 0
+    if not data or data.endswith(b"\n"):
+        return 0
+    start = data.rfind(b"\n") + 1
+    try:
+        json.loads(data[start:])
+    except ValueError:
+        with open(path, "r+b") as handle:
+            handle.truncate(start)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return len(data) - start
+    return 0
 
 
 def read_records(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Every record of a rounds file, and what is wrong with the file.
 
     A torn last line (a crash mid-append) is reported and skipped; rounds must
-    strictly increase (the file is append-only, one line per round).
+    strictly increase (the file is append-only, one line per round), and every
+    chained line must name the hash of the line before it.
     """
+    records, problems, _ = read_chain(path)
+    return records, problems
+
+
+def read_chain(path: Path) -> tuple[list[dict[str, Any]], list[str], str]:
+    """:func:`read_records` plus the hash the next record must chain to."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        return [], [f"{path}: {getattr(exc, 'strerror', None) or exc}"]
+        return [], [f"{path}: {getattr(exc, 'strerror', None) or exc}"], GENESIS_HASH
     records: list[dict[str, Any]] = []
     problems: list[str] = []
     last = 0
+    head = GENESIS_HASH
+    chained = False
     for number, line in enumerate(lines, start=1):
         try:
             record = json.loads(line)
             if not isinstance(record, dict) or type(record.get("round")) is not int:
                 raise ValueError("not a round record")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             problems.append(f"line {number}: {'torn tail ignored' if number == len(lines) else 'unreadable'} ({exc})")
             continue
         if record["round"] <= last:
             problems.append(f"line {number}: round {record['round']} after round {last} (not append-only)")
+        prev = record.get("prev")
+        if prev is not None or chained:
+            if prev != head:
+                problems.append(f"line {number}: round {record['round']} does not chain to the line before it "
+                                "(a record was removed or altered)")
+            chained = True
+        head = line_hash(line)
         last = max(last, record["round"])
         records.append(record)
-    return records, problems
+    return records, problems, head
