@@ -46,6 +46,8 @@ async def test_socket_is_private_and_bad_requests_get_one_clear_error(tmp_path: 
             ({"cmd": "sell", "item": "a/b"}, None, "no '/'"),
             ({"cmd": "value_set", "item": "lamp", "amount": "-1"}, None, "amount: negative"),
             ({"cmd": "neighbour_add", "spec": "x=ws://h:1#zz"}, None, "not hex"),
+            # the error names what the operator typed, not the --neighbours option
+            ({"cmd": "neighbour_add", "spec": "garbage"}, None, "neighbour 'garbage': expected NAME=ws://"),
             ({"cmd": "neighbour_remove", "name": "nobody"}, None, "no neighbour called 'nobody'"),
             ({"cmd": "wait", "auction": "nope", "timeout": 0.1}, None, "no longer kept"),
         ]:

@@ -31,34 +31,35 @@ class NeighbourSpec:
         return self.dial
 
 
-def parse_neighbours(text: str) -> list[NeighbourSpec]:
+def parse_neighbours(text: str, what: str = "--neighbours") -> list[NeighbourSpec]:
     """Parse ``b=ws://127.0.0.1:9002#<pubkey hex>,c=ws://...#<hex>``.
 
-    ``name=#<hex>`` (no URL) pins a neighbour that only dials us.
+    ``name=#<hex>`` (no URL) pins a neighbour that only dials us.  ``what`` names
+    the input in errors (the option, or the control command's argument).
     """
     specs: list[NeighbourSpec] = []
     seen: set[str] = set()
     for index, item in enumerate(filter(None, (part.strip() for part in text.split(",")))):
         name, eq, rest = item.partition("=")
         if not eq or not name:
-            raise ConfigError(f"--neighbours item {index + 1} {item!r}: expected NAME=ws://HOST:PORT#PUBKEY")
+            raise ConfigError(f"{what}{f' item {index + 1}' if what.startswith('--') else ''} {item!r}: expected NAME=ws://HOST:PORT#PUBKEY")
         url, hash_, key_hex = rest.partition("#")
         if not hash_:
-            raise ConfigError(f"--neighbours {name}: missing '#<public key hex>' (keys are pinned)")
+            raise ConfigError(f"{what} {name}: missing '#<public key hex>' (keys are pinned)")
         try:
             pubkey = bytes.fromhex(key_hex)
         except ValueError:
-            raise ConfigError(f"--neighbours {name}: public key is not hex") from None
+            raise ConfigError(f"{what} {name}: public key is not hex") from None
         if len(pubkey) != 32:
-            raise ConfigError(f"--neighbours {name}: public key must be 32 bytes (64 hex digits)")
+            raise ConfigError(f"{what} {name}: public key must be 32 bytes (64 hex digits)")
         host = port = None
         if url:
             parts = urlsplit(url)
             if parts.scheme != "ws" or not parts.hostname or parts.port is None:
-                raise ConfigError(f"--neighbours {name}: URL must look like ws://HOST:PORT, got {url!r}")
+                raise ConfigError(f"{what} {name}: URL must look like ws://HOST:PORT, got {url!r}")
             host, port = parts.hostname, parts.port
         if name in seen:
-            raise ConfigError(f"--neighbours: {name!r} given twice")
+            raise ConfigError(f"{what}: {name!r} given twice")
         seen.add(name)
         specs.append(NeighbourSpec(name=name, pubkey=pubkey, host=host, port=port))
     return specs

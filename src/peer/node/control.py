@@ -209,7 +209,7 @@ async def handle(node: Node, request: dict[str, Any]) -> dict[str, Any]:
         return {"item": item, "amount": request["amount"]}
     if cmd == "neighbour_add":
         try:
-            specs = parse_neighbours(_text(request, "spec"))
+            specs = parse_neighbours(_text(request, "spec"), what="neighbour")
         except ConfigError as exc:
             raise ControlError(str(exc)) from None
         if len(specs) != 1 or specs[0].address is None:
