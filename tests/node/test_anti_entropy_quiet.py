@@ -67,3 +67,29 @@ def test_an_empty_ledger_offers_nothing_until_a_chain_starts(tmp_path: Path, mon
     finally:
         node.store.close()
         node.log.close()
+
+
+def test_an_answer_goes_to_the_asker_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A neighbour that lacks our chains (a late joiner: empty summaries covering every bucket)
+    # gets them on its own link.  Sending the answer to every neighbour made a hub send its whole
+    # ledger to each of them whenever one joined; the others ask for themselves.
+    from peer.ledger.codec import Summaries
+    from peer.ledger.reconcile import BUCKETS
+    from peer.node.recovery import SUMMARY_TOPIC
+    from tests.node.live import ident
+
+    chains = [make_chain(f"c-{i}", hops=1, seller=i) for i in range(3)]
+    fill(tmp_path / "x", chains, monkeypatch)
+    node = make_node("x", ["y", "z"], M, tmp_path, MemoryHub(), log_json=None)
+    sent: list[tuple[str, str]] = []
+    monkeypatch.setattr(node, "_send", lambda to, env, priority: sent.append((to, env.topic)))
+    try:
+        asker = ident("y").public_key
+        node.catchup.answer_summaries(asker, Summaries((), tuple(range(BUCKETS))), 100.0)
+        assert sent and {to for to, _ in sent} == {asker.hex()} and {t for _, t in sent} == {SUMMARY_TOPIC}
+        sent.clear()
+        node.catchup.exchange(200.0)  # our own offer still goes to every neighbour
+        assert {to for to, _ in sent} == {ident("y").public_key.hex(), ident("z").public_key.hex()}
+    finally:
+        node.store.close()
+        node.log.close()

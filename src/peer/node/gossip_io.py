@@ -30,17 +30,18 @@ class GossipIO:
     def __init__(self, node: Node) -> None:
         self.node = node
 
-    def publish_topic(self, topic: str, payload: bytes) -> None:
-        """Publish one encoded payload (an error is logged if gossip refuses it)."""
+    def publish_topic(self, topic: str, payload: bytes, *, only: str | None = None) -> None:
+        """Publish one encoded payload (an error is logged if gossip refuses it); ``only``
+        (a neighbour's key, hex) sends it on that one link instead of every link."""
         node = self.node
         try:
             _, effects = node.gossip.publish(topic, payload, node.wallclock())
         except ValueError as exc:  # PublishError (over the wire limits): ours to fix, never a crash
             node.emit("error", reason=f"cannot publish on {topic}: {exc}")
             return
-        self.apply(effects)
+        self.apply(effects, only=only)
 
-    def publish_pieces(self, topic: str, payload: Payload) -> None:
+    def publish_pieces(self, topic: str, payload: Payload, *, only: str | None = None) -> None:
         """A ledger payload of any size, as pieces that each fit one gossip message (#15.10)."""
         try:
             pieces = split_payload(payload)
@@ -48,16 +49,17 @@ class GossipIO:
             self.node.emit("error", reason=f"cannot publish {type(payload).__name__} on {topic}: {exc}")
             return
         for piece in pieces:
-            self.publish_topic(topic, piece)
+            self.publish_topic(topic, piece, only=only)
 
-    def apply(self, effects: list[Any]) -> list[GossipEnvelope]:
-        """Send every Forward (with its priority); return the envelopes delivered here."""
+    def apply(self, effects: list[Any], *, only: str | None = None) -> list[GossipEnvelope]:
+        """Send every Forward (with its priority), on link ``only`` alone if given; return the
+        envelopes delivered here."""
         node = self.node
         delivered = []
         for effect in effects:
             if isinstance(effect, Forward):
                 priority = self.priority(effect.envelope)
-                for to in sorted(effect.to):
+                for to in sorted(effect.to) if only is None else [only] if only in effect.to else []:
                     node._send(to, effect.envelope, priority)
                 qpq = node._qpq
                 if qpq is not None and effect.envelope.topic == QPQ_TOPIC:  # QPQ frame counts (bench)

@@ -528,9 +528,10 @@ class Node:
     def publish_topic(self, topic: str, payload: bytes) -> None:
         self.gossip_io.publish_topic(topic, payload)
 
-    def publish_scoped(self, payload: Payload) -> None:
-        """A ledger payload for our neighbours only (they never relay this topic)."""
-        self.gossip_io.publish_pieces(SUMMARY_TOPIC, payload)
+    def publish_scoped(self, payload: Payload, *, only: str | None = None) -> None:
+        """A ledger payload for our neighbours only (they never relay this topic), or for
+        the one neighbour ``only`` (its key, hex)."""
+        self.gossip_io.publish_pieces(SUMMARY_TOPIC, payload, only=only)
 
     def is_live(self, auction: str) -> bool:
         return self.instances.get(auction) is not None

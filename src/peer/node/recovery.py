@@ -14,7 +14,8 @@ gossip (``split_payload``), so a node with thousands of auctions can still
 restart.  A node that joined late, was cut off, or lost the tail of a chain
 file (#15.9) ends with the same ledger copies without a restart.  Answers are
 rate-limited per origin, so neither digests nor summaries can make a node
-flood chains over and over, and only neighbours are answered.
+flood chains over and over; only neighbours are answered, each answer on the
+asker's link alone.
 
 What anti-entropy covers: chains that *started* (a hop, countersigned by its
 buyer).  With an admission policy (#16.1) a node does not store announcements
@@ -180,7 +181,7 @@ class Catchup:
         if ours is None:
             return
         self._digested[origin] = now
-        self.node.publish_scoped(ours)
+        self.node.publish_scoped(ours, only=origin.hex())  # the asker's question: the others did not ask
 
     def answer_summaries(self, origin: bytes, payload: Summaries, now: float) -> None:
         """A neighbour says what it holds: send what it lacks, ask for what we lack (rate-limited)."""
@@ -195,9 +196,11 @@ class Catchup:
         self._answered[origin] = now
         if entries:
             self.node.emit("catchup", peer=self.node.n(origin.hex()), entries=len(entries))
-            # To our neighbours only (never relayed): flooding the answer would cost every link
-            # in the network, once per neighbour that was a little behind.
-            self.node.publish_scoped(Entries(tuple(entries)))
+            # To the asker only (never relayed): flooding the answer would cost every link in the
+            # network, once per neighbour that was a little behind, and even sending it to all our
+            # neighbours made a hub send its whole ledger to each of them whenever one joined.
+            # The others ask for what they lack themselves (their own periodic offers).
+            self.node.publish_scoped(Entries(tuple(entries)), only=origin.hex())
             if self._restarted:
                 # Except, once each, what a restarted node holds that a neighbour lacks: an entry
                 # we fsync'd but never got out is missing everywhere, not only next door.
@@ -206,4 +209,4 @@ class Catchup:
                 if fresh:
                     self.node.publish(Entries(tuple(fresh)))
         if answer.summaries is not None:
-            self.node.publish_scoped(answer.summaries)
+            self.node.publish_scoped(answer.summaries, only=origin.hex())
