@@ -114,7 +114,8 @@ class _Watch:
                 if faults.expected_death(name, code):
                     faults.died.setdefault(name, now)
                 elif name not in faults.died or name in faults.restarted:
-                    raise LaunchFailed(f"node {name} exited with code {code} (see its .out log)")
+                    hint = getattr(children, "log_hint", lambda _: "see its .out log")(name)  # hosts: maybe the agent
+                    raise LaunchFailed(f"node {name} exited with code {code} ({hint})")
             if faults.restarts_due(now):
                 return "restart"
             if self.signalled and now - self.t0 - timing["announce"] > self.timeout:

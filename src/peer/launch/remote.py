@@ -80,6 +80,7 @@ class RemoteChildren:
         self._announced: float | None = None
         self.cuts: list[dict[str, Any]] = []  # what the partition thread did, for the report
         self.errors: list[str] = []
+        self._agent_gone: dict[str, str] = {}  # node -> why, for nodes whose host agent died
 
     # ----------------------------------------------------------- lifecycle
 
@@ -88,11 +89,13 @@ class RemoteChildren:
         self.procs = dict(self._plans)
         for host in self.hosts.values():
             mine = [p for p in plans if self.assignment[p.name] == host.name]
-            log = (self.root / "logs" / f"agent-{host.name}.err").open("wb")
-            proc = subprocess.Popen(
-                [*host.command, host.python, "-m", "peer.launch.host_agent"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-            )
+            # The agent's stderr goes to a file; the child holds its own descriptor, so ours is
+            # closed at once (it used to stay open for the launcher's life, one per host).
+            with (self.root / "logs" / f"agent-{host.name}.err").open("wb") as log:
+                proc = subprocess.Popen(
+                    [*host.command, host.python, "-m", "peer.launch.host_agent"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                )
             agent = _Agent(host, proc)
             self._agents[host.name] = agent
             plan = {"root": str(self.root), "nodes": [
@@ -134,15 +137,24 @@ class RemoteChildren:
                 agent.stopped.set()
         for handle in logs.values():
             handle.close()
+        agent.proc.stdout.close()  # at end of file: the agent is gone
         agent.stopped.set()
         if agent.proc.poll() is None:
             agent.proc.wait(5)
         code = agent.proc.returncode
         if code not in (0, None):
-            # The whole host went away: its nodes are as good as dead.
+            # The whole host went away: its nodes are as good as dead, and the why is in the
+            # agent's stderr (its traceback, or the remote command's own error), not in theirs.
+            where = self.root / "logs" / f"agent-{agent.host.name}.err"
+            self.errors.append(f"host {agent.host.name}: its agent exited with code {code} (see {where})")
             for name, host in self.assignment.items():
                 if host == agent.host.name:
+                    self._agent_gone.setdefault(name, f"its host {host}'s agent exited with code {code}: see {where}")
                     self._dead.setdefault(name, code if code is not None else -1)
+
+    def log_hint(self, name: str) -> str:
+        """Where to look when node ``name`` died: its host agent's stderr if the agent went away."""
+        return self._agent_gone.get(name, "see its .out log")
 
     @staticmethod
     def _unpack(directory: Path, payload: str) -> None:
