@@ -16,7 +16,6 @@ Both report exit codes as :mod:`multiprocessing` does (``-N``: killed by signal 
 
 from __future__ import annotations
 
-import ctypes  # noqa: F401 - loaded before any fork: _die_with_parent uses it between fork and exec
 import os
 import signal
 import subprocess
@@ -27,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from peer.launch.plan import NodePlan
-from peer.launch.zygote import ForkServer, ForkServerError, _die_with_parent
+from peer.launch.lifetime import die_with_parent
+from peer.launch.zygote import ForkServer, ForkServerError
 
 SPAWN_MODES = ("fork", "exec")
 # Seconds, plus 50 ms per node, for the fork server to fork a batch: a fork costs it ~3 ms of CPU,
@@ -231,7 +231,7 @@ def _node_signals() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     # A launcher killed outright (SIGKILL) cannot stop its nodes: the kernel does (PR_SET_PDEATHSIG,
     # kept across exec), as for the fork server's nodes.  Set here, between fork and exec.
-    _die_with_parent()
+    die_with_parent()
 
 
 def _common_dir(plans: Sequence[NodePlan]) -> str:

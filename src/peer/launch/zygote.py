@@ -44,6 +44,8 @@ import sys
 import time
 from typing import Any
 
+from peer.launch.lifetime import die_with_parent
+
 STOP_GRACE = 3.0  # seconds the nodes get after SIGTERM when the launcher is gone
 TICK = 0.05  # the longest the zygote sleeps before reaping and reading again
 # A forked node starts anyway after this long without a "go".  Long: in a staged start the last wave
@@ -61,7 +63,7 @@ def _child(command: Any, argv: list[str], out_path: str, go: tuple[int, int], in
     another wave's write end would keep that wave from ever seeing its "go")."""
     code = 1
     try:
-        _die_with_parent()
+        die_with_parent()
         for fd in (go[1], *inherited):  # only the zygote may hold a write end: its close is the "go"
             os.close(fd)
         fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -96,22 +98,6 @@ def _child(command: Any, argv: list[str], out_path: str, go: tuple[int, int], in
             except Exception:  # noqa: BLE001
                 pass
         os._exit(code)
-
-
-def _die_with_parent() -> None:
-    """SIGTERM this node if the zygote dies (even by SIGKILL): no node outlives its launch.
-
-    Linux's PR_SET_PDEATHSIG; elsewhere the zygote's own stop (pipe closed) is all there is.
-    """
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the zygote died before the prctl took effect
-            os.kill(os.getpid(), signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
 
 
 class _Server:
