@@ -322,13 +322,26 @@ def _encode_checked(wire: _Wire, decoder: msgspec.msgpack.Decoder[Any]) -> bytes
     return data
 
 
+#: The last message encoded and its bytes.  Every link message is immutable (frozen
+#: dataclasses and structs of str, int and bytes), so the same object always encodes the
+#: same way, and a message is often encoded several times in a row: the node sizes it for
+#: its outbox, then the link encodes it, and a flood sends one envelope to every neighbour.
+_last_encoded: tuple[object, bytes] = (None, b"")
+
+
 def encode_message(msg: LinkMessage) -> bytes:
     """Encode an SRA message, a gossip envelope or a heartbeat as a frame body.
 
     Raises:
         EncodeError: the message breaks a wire limit (negative amount, text too long, ...).
     """
-    return _encode_checked(to_wire(msg), _link_decoder)
+    global _last_encoded
+    last, data = _last_encoded
+    if last is msg:
+        return data
+    data = _encode_checked(to_wire(msg), _link_decoder)
+    _last_encoded = (msg, data)
+    return data
 
 
 def _decode(data: object, decoder: msgspec.msgpack.Decoder[Any]) -> Any:
