@@ -9,8 +9,8 @@ After :func:`run_handshake` a :class:`Link` runs three tasks in one nursery:
   frames while its queue is full (pitfall 1), so ours never stops draining it
   for long;
 * the **writer** drains a bounded outbox (a trio memory channel): whatever it
-  holds goes out as one signed frame (a batch, up to ``max_frame``) under one
-  ``fail_after(send_timeout)``.  The node shell only ever calls
+  holds goes out as one signed frame (a batch, up to ``max_frame``), and each
+  send must finish within ``send_timeout``.  The node shell only ever calls
   :meth:`Link.send_nowait`, so one slow neighbour can never stall the fan-out
   to the others (pitfalls 1-2, recommendation 4);
 * the **heartbeat** sends a signed ``Heartbeat`` frame every
