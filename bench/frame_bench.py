@@ -9,10 +9,17 @@ sign plus one verify, measured in the same run: a frame hop needs exactly one
 of each (the sender signs the frame, the receiver verifies it); a gossip
 relay adds the verification of the origin's envelope signature.
 
+The link batches whatever its outbox holds into one signed frame, so how many
+messages the sender queues at once sets the cost.  By default the sender fills
+the outbox and sleeps (the most batching: a backlog); ``--burst K`` queues K
+messages, then sleeps 1 ms so the writer sends them (``--burst 1``: one message
+per frame, the cost before batching).  The ``msgs/frame`` column is measured
+from the sender's link counters.
+
 With ``--profile`` each side writes a cProfile of its half, and the top
 entries by own time are printed: where the CPU goes besides the crypto.
 
-    python bench/frame_bench.py [--n 20000] [--profile]
+    python bench/frame_bench.py [--n 20000] [--burst K] [--profile]
 """
 
 from __future__ import annotations
@@ -62,7 +69,7 @@ def messages(n: int) -> tuple[list[Bid], list[GossipEnvelope]]:
     return bids, envelopes
 
 
-async def side(role: str, port_q: mp.Queue, result_q: mp.Queue, n: int, profile: bool) -> None:
+async def side(role: str, port_q: mp.Queue, result_q: mp.Queue, n: int, profile: bool, burst: int) -> None:
     me = Identity.from_seed(SEED_A if role == "sender" else SEED_B)
     other = Identity.from_seed(SEED_B if role == "sender" else SEED_A)
     if role == "receiver":
@@ -87,12 +94,14 @@ async def side(role: str, port_q: mp.Queue, result_q: mp.Queue, n: int, profile:
                 profiler.enable()
             start_cpu, start_wall = cpu(), time.perf_counter()
             if role == "sender":
-                sent = 0
+                sent, before = 0, manager.snapshot()[peer]
                 while sent < n:
-                    while sent < n and manager.send_nowait(peer, batch[sent]):
+                    stop = n if burst == 0 else min(n, sent + burst)
+                    while sent < stop and manager.send_nowait(peer, batch[sent]):
                         sent += 1
-                    # Queue full: sleep rather than spin, so the CPU counted is the link's work.
-                    await trio.sleep(0.002)
+                    # Queue full (or one burst queued): sleep rather than spin, so the CPU counted
+                    # is the link's work.
+                    await trio.sleep(0.002 if burst == 0 else 0.001)
             else:
                 got = 0
                 with trio.fail_after(120):
@@ -103,6 +112,13 @@ async def side(role: str, port_q: mp.Queue, result_q: mp.Queue, n: int, profile:
                                 break
             # Both sides wait for the other's end, outside the measured span.
             report[kind] = {"cpu": cpu() - start_cpu, "wall": time.perf_counter() - start_wall}
+            if role == "sender":
+                await trio.sleep(0.1)  # the last frames leave (their CPU is counted: the sleep is idle)
+                after = manager.snapshot()[peer]
+                # (Code from before batching, run with PYTHONPATH at it, sent one frame per message.)
+                frames = getattr(after, "wire_frames_out", after.frames_out) - getattr(before, "wire_frames_out", before.frames_out)
+                report[kind]["frames"] = frames
+                report[kind]["msgs"] = after.frames_out - before.frames_out
             if profiler:
                 profiler.disable()
             await trio.sleep(1.0 if role == "sender" else 0)
@@ -118,18 +134,19 @@ def _is_heartbeat(msg: object) -> bool:
     return type(msg).__name__ == "Heartbeat"
 
 
-def run_side(role: str, port_q: mp.Queue, result_q: mp.Queue, n: int, profile: bool) -> None:
-    trio.run(side, role, port_q, result_q, n, profile)
+def run_side(role: str, port_q: mp.Queue, result_q: mp.Queue, n: int, profile: bool, burst: int) -> None:
+    trio.run(side, role, port_q, result_q, n, profile, burst)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000, help="messages of each kind")
+    parser.add_argument("--burst", type=int, default=0, help="messages queued per burst (0: fill the outbox)")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     ctx = mp.get_context("fork")
     port_q, result_q = ctx.Queue(), ctx.Queue()
-    procs = [ctx.Process(target=run_side, args=(r, port_q, result_q, args.n, args.profile))
+    procs = [ctx.Process(target=run_side, args=(r, port_q, result_q, args.n, args.profile, args.burst))
              for r in ("receiver", "sender")]
     for p in procs:
         p.start()
@@ -138,12 +155,14 @@ def main() -> None:
         p.join(timeout=30)
     f = floor()
     print(f"floor: one Ed25519 sign + verify = {f * 1e6:.1f} us CPU")
-    print(f"{'kind':<9} {'send us':>9} {'recv us':>9} {'hop us':>9} {'hop/floor':>10} {'msgs/s':>9}")
+    print(f"per message, burst {args.burst or 'fill'}:")
+    print(f"{'kind':<9} {'send us':>9} {'recv us':>9} {'hop us':>9} {'hop/floor':>10} {'msgs/s':>9} {'msgs/frame':>11}")
     for kind in ("protocol", "gossip"):
         s, r = reports["sender"][kind], reports["receiver"][kind]
         hop = (s["cpu"] + r["cpu"]) / args.n
+        per_frame = s["msgs"] / max(s["frames"], 1)
         print(f"{kind:<9} {s['cpu'] / args.n * 1e6:>9.1f} {r['cpu'] / args.n * 1e6:>9.1f} {hop * 1e6:>9.1f} "
-              f"{hop / f:>10.2f} {args.n / max(r['wall'], 1e-9):>9.0f}")
+              f"{hop / f:>10.2f} {args.n / max(r['wall'], 1e-9):>9.0f} {per_frame:>11.1f}")
     print("(gossip: the receiver's part here delivers the envelope; relaying it onward costs one more "
           "frame hop, and checking the origin's signature one more verify)")
     if args.profile:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peer.net.codec import Confirm, Hello, HelloAck, decode_handshake, encode_handshake, encode_message
+from peer.net.codec import PROTOCOL_VERSION, Confirm, Hello, HelloAck, decode_handshake, encode_handshake, encode_message
 from peer.net.handshake import (
     DialerHandshake,
     HandshakeError,
@@ -66,12 +66,12 @@ def test_dialer_refuses_a_listener_that_is_not_the_pinned_key() -> None:
     # Mallory answers in L's place; she cannot answer as L, only as herself.
     with pytest.raises(HandshakeError, match="misdirected"):
         impostor.receive(hello)
-    forged_ack = encode_handshake(HelloAck(v=1, pk=L.public_key, nonce=NL, sig=M.sign(b"anything")))
+    forged_ack = encode_handshake(HelloAck(v=PROTOCOL_VERSION, pk=L.public_key, nonce=NL, sig=M.sign(b"anything")))
     with pytest.raises(HandshakeError, match="bad listener signature"):
         dialer.receive(forged_ack)
     dialer2 = DialerHandshake(D, L.public_key)
     dialer2.start()
-    mallory_ack = encode_handshake(HelloAck(v=1, pk=M.public_key, nonce=NL, sig=b"s" * 64))
+    mallory_ack = encode_handshake(HelloAck(v=PROTOCOL_VERSION, pk=M.public_key, nonce=NL, sig=b"s" * 64))
     with pytest.raises(HandshakeError, match="wrong peer"):
         dialer2.receive(mallory_ack)
 
@@ -94,12 +94,12 @@ def test_hello_reflected_to_the_dialer_is_refused() -> None:
 def test_echoed_nonce_and_own_key_are_refused() -> None:
     dialer = DialerHandshake(D, L.public_key, nonce=ND)
     dialer.start()
-    echo = encode_handshake(HelloAck(v=1, pk=L.public_key, nonce=ND, sig=b"s" * 64))
+    echo = encode_handshake(HelloAck(v=PROTOCOL_VERSION, pk=L.public_key, nonce=ND, sig=b"s" * 64))
     with pytest.raises(HandshakeError, match="echoed our nonce"):
         dialer.receive(echo)
     dialer = DialerHandshake(D, L.public_key)
     dialer.start()
-    own = encode_handshake(HelloAck(v=1, pk=D.public_key, nonce=NL, sig=b"s" * 64))
+    own = encode_handshake(HelloAck(v=PROTOCOL_VERSION, pk=D.public_key, nonce=NL, sig=b"s" * 64))
     with pytest.raises(HandshakeError, match="reflected"):
         dialer.receive(own)
 
@@ -113,7 +113,7 @@ def test_a_dialer_signature_cannot_pass_as_the_listener_signature() -> None:
     assert isinstance(confirm, Confirm)
     victim = DialerHandshake(L, D.public_key, nonce=NL)  # L dials D, same nonces swapped
     victim.start()
-    reflected = encode_handshake(HelloAck(v=1, pk=D.public_key, nonce=ND, sig=confirm.sig))
+    reflected = encode_handshake(HelloAck(v=PROTOCOL_VERSION, pk=D.public_key, nonce=ND, sig=confirm.sig))
     with pytest.raises(HandshakeError, match="bad listener signature"):
         victim.receive(reflected)
 
@@ -170,12 +170,13 @@ def test_data_after_success_is_refused() -> None:
 
 
 def test_version_and_recipient_checks() -> None:
-    listener = ListenerHandshake(L, {D.public_key})
-    with pytest.raises(HandshakeError, match="version"):
-        listener.receive(encode_handshake(Hello(v=2, pk=D.public_key, to=L.public_key, nonce=ND)))
+    for other in (PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1):  # v1 peers cannot read batched frames
+        with pytest.raises(HandshakeError, match="version"):
+            ListenerHandshake(L, {D.public_key}).receive(
+                encode_handshake(Hello(v=other, pk=D.public_key, to=L.public_key, nonce=ND)))
     with pytest.raises(HandshakeError, match="misdirected"):
         ListenerHandshake(L, {D.public_key}).receive(
-            encode_handshake(Hello(v=1, pk=D.public_key, to=M.public_key, nonce=ND))
+            encode_handshake(Hello(v=PROTOCOL_VERSION, pk=D.public_key, to=M.public_key, nonce=ND))
         )
 
 

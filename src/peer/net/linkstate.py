@@ -84,8 +84,12 @@ class LinkStats:
 
     up: bool = False
     links: int = 0  # links established (handshake done and kept)
+    # Link messages (heartbeats included).  Each was once a frame of its own; the name is
+    # kept for the readers that count messages by it (qpq's link_frames_out).
     frames_in: int = 0
     frames_out: int = 0
+    wire_frames_in: int = 0  # signed websocket frames: one batch carries several messages
+    wire_frames_out: int = 0
     bad_frames: Counter[str] = field(default_factory=Counter)  # by FrameErrorKind value
     handshake_failures: int = 0
     dial_failures: int = 0
@@ -108,6 +112,7 @@ class LinkStats:
             dial_failures=self.dial_failures, duplicates=self.duplicates,
             outbox_drops=self.outbox_drops, last_down=self.last_down, last_error=self.last_error,
             abuse_closes=self.abuse_closes, refused=self.refused,
+            wire_frames_in=self.wire_frames_in, wire_frames_out=self.wire_frames_out,
         )
 
 
@@ -131,6 +136,8 @@ class LinkSnapshot:
     last_error: str
     abuse_closes: int = 0
     refused: int = 0
+    wire_frames_in: int = 0
+    wire_frames_out: int = 0
 
 
 # --- reconnect backoff ---------------------------------------------------------
