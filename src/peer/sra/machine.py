@@ -50,7 +50,7 @@ from peer.errors import LocalProtocolError, RemoteProtocolError
 from peer.sra.behaviours import HONEST, Behaviour, rewrite_sends
 from peer.sra.coin_reports import CoinReports
 from peer.sra.coins import CoinKeys, choose_parent
-from peer.sra.config import MAX_BUDGET, SraConfig, amount_ok, budget_ok
+from peer.sra.config import MAX_AMOUNT, MAX_BUDGET, SraConfig, amount_ok, budget_ok
 from peer.sra.effects import Effect, Outcome, Record, Send, StageChanged, Wake
 from peer.sra.equivocation_node import Convictions
 from peer.sra.ledger_entry import HopEntry, genesis_hash
@@ -79,11 +79,27 @@ __all__ = ["NodeStage", "SraNode"]
 _MESSAGE_TYPES = (
     Settled, Invite, Bid, Decline, Open, ContextRequest, ContextReply, ContextBid, Offer, Confirm, Refuse, Award,
 )
+# Exactly these classes (not subclasses such as CoinBid) are told apart by identity in _receive.
+_PLAIN_TYPES = frozenset({Invite, Settled, Decline, ContextRequest, ContextReply, Bid})
 # The name sets that stay empty in almost every machine (void and late invitations, timeouts,
 # convictions) start as this one shared frozenset and are replaced, never changed in place, on
 # the rare path that adds to them: four empty sets less per machine (216 bytes and one object
 # for the garbage collector to walk each; a 100,000-node run holds 100,000 machines).
 _NO_NAMES: frozenset[str] = frozenset()
+# (settled, its Outcome): the flood settles every node with one Settled object, so every node's
+# Outcome is one equal value; sharing one object saves an object per node that a 100,000-node
+# run's stats keep (effects are values, never changed once made).
+_last_outcome: tuple[Settled | None, Outcome | None] = (None, None)
+
+
+def _outcome_of(settled: Settled) -> Outcome:
+    global _last_outcome
+    last = _last_outcome
+    if last[0] is not settled:
+        last = _last_outcome = (settled, Outcome(settled.winner, settled.price, settled.hops))
+    return last[1]  # type: ignore[return-value]
+
+
 # One machine per node of an auction, all with the same announcement: hash it once.
 _genesis_hash = functools.lru_cache(maxsize=256)(genesis_hash)
 
@@ -160,7 +176,7 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         self.invitees: list[str] = []  # neighbours invited that did not void
         self.void: frozenset[str] = _NO_NAMES
         self.children: dict[str, int] = {}  # invitees that chose us: their bids
-        self.declined: set[str] = set()
+        self.declined: set[str] | frozenset[str] = _NO_NAMES  # a set of its own from the first Decline
         self.silent: frozenset[str] = _NO_NAMES  # invitees that timed out in stage 2
         self.parents: list[str] = []
         self.aggregate: int | None = None
@@ -186,7 +202,7 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         self._answered = False  # guarded resale: we refused our one offer
         # (requester, host) of every context request taken: what this node learns about who sits
         # below which host (measured by peer.experiments.privacy).
-        self.requests_seen: set[tuple[str, str]] = set()
+        self.requests_seen: set[tuple[str, str]] | frozenset[tuple[str, str]] = _NO_NAMES  # a set from the first
         # (hop, host) -> the context bid this node sent that host: no sale above it is signed.
         self._bids_made: dict[tuple[int, str], int] = {}
         self._bid_out = False  # a handler sent a ContextBid: _sent must note it
@@ -249,6 +265,39 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         return self._sent(effects) if self._bid_out else effects
 
     def _receive(self, sender: str, msg: Message, now: float) -> list[Effect]:
+        kind = type(msg)
+        if kind in _PLAIN_TYPES:
+            # The same checks in the same order as below, with each class told by one identity
+            # test instead of a chain of isinstance calls (the match below runs up to twelve).
+            if sender not in self._neighbour_set:
+                raise RemoteProtocolError(sender, "not a neighbour")
+            if msg.auction != self.auction:
+                raise RemoteProtocolError(sender, f"unknown auction {msg.auction!r}")
+            if self.convicted:
+                self._refuse_convicted(sender, msg)
+            if kind is Invite:
+                return self._on_invite(sender, msg, now)  # type: ignore[arg-type]
+            if kind is Settled:
+                return self._on_settled(sender, msg)  # type: ignore[arg-type]
+            if kind is Decline:
+                if self._keys is not None and sender in self._pending:
+                    self._check_decline_coin(sender, msg)  # type: ignore[arg-type]
+                return self._on_reply(sender, None, now)
+            if kind is ContextRequest:
+                return self._on_context_request(sender, msg, now)  # type: ignore[arg-type]
+            if kind is ContextReply:
+                return self._on_context_reply(sender, msg, now)  # type: ignore[arg-type]
+            if kind is Bid:
+                amount = msg.amount  # type: ignore[union-attr]
+                if not (type(amount) is int and 0 <= amount <= MAX_AMOUNT) and not amount_ok(amount):
+                    raise RemoteProtocolError(sender, "bid out of range")
+                if self._keys is not None and sender in self._pending:
+                    self._check_bid_coin(sender, msg)  # type: ignore[arg-type]
+                return self._on_reply(sender, amount, now)
+            # the rare ones (a few per hop): the match below
+        return self._receive_any(sender, msg, now)
+
+    def _receive_any(self, sender: str, msg: Message, now: float) -> list[Effect]:
         if not isinstance(msg, _MESSAGE_TYPES):
             raise RemoteProtocolError(sender, f"not an auction message: {type(msg).__name__}")
         if sender not in self._neighbour_set:
@@ -375,8 +424,8 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         if self.behaviour.invite_only is not None:
             targets = [n for n in targets if n in self.behaviour.invite_only]
         self.stage = AGGREGATING
-        self.invitees = list(targets)
-        self._pending = set(targets)
+        self.invitees = targets  # a list of its own, only read below
+        self._pending = set(targets) if targets else _NO_NAMES
         if self.is_seller or self._reply_by is None:
             deadline = now + self.config.reply_timeout
         else:
@@ -404,13 +453,19 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
             raise RemoteProtocolError(sender, "bid out of range")
         self._pending.discard(sender)
         if amount is None:
-            self.declined.add(sender)
+            if self.declined:
+                self.declined.add(sender)  # type: ignore[union-attr]
+            else:
+                self.declined = {sender}
         else:
             self.children[sender] = amount
         return self._maybe_finish_aggregation(now)
 
     def _maybe_finish_aggregation(self, now: float) -> list[Effect]:
-        if self._pending or self.stage is not AGGREGATING:
+        if self._pending:
+            return []
+        self._pending = _NO_NAMES  # the drained set: one object less per machine to keep
+        if self.stage is not AGGREGATING:
             return []
         return self._finish_aggregation(now)
 
@@ -484,10 +539,7 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         self._gather_deadline = None
         self._reply_deadline = None
         self._contexts.clear()
-        effects: list[Effect] = [
-            StageChanged(self.stage._value_),
-            Outcome(settled.winner, settled.price, settled.hops),
-        ]
+        effects: list[Effect] = [StageChanged(self.stage._value_), _outcome_of(settled)]
         effects.extend([Send(n, settled) for n in self.neighbours if n != exclude])
         return effects
 

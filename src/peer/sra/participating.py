@@ -104,8 +104,11 @@ class Participating:
             raise RemoteProtocolError(sender, "context request from a node that is not our parent")
         if not (amount_ok(msg.hop) and msg.hop >= 1 and budget_ok(msg.budget) and isinstance(msg.host, str)):
             raise RemoteProtocolError(sender, "malformed context request")
-        if len(self.requests_seen) < 4096:  # an observation for measurement: bounded against a chatty parent
-            self.requests_seen.add((sender, msg.host))
+        seen = self.requests_seen
+        if not seen:
+            self.requests_seen = {(sender, msg.host)}
+        elif len(seen) < 4096:  # an observation for measurement: bounded against a chatty parent
+            seen.add((sender, msg.host))  # type: ignore[union-attr]
         if msg.host in self.inviters:
             # We are an invitee of the host: we join its auction directly.
             return [Send(sender, ContextReply(auction=self.auction, hop=msg.hop, amount=None))]
