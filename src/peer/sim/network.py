@@ -294,7 +294,11 @@ class SimNetwork:
                                 elif kind is StageChanged:
                                     continue
                                 elif kind is Wake:
-                                    bucket_at(effect.at).append((target, None, None))  # type: ignore[union-attr]
+                                    at = effect.at  # type: ignore[union-attr]
+                                    wake = buckets.get(at)
+                                    if wake is None:
+                                        wake = bucket_at(at)  # a new time (maybe one before now: _behind)
+                                    wake.append((target, None, None))
                                 elif kind is Record:
                                     record(target, effect, now)  # type: ignore[arg-type]
                                 elif kind is Outcome:

@@ -38,16 +38,23 @@ class SimulationError(RuntimeError):
 
 def build_machines(scenario: Scenario, seed: int, config: SraConfig, auction: str) -> dict[str, SraNode]:
     machines = {}
+    # SraNode sorts the names it is given, so each node's adjacency goes in as it is (what
+    # scenario.neighbours(node) would sort first), and behaviours are looked up as
+    # scenario.behaviour does, without a call per node.
+    adjacency = scenario.graph.adj
+    values = scenario.values
+    behaviours = scenario.behaviours
+    seller = scenario.seller
     for node in sorted(scenario.graph.nodes):
         machines[node] = SraNode(
             node,
-            scenario.neighbours(node),
-            scenario.values[node],
+            adjacency[node],  # type: ignore[arg-type]
+            values[node],
             auction=auction,
             seed=seed,
-            seller=scenario.seller,
+            seller=seller,
             config=config,
-            behaviour=scenario.behaviour(node),
+            behaviour=behaviours.get(node, HONEST),
         )
     return machines
 
