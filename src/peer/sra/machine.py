@@ -86,6 +86,9 @@ _PLAIN_TYPES = frozenset({Invite, Settled, Decline, ContextRequest, ContextReply
 # the rare path that adds to them: four empty sets less per machine (216 bytes and one object
 # for the garbage collector to walk each; a 100,000-node run holds 100,000 machines).
 _NO_NAMES: frozenset[str] = frozenset()
+# The stage changes of the hot paths, one shared value each (effects are never changed once made).
+_NOW_GATHERING, _NOW_AGGREGATING, _NOW_REPORTED, _NOW_SETTLED = (
+    StageChanged(stage._value_) for stage in (GATHERING, AGGREGATING, REPORTED, SETTLED))
 # (settled, its Outcome): the flood settles every node with one Settled object, so every node's
 # Outcome is one equal value; sharing one object saves an object per node that a 100,000-node
 # run's stats keep (effects are values, never changed once made).
@@ -413,9 +416,9 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         if self.stage is IDLE:
             self.stage = GATHERING
             if self.config.gather_window <= 0:
-                return [StageChanged(self.stage._value_), *self._forward(now)]
+                return [_NOW_GATHERING, *self._forward(now)]
             self._gather_deadline = now + self.config.gather_window
-            return [StageChanged(self.stage._value_), Wake(self._gather_deadline)]
+            return [_NOW_GATHERING, Wake(self._gather_deadline)]
         return []
 
     def _forward(self, now: float) -> list[Effect]:
@@ -434,7 +437,7 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         invite = Invite(
             auction=self.auction, item=self.item, seller=self.seller, genesis=self.genesis, budget=budget
         )
-        effects: list[Effect] = [StageChanged(self.stage._value_)]
+        effects: list[Effect] = [_NOW_AGGREGATING]
         effects.extend([Send(n, invite) for n in targets])
         if self._pending:
             self._reply_deadline = deadline
@@ -484,7 +487,7 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
             self.bought_entry = self.genesis
             return self._host(1, 0, self.genesis, now)
         self.stage = REPORTED
-        effects: list[Effect] = [StageChanged(self.stage._value_)]
+        effects: list[Effect] = [_NOW_REPORTED]
         if not self.inviters:
             return effects
         inviters = sorted(self.inviters)
@@ -538,8 +541,8 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         self._hosting = None
         self._gather_deadline = None
         self._reply_deadline = None
-        self._contexts.clear()
-        effects: list[Effect] = [StageChanged(self.stage._value_), _outcome_of(settled)]
+        self._contexts = {}  # a fresh one: the collector does not track an empty dict (a cleared one it still does)
+        effects: list[Effect] = [_NOW_SETTLED, _outcome_of(settled)]
         effects.extend([Send(n, settled) for n in self.neighbours if n != exclude])
         return effects
 
