@@ -367,10 +367,11 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
             self.silent = self.silent | self._pending
             self._pending = _NO_NAMES
             effects += self._finish_aggregation(now)
-        for (hop, _host), ctx in list(self._contexts.items()):
-            if ctx.pending and now >= ctx.deadline:
-                ctx.pending = set()
-                effects += self._finish_context(hop, ctx, now)
+        if self._contexts:
+            for (hop, _host), ctx in list(self._contexts.items()):
+                if ctx.pending and now >= ctx.deadline:
+                    ctx.pending = set()
+                    effects += self._finish_context(hop, ctx, now)
         hosting = self._hosting
         if hosting is not None and hosting.pending and now >= hosting.deadline:
             effects += self._close_hop(now)
@@ -506,11 +507,13 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
             self.parents = [rng.choice(inviters)]
         if self._keys is not None:
             return effects + self._report_with_coin(inviters, aggregate)
-        decline = Decline(auction=self.auction)  # one immutable message for every other inviter
+        decline = None  # one immutable message for every other inviter, made if there is one
         for inviter in inviters:
             if inviter in self.parents:
                 effects.append(Send(inviter, Bid(auction=self.auction, amount=aggregate)))
             else:
+                if decline is None:
+                    decline = Decline(auction=self.auction)
                 effects.append(Send(inviter, decline))
         return effects
 
@@ -531,7 +534,11 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
             if msg is not self.result and msg != self.result:  # the flood forwards one object
                 raise RemoteProtocolError(sender, "a different settlement for a settled auction")
             return []
-        if not (amount_ok(msg.hops) and amount_ok(msg.price) and isinstance(msg.winner, str)):
+        hops, price = msg.hops, msg.price
+        # amount_ok, its call skipped for a plain int
+        if not ((type(hops) is int and 0 <= hops <= MAX_AMOUNT or amount_ok(hops))
+                and (type(price) is int and 0 <= price <= MAX_AMOUNT or amount_ok(price))
+                and isinstance(msg.winner, str)):
             raise RemoteProtocolError(sender, "malformed settlement")
         return self._settle(msg, exclude=sender)
 
