@@ -38,16 +38,23 @@ class SimulationError(RuntimeError):
 
 def build_machines(scenario: Scenario, seed: int, config: SraConfig, auction: str) -> dict[str, SraNode]:
     machines = {}
+    # SraNode sorts the names it is given, so each node's adjacency goes in as it is (what
+    # scenario.neighbours(node) would sort first), and behaviours are looked up as
+    # scenario.behaviour does, without a call per node.
+    adjacency = scenario.graph._adj  # networkx's own dicts (graph.adj would make a view per node)
+    values = scenario.values
+    behaviours = scenario.behaviours
+    seller = scenario.seller
     for node in sorted(scenario.graph.nodes):
         machines[node] = SraNode(
             node,
-            scenario.neighbours(node),
-            scenario.values[node],
+            adjacency[node],  # type: ignore[arg-type]
+            values[node],
             auction=auction,
             seed=seed,
-            seller=scenario.seller,
+            seller=seller,
             config=config,
-            behaviour=scenario.behaviour(node),
+            behaviour=behaviours.get(node, HONEST),
         )
     return machines
 
@@ -98,13 +105,34 @@ def tree_depth_bound(
     fewer levels than nodes.
     """
     n = scenario.graph.number_of_nodes()
-    reachable = nx.single_source_shortest_path_length(scenario.graph, scenario.seller)
-    ecc = max(reachable.values(), default=0)
+    ecc = eccentricity(scenario.graph, scenario.seller)
     if mode == "rounds" and min_transit == max_transit:
         return ecc
     if min_transit is None or min_transit <= 0:
         return n
     return min(n, math.ceil((ecc * (window + max_transit) + window) / min_transit) + 1)
+
+
+def eccentricity(graph: nx.Graph, source: str) -> int:
+    """The largest hop distance from ``source`` to a node it can reach: the number of BFS layers
+    after its own (what ``max(nx.single_source_shortest_path_length(graph, source).values())``
+    gives, layer by layer over the adjacency dicts, without a distance per node)."""
+    if source not in graph:
+        raise nx.NodeNotFound(f"Source {source} is not in G")
+    adjacency = graph._adj  # networkx's own store, as its BFS reads it (graph.adj makes a view per node)
+    seen = {source}
+    layer = [source]
+    depth = -1
+    while layer:
+        depth += 1
+        below = []
+        for node in layer:
+            for other in adjacency[node]:
+                if other not in seen:
+                    seen.add(other)
+                    below.append(other)
+        layer = below
+    return depth
 
 
 def run_horizon(config: SraConfig, nodes: int, max_transit: float) -> float:
@@ -260,7 +288,7 @@ def build_result(
         nodes[name] = NodeReport(
             value=m.value,
             inviters=sorted(m.inviters),
-            invitees=sorted(m.children.keys() | m.declined),
+            invitees=sorted(m.children.keys() | m.declined) if m.children or m.declined else [],
             parent=m.parents[0] if len(m.parents) == 1 else None,
             bought_at=m.bought_at if name != scenario.seller else None,
             sold_at=m.sold_at,

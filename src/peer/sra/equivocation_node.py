@@ -56,7 +56,8 @@ class Convictions:
             return []
         self.convicted = self.convicted | {culprit}
         self.children.pop(culprit, None)
-        self.declined.discard(culprit)
+        if culprit in self.declined:
+            self.declined.discard(culprit)  # type: ignore[union-attr]
         effects: list[Effect] = []
         if culprit in self._pending:  # its reply will be refused: stop waiting for it
             self._pending.discard(culprit)

@@ -50,7 +50,7 @@ from peer.errors import LocalProtocolError, RemoteProtocolError
 from peer.sra.behaviours import HONEST, Behaviour, rewrite_sends
 from peer.sra.coin_reports import CoinReports
 from peer.sra.coins import CoinKeys, choose_parent
-from peer.sra.config import MAX_BUDGET, SraConfig, amount_ok, budget_ok
+from peer.sra.config import MAX_AMOUNT, MAX_BUDGET, SraConfig, amount_ok, budget_ok
 from peer.sra.effects import Effect, Outcome, Record, Send, StageChanged, Wake
 from peer.sra.equivocation_node import Convictions
 from peer.sra.ledger_entry import HopEntry, genesis_hash
@@ -79,11 +79,30 @@ __all__ = ["NodeStage", "SraNode"]
 _MESSAGE_TYPES = (
     Settled, Invite, Bid, Decline, Open, ContextRequest, ContextReply, ContextBid, Offer, Confirm, Refuse, Award,
 )
+# Exactly these classes (not subclasses such as CoinBid) are told apart by identity in _receive.
+_PLAIN_TYPES = frozenset({Invite, Settled, Decline, ContextRequest, ContextReply, Bid})
 # The name sets that stay empty in almost every machine (void and late invitations, timeouts,
 # convictions) start as this one shared frozenset and are replaced, never changed in place, on
 # the rare path that adds to them: four empty sets less per machine (216 bytes and one object
 # for the garbage collector to walk each; a 100,000-node run holds 100,000 machines).
 _NO_NAMES: frozenset[str] = frozenset()
+# The stage changes of the hot paths, one shared value each (effects are never changed once made).
+_NOW_GATHERING, _NOW_AGGREGATING, _NOW_REPORTED, _NOW_SETTLED = (
+    StageChanged(stage._value_) for stage in (GATHERING, AGGREGATING, REPORTED, SETTLED))
+# (settled, its Outcome): the flood settles every node with one Settled object, so every node's
+# Outcome is one equal value; sharing one object saves an object per node that a 100,000-node
+# run's stats keep (effects are values, never changed once made).
+_last_outcome: tuple[Settled | None, Outcome | None] = (None, None)
+
+
+def _outcome_of(settled: Settled) -> Outcome:
+    global _last_outcome
+    last = _last_outcome
+    if last[0] is not settled:
+        last = _last_outcome = (settled, Outcome(settled.winner, settled.price, settled.hops))
+    return last[1]  # type: ignore[return-value]
+
+
 # One machine per node of an auction, all with the same announcement: hash it once.
 _genesis_hash = functools.lru_cache(maxsize=256)(genesis_hash)
 
@@ -132,7 +151,10 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
             raise LocalProtocolError(f"{node_id}: negative value")
         self.id = node_id
         self.neighbours: tuple[str, ...] = tuple(sorted(neighbours))
-        self._neighbour_set = frozenset(self.neighbours)
+        # For membership tests only: a dict of names to None rather than a frozenset, because the
+        # garbage collector never tracks a dict of strings (a set it always does: one object
+        # less per machine for every full pass to walk).
+        self._neighbour_set = dict.fromkeys(self.neighbours)
         self.value = value
         self.auction = auction
         self.seed = seed
@@ -160,7 +182,7 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         self.invitees: list[str] = []  # neighbours invited that did not void
         self.void: frozenset[str] = _NO_NAMES
         self.children: dict[str, int] = {}  # invitees that chose us: their bids
-        self.declined: set[str] = set()
+        self.declined: set[str] | frozenset[str] = _NO_NAMES  # a set of its own from the first Decline
         self.silent: frozenset[str] = _NO_NAMES  # invitees that timed out in stage 2
         self.parents: list[str] = []
         self.aggregate: int | None = None
@@ -186,7 +208,7 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         self._answered = False  # guarded resale: we refused our one offer
         # (requester, host) of every context request taken: what this node learns about who sits
         # below which host (measured by peer.experiments.privacy).
-        self.requests_seen: set[tuple[str, str]] = set()
+        self.requests_seen: set[tuple[str, str]] | frozenset[tuple[str, str]] = _NO_NAMES  # a set from the first
         # (hop, host) -> the context bid this node sent that host: no sale above it is signed.
         self._bids_made: dict[tuple[int, str], int] = {}
         self._bid_out = False  # a handler sent a ContextBid: _sent must note it
@@ -243,7 +265,37 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
             # so this is 2|E| of a run's messages): the full path below checks it and answers
             # nothing, and so does this, without the dispatch.
             return []
-        effects = self._receive(sender, msg, now)
+        kind = type(msg)
+        if kind in _PLAIN_TYPES:
+            # _receive's checks in its order, each class told by one identity test instead of
+            # the match's chain of isinstance calls (up to twelve), and no call to get there.
+            if sender not in self._neighbour_set:
+                raise RemoteProtocolError(sender, "not a neighbour")
+            if msg.auction != self.auction:
+                raise RemoteProtocolError(sender, f"unknown auction {msg.auction!r}")
+            if self.convicted:
+                self._refuse_convicted(sender, msg)
+            if kind is Invite:
+                effects = self._on_invite(sender, msg, now)  # type: ignore[arg-type]
+            elif kind is Settled:
+                effects = self._on_settled(sender, msg)  # type: ignore[arg-type]
+            elif kind is Decline:
+                if self._keys is not None and sender in self._pending:
+                    self._check_decline_coin(sender, msg)  # type: ignore[arg-type]
+                effects = self._on_reply(sender, None, now)
+            elif kind is ContextRequest:
+                effects = self._on_context_request(sender, msg, now)  # type: ignore[arg-type]
+            elif kind is ContextReply:
+                effects = self._on_context_reply(sender, msg, now)  # type: ignore[arg-type]
+            else:  # Bid
+                amount = msg.amount  # type: ignore[union-attr]
+                if not (type(amount) is int and 0 <= amount <= MAX_AMOUNT) and not amount_ok(amount):
+                    raise RemoteProtocolError(sender, "bid out of range")
+                if self._keys is not None and sender in self._pending:
+                    self._check_bid_coin(sender, msg)  # type: ignore[arg-type]
+                effects = self._on_reply(sender, amount, now)
+        else:
+            effects = self._receive(sender, msg, now)
         if self._rewrite:
             effects = self._deviate(effects)
         return self._sent(effects) if self._bid_out else effects
@@ -315,10 +367,11 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
             self.silent = self.silent | self._pending
             self._pending = _NO_NAMES
             effects += self._finish_aggregation(now)
-        for (hop, _host), ctx in list(self._contexts.items()):
-            if ctx.pending and now >= ctx.deadline:
-                ctx.pending = set()
-                effects += self._finish_context(hop, ctx, now)
+        if self._contexts:
+            for (hop, _host), ctx in list(self._contexts.items()):
+                if ctx.pending and now >= ctx.deadline:
+                    ctx.pending = set()
+                    effects += self._finish_context(hop, ctx, now)
         hosting = self._hosting
         if hosting is not None and hosting.pending and now >= hosting.deadline:
             effects += self._close_hop(now)
@@ -364,9 +417,9 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         if self.stage is IDLE:
             self.stage = GATHERING
             if self.config.gather_window <= 0:
-                return [StageChanged(self.stage._value_), *self._forward(now)]
+                return [_NOW_GATHERING, *self._forward(now)]
             self._gather_deadline = now + self.config.gather_window
-            return [StageChanged(self.stage._value_), Wake(self._gather_deadline)]
+            return [_NOW_GATHERING, Wake(self._gather_deadline)]
         return []
 
     def _forward(self, now: float) -> list[Effect]:
@@ -375,8 +428,8 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         if self.behaviour.invite_only is not None:
             targets = [n for n in targets if n in self.behaviour.invite_only]
         self.stage = AGGREGATING
-        self.invitees = list(targets)
-        self._pending = set(targets)
+        self.invitees = targets  # a list of its own, only read below
+        self._pending = set(targets) if targets else _NO_NAMES
         if self.is_seller or self._reply_by is None:
             deadline = now + self.config.reply_timeout
         else:
@@ -385,7 +438,7 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         invite = Invite(
             auction=self.auction, item=self.item, seller=self.seller, genesis=self.genesis, budget=budget
         )
-        effects: list[Effect] = [StageChanged(self.stage._value_)]
+        effects: list[Effect] = [_NOW_AGGREGATING]
         effects.extend([Send(n, invite) for n in targets])
         if self._pending:
             self._reply_deadline = deadline
@@ -404,13 +457,19 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
             raise RemoteProtocolError(sender, "bid out of range")
         self._pending.discard(sender)
         if amount is None:
-            self.declined.add(sender)
+            if self.declined:
+                self.declined.add(sender)  # type: ignore[union-attr]
+            else:
+                self.declined = {sender}
         else:
             self.children[sender] = amount
         return self._maybe_finish_aggregation(now)
 
     def _maybe_finish_aggregation(self, now: float) -> list[Effect]:
-        if self._pending or self.stage is not AGGREGATING:
+        if self._pending:
+            return []
+        self._pending = _NO_NAMES  # the drained set: one object less per machine to keep
+        if self.stage is not AGGREGATING:
             return []
         return self._finish_aggregation(now)
 
@@ -420,7 +479,7 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
             # The demand this node sees: its invitees that answered (its own auction's participants).
             seen = len(self.children) + len(self.declined)
             self._bid = self.behaviour.underbid_when_demand_low.shade(self._bid, seen)
-        aggregate = max([self.bid, *self.children.values()])
+        aggregate = max([self._bid, *self.children.values()])
         if self.behaviour.aggregate is not None:
             aggregate = self.behaviour.aggregate
         self.aggregate = aggregate
@@ -429,7 +488,7 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
             self.bought_entry = self.genesis
             return self._host(1, 0, self.genesis, now)
         self.stage = REPORTED
-        effects: list[Effect] = [StageChanged(self.stage._value_)]
+        effects: list[Effect] = [_NOW_REPORTED]
         if not self.inviters:
             return effects
         inviters = sorted(self.inviters)
@@ -448,11 +507,13 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
             self.parents = [rng.choice(inviters)]
         if self._keys is not None:
             return effects + self._report_with_coin(inviters, aggregate)
-        decline = Decline(auction=self.auction)  # one immutable message for every other inviter
+        decline = None  # one immutable message for every other inviter, made if there is one
         for inviter in inviters:
             if inviter in self.parents:
                 effects.append(Send(inviter, Bid(auction=self.auction, amount=aggregate)))
             else:
+                if decline is None:
+                    decline = Decline(auction=self.auction)
                 effects.append(Send(inviter, decline))
         return effects
 
@@ -473,7 +534,11 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
             if msg is not self.result and msg != self.result:  # the flood forwards one object
                 raise RemoteProtocolError(sender, "a different settlement for a settled auction")
             return []
-        if not (amount_ok(msg.hops) and amount_ok(msg.price) and isinstance(msg.winner, str)):
+        hops, price = msg.hops, msg.price
+        # amount_ok, its call skipped for a plain int
+        if not ((type(hops) is int and 0 <= hops <= MAX_AMOUNT or amount_ok(hops))
+                and (type(price) is int and 0 <= price <= MAX_AMOUNT or amount_ok(price))
+                and isinstance(msg.winner, str)):
             raise RemoteProtocolError(sender, "malformed settlement")
         return self._settle(msg, exclude=sender)
 
@@ -483,11 +548,8 @@ class SraNode(HostingMixin, Participating, CoinReports, Convictions):
         self._hosting = None
         self._gather_deadline = None
         self._reply_deadline = None
-        self._contexts.clear()
-        effects: list[Effect] = [
-            StageChanged(self.stage._value_),
-            Outcome(settled.winner, settled.price, settled.hops),
-        ]
+        self._contexts = {}  # a fresh one: the collector does not track an empty dict (a cleared one it still does)
+        effects: list[Effect] = [_NOW_SETTLED, _outcome_of(settled)]
         effects.extend([Send(n, settled) for n in self.neighbours if n != exclude])
         return effects
 

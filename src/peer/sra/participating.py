@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from peer.errors import RemoteProtocolError
-from peer.sra.config import HASH, amount_ok, budget_ok
+from peer.sra.config import HASH, MAX_AMOUNT, MAX_BUDGET, amount_ok, budget_ok
 from peer.sra.effects import Effect, Send, Wake
 from peer.sra.ledger_entry import HopEntry
 from peer.sra.messages import ContextBid, ContextReply, ContextRequest, Open
@@ -102,10 +102,17 @@ class Participating:
     def _on_context_request(self: SraNode, sender: str, msg: ContextRequest, now: float) -> list[Effect]:
         if sender not in self.parents:
             raise RemoteProtocolError(sender, "context request from a node that is not our parent")
-        if not (amount_ok(msg.hop) and msg.hop >= 1 and budget_ok(msg.budget) and isinstance(msg.host, str)):
+        hop, budget = msg.hop, msg.budget
+        # amount_ok and budget_ok, their calls skipped for a plain int and a plain float
+        if not ((type(hop) is int and 1 <= hop <= MAX_AMOUNT or amount_ok(hop) and hop >= 1)
+                and (type(budget) is float and 0 <= budget < MAX_BUDGET or budget_ok(budget))
+                and isinstance(msg.host, str)):
             raise RemoteProtocolError(sender, "malformed context request")
-        if len(self.requests_seen) < 4096:  # an observation for measurement: bounded against a chatty parent
-            self.requests_seen.add((sender, msg.host))
+        seen = self.requests_seen
+        if not seen:
+            self.requests_seen = {(sender, msg.host)}
+        elif len(seen) < 4096:  # an observation for measurement: bounded against a chatty parent
+            seen.add((sender, msg.host))  # type: ignore[union-attr]
         if msg.host in self.inviters:
             # We are an invitee of the host: we join its auction directly.
             return [Send(sender, ContextReply(auction=self.auction, hop=msg.hop, amount=None))]
@@ -143,12 +150,14 @@ class Participating:
         return effects
 
     def _on_context_reply(self: SraNode, sender: str, msg: ContextReply, now: float) -> list[Effect]:
-        if not (amount_ok(msg.hop) and msg.hop >= 1):
+        hop = msg.hop
+        if not (type(hop) is int and 1 <= hop <= MAX_AMOUNT or amount_ok(hop) and hop >= 1):  # amount_ok, inline
             raise RemoteProtocolError(sender, "malformed context reply")
         ctx = self._pending_context(sender, msg.hop)
         if ctx is None:
             raise RemoteProtocolError(sender, f"unexpected context reply for hop {msg.hop}")
-        if msg.amount is not None and not amount_ok(msg.amount):
+        amount = msg.amount
+        if amount is not None and not (type(amount) is int and 0 <= amount <= MAX_AMOUNT) and not amount_ok(amount):
             raise RemoteProtocolError(sender, "context bid out of range")
         ctx.pending.discard(sender)
         if msg.amount is not None and msg.amount > ctx.best:
