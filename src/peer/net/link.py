@@ -12,8 +12,8 @@ After :func:`run_handshake` a :class:`Link` runs three tasks in one nursery:
   frame under ``fail_after(send_timeout)``.  The node shell only ever calls
   :meth:`Link.send_nowait`, so one slow neighbour can never stall the fan-out
   to the others (pitfalls 1-2, recommendation 4);
-* the **heartbeat** sends a signed ``Heartbeat`` frame every
-  ``heartbeat_interval`` and closes the link when nothing at all has arrived for
+* the **heartbeat** sends a signed ``Heartbeat`` frame when no frame has gone
+  out for ``heartbeat_interval`` and closes the link when nothing at all has arrived for
   ``idle_timeout``: trio-websocket has no keepalive (pitfall 15).  It is an
   app-level frame rather than a websocket ping, so it also proves the peer's
   *application* is reading, and we never put a Ping on the wire that a closing
@@ -29,6 +29,7 @@ wsproto and trio stream exception is caught here and becomes "link down"
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -178,6 +179,8 @@ async def run_handshake(
 class Link:
     """A running link: send with :meth:`send_nowait`, received messages go to ``deliver``."""
 
+    _last_tx = -math.inf  # trio time a frame was last queued (set in _enqueue; read by _heartbeat)
+
     def __init__(
         self,
         ws: WebSocketConnection,
@@ -236,6 +239,7 @@ class Link:
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             return False
         self.outbox_bytes += len(body)
+        self._last_tx = trio.current_time()
         return True
 
     def report_abuse(self, reason: str) -> None:
@@ -348,6 +352,12 @@ class Link:
                 self.close(f"idle timeout: nothing received for {idle:g} s", CloseCode.IDLE)
                 return
             if now >= next_beat:
+                if self._last_tx + interval > now:  # (not last_tx > now - interval: float rounding)
+                    # A frame went out within the interval: it feeds the peer's idle timer as a
+                    # heartbeat would, so a busy link sends none (they were most of an idle node's
+                    # frames, each signed and verified).
+                    next_beat = self._last_tx + interval
+                    continue
                 n += 1
                 next_beat = now + interval
                 # If the outbox is full, data frames are queued: they keep the peer's idle timer fed.
