@@ -120,6 +120,7 @@ class _Server:
 
         self.command = node_command()
         self.warmed = False
+        self.plugs: list[object] = []  # objects filling the allocator's free blocks (plug_pool_holes)
         self.children: dict[int, str] = {}  # pid -> node name
         self.buffer = b""
         self.gone = False  # the launcher's end of our stdout closed
@@ -141,6 +142,7 @@ class _Server:
             self._preload(argv)
             warm_node_code()
             gc.collect()  # the warm-up's garbage: not to be frozen into every node
+            self.plugs = plug_pool_holes()  # kept: what fills the holes must outlive every fork
             self.warmed = True
         # (Parsing each argv here before forking saved a node at most 1 MiB, and cost the zygote 4 ms
         # a fork: every page it touched was shared with the node forked before, so copied again.)
@@ -346,6 +348,43 @@ def warm_node_code(limit: float = 2.0) -> None:
         pass
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def plug_pool_holes() -> list[object]:
+    """Fill the free blocks of the allocator's pools here, before forking; return what fills them.
+
+    The warm-up's garbage, collected just before, leaves free blocks scattered through pools whose
+    other blocks stay in use.  CPython's allocator serves a request from a partly used pool first,
+    so a node's own small objects would land in those holes, each copying a shared page that is
+    otherwise never written.  Filled here (with objects no node ever touches), the nodes allocate
+    from fresh pools of their own instead, which they pack densely.  Sizes from
+    ``sys._debugmallocstats()`` (per size class: the blocks available in allocated pools).
+    """
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile() as report:
+            saved = os.dup(2)
+            try:
+                os.dup2(report.fileno(), 2)
+                sys._debugmallocstats()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            report.seek(0)
+            lines = report.read().decode("ascii", "replace").splitlines()
+    except OSError:
+        return []
+    plugs: list[object] = []
+    empty = sys.getsizeof(b"")
+    for line in lines:
+        fields = line.split()
+        if len(fields) != 5 or not all(f.isdigit() for f in fields):
+            continue
+        size, avail = int(fields[1]), int(fields[4])
+        if size - 16 >= empty:  # a bytes object of this size class (smaller classes: few, left alone)
+            plugs.extend(bytes(size - empty) for _ in range(avail))
+    return plugs
 
 
 # --------------------------------------------------------------------------- the launcher's side
