@@ -5,7 +5,7 @@ launcher's own planning and fork server (``--spawn exec`` for fresh
 interpreters), waits until every node logged all its links up, lets them sit
 idle (no auction: the seller waits for a signal that never comes), and reads
 each node's CPU time from ``/proc/PID/schedstat`` at the start and the end of
-the window.  Prints CPU per node per second (all, degree 2, degree >= 10), the
+the window (and once when all are linked: what a node's start cost).  Prints CPU per node per second (all, degree 2, degree >= 10), the
 nodes' proportional set size, and the load average (the machine is shared).
 
     python bench/idle_bench.py [N] [--seconds 30] [--spawn fork|exec]
@@ -95,8 +95,9 @@ def main() -> int:
                 print(f"not linked after 120 s: {sorted(pending)[:10]}")
                 return 1
             link_time = time.perf_counter() - start
-            time.sleep(2.0)  # let the link-up exchanges settle
             pids = {p.name: children._pid(p.name) for p in plans}
+            at_link = [cpu_seconds(pid) for pid in pids.values() if pid]
+            time.sleep(2.0)  # let the link-up exchanges settle
             load0 = os.getloadavg()
             before = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
             t0 = time.perf_counter()
@@ -112,7 +113,8 @@ def main() -> int:
     low = [r for name, r in rate.items() if degree[name] == 2]
     high = [r for name, r in rate.items() if degree[name] >= 10]
     print(
-        f"n={n} spawn={options['--spawn']} linked in {link_time:.1f} s; idle {elapsed:.0f} s: "
+        f"n={n} spawn={options['--spawn']} linked in {link_time:.1f} s, {statistics.mean(at_link) * 1000:.1f} ms CPU "
+        f"per node then; idle {elapsed:.0f} s: "
         f"CPU per node {statistics.mean(rate.values()):.3f} ms/s (median {statistics.median(rate.values()):.3f}; "
         f"degree 2: {statistics.mean(low) if low else float('nan'):.3f}; degree >= 10: "
         f"{statistics.mean(high) if high else float('nan'):.3f} over {len(high)}); "
