@@ -66,3 +66,28 @@ async def test_a_link_that_carries_frames_sends_no_heartbeat(kind: str, clock: o
         await trio.sleep(SECONDS / 2)
         assert frames_out(na, b.public_hex) - quiet >= SECONDS / 2 / FAST.heartbeat_interval - 2
         assert na.pending_events() == []
+
+
+@pytest.mark.parametrize("kind", ["memory"])
+async def test_all_links_of_a_node_beat_in_the_same_wake_up(kind: str, clock: object) -> None:
+    """Beats fall on multiples of the interval: one wake-up per interval for a node, not one per link."""
+    async with open_harness(kind) as net:
+        a, b, c = identities(3)
+        na, nb = await net.start(a, [b, c]), await net.start(b, [a])
+        assert await na.event() == LinkUp(b.public_hex)
+        await trio.sleep(FAST.heartbeat_interval * 0.37)  # the second link comes up out of phase
+        nc = await net.start(c, [a])
+        assert await na.event() == LinkUp(c.public_hex)
+        assert await nc.event() == LinkUp(a.public_hex)
+        step = FAST.heartbeat_interval / 20
+        last = {p: frames_out(na, p) for p in (b.public_hex, c.public_hex)}
+        changed: dict[str, list[float]] = {p: [] for p in last}
+        for _ in range(200):  # 10 intervals
+            await trio.sleep(step)
+            for p in last:
+                now = frames_out(na, p)
+                if now != last[p]:
+                    changed[p].append(round(trio.current_time() / step))
+                    last[p] = now
+        assert len(changed[b.public_hex]) >= 9
+        assert changed[b.public_hex] == changed[c.public_hex]
