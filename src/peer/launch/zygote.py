@@ -56,8 +56,10 @@ GO_TIMEOUT = 600.0
 # --------------------------------------------------------------------------- the server
 
 
-def _child(command: Any, argv: list[str], out_path: str, go: tuple[int, int], inherited: list[int]) -> None:
-    """In the forked node: own files and signals, wait for "go", then ``peer run`` on its argv.  Never returns.
+def _child(command: Any, argv: list[str], out_path: str, go: tuple[int, int], inherited: list[int],
+           parsed: Any = None) -> None:
+    """In the forked node: own files and signals, wait for "go", then ``peer run`` on its argv (``parsed``:
+    as the fork server parsed it, see :mod:`peer.launch.preparse`).  Never returns.
 
     ``inherited``: every other "go" pipe end the zygote holds, closed here at once (a node holding
     another wave's write end would keep that wave from ever seeing its "go")."""
@@ -83,9 +85,14 @@ def _child(command: Any, argv: list[str], out_path: str, go: tuple[int, int], in
         signal.pthread_sigmask(signal.SIG_SETMASK, set())  # held back by the zygote around the fork
         select.select([go[0]], [], [], GO_TIMEOUT)
         os.close(go[0])
-        from peer.cli.node_entry import run_argv
+        if parsed is not None:
+            from peer.launch.preparse import invoke
 
-        code = run_argv(command, argv)
+            code = invoke(parsed)
+        else:
+            from peer.cli.node_entry import run_argv
+
+            code = run_argv(command, argv)
     except BaseException as exc:  # noqa: BLE001 - report anything, then exit non-zero
         try:
             print(f"node crashed: {exc!r}", file=sys.stderr)
@@ -106,10 +113,12 @@ class _Server:
 
         self.command = node_command()
         self.warmed = False
+        self.plugs: list[object] = []  # objects filling the allocator's free blocks (plug_pool_holes)
         self.children: dict[int, str] = {}  # pid -> node name
         self.buffer = b""
         self.gone = False  # the launcher's end of our stdout closed
         self.go: dict[Any, tuple[int, int]] = {}  # wave -> the pipe its nodes, forked and not yet started, wait on
+        self.parsed: dict[str, Any] = {}  # node -> its argv parsed here (peer.launch.preparse), until forked
 
     def emit(self, event: dict[str, Any]) -> None:
         if self.gone:
@@ -119,7 +128,7 @@ class _Server:
         except OSError:
             self.gone = True
 
-    def fork(self, name: str, argv: list[str], out: str, wave: Any = None) -> None:
+    def _warm(self, argv: list[str]) -> None:
         if not self.warmed:
             from peer.cli.node_entry import warm
 
@@ -127,7 +136,22 @@ class _Server:
             self._preload(argv)
             warm_node_code()
             gc.collect()  # the warm-up's garbage: not to be frozen into every node
+            self.plugs = plug_pool_holes()  # kept: what fills the holes must outlive every fork
             self.warmed = True
+
+    def prepare(self, forks: list[dict[str, Any]]) -> None:
+        """Parse a batch's argvs here before forking any of it (pages touched now stay shared)."""
+        from peer.launch.preparse import parse
+
+        for command in forks:
+            argv, name = command.get("argv"), command.get("name")
+            if isinstance(argv, list) and argv and isinstance(name, str):
+                self._warm([str(a) for a in argv])
+                self.parsed[name] = parse(self.command, [str(a) for a in argv])
+
+    def fork(self, name: str, argv: list[str], out: str, wave: Any = None) -> None:
+        self._warm(argv)
+        parsed = self.parsed.pop(name, None)
         # (Parsing each argv here before forking saved a node at most 1 MiB, and cost the zygote 4 ms
         # a fork: every page it touched was shared with the node forked before, so copied again.)
         gc.freeze()  # everything so far is shared: the nodes' collectors must not write to it
@@ -140,7 +164,7 @@ class _Server:
         try:
             pid = os.fork()
             if pid == 0:
-                _child(self.command, argv, out, go, others)
+                _child(self.command, argv, out, go, others, parsed)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
         self.children[pid] = name
@@ -218,6 +242,7 @@ class _Server:
                 break
             if any(command.get("op") == "quit" for command in commands):
                 return  # forks still queued behind it are dropped: the launcher has given up on them
+            self.prepare([c for c in commands if c.get("op") == "fork"])
             for command in commands:
                 if command.get("op") == "go":
                     self.release(_wave(command))
@@ -332,6 +357,43 @@ def warm_node_code(limit: float = 2.0) -> None:
         pass
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def plug_pool_holes() -> list[object]:
+    """Fill the free blocks of the allocator's pools here, before forking; return what fills them.
+
+    The warm-up's garbage, collected just before, leaves free blocks scattered through pools whose
+    other blocks stay in use.  CPython's allocator serves a request from a partly used pool first,
+    so a node's own small objects would land in those holes, each copying a shared page that is
+    otherwise never written.  Filled here (with objects no node ever touches), the nodes allocate
+    from fresh pools of their own instead, which they pack densely.  Sizes from
+    ``sys._debugmallocstats()`` (per size class: the blocks available in allocated pools).
+    """
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile() as report:
+            saved = os.dup(2)
+            try:
+                os.dup2(report.fileno(), 2)
+                sys._debugmallocstats()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            report.seek(0)
+            lines = report.read().decode("ascii", "replace").splitlines()
+    except OSError:
+        return []
+    plugs: list[object] = []
+    empty = sys.getsizeof(b"")
+    for line in lines:
+        fields = line.split()
+        if len(fields) != 5 or not all(f.isdigit() for f in fields):
+            continue
+        size, avail = int(fields[1]), int(fields[4])
+        if size - 16 >= empty:  # a bytes object of this size class (smaller classes: few, left alone)
+            plugs.extend(bytes(size - empty) for _ in range(avail))
+    return plugs
 
 
 # --------------------------------------------------------------------------- the launcher's side

@@ -10,12 +10,12 @@ message to its instance; what SRA adds in the shell (ledger checks, signing,
 the stall watchdog) is its collaborator :class:`peer.sra.shell.SraShell`, and a
 QPQ stream is :class:`peer.qpq.node_shell.QpqStream`.
 
-One task (``_main_loop``) handles every link event and timer, so no two
-handlers interleave: it waits for the next link event, or the earliest
-deadline of all instances, or at most ``MAX_WAIT`` (every wait is bounded: a
-sale started from another task pokes the loop, and even a missed poke costs at
-most ``MAX_WAIT``).  Other tasks (the configured sale, the control socket, QPQ)
-take the node's lock for one step at a time, never for an instance's life.
+One task (``_main_loop``, :mod:`peer.node.loop`) handles every link event and
+timer, so no two handlers interleave: it sleeps until the next link event or
+the earliest thing due (an instance's deadline, the periodic ledger exchange,
+...), at most ``MAX_WAIT`` (every wait is bounded; an idle node barely wakes).
+Other tasks (the configured sale, the control socket, QPQ) take the node's lock
+for one step at a time, never for an instance's life; releasing it pokes the loop.
 Nothing a peer sends can end the loop: a handler that raises is logged, the
 input is dropped and its link gets an abuse point.
 
@@ -27,7 +27,6 @@ are for people only.
 from __future__ import annotations
 
 import collections
-import math
 import random
 import signal
 import time
@@ -58,6 +57,8 @@ from peer.node.instances import InstanceTable, Limits
 from peer.node.gossip_io import GossipIO
 from peer.node.ledger_io import LEDGER_TOPIC, NodeLedger
 from peer.node.links import DynamicLinks
+from peer.node import loop
+from peer.node.loop import PokingLock
 from peer.node.recovery import SUMMARY_TOPIC, Catchup
 from peer.node.values import ValueTable
 from peer.auctioneer.node_shell import AUCTIONEER_TOPIC, AuctioneerHost
@@ -70,7 +71,6 @@ from peer.tui.snapshot import NodeSnapshot
 OUTBOX_BYTES = 32 << 20  # bytes queued for all neighbours whose links are down or full
 OUTBOX_BYTES_PER_NEIGHBOUR = 8 << 20  # ... and for any one of them
 FLUSH_BUDGET = 512  # messages one flush sends at most (bounds one turn of the main loop)
-MAX_WAIT = 1.0  # seconds: the main loop never sleeps longer than this
 RESTARTED = "state lost in a restart"
 # Fault hooks (docs/adversaries-real.md): events that show an auction is moving.
 PROGRESS_KINDS = frozenset({"announced", "stage", "ledger", "settled"})
@@ -140,9 +140,10 @@ class Node:
         # gossip is dropped first, this node's own protocol traffic never for it (#17.2, #17.3).
         self.outbox: Outbox[str, Any] = Outbox(OUTBOX_BYTES, OUTBOX_BYTES_PER_NEIGHBOUR)
         self.refusals = RefusalLog(self.manager.config.report_interval, self.manager.suppressed_reports)
-        self._lock = trio.Lock()
+        self._lock = PokingLock(self.poke)
         self._wait_scope: trio.CancelScope | None = None
-        self._last_tick = -math.inf  # trio time the timers last ran (see _tick_due)
+        self.values_at = 0.0  # trio time of the next look at the values file (peer.node.loop)
+        self.refusals_at = float("inf")  # ... of the summary of refusals not logged (after a refusal)
         self._nursery: trio.Nursery | None = None
         # QPQ (peer.qpq.node_shell): a resource stream this node takes part in, if any.
         self.qpq = open_qpq(config.qpq_plan, identity, data_dir) if config.qpq_plan else None
@@ -224,38 +225,13 @@ class Node:
             self._wait_scope.cancel()
 
     async def _main_loop(self) -> None:
-        events = self.manager.events
-        while True:
-            self._flush_backlogs()
-            now = trio.current_time()
-            due = self.instances.next_deadline()
-            deadline = now + MAX_WAIT if due is None else min(now + MAX_WAIT, due)
-            event = None
-            with trio.CancelScope(deadline=deadline) as scope:
-                self._wait_scope = scope
-                try:
-                    event = await events.receive()
-                except trio.EndOfChannel:
-                    return
-            self._wait_scope = None
-            async with self._lock:
-                await self._guarded(event)
-                # Under constant traffic the wait above never times out: run the timers when they
-                # are due anyway, so a flood cannot hold an auction's deadlines or the periodic
-                # exchange back.
-                if event is not None and self._tick_due(trio.current_time()):
-                    await self._guarded(None)
-
-    def _tick_due(self, now: float) -> bool:
-        due = self.instances.next_deadline()
-        return (due is not None and due <= now) or now >= self._last_tick + MAX_WAIT
+        await loop.main_loop(self)
 
     async def _guarded(self, event: LinkUp | LinkDown | Received | None) -> None:
         """Handle one event; nothing a peer sends may end the main loop (issue #15.1)."""
         try:
             if event is None:
-                self._last_tick = trio.current_time()
-                await self._on_tick(self._last_tick)
+                await self._on_tick(trio.current_time())
             else:
                 await self._handle(event)
         except Exception as exc:  # the last resort: log, count, drop the input
@@ -267,21 +243,7 @@ class Node:
                 self.reject(event.peer, f"its {what} caused an internal error ({type(exc).__name__})")
 
     async def _on_tick(self, now: float) -> None:
-        for inst in self.instances:
-            if not isinstance(inst, SraAuction) or inst.finished:
-                continue
-            due = inst.machine.next_deadline()
-            if due is not None and due <= now:
-                await self.sra.apply(inst, inst.on_timer(now))
-            if inst.aborted is None and (reason := self.sra.stall_reason(inst, now)) is not None:
-                self.sra.abort(inst, reason)
-            self._after(inst)
-        if self.linked and now >= self.catchup.next_exchange:
-            self.catchup.periodic(now)
-        self._reload_values()
-        if self.store_failure is not None and now >= self.ledger_io.probe_at:
-            await self.ledger_io.probe(now)
-        self._summarise_refusals(now)
+        await loop.on_tick(self, now)
 
     async def _seller_start(self) -> None:
         if self.config.start_on_signal:
@@ -421,7 +383,9 @@ class Node:
         :meth:`_summarise_refusals`.
         """
         self.bad += 1
-        self._summarise_refusals(trio.current_time())  # on time even when a flood starves the ticks
+        now = trio.current_time()
+        self.refusals_at = now + self.refusals.interval  # count the ones left out after the last
+        self._summarise_refusals(now)  # on time even when a flood starves the ticks
         if self.refusals.should_log(peer, reason, self.manager.report_abuse(peer, reason)):
             self._emit("bad", peer=self.n(peer), reason=reason, **evidence)
             self.recent.append(f"refused from {self.n(peer)}: {reason}")
@@ -470,6 +434,7 @@ class Node:
             if refusal is not None:
                 self._refuse_invite(peer, msg, refusal)
                 return
+            self._reload_values()  # the file as it is now, however long the loop slept
             inst = self.sra.new_auction(msg.auction, msg.item, msg.seller, self.values.value_for(msg.item),
                                         peer, now)
             self._add(inst)

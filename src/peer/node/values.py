@@ -55,6 +55,10 @@ class ValueTable:
             return self.items[max(matches, key=lambda p: (len(p), p))]
         return self.default
 
+    def known(self) -> bool:
+        """Whether the file has been read (or found bad) at least once: it exists, so watch it."""
+        return self._stamp is not None
+
     @classmethod
     def open(cls, path: Path | None, default: int) -> ValueTable:
         table = cls(default=default, path=path)
