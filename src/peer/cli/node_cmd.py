@@ -101,6 +101,9 @@ def run(
     max_per_neighbour: Annotated[int, typer.Option(
         min=1, help="Auctions in flight opened here by one neighbour's invitations.")] = 32,
     max_per_seller: Annotated[int, typer.Option(min=1, help="Auctions in flight of one seller.")] = 8,
+    heartbeat: Annotated[float, typer.Option(
+        min=0.5, max=300, help="Seconds between heartbeats on a link with no other traffic; a link silent "
+        "for 3x this long is closed.")] = 5.0,
     start_on_signal: Annotated[bool, typer.Option(help="Seller: start on SIGUSR1, not when all neighbours link.")] = False,
     start_timeout: Annotated[float, typer.Option(min=0, help="Seller: start anyway after this many seconds.")] = 60.0,
     exit_when_done: Annotated[bool, typer.Option(help="Exit once settled and the ledger copy is complete.")] = False,
@@ -145,7 +148,7 @@ def run(
         max_auctions=max_auctions, max_per_neighbour=max_per_neighbour, max_per_seller=max_per_seller,
         start_on_signal=start_on_signal,
         start_timeout=start_timeout, qpq_plan=qpq_plan, provider_cluster=provider,
-        exit_when_done=exit_when_done,
+        exit_when_done=exit_when_done, heartbeat=heartbeat,
     )
     from peer.node.runner import NodeRun, run_node_blocking
 

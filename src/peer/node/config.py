@@ -98,3 +98,4 @@ class NodeConfig:
     max_per_seller: int = 8  # ... of one seller
     keep_outcomes: int = 100  # recent outcomes kept in memory for status
     control: bool = True  # serve the control socket DATA_DIR/control.sock
+    heartbeat: float | None = None  # link heartbeat interval (idle timeout 3x); None: the link layer's 5 s

@@ -108,6 +108,8 @@ class Node:
         self.wallclock = clock  # gossip expiry and announcements need a clock shared across hosts
         self.log = EventLog(config.log_json, self.name, clock())
         self.transport = transport or TcpTransport(config.host, config.port)
+        if link_config is None and config.heartbeat is not None:
+            link_config = LinkConfig(heartbeat_interval=config.heartbeat, idle_timeout=3 * config.heartbeat)
         self.link_config = link_config
         self.manager = LinkManager(
             identity,
