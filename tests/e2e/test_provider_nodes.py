@@ -52,7 +52,7 @@ def wait_for(predicate, timeout: float) -> bool:
     return False
 
 
-OWN = ("phase_started_s", "cpu_s", "recorded_at", "recorder")  # each provider's own timings and name
+OWN = ("phase_started_s", "cpu_s", "recorded_at", "recorder", "prev")  # each provider's own timings, name and chain link
 
 
 def test_provider_nodes_record_identical_verified_rounds_and_a_silent_one_gives_bottom(tmp_path: Path) -> None:
