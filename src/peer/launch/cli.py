@@ -43,7 +43,7 @@ from peer.launch.linger import close_view, stdout_closed as _stdout_closed
 from peer.launch.remote import RemoteChildren
 from peer.launch.spread import spread_over_hosts
 from peer.launch.monitor import NetworkState
-from peer.launch.plan import launch_heartbeat, plan_nodes
+from peer.launch.plan import plan_nodes
 from peer.launch.processes import Children
 from peer.result import dumps
 from peer.scenario.load import load_scenario
@@ -348,8 +348,7 @@ def _launch_sra(
                        reply_timeout=reply_timeout, context_timeout=context_timeout,
                        confirm_timeout=confirm_timeout, paper_resale=paper_resale, verifiable_coins=verifiable_coins,
                        addresses=None if spread is None else spread.addresses,
-                       wave_size=WAVE if spawn == "fork" and spread is None else None,
-                       heartbeat=launch_heartbeat(len(loaded.graph), faults=faults.active, hosts=spread is not None))
+                       wave_size=WAVE if spawn == "fork" and spread is None else None)
     safe_names = {p.argv[p.argv.index("--name") + 1]: p.name for p in plans}
     if len(safe_names) != len(plans):
         _error(err, "node names collide once made file-safe")

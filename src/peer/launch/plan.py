@@ -114,7 +114,6 @@ def plan_nodes(
     verifiable_coins: bool = False,
     addresses: dict[str, tuple[str, int]] | None = None,
     wave_size: int | None = None,
-    heartbeat: float | None = None,
 ) -> list[NodePlan]:
     """``addresses``: node -> (host, port) when the nodes run on several hosts (peer.launch.hosts);
     by default every node listens on a free port of 127.0.0.1.
@@ -162,8 +161,6 @@ def plan_nodes(
             "--confirm-timeout", repr(3 * context_timeout if confirm_timeout is None else confirm_timeout),
             "--no-tui",
         ]
-        if heartbeat is not None:
-            argv += ["--heartbeat", repr(heartbeat)]
         if paper_resale:
             argv.append("--paper-resale")
         if verifiable_coins:
@@ -178,22 +175,6 @@ def plan_nodes(
             wave=position[node] // wave_size if position is not None and wave_size else 0,
         ))
     return plans
-
-
-# A large launch on one machine: an idle link's heartbeats are the whole of an idle node's CPU
-# (0.6-0.8 ms/s each at 5 s), which 1,000 nodes on 2 cores feel while they link and run.
-LARGE_LAUNCH = 500
-LARGE_LAUNCH_HEARTBEAT = 15.0
-
-
-def launch_heartbeat(nodes: int, *, faults: bool, hosts: bool) -> float | None:
-    """The ``--heartbeat`` a launch gives its nodes: every 15 s (idle timeout 45 s) from 500 nodes
-    on, else None (the link layer's 5 s).  A killed node's links drop at once anyway (its sockets
-    close); runs with faults, or across hosts (partitions are silent), keep the default, which
-    notices a silent peer sooner."""
-    if nodes >= LARGE_LAUNCH and not faults and not hosts:
-        return LARGE_LAUNCH_HEARTBEAT
-    return None
 
 
 def start_order(identities: dict[str, Identity]) -> list[str]:
