@@ -26,6 +26,7 @@ node's lock for each step only.
 from __future__ import annotations
 
 import time
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -53,7 +54,7 @@ TO_BIDDER = (m.BidReceipt, m.OutcomeNotice, m.BidderOutcome, m.AbortNotice)
 class AuctioneerHost:
     """Routes a node's auctioneer frames to its provider role and its own bids; sends theirs."""
 
-    def __init__(self, node: NodeServices, lock: trio.Lock, wallclock: Any) -> None:
+    def __init__(self, node: NodeServices, lock: AbstractAsyncContextManager[Any], wallclock: Any) -> None:
         self.node = node
         self.lock = lock
         self.wallclock = wallclock

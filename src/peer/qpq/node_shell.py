@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -39,7 +40,7 @@ def open_qpq(plan_path: Path, identity: Identity, data_dir: Path) -> QpqShell:
 class QpqStream:
     """Moves data between the node's gossip, its clock and :class:`QpqShell`."""
 
-    def __init__(self, node: NodeServices, shell: QpqShell, lock: trio.Lock, wallclock: Any,
+    def __init__(self, node: NodeServices, shell: QpqShell, lock: AbstractAsyncContextManager[Any], wallclock: Any,
                  all_linked: trio.Event, done: trio.Event) -> None:
         self.node = node
         self.shell = shell
