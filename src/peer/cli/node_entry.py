@@ -51,8 +51,13 @@ def run_argv(command: Any, argv: list[str], prog_name: str | None = "peer") -> i
     try:
         command.main(args=list(argv), prog_name=prog_name, standalone_mode=True)
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return exit_code(exc)
     return 0
+
+
+def exit_code(exc: SystemExit) -> int:
+    """The process exit code a ``SystemExit`` stands for."""
+    return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
 
 
 def main() -> None:

@@ -36,6 +36,8 @@ def invoke(parsed: Parsed) -> int:
     from typer import _click
     from typer.exceptions import Abort, Exit
 
+    from peer.cli.node_entry import exit_code
+
     ctx, sub, sub_ctx = parsed
     try:
         try:
@@ -51,7 +53,7 @@ def invoke(parsed: Parsed) -> int:
     except Exit as exc:
         return exc.exit_code
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return exit_code(exc)
     except Abort:
         print("Aborted!", file=sys.stderr)
         return 1

@@ -180,8 +180,6 @@ async def run_handshake(
 class Link:
     """A running link: send with :meth:`send_nowait`, received messages go to ``deliver``."""
 
-    _last_tx = -math.inf  # trio time a frame was last queued (set in _enqueue; read by _heartbeat)
-
     def __init__(
         self,
         ws: WebSocketConnection,
@@ -204,6 +202,7 @@ class Link:
         self._scope = trio.CancelScope()
         self._close_code = CloseCode.GOING_AWAY
         self._last_rx = trio.current_time()
+        self._last_tx = -math.inf  # trio time a frame was last queued (set in _enqueue; read by _heartbeat)
         self.down_reason: str | None = None
         self.abusive = False  # closed for abuse: the manager's AbuseTracker counts it against the key
         self.banned: object = None  # the manager's PeerBanned event if this close got the key banned

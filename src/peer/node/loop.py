@@ -38,7 +38,7 @@ VALUES_POLL = 1.0  # seconds between two looks at a values file that exists (or 
 
 
 class PokingLock:
-    """The node's lock (a ``trio.Lock``): released by any task but the main loop, it pokes the loop,
+    """The node's lock (a ``trio.Lock`` inside): released by any task but the main loop, it pokes the loop,
     which then recomputes what is due (the task may have started a sale or broken the ledger)."""
 
     def __init__(self, poke: Callable[[], None]) -> None:
