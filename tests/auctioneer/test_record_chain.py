@@ -53,7 +53,8 @@ def test_a_torn_tail_is_cut_and_the_next_record_chains_to_the_last_whole_one(tmp
     head = write(path, [1, 2])
     with open(path, "a") as f:
         f.write('{"round": 3, "outp')
-    assert read_records(path)[1] == ["line 3: torn tail ignored (Unterminated string starting at: line 1 column 14 (char 13))"]
+    (problem,) = read_records(path)[1]
+    assert problem.startswith("line 3: torn tail ignored (")  # the reason is json's own wording
     assert cut_torn_tail(path) == len('{"round": 3, "outp')
     assert cut_torn_tail(path) == 0
     append_record(path, bottom(3), head)
